@@ -1,0 +1,243 @@
+"""cronhook's Chalice app: each route parses the request, makes one chalicelib call, shapes the reply."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Chalice, Request, Response
+
+from chalicelib import __version__, auth, formats, jobs, wiring
+from chalicelib.errors import BadRequest, CronhookError, NotFound, PayloadTooLarge, ValidationError
+from chalicelib.service import Service
+
+app = Chalice(app_name="cronhook")
+app.log.setLevel(logging.INFO)
+app.api.binary_types = []  # every response is text; never base64-encode one
+
+JSON = "application/json"
+View = Callable[..., Any]
+
+
+def service() -> Service:
+    return Service(wiring.stores(), wiring.settings())
+
+
+def _reply(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body=json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        headers={"Content-Type": JSON, "Cache-Control": "no-store", **(headers or {})},
+    )
+
+
+def _error(err: CronhookError) -> Response:
+    headers = {}
+    retry_after = getattr(err, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return _reply(err.to_body(), err.status, headers)
+
+
+def _principal(request: Request, scope: str) -> auth.Principal:
+    settings = wiring.settings()
+    identity = (request.context or {}).get("identity") or {}
+    principal = auth.authenticate(
+        wiring.stores(),
+        request.headers,
+        identity.get("sourceIp"),
+        time.time(),
+        rate=settings.rate_limit_per_s,
+        burst=settings.rate_limit_burst,
+    )
+    principal.require(scope)
+    return principal
+
+
+def body(request: Request) -> Any:
+    """The JSON payload; an empty or non-JSON content type counts as no payload (cron-job.org)."""
+    raw = request.raw_body or b""
+    if len(raw) > wiring.settings().max_request_bytes:
+        raise PayloadTooLarge(f"request body over {wiring.settings().max_request_bytes} bytes")
+    content_type = request.headers.get("content-type", JSON).lower()
+    if not raw.strip() or "json" not in content_type:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("request body is not valid JSON") from None
+
+
+def _wrapped(payload: Any, key: str) -> Any:
+    """The object under `key` of a payload shaped as cron-job.org's `{"job": {...}}`."""
+    if not isinstance(payload, dict) or key not in payload:
+        raise ValidationError(f'send a JSON body of the form {{"{key}": {{...}}}}', field=key)
+    return payload[key]
+
+
+def _id(value: str, what: str) -> int:
+    if not value.isdigit() or len(value) > 16:
+        raise NotFound(f"{what} not found")
+    return int(value)
+
+
+def endpoint(path: str, methods: list[str], scope: str | None) -> Callable[[View], View]:
+    """Register a route whose errors become JSON with their status; never a stack trace."""
+
+    def decorate(view: View) -> View:
+        def handler(**params: str) -> Response:
+            request = app.current_request
+            assert request is not None
+            try:
+                principal = _principal(request, scope) if scope else None
+                result = view(principal, request, **params) if scope else view(request, **params)
+                return result if isinstance(result, Response) else _reply(result)
+            except CronhookError as err:
+                return _error(err)
+            except Exception:
+                app.log.exception("unhandled error on %s %s", request.method, path)
+                return _error(CronhookError("internal error"))
+
+        handler.__name__ = view.__name__
+        app.route(path, methods=methods, content_types=["*/*"])(handler)
+        return view
+
+    return decorate
+
+
+def _listing(request: Request, name: str, rows: list[dict[str, Any]], extra: dict[str, Any]) -> Any:
+    opts = formats.options(request.query_params)
+    if opts["format"] == "json":
+        return {name: formats.select_json(rows, opts["columns"]), **extra}
+    text, content_type = formats.render(rows, name, opts)
+    return Response(body=text, status_code=200, headers={"Content-Type": content_type})
+
+
+# ---- service ------------------------------------------------------------------------------
+
+
+@endpoint("/health", ["GET"], None)
+def health(request: Request) -> dict[str, Any]:
+    return {"status": "ok", "version": __version__}
+
+
+@endpoint("/openapi.json", ["GET"], None)
+def openapi(request: Request) -> dict[str, Any]:
+    from chalicelib.openapi import document
+
+    return document()
+
+
+# ---- keys ---------------------------------------------------------------------------------
+
+
+@endpoint("/keys", ["POST"], "admin")
+def create_key(principal: auth.Principal, request: Request) -> Response:
+    full, key = service().create_key(principal.account_id, body(request))
+    return _reply({"key": full, **auth.key_to_api(key)}, 201)
+
+
+@endpoint("/keys", ["GET"], "admin")
+def list_keys(principal: auth.Principal, request: Request) -> dict[str, Any]:
+    return {"keys": [auth.key_to_api(k) for k in wiring.stores().keys.list(principal.account_id)]}
+
+
+@endpoint("/keys/{keyId}", ["DELETE"], "admin")
+def revoke_key(principal: auth.Principal, request: Request, keyId: str) -> dict[str, Any]:
+    service().revoke_key(principal.account_id, keyId)
+    return {}
+
+
+# ---- jobs ---------------------------------------------------------------------------------
+
+
+@endpoint("/jobs", ["GET"], "read")
+def list_jobs(principal: auth.Principal, request: Request) -> Any:
+    rows = [jobs.summary(j) for j in service().list_jobs(principal.account_id)]
+    return _listing(request, "jobs", rows, {"someFailed": False})
+
+
+@endpoint("/jobs", ["PUT", "POST"], "write")
+def create_job(principal: auth.Principal, request: Request) -> dict[str, Any]:
+    job, secret = service().create_job(principal.account_id, _wrapped(body(request), "job"))
+    return {"jobId": job.job_id, "signingSecret": secret}
+
+
+@endpoint("/jobs/{jobId}", ["GET"], "read")
+def get_job(principal: auth.Principal, request: Request, jobId: str) -> dict[str, Any]:
+    job = service().get_job(principal.account_id, _id(jobId, "job"))
+    return {"jobDetails": jobs.details(job)}
+
+
+@endpoint("/jobs/{jobId}", ["PATCH"], "write")
+def update_job(principal: auth.Principal, request: Request, jobId: str) -> dict[str, Any]:
+    service().update_job(principal.account_id, _id(jobId, "job"), _wrapped(body(request), "job"))
+    return {}
+
+
+@endpoint("/jobs/{jobId}", ["DELETE"], "write")
+def delete_job(principal: auth.Principal, request: Request, jobId: str) -> dict[str, Any]:
+    service().delete_job(principal.account_id, _id(jobId, "job"))
+    return {}
+
+
+@endpoint("/jobs/{jobId}/signing-secret", ["POST"], "write")
+def rotate_signing_secret(principal: auth.Principal, request: Request, jobId: str) -> dict[str, Any]:
+    secret, until = service().rotate_signing_secret(principal.account_id, _id(jobId, "job"))
+    return {"signingSecret": secret, "previousValidUntil": until}
+
+
+# ---- folders ------------------------------------------------------------------------------
+
+
+@endpoint("/folders", ["GET"], "read")
+def list_folders(principal: auth.Principal, request: Request) -> dict[str, Any]:
+    folders = service().list_folders(principal.account_id)
+    return {"folders": [{"folderId": f, "title": t} for f, t in sorted(folders.items())]}
+
+
+@endpoint("/folders", ["PUT", "POST"], "write")
+def create_folder(principal: auth.Principal, request: Request) -> dict[str, Any]:
+    folder_id = service().create_folder(principal.account_id, _wrapped(body(request), "folder"))
+    return {"folderId": folder_id}
+
+
+@endpoint("/folders/{folderId}", ["GET"], "read")
+def get_folder(principal: auth.Principal, request: Request, folderId: str) -> dict[str, Any]:
+    folder_id = _id(folderId, "folder")
+    title = service().get_folder(principal.account_id, folder_id)
+    return {"folderDetails": {"folderId": folder_id, "title": title}}
+
+
+@endpoint("/folders/{folderId}", ["PATCH"], "write")
+def update_folder(principal: auth.Principal, request: Request, folderId: str) -> dict[str, Any]:
+    payload = _wrapped(body(request), "folder")
+    service().update_folder(principal.account_id, _id(folderId, "folder"), payload)
+    return {}
+
+
+@endpoint("/folders/{folderId}", ["DELETE"], "write")
+def delete_folder(principal: auth.Principal, request: Request, folderId: str) -> dict[str, Any]:
+    service().delete_folder(principal.account_id, _id(folderId, "folder"))
+    return {}
+
+
+# ---- scheduler switch and schedule preview ------------------------------------------------
+
+
+@endpoint("/scheduler", ["GET"], "read")
+def get_scheduler(principal: auth.Principal, request: Request) -> dict[str, Any]:
+    return {"enabled": wiring.stores().state.scheduler_enabled(principal.account_id)}
+
+
+@endpoint("/scheduler", ["PUT"], "admin")
+def set_scheduler(principal: auth.Principal, request: Request) -> dict[str, Any]:
+    return {"enabled": service().set_scheduler(principal.account_id, body(request))}
+
+
+@endpoint("/schedules/preview", ["POST"], "read")
+def preview_schedule(principal: auth.Principal, request: Request) -> dict[str, Any]:
+    return service().preview(body(request))

@@ -1,0 +1,79 @@
+"""Settings read once from the environment; bad values are rejected with the variable named."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value cronhook cannot use."""
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low:g} and {high:g}, not {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its environment."""
+
+    stage: str = "local"
+    region: str = "us-east-1"
+    jobs_table: str = "cronhook-local-jobs"
+    runs_table: str = "cronhook-local-runs"
+    keys_table: str = "cronhook-local-keys"
+    state_table: str = "cronhook-local-state"
+    bucket: str = "cronhook-local-responses"
+    queue: str = "cronhook-local-dispatch"
+    allow_private_targets: bool = False
+    rate_limit_per_s: float = 20.0
+    rate_limit_burst: float = 40.0
+    max_request_bytes: int = 256 * 1024
+    default_request_timeout: int = 30
+    due_shards: int = 8
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        stage = env.get("CRONHOOK_STAGE", "local")
+        return cls(
+            stage=stage,
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            jobs_table=env.get("CRONHOOK_JOBS_TABLE", f"cronhook-{stage}-jobs"),
+            runs_table=env.get("CRONHOOK_RUNS_TABLE", f"cronhook-{stage}-runs"),
+            keys_table=env.get("CRONHOOK_KEYS_TABLE", f"cronhook-{stage}-keys"),
+            state_table=env.get("CRONHOOK_STATE_TABLE", f"cronhook-{stage}-state"),
+            bucket=env.get("CRONHOOK_BUCKET", f"cronhook-{stage}-responses"),
+            queue=env.get("CRONHOOK_QUEUE", f"cronhook-{stage}-dispatch"),
+            allow_private_targets=_bool(env, "CRONHOOK_ALLOW_PRIVATE_TARGETS", stage == "local"),
+            rate_limit_per_s=_number(env, "CRONHOOK_RATE_LIMIT_PER_S", 20.0, 0.01, 100_000),
+            rate_limit_burst=_number(env, "CRONHOOK_RATE_LIMIT_BURST", 40.0, 1, 100_000),
+            max_request_bytes=int(
+                _number(env, "CRONHOOK_MAX_REQUEST_BYTES", 256 * 1024, 1024, 6 * 1024 * 1024)
+            ),
+            default_request_timeout=int(_number(env, "CRONHOOK_DEFAULT_TIMEOUT", 30, 1, 300)),
+            due_shards=int(_number(env, "CRONHOOK_DUE_SHARDS", 8, 1, 64)),
+        )

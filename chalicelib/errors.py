@@ -1,0 +1,74 @@
+"""Domain errors, each carrying the HTTP status and code it maps to; the app formats them in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CronhookError(Exception):
+    """Base of every error the API reports to a caller."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            error["field"] = self.field
+        return {"error": error}
+
+
+class ValidationError(CronhookError):
+    status = 400
+    code = "invalid_field"
+
+
+class BadRequest(CronhookError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(CronhookError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(CronhookError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(CronhookError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(CronhookError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(CronhookError):
+    status = 413
+    code = "payload_too_large"
+
+
+class RateLimited(CronhookError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class StoreError(CronhookError):
+    """A storage call failed for a reason other than a failed condition or a missing item."""
+
+    status = 500
+    code = "storage_error"

@@ -1,0 +1,128 @@
+"""List responses as JSON, delimited text or XML, with column choice (as VisualCron's Web API).
+
+Query parameters: `format=json|text|xml`, `columns=a,b,c` (dotted names reach into objects),
+`includeheaders=false`, and `fieldSeparator`, `textQualifier`, `lineBreak` as character codes
+(defaults 44 `,`, 34 `"`, 10 LF).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+from xml.sax.saxutils import escape
+
+from chalicelib.errors import ValidationError
+
+FORMATS = ("json", "text", "xml")
+
+
+def _flatten(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return " ".join(_scalar(v) for v in value)
+    return str(value)
+
+
+def _char(params: Mapping[str, str], name: str, default: int) -> str:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return chr(default)
+    try:
+        code = int(raw)
+        return chr(code) if 0 < code < 0x110000 else ""
+    except ValueError:
+        pass
+    raise ValidationError("must be a character code, e.g. 44 for a comma", field=name)
+
+
+def options(params: Mapping[str, str] | None) -> dict[str, Any]:
+    """Validate the output-format query parameters."""
+    params = params or {}
+    fmt = (params.get("format") or "json").lower()
+    if fmt not in FORMATS:
+        raise ValidationError("must be json, text or xml", field="format")
+    columns = [c.strip() for c in (params.get("columns") or "").split(",") if c.strip()]
+    include = (params.get("includeheaders") or "true").lower()
+    if include not in ("true", "false"):
+        raise ValidationError("must be true or false", field="includeheaders")
+    separator = _char(params, "fieldSeparator", 44)
+    qualifier = _char(params, "textQualifier", 34)
+    line_break = _char(params, "lineBreak", 10)
+    if not separator:
+        raise ValidationError("must be a character code, e.g. 44 for a comma", field="fieldSeparator")
+    return {
+        "format": fmt,
+        "columns": columns,
+        "headers": include == "true",
+        "separator": separator,
+        "qualifier": qualifier,
+        "line_break": line_break or "\n",
+    }
+
+
+def _select(rows: Sequence[Mapping[str, Any]], columns: list[str]) -> tuple[list[str], list[dict[str, Any]]]:
+    flat = [_flatten(r) for r in rows]
+    if not columns:
+        seen: dict[str, None] = {}
+        for row in flat:
+            seen.update(dict.fromkeys(row))
+        columns = list(seen)
+    return columns, flat
+
+
+def render(
+    rows: Sequence[Mapping[str, Any]], name: str, opts: Mapping[str, Any]
+) -> tuple[str, str]:
+    """(body, content type) of `rows` in the chosen format; JSON callers shape their own body."""
+    columns, flat = _select(rows, opts["columns"])
+    if opts["format"] == "xml":
+        item = name[:-1] if name.endswith("s") else "item"
+        parts = [f'<?xml version="1.0" encoding="UTF-8"?>\n<{name}>']
+        for row in flat:
+            fields = "".join(
+                f"<{_tag(c)}>{escape(_scalar(row.get(c)))}</{_tag(c)}>" for c in columns
+            )
+            parts.append(f"<{item}>{fields}</{item}>")
+        parts.append(f"</{name}>\n")
+        return "".join(parts), "application/xml; charset=utf-8"
+    sep: str = opts["separator"]
+    qual: str = opts["qualifier"]
+    brk: str = opts["line_break"]
+
+    def cell(value: str) -> str:
+        if qual:
+            return qual + value.replace(qual, qual + qual) + qual
+        return value
+
+    lines = []
+    if opts["headers"]:
+        lines.append(sep.join(cell(c) for c in columns))
+    for row in flat:
+        lines.append(sep.join(cell(_scalar(row.get(c))) for c in columns))
+    return brk.join(lines) + (brk if lines else ""), "text/plain; charset=utf-8"
+
+
+def select_json(rows: Sequence[Mapping[str, Any]], columns: list[str]) -> list[dict[str, Any]]:
+    """Rows cut down to the chosen (possibly dotted) columns; all fields when none are chosen."""
+    if not columns:
+        return [dict(r) for r in rows]
+    flat = [_flatten(r) for r in rows]
+    return [{c: row.get(c) for c in columns} for row in flat]
+
+
+def _tag(column: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in column) or "field"

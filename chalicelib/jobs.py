@@ -1,0 +1,399 @@
+"""Jobs in cron-job.org's wire format (plus cronhook's extensions): validation and API views.
+
+`validate(payload)` turns a whole job as a client sends it (a `DetailedJob`) into a normalised
+spec, with defaults for omitted fields as the reference documents them, or raises a
+ValidationError naming the first bad field. Read-only fields (`jobId`, `lastStatus`, ...) are
+accepted and ignored so that a client can send back what it read.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from chalicelib.errors import ValidationError
+from chalicelib.schedule import Schedule, ScheduleError
+from chalicelib.store.base import JobRecord
+
+METHODS = ("GET", "POST", "OPTIONS", "HEAD", "PUT", "DELETE", "TRACE", "CONNECT", "PATCH")
+HISTORY_STRATEGIES = ("OFF", "ERROR", "MINIMAL", "FULL")
+PASSWORD_MASK = "********"
+
+READ_ONLY = frozenset(
+    {"jobId", "lastStatus", "lastDuration", "lastExecution", "nextExecution", "type",
+     "sslCertExpiry", "failureStreak", "successCount", "failureCount", "disabledReason"}
+)
+
+# Documented limits (README "Limits").
+MAX_TITLE = 255
+MAX_URL = 2048
+MAX_HEADERS = 50
+MAX_HEADER_NAME = 256
+MAX_HEADER_VALUE = 8192
+MAX_HEADERS_TOTAL = 32 * 1024
+MAX_BODY = 64 * 1024
+MAX_AUTH_FIELD = 255
+MAX_PATTERN = 1000
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# Hop-by-hop and framing headers are the transport's business; letting a job set them would
+# allow request smuggling or break the connection.
+_FORBIDDEN_HEADERS = frozenset(
+    {"content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer",
+     "upgrade", "proxy-connection"}
+)
+
+DEFAULTS: dict[str, Any] = {
+    "enabled": False,
+    "title": "",
+    "saveResponses": False,
+    "url": None,
+    "auth": {"enable": False, "user": "", "password": ""},
+    "notification": {
+        "onFailure": False,
+        "onFailureCount": 1,
+        "onSuccess": False,
+        "onDisable": False,
+        "onSslCertExpiry": False,
+        "onSslCertExpirySeconds": 604800,
+    },
+    "extendedData": {"headers": {}, "body": ""},
+    "requestTimeout": -1,
+    "redirectSuccess": False,
+    "folderId": 0,
+    "schedule": {},
+    "requestMethod": 0,
+    # cronhook's extensions
+    "retries": 0,
+    "retryDelay": 30,
+    "catchUp": False,
+    "historyStrategy": "MINIMAL",
+    "retentionDays": 30,
+    "chainSuccess": 0,
+    "chainFailure": 0,
+    "successCodes": [],
+    "successMatch": "",
+    "errorMatch": "",
+    "maxDuration": 0,
+    "tlsVerify": True,
+    "maxConcurrent": 1,
+    "queueMax": 0,
+}
+_NESTED = ("auth", "notification", "extendedData")
+
+
+@dataclass
+class ValidJob:
+    """A validated job: its spec as stored (no password), the password apart, its schedule."""
+
+    spec: dict[str, Any]
+    password: str
+    schedule: Schedule
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _bool(obj: Mapping[str, Any], key: str, path: str) -> bool:
+    value = obj[key]
+    if not isinstance(value, bool):
+        raise ValidationError("must be true or false", field=path)
+    return value
+
+
+def _int(obj: Mapping[str, Any], key: str, path: str, low: int, high: int) -> int:
+    value = obj[key]
+    if not _is_int(value):
+        raise ValidationError("must be an integer", field=path)
+    if not low <= value <= high:
+        raise ValidationError(f"must be between {low} and {high}", field=path)
+    return int(value)
+
+
+def _str(obj: Mapping[str, Any], key: str, path: str, max_len: int, *, oneline: bool = True) -> str:
+    value = obj[key]
+    if not isinstance(value, str):
+        raise ValidationError("must be a string", field=path)
+    if len(value) > max_len:
+        raise ValidationError(f"must be at most {max_len} characters", field=path)
+    if oneline and any(c in value for c in "\r\n\x00"):
+        raise ValidationError("must not contain line breaks or NUL characters", field=path)
+    return value
+
+
+def _object(value: object, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValidationError("must be an object", field=path)
+    return value
+
+
+def _check_keys(obj: Mapping[str, Any], allowed: Any, path: str) -> None:
+    for key in obj:
+        if key not in allowed:
+            where = f"{path}.{key}" if path else key
+            raise ValidationError("unknown field", field=where)
+
+
+def validate_url(url: object, path: str = "url") -> str:
+    if not isinstance(url, str) or not url.strip():
+        raise ValidationError("a URL is required", field=path)
+    if len(url) > MAX_URL:
+        raise ValidationError(f"must be at most {MAX_URL} characters", field=path)
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise ValidationError("must not contain spaces or control characters", field=path)
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValidationError("must be an http:// or https:// URL", field=path)
+    if not parts.hostname:
+        raise ValidationError("must name a host", field=path)
+    if parts.username is not None or parts.password is not None:
+        raise ValidationError(
+            "must not carry credentials; use auth.user and auth.password", field=path
+        )
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+    except ValueError:
+        raise ValidationError("has an invalid port", field=path) from None
+    return url
+
+
+def _headers(value: object) -> dict[str, str]:
+    path = "extendedData.headers"
+    headers = _object(value, path)
+    if len(headers) > MAX_HEADERS:
+        raise ValidationError(f"at most {MAX_HEADERS} headers", field=path)
+    total = 0
+    seen: set[str] = set()
+    for name, header_value in headers.items():
+        where = f"{path}.{name}"
+        if not _TOKEN.match(name) or len(name) > MAX_HEADER_NAME:
+            raise ValidationError("is not a valid header name", field=where)
+        if name.lower() in _FORBIDDEN_HEADERS:
+            raise ValidationError("is set by the transport and cannot be overridden", field=where)
+        if name.lower() in seen:
+            raise ValidationError("is given twice", field=where)
+        seen.add(name.lower())
+        value_str = _str(headers, name, where, MAX_HEADER_VALUE)
+        total += len(name) + len(value_str)
+    if total > MAX_HEADERS_TOTAL:
+        raise ValidationError(f"headers must total at most {MAX_HEADERS_TOTAL} bytes", field=path)
+    return dict(headers)
+
+
+def _success_codes(value: object) -> list[int | str]:
+    path = "successCodes"
+    if not isinstance(value, list) or len(value) > 20:
+        raise ValidationError("give a list of at most 20 codes or ranges like '200-299'", field=path)
+    out: list[int | str] = []
+    for entry in value:
+        if _is_int(entry) and 100 <= entry <= 599:
+            out.append(int(entry))
+            continue
+        match = re.fullmatch(r"\s*(\d{3})\s*-\s*(\d{3})\s*", entry) if isinstance(entry, str) else None
+        if match and 100 <= int(match[1]) <= int(match[2]) <= 599:
+            out.append(f"{int(match[1])}-{int(match[2])}")
+            continue
+        raise ValidationError(f"{entry!r} is not an HTTP status (100-599) or range", field=path)
+    return out
+
+
+def success_ranges(codes: list[int | str]) -> tuple[tuple[int, int], ...] | None:
+    """The stored `successCodes` as inclusive ranges for the executor; None means the 2xx rule."""
+    ranges = []
+    for code in codes:
+        if isinstance(code, int):
+            ranges.append((code, code))
+        else:
+            low, high = code.split("-")
+            ranges.append((int(low), int(high)))
+    return tuple(ranges) or None
+
+
+def _pattern(obj: Mapping[str, Any], key: str) -> str:
+    value = _str(obj, key, key, MAX_PATTERN)
+    if value:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValidationError(f"is not a valid regular expression: {exc}", field=key) from None
+    return value
+
+
+def _method(value: object) -> int:
+    if _is_int(value) and 0 <= value < len(METHODS):  # type: ignore[operator]
+        return int(value)  # type: ignore[call-overload]
+    if isinstance(value, str) and value.upper() in METHODS:
+        return METHODS.index(value.upper())
+    raise ValidationError(
+        "must be 0-8 or one of " + ", ".join(METHODS), field="requestMethod"
+    )
+
+
+def with_defaults(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload with every omitted field (and omitted nested field) set to its default."""
+    merged = copy.deepcopy(DEFAULTS)
+    return merge(merged, payload)
+
+
+def merge(base: dict[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply a PATCH delta: nested objects merge key by key; a schedule of another form replaces."""
+    out = copy.deepcopy(base)
+    for key, value in delta.items():
+        if key in _NESTED and isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **copy.deepcopy(value)}
+        elif key == "schedule" and isinstance(value, dict) and _same_cronjob_form(out.get(key), value):
+            out[key] = {**out[key], **copy.deepcopy(value)}
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+_CRONJOB_FIELDS = {"hours", "mdays", "minutes", "months", "wdays"}
+
+
+def _same_cronjob_form(current: object, delta: Mapping[str, Any]) -> bool:
+    """Whether a schedule delta tweaks a cron-job.org-style schedule (merge) or swaps forms."""
+    if not isinstance(current, dict):
+        return False
+    current_fields = set(current) & _CRONJOB_FIELDS
+    other_forms = {"cron", "timing", "at"}
+    return (
+        bool(current_fields)
+        and not (set(current) & other_forms)
+        and not (set(delta) & other_forms)
+    )
+
+
+def validate(payload: object, *, folder_ids: set[int]) -> ValidJob:
+    """Validate a whole job (defaults already applied for omitted fields) or raise."""
+    job = _object(payload, "job")
+    _check_keys(job, set(DEFAULTS) | READ_ONLY, "")
+    spec: dict[str, Any] = {}
+    spec["url"] = validate_url(job.get("url"))
+    for key in ("enabled", "saveResponses", "redirectSuccess", "catchUp", "tlsVerify"):
+        spec[key] = _bool(job, key, key)
+    spec["title"] = _str(job, "title", "title", MAX_TITLE)
+
+    auth = _object(job["auth"], "auth")
+    _check_keys(auth, DEFAULTS["auth"], "auth")
+    spec["auth"] = {
+        "enable": _bool(auth, "enable", "auth.enable"),
+        "user": _str(auth, "user", "auth.user", MAX_AUTH_FIELD),
+    }
+    password = _str(auth, "password", "auth.password", MAX_AUTH_FIELD)
+    if spec["auth"]["enable"] and not spec["auth"]["user"]:
+        raise ValidationError("basic auth is enabled: give a user", field="auth.user")
+
+    notification = _object(job["notification"], "notification")
+    _check_keys(notification, DEFAULTS["notification"], "notification")
+    spec["notification"] = {
+        key: _bool(notification, key, f"notification.{key}")
+        for key in ("onFailure", "onSuccess", "onDisable", "onSslCertExpiry")
+    }
+    spec["notification"]["onFailureCount"] = _int(
+        notification, "onFailureCount", "notification.onFailureCount", 1, 1000
+    )
+    spec["notification"]["onSslCertExpirySeconds"] = _int(
+        notification, "onSslCertExpirySeconds", "notification.onSslCertExpirySeconds", 0, 90 * 86400
+    )
+
+    extended = _object(job["extendedData"], "extendedData")
+    _check_keys(extended, DEFAULTS["extendedData"], "extendedData")
+    body = _str(extended, "body", "extendedData.body", MAX_BODY, oneline=False)
+    if len(body.encode()) > MAX_BODY:
+        raise ValidationError(f"must be at most {MAX_BODY} bytes", field="extendedData.body")
+    spec["extendedData"] = {"headers": _headers(extended["headers"]), "body": body}
+
+    timeout = job["requestTimeout"]
+    if timeout != -1:
+        timeout = _int(job, "requestTimeout", "requestTimeout", 1, 300)
+    spec["requestTimeout"] = timeout
+    spec["folderId"] = _int(job, "folderId", "folderId", 0, 2**53)
+    if spec["folderId"] and spec["folderId"] not in folder_ids:
+        raise ValidationError("no such folder in this account", field="folderId")
+    spec["requestMethod"] = _method(job["requestMethod"])
+
+    try:
+        schedule = Schedule.parse(job["schedule"])
+    except ScheduleError as exc:
+        raise ValidationError(exc.message, field=exc.field) from None
+    spec["schedule"] = schedule.to_dict()
+
+    spec["retries"] = _int(job, "retries", "retries", 0, 10)
+    spec["retryDelay"] = _int(job, "retryDelay", "retryDelay", 1, 3600)
+    strategy = job["historyStrategy"]
+    if not isinstance(strategy, str) or strategy.upper() not in HISTORY_STRATEGIES:
+        raise ValidationError(
+            "must be one of " + ", ".join(HISTORY_STRATEGIES), field="historyStrategy"
+        )
+    spec["historyStrategy"] = strategy.upper()
+    spec["retentionDays"] = _int(job, "retentionDays", "retentionDays", 1, 365)
+    spec["chainSuccess"] = _int(job, "chainSuccess", "chainSuccess", 0, 2**53)
+    spec["chainFailure"] = _int(job, "chainFailure", "chainFailure", 0, 2**53)
+    spec["successCodes"] = _success_codes(job["successCodes"])
+    spec["successMatch"] = _pattern(job, "successMatch")
+    spec["errorMatch"] = _pattern(job, "errorMatch")
+    spec["maxDuration"] = _int(job, "maxDuration", "maxDuration", 0, 300_000)
+    spec["maxConcurrent"] = _int(job, "maxConcurrent", "maxConcurrent", 1, 100)
+    spec["queueMax"] = _int(job, "queueMax", "queueMax", 0, 1000)
+    return ValidJob(spec=spec, password=password, schedule=schedule)
+
+
+def _ssl_expiry(job: JobRecord) -> dict[str, Any]:
+    if job.ssl_cert_expiry is not None and job.spec["url"].lower().startswith("https:"):
+        return {"sslCertExpiry": job.ssl_cert_expiry}
+    return {}
+
+
+def summary(job: JobRecord) -> dict[str, Any]:
+    """cron-job.org's `Job` object: what `GET /jobs` lists (no secrets)."""
+    spec = job.spec
+    return {
+        "jobId": job.job_id,
+        "enabled": spec["enabled"],
+        "title": spec["title"],
+        "saveResponses": spec["saveResponses"],
+        "url": spec["url"],
+        "lastStatus": job.last_status,
+        "lastDuration": job.last_duration,
+        "lastExecution": job.last_execution,
+        **_ssl_expiry(job),
+        "nextExecution": job.next_run_at if job.due else None,
+        "type": 0,
+        "requestTimeout": spec["requestTimeout"],
+        "redirectSuccess": spec["redirectSuccess"],
+        "folderId": spec["folderId"],
+        "schedule": spec["schedule"],
+        "requestMethod": spec["requestMethod"],
+    }
+
+
+def details(job: JobRecord) -> dict[str, Any]:
+    """cron-job.org's `DetailedJob` plus cronhook's fields; the password is masked."""
+    out = summary(job)
+    spec = job.spec
+    has_password = bool(job.secrets.get("password"))
+    out["auth"] = {**spec["auth"], "password": PASSWORD_MASK if has_password else ""}
+    out["notification"] = dict(spec["notification"])
+    out["extendedData"] = copy.deepcopy(spec["extendedData"])
+    for key in DEFAULTS:
+        if key not in out:
+            out[key] = copy.deepcopy(spec[key])
+    out.update(
+        failureStreak=job.failure_streak,
+        successCount=job.success_count,
+        failureCount=job.failure_count,
+        disabledReason=job.disabled_reason,
+    )
+    return out
+
+
+def editable(job: JobRecord) -> dict[str, Any]:
+    """The stored job in input shape, real password included: the base a PATCH merges into."""
+    spec = copy.deepcopy(job.spec)
+    spec["auth"]["password"] = job.secrets.get("password", "")
+    return spec

@@ -1,0 +1,308 @@
+"""Use cases behind the API routes: jobs, folders, keys, the scheduler switch, schedule previews.
+
+Each call is scoped to the caller's account; another account's job or folder is simply "not
+found". Time comes from the injected clock so tests can run a day in a second.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from chalicelib import auth, jobs
+from chalicelib.config import Settings
+from chalicelib.errors import Conflict, NotFound, ValidationError
+from chalicelib.schedule import Schedule, ScheduleError
+from chalicelib.store.base import ApiKey, JobRecord, Stores
+
+SIGNING_OVERLAP_S = 24 * 3600  # after a rotation the old secret signs too, for a day
+MAX_FOLDER_TITLE = 128
+_RETRIES = 5  # optimistic-concurrency attempts before reporting a conflict
+
+
+@dataclass
+class Service:
+    stores: Stores
+    settings: Settings
+    clock: Callable[[], float] = field(default=time.time)
+
+    # ---- jobs -------------------------------------------------------------------------------
+
+    def list_jobs(self, account_id: str) -> list[JobRecord]:
+        return self.stores.jobs.list(account_id)
+
+    def get_job(self, account_id: str, job_id: int) -> JobRecord:
+        job = self.stores.jobs.get(account_id, job_id)
+        if job is None:
+            raise NotFound("job not found")
+        return job
+
+    def _folder_ids(self, account_id: str) -> set[int]:
+        return set(self.stores.state.folders(account_id)[0])
+
+    def _check_chains(self, account_id: str, spec: Mapping[str, Any]) -> None:
+        for key in ("chainSuccess", "chainFailure"):
+            target = spec[key]
+            if target and self.stores.jobs.get(account_id, target) is None:
+                raise ValidationError("no such job in this account", field=key)
+
+    def _schedule_next(self, job: JobRecord, schedule: Schedule, now: float) -> None:
+        job.next_run_at = schedule.next_after(now) if job.enabled else None
+
+    def create_job(self, account_id: str, payload: object) -> tuple[JobRecord, str]:
+        """Validate and store a new job; returns it and its signing secret (shown only now)."""
+        from chalicelib import signing
+
+        if not isinstance(payload, dict):
+            raise ValidationError("must be an object", field="job")
+        valid = jobs.validate(jobs.with_defaults(payload), folder_ids=self._folder_ids(account_id))
+        self._check_chains(account_id, valid.spec)
+        now = self.clock()
+        secret = signing.new_secret()
+        job = JobRecord(
+            account_id=account_id,
+            job_id=self.stores.state.next_id("job"),
+            spec=valid.spec,
+            secrets={"password": valid.password, "signing": [{"secret": secret, "until": None}]},
+            created_at=int(now),
+            updated_at=int(now),
+        )
+        self._schedule_next(job, valid.schedule, now)
+        if not self.stores.jobs.create(job):
+            raise Conflict("job id already taken; try again")
+        return job, secret
+
+    def update_job(self, account_id: str, job_id: int, delta: object) -> JobRecord:
+        """Merge a delta into the job, validate the whole result, store it if nothing changed meanwhile."""
+        if not isinstance(delta, dict):
+            raise ValidationError("must be an object", field="job")
+        delta = dict(delta)
+        if isinstance(delta.get("auth"), dict) and delta["auth"].get("password") == jobs.PASSWORD_MASK:
+            # A client sending back the masked password it read means "unchanged".
+            delta["auth"] = {k: v for k, v in delta["auth"].items() if k != "password"}
+        for _ in range(_RETRIES):
+            job = self.get_job(account_id, job_id)
+            merged = jobs.merge(jobs.with_defaults(jobs.editable(job)), delta)
+            valid = jobs.validate(merged, folder_ids=self._folder_ids(account_id))
+            self._check_chains(account_id, valid.spec)
+            now = self.clock()
+            expected = job.version
+            schedule_changed = valid.spec["schedule"] != job.spec["schedule"]
+            was_enabled = job.enabled
+            job.spec = valid.spec
+            job.secrets["password"] = valid.password
+            job.version += 1
+            job.updated_at = int(now)
+            if job.enabled and not was_enabled:
+                job.disabled_reason = None
+                job.failure_streak = 0
+            if schedule_changed or job.enabled != was_enabled or job.next_run_at is None:
+                self._schedule_next(job, valid.schedule, now)
+            if self.stores.jobs.replace(job, expected):
+                return job
+        raise Conflict("the job changed while it was being updated; try again")
+
+    def delete_job(self, account_id: str, job_id: int) -> None:
+        if not self.stores.jobs.delete(account_id, job_id):
+            raise NotFound("job not found")
+
+    def rotate_signing_secret(self, account_id: str, job_id: int) -> tuple[str, int]:
+        """A new signing secret; the previous one keeps signing for SIGNING_OVERLAP_S seconds."""
+        from chalicelib import signing
+
+        for _ in range(_RETRIES):
+            job = self.get_job(account_id, job_id)
+            now = self.clock()
+            until = int(now) + SIGNING_OVERLAP_S
+            secret = signing.new_secret()
+            kept = [
+                {"secret": s["secret"], "until": until if s.get("until") is None else s["until"]}
+                for s in job.secrets.get("signing", [])
+                if s.get("until") is None or s["until"] > now
+            ]
+            job.secrets["signing"] = [{"secret": secret, "until": None}, *kept]
+            expected = job.version
+            job.version += 1
+            job.updated_at = int(now)
+            if self.stores.jobs.replace(job, expected):
+                return secret, until
+        raise Conflict("the job changed while its secret was being rotated; try again")
+
+    # ---- folders ----------------------------------------------------------------------------
+
+    def list_folders(self, account_id: str) -> dict[int, str]:
+        return self.stores.state.folders(account_id)[0]
+
+    def get_folder(self, account_id: str, folder_id: int) -> str:
+        folders = self.list_folders(account_id)
+        if folder_id not in folders:
+            raise NotFound("folder not found")
+        return folders[folder_id]
+
+    @staticmethod
+    def _folder_title(payload: object) -> str:
+        if not isinstance(payload, dict):
+            raise ValidationError("must be an object", field="folder")
+        for key in payload:
+            if key not in ("title", "folderId"):
+                raise ValidationError("unknown field", field=f"folder.{key}")
+        title = payload.get("title")
+        if not isinstance(title, str) or not title.strip():
+            raise ValidationError("a title is required", field="folder.title")
+        if len(title) > MAX_FOLDER_TITLE or any(c in title for c in "\r\n\x00"):
+            raise ValidationError(
+                f"must be one line of at most {MAX_FOLDER_TITLE} characters", field="folder.title"
+            )
+        return title
+
+    def _save_folders(
+        self, account_id: str, change: Callable[[dict[int, str]], int | None]
+    ) -> int | None:
+        for _ in range(_RETRIES):
+            folders, version = self.stores.state.folders(account_id)
+            result = change(folders)
+            if self.stores.state.put_folders(account_id, folders, version):
+                return result
+        raise Conflict("folders changed meanwhile; try again")
+
+    def create_folder(self, account_id: str, payload: object) -> int:
+        title = self._folder_title(payload)
+
+        def change(folders: dict[int, str]) -> int:
+            if title in folders.values():
+                raise Conflict(f"a folder titled {title!r} already exists")
+            folder_id = self.stores.state.next_id("folder")
+            folders[folder_id] = title
+            return folder_id
+
+        folder_id = self._save_folders(account_id, change)
+        assert folder_id is not None
+        return folder_id
+
+    def update_folder(self, account_id: str, folder_id: int, payload: object) -> None:
+        if isinstance(payload, dict) and "title" not in payload:
+            self.get_folder(account_id, folder_id)
+            return
+        title = self._folder_title(payload)
+
+        def change(folders: dict[int, str]) -> None:
+            if folder_id not in folders:
+                raise NotFound("folder not found")
+            if any(t == title and f != folder_id for f, t in folders.items()):
+                raise Conflict(f"a folder titled {title!r} already exists")
+            folders[folder_id] = title
+
+        self._save_folders(account_id, change)
+
+    def delete_folder(self, account_id: str, folder_id: int) -> None:
+        self.get_folder(account_id, folder_id)
+        # As cron-job.org does: the folder's jobs move to the root folder, then it goes.
+        for job in self.list_jobs(account_id):
+            if job.spec.get("folderId") == folder_id:
+                self.update_job(account_id, job.job_id, {"folderId": 0})
+
+        def change(folders: dict[int, str]) -> None:
+            folders.pop(folder_id, None)
+
+        self._save_folders(account_id, change)
+
+    # ---- keys and the scheduler switch ------------------------------------------------------
+
+    def create_key(self, account_id: str, payload: object) -> tuple[str, ApiKey]:
+        if payload is None:
+            payload = {}
+        if not isinstance(payload, dict):
+            raise ValidationError("must be an object", field="key")
+        for key in payload:
+            if key not in ("name", "scopes", "ipAllowlist", "rateLimit", "rateLimitBurst"):
+                raise ValidationError("unknown field", field=key)
+        name = payload.get("name", "")
+        if not isinstance(name, str) or len(name) > 128:
+            raise ValidationError("must be a string of at most 128 characters", field="name")
+        scopes = auth.validate_scopes(payload.get("scopes", ["read", "write", "run"]))
+        allowlist = auth.validate_allowlist(payload.get("ipAllowlist"))
+        limits: dict[str, float | None] = {}
+        for field_name, low, high in (("rateLimit", 0.01, 10_000), ("rateLimitBurst", 1, 10_000)):
+            value = payload.get(field_name)
+            if value is not None and (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not low <= value <= high
+            ):
+                raise ValidationError(f"must be a number from {low:g} to {high:g}", field=field_name)
+            limits[field_name] = None if value is None else float(value)
+        return auth.create_key(
+            self.stores,
+            account_id,
+            scopes,
+            self.clock(),
+            name=name,
+            ip_allowlist=allowlist,
+            rate_limit_per_s=limits["rateLimit"],
+            rate_limit_burst=limits["rateLimitBurst"],
+        )
+
+    def revoke_key(self, account_id: str, key_id: str) -> None:
+        if not self.stores.keys.revoke(account_id, key_id, int(self.clock())):
+            raise NotFound("key not found")
+
+    def set_scheduler(self, account_id: str, payload: object) -> bool:
+        if not isinstance(payload, dict) or not isinstance(payload.get("enabled"), bool):
+            raise ValidationError("must be true or false", field="enabled")
+        self.stores.state.set_scheduler_enabled(account_id, payload["enabled"])
+        return bool(payload["enabled"])
+
+    # ---- schedules --------------------------------------------------------------------------
+
+    def preview(self, payload: object) -> dict[str, Any]:
+        """Describe a schedule and list its next runs strictly after `after` (default now)."""
+        if not isinstance(payload, dict):
+            raise ValidationError("must be an object", field="body")
+        for key in payload:
+            if key not in ("schedule", "after", "count"):
+                raise ValidationError("unknown field", field=key)
+        count = payload.get("count", 5)
+        if not jobs._is_int(count) or not 1 <= count <= 100:
+            raise ValidationError("must be an integer from 1 to 100", field="count")
+        after = self.clock()
+        if payload.get("after") is not None:
+            after = _parse_instant(payload["after"], "after")
+        try:
+            schedule = Schedule.parse(payload.get("schedule"))
+        except ScheduleError as exc:
+            raise ValidationError(exc.message, field=exc.field) from None
+        zone = ZoneInfo(schedule.timezone)
+        runs = []
+        for epoch in schedule.upcoming(count, after):
+            runs.append(
+                {
+                    "local": datetime.fromtimestamp(epoch, zone).isoformat(),
+                    "utc": datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z"),
+                    "epoch": epoch,
+                }
+            )
+        return {
+            "valid": True,
+            "description": schedule.describe(),
+            "schedule": schedule.to_dict(),
+            "next": runs,
+        }
+
+
+def _parse_instant(value: object, field_name: str) -> float:
+    if jobs._is_int(value) or isinstance(value, float):
+        return float(value)  # type: ignore[arg-type]
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            if moment.tzinfo is None:
+                raise ValidationError("give a time zone offset, e.g. +00:00", field=field_name)
+            return moment.timestamp()
+    raise ValidationError("must be an ISO 8601 time with offset or epoch seconds", field=field_name)

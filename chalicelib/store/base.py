@@ -1,0 +1,155 @@
+"""The records cronhook keeps and the contract every store implements (DynamoDB and in-memory).
+
+Contract, shared by both implementations and checked by one test suite:
+- "not found" is `None` (or `False` for deletes), never an exception;
+- a failed condition (lost race, stale version) returns `False`: the caller decides what it means;
+- everything is scoped by account: a store never returns another account's record;
+- records handed out are copies: changing one does not change what is stored.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass
+class JobRecord:
+    """A job as stored: its validated settings (`spec`, API shape), secrets apart, and run state."""
+
+    account_id: str
+    job_id: int
+    spec: dict[str, Any]
+    secrets: dict[str, Any] = field(default_factory=dict)
+    version: int = 1
+    created_at: int = 0
+    updated_at: int = 0
+    next_run_at: int | None = None
+    last_status: int = 0
+    last_duration: int = 0
+    last_execution: int = 0
+    ssl_cert_expiry: int | None = None
+    failure_streak: int = 0
+    success_count: int = 0
+    failure_count: int = 0
+    disabled_reason: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.spec.get("enabled"))
+
+    @property
+    def due(self) -> bool:
+        """Whether the job belongs in the sparse `due` index (enabled, with a next run)."""
+        return self.enabled and self.next_run_at is not None
+
+    def copy(self) -> JobRecord:
+        return copy.deepcopy(self)
+
+
+@dataclass
+class ApiKey:
+    """An API key as stored: never the secret, only its SHA-256."""
+
+    key_hash: str
+    key_id: str
+    account_id: str
+    name: str = ""
+    scopes: list[str] = field(default_factory=list)
+    ip_allowlist: list[str] = field(default_factory=list)
+    created_at: int = 0
+    last_used_at: int | None = None
+    revoked_at: int | None = None
+    rate_limit_per_s: float | None = None
+    rate_limit_burst: float | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def copy(self) -> ApiKey:
+        return copy.deepcopy(self)
+
+
+@dataclass
+class RunRecord:
+    """One run (or attempt) of a job; `data` carries the history fields, the rest are index keys."""
+
+    account_id: str
+    job_id: int
+    run_id: str
+    data: dict[str, Any] = field(default_factory=dict)
+    active_deadline: int | None = None
+    expires_at: int | None = None
+
+    @property
+    def job_key(self) -> str:
+        return job_key(self.account_id, self.job_id)
+
+    def copy(self) -> RunRecord:
+        return copy.deepcopy(self)
+
+
+def job_key(account_id: str, job_id: int) -> str:
+    return f"{account_id}#{job_id}"
+
+
+@dataclass
+class Page:
+    """One page of a newest-first listing; `cursor` fetches the next page, None at the end."""
+
+    items: list[Any]
+    cursor: str | None = None
+
+
+class JobStore(Protocol):
+    def create(self, job: JobRecord) -> bool: ...
+    def get(self, account_id: str, job_id: int) -> JobRecord | None: ...
+    def list(self, account_id: str) -> list[JobRecord]: ...
+    def replace(self, job: JobRecord, expected_version: int) -> bool: ...
+    def delete(self, account_id: str, job_id: int) -> bool: ...
+
+
+class KeyStore(Protocol):
+    def create(self, key: ApiKey) -> bool: ...
+    def get_by_hash(self, key_hash: str) -> ApiKey | None: ...
+    def get_by_id(self, account_id: str, key_id: str) -> ApiKey | None: ...
+    def list(self, account_id: str) -> list[ApiKey]: ...
+    def revoke(self, account_id: str, key_id: str, when: int) -> bool: ...
+    def touch(self, key_hash: str, when: int) -> None: ...
+
+
+class RunStore(Protocol):
+    def put(self, run: RunRecord) -> None: ...
+    def get(self, account_id: str, job_id: int, run_id: str) -> RunRecord | None: ...
+    def list_for_job(
+        self, account_id: str, job_id: int, limit: int, cursor: str | None = None
+    ) -> Page: ...
+    def list_for_account(self, account_id: str, limit: int, cursor: str | None = None) -> Page: ...
+
+
+class StateStore(Protocol):
+    def next_id(self, counter: str) -> int: ...
+    def scheduler_enabled(self, account_id: str) -> bool: ...
+    def set_scheduler_enabled(self, account_id: str, enabled: bool) -> None: ...
+    def take_token(
+        self, bucket: str, rate: float, burst: float, now: float
+    ) -> tuple[bool, float]: ...
+    def folders(self, account_id: str) -> tuple[dict[int, str], int]: ...
+    def put_folders(self, account_id: str, folders: dict[int, str], expected_version: int) -> bool: ...
+
+
+@dataclass
+class Stores:
+    """The four repositories a use case works with."""
+
+    jobs: JobStore
+    keys: KeyStore
+    runs: RunStore
+    state: StateStore
+
+
+def refill(tokens: float, updated: float, rate: float, burst: float, now: float) -> float:
+    """Token-bucket level at `now`, given the level `tokens` last written at `updated`."""
+    return min(burst, tokens + max(0.0, now - updated) * rate)

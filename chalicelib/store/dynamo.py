@@ -1,0 +1,449 @@
+"""DynamoDB repositories: each is handed a boto3 `Table` and maps records to items and back.
+
+Library errors are translated once here: a failed condition becomes `False`, anything else a
+`StoreError`. Job settings and secrets are stored as JSON strings so that DynamoDB's number and
+empty-value rules never reach the domain.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.errors import StoreError
+from chalicelib.store.base import ApiKey, JobRecord, Page, RunRecord, job_key, refill
+
+T = TypeVar("T")
+
+
+def _call(fn: Callable[[], T], *, conditional: bool = False) -> T | None:
+    """Run one DynamoDB call; a failed condition gives None when `conditional`, errors StoreError."""
+    try:
+        return fn()
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "unknown")
+        if conditional and code == "ConditionalCheckFailedException":
+            return None
+        raise StoreError(f"DynamoDB call failed: {code}") from exc
+    except BotoCoreError as exc:
+        raise StoreError(f"DynamoDB unreachable: {type(exc).__name__}") from exc
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _dec(value: float) -> Decimal:
+    return Decimal(repr(float(value)))
+
+
+def _query_all(table: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    while True:
+        response = _call(lambda: table.query(**kwargs))
+        assert response is not None
+        yield from response.get("Items", [])
+        last = response.get("LastEvaluatedKey")
+        if not last:
+            return
+        kwargs["ExclusiveStartKey"] = last
+
+
+def _encode_cursor(key: dict[str, Any]) -> str:
+    plain = {k: (int(v) if isinstance(v, Decimal) else v) for k, v in key.items()}
+    return base64.urlsafe_b64encode(json.dumps(plain, sort_keys=True).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError:
+        raise StoreError("bad cursor") from None
+    if not isinstance(data, dict):
+        raise StoreError("bad cursor")
+    return data
+
+
+class DynamoJobStore:
+    def __init__(self, table: Any, shards: int) -> None:
+        self.table = table
+        self.shards = shards
+
+    def _item(self, job: JobRecord) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "account_id": job.account_id,
+            "job_id": job.job_id,
+            "spec": json.dumps(job.spec, separators=(",", ":")),
+            "secrets": json.dumps(job.secrets, separators=(",", ":")),
+            "version": job.version,
+            "created_at": job.created_at,
+            "updated_at": job.updated_at,
+            "last_status": job.last_status,
+            "last_duration": job.last_duration,
+            "last_execution": job.last_execution,
+            "failure_streak": job.failure_streak,
+            "success_count": job.success_count,
+            "failure_count": job.failure_count,
+        }
+        if job.due:
+            # Sparse index: only jobs that can fire carry the `due` keys.
+            item["due_shard"] = f"s{job.job_id % self.shards}"
+            item["next_run_at"] = job.next_run_at
+        if job.ssl_cert_expiry is not None:
+            item["ssl_cert_expiry"] = job.ssl_cert_expiry
+        if job.disabled_reason:
+            item["disabled_reason"] = job.disabled_reason
+        return item
+
+    @staticmethod
+    def _record(item: dict[str, Any]) -> JobRecord:
+        return JobRecord(
+            account_id=item["account_id"],
+            job_id=int(item["job_id"]),
+            spec=json.loads(item["spec"]),
+            secrets=json.loads(item.get("secrets") or "{}"),
+            version=int(item["version"]),
+            created_at=int(item.get("created_at", 0)),
+            updated_at=int(item.get("updated_at", 0)),
+            next_run_at=_int(item.get("next_run_at")),
+            last_status=int(item.get("last_status", 0)),
+            last_duration=int(item.get("last_duration", 0)),
+            last_execution=int(item.get("last_execution", 0)),
+            ssl_cert_expiry=_int(item.get("ssl_cert_expiry")),
+            failure_streak=int(item.get("failure_streak", 0)),
+            success_count=int(item.get("success_count", 0)),
+            failure_count=int(item.get("failure_count", 0)),
+            disabled_reason=item.get("disabled_reason"),
+        )
+
+    def create(self, job: JobRecord) -> bool:
+        done = _call(
+            lambda: self.table.put_item(
+                Item=self._item(job), ConditionExpression="attribute_not_exists(job_id)"
+            ),
+            conditional=True,
+        )
+        return done is not None
+
+    def get(self, account_id: str, job_id: int) -> JobRecord | None:
+        response = _call(
+            lambda: self.table.get_item(
+                Key={"account_id": account_id, "job_id": job_id}, ConsistentRead=True
+            )
+        )
+        item = (response or {}).get("Item")
+        return self._record(item) if item else None
+
+    def list(self, account_id: str) -> list[JobRecord]:
+        items = _query_all(
+            self.table,
+            KeyConditionExpression="account_id = :a",
+            ExpressionAttributeValues={":a": account_id},
+            ConsistentRead=True,
+        )
+        return [self._record(item) for item in items]
+
+    def replace(self, job: JobRecord, expected_version: int) -> bool:
+        done = _call(
+            lambda: self.table.put_item(
+                Item=self._item(job),
+                ConditionExpression="version = :v",
+                ExpressionAttributeValues={":v": expected_version},
+            ),
+            conditional=True,
+        )
+        return done is not None
+
+    def delete(self, account_id: str, job_id: int) -> bool:
+        done = _call(
+            lambda: self.table.delete_item(
+                Key={"account_id": account_id, "job_id": job_id},
+                ConditionExpression="attribute_exists(job_id)",
+            ),
+            conditional=True,
+        )
+        return done is not None
+
+
+class DynamoKeyStore:
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    @staticmethod
+    def _item(key: ApiKey) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "key_hash": key.key_hash,
+            "key_id": key.key_id,
+            "account_id": key.account_id,
+            "name": key.name,
+            "scopes": list(key.scopes),
+            "ip_allowlist": list(key.ip_allowlist),
+            "created_at": key.created_at,
+        }
+        optional = {
+            "last_used_at": key.last_used_at,
+            "revoked_at": key.revoked_at,
+            "rate_limit_per_s": None if key.rate_limit_per_s is None else _dec(key.rate_limit_per_s),
+            "rate_limit_burst": None if key.rate_limit_burst is None else _dec(key.rate_limit_burst),
+        }
+        item.update({k: v for k, v in optional.items() if v is not None})
+        return item
+
+    @staticmethod
+    def _record(item: dict[str, Any]) -> ApiKey:
+        return ApiKey(
+            key_hash=item["key_hash"],
+            key_id=item["key_id"],
+            account_id=item["account_id"],
+            name=item.get("name", ""),
+            scopes=list(item.get("scopes", [])),
+            ip_allowlist=list(item.get("ip_allowlist", [])),
+            created_at=int(item.get("created_at", 0)),
+            last_used_at=_int(item.get("last_used_at")),
+            revoked_at=_int(item.get("revoked_at")),
+            rate_limit_per_s=_float(item.get("rate_limit_per_s")),
+            rate_limit_burst=_float(item.get("rate_limit_burst")),
+        )
+
+    def create(self, key: ApiKey) -> bool:
+        done = _call(
+            lambda: self.table.put_item(
+                Item=self._item(key), ConditionExpression="attribute_not_exists(key_hash)"
+            ),
+            conditional=True,
+        )
+        return done is not None
+
+    def get_by_hash(self, key_hash: str) -> ApiKey | None:
+        response = _call(lambda: self.table.get_item(Key={"key_hash": key_hash}))
+        item = (response or {}).get("Item")
+        return self._record(item) if item else None
+
+    def get_by_id(self, account_id: str, key_id: str) -> ApiKey | None:
+        items = list(
+            _query_all(
+                self.table,
+                IndexName="by_account",
+                KeyConditionExpression="account_id = :a AND key_id = :k",
+                ExpressionAttributeValues={":a": account_id, ":k": key_id},
+            )
+        )
+        return self._record(items[0]) if items else None
+
+    def list(self, account_id: str) -> list[ApiKey]:
+        items = _query_all(
+            self.table,
+            IndexName="by_account",
+            KeyConditionExpression="account_id = :a",
+            ExpressionAttributeValues={":a": account_id},
+        )
+        return [self._record(item) for item in items]
+
+    def revoke(self, account_id: str, key_id: str, when: int) -> bool:
+        key = self.get_by_id(account_id, key_id)
+        if key is None:
+            return False
+        _call(
+            lambda: self.table.update_item(
+                Key={"key_hash": key.key_hash},
+                UpdateExpression="SET revoked_at = :t",
+                ConditionExpression="attribute_not_exists(revoked_at)",
+                ExpressionAttributeValues={":t": when},
+            ),
+            conditional=True,
+        )
+        return True
+
+    def touch(self, key_hash: str, when: int) -> None:
+        _call(
+            lambda: self.table.update_item(
+                Key={"key_hash": key_hash},
+                UpdateExpression="SET last_used_at = :t",
+                ConditionExpression="attribute_exists(key_hash)",
+                ExpressionAttributeValues={":t": when},
+            ),
+            conditional=True,
+        )
+
+
+class DynamoRunStore:
+    def __init__(self, table: Any, shards: int) -> None:
+        self.table = table
+        self.shards = shards
+
+    def _item(self, run: RunRecord) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "job_key": run.job_key,
+            "run_id": run.run_id,
+            "account_id": run.account_id,
+            "job_id": run.job_id,
+            "data": json.dumps(run.data, separators=(",", ":")),
+        }
+        if run.active_deadline is not None:
+            item["active_shard"] = f"s{run.job_id % self.shards}"
+            item["deadline"] = run.active_deadline
+        if run.expires_at is not None:
+            item["expires_at"] = run.expires_at
+        return item
+
+    @staticmethod
+    def _record(item: dict[str, Any]) -> RunRecord:
+        return RunRecord(
+            account_id=item["account_id"],
+            job_id=int(item["job_id"]),
+            run_id=item["run_id"],
+            data=json.loads(item.get("data") or "{}"),
+            active_deadline=_int(item.get("deadline")),
+            expires_at=_int(item.get("expires_at")),
+        )
+
+    def put(self, run: RunRecord) -> None:
+        _call(lambda: self.table.put_item(Item=self._item(run)))
+
+    def get(self, account_id: str, job_id: int, run_id: str) -> RunRecord | None:
+        response = _call(
+            lambda: self.table.get_item(
+                Key={"job_key": job_key(account_id, job_id), "run_id": run_id},
+                ConsistentRead=True,
+            )
+        )
+        item = (response or {}).get("Item")
+        return self._record(item) if item else None
+
+    def _page(self, limit: int, cursor: str | None, **kwargs: Any) -> Page:
+        # Ask for one more than the page so the cursor is None exactly when nothing follows.
+        kwargs.update(ScanIndexForward=False, Limit=limit + 1)
+        if cursor:
+            kwargs["ExclusiveStartKey"] = _decode_cursor(cursor)
+        items: list[dict[str, Any]] = []
+        while len(items) <= limit:
+            response = _call(lambda: self.table.query(**kwargs))
+            assert response is not None
+            items.extend(response.get("Items", []))
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                break
+            kwargs["ExclusiveStartKey"] = last
+        more = len(items) > limit
+        items = items[:limit]
+        next_cursor = None
+        if more:
+            last_item = items[-1]
+            keys = ("job_key", "run_id") + (("account_id",) if "IndexName" in kwargs else ())
+            next_cursor = _encode_cursor({k: last_item[k] for k in keys})
+        return Page([self._record(item) for item in items], next_cursor)
+
+    def list_for_job(
+        self, account_id: str, job_id: int, limit: int, cursor: str | None = None
+    ) -> Page:
+        return self._page(
+            limit,
+            cursor,
+            KeyConditionExpression="job_key = :k",
+            ExpressionAttributeValues={":k": job_key(account_id, job_id)},
+        )
+
+    def list_for_account(self, account_id: str, limit: int, cursor: str | None = None) -> Page:
+        return self._page(
+            limit,
+            cursor,
+            IndexName="by_account",
+            KeyConditionExpression="account_id = :a",
+            ExpressionAttributeValues={":a": account_id},
+        )
+
+
+class DynamoStateStore:
+    """Small per-account and global state, one item each, keyed by a prefixed `pk`."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def next_id(self, counter: str) -> int:
+        response = _call(
+            lambda: self.table.update_item(
+                Key={"pk": f"counter#{counter}"},
+                UpdateExpression="ADD n :one",
+                ExpressionAttributeValues={":one": 1},
+                ReturnValues="UPDATED_NEW",
+            )
+        )
+        assert response is not None
+        return int(response["Attributes"]["n"])
+
+    def scheduler_enabled(self, account_id: str) -> bool:
+        response = _call(
+            lambda: self.table.get_item(Key={"pk": f"scheduler#{account_id}"}, ConsistentRead=True)
+        )
+        item = (response or {}).get("Item")
+        return bool(item["enabled"]) if item else True
+
+    def set_scheduler_enabled(self, account_id: str, enabled: bool) -> None:
+        _call(lambda: self.table.put_item(Item={"pk": f"scheduler#{account_id}", "enabled": enabled}))
+
+    def take_token(self, bucket: str, rate: float, burst: float, now: float) -> tuple[bool, float]:
+        pk = f"rate#{bucket}"
+        # Optimistic read-modify-write: DynamoDB expressions cannot compute min(), so the refill
+        # happens here and the write only lands if nobody else wrote the bucket in between.
+        for _ in range(5):
+            response = _call(lambda: self.table.get_item(Key={"pk": pk}, ConsistentRead=True))
+            item = (response or {}).get("Item")
+            if item:
+                tokens, updated = float(item["tokens"]), float(item["updated"])
+            else:
+                tokens, updated = burst, now
+            level = refill(tokens, updated, rate, burst, now)
+            allowed = level >= 1.0
+            new_level = level - 1.0 if allowed else level
+            values: dict[str, Any] = {":t": _dec(new_level), ":u": _dec(now)}
+            if item:
+                condition = "updated = :old"
+                values[":old"] = item["updated"]
+            else:
+                condition = "attribute_not_exists(pk)"
+            values[":e"] = int(now + burst / rate) + 3600
+            done = _call(
+                lambda: self.table.update_item(
+                    Key={"pk": pk},
+                    UpdateExpression="SET tokens = :t, updated = :u, expires_at = :e",
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=values,
+                ),
+                conditional=True,
+            )
+            if done is not None:
+                return allowed, 0.0 if allowed else (1.0 - new_level) / rate
+        return False, 1.0 / rate
+
+    def folders(self, account_id: str) -> tuple[dict[int, str], int]:
+        response = _call(
+            lambda: self.table.get_item(Key={"pk": f"folders#{account_id}"}, ConsistentRead=True)
+        )
+        item = (response or {}).get("Item")
+        if not item:
+            return {}, 0
+        return {int(k): v for k, v in item.get("folders", {}).items()}, int(item["version"])
+
+    def put_folders(self, account_id: str, folders: dict[int, str], expected_version: int) -> bool:
+        item = {
+            "pk": f"folders#{account_id}",
+            "folders": {str(k): v for k, v in folders.items()},
+            "version": expected_version + 1,
+        }
+        if expected_version == 0:
+            kwargs: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            kwargs = {
+                "ConditionExpression": "version = :v",
+                "ExpressionAttributeValues": {":v": expected_version},
+            }
+        done = _call(lambda: self.table.put_item(Item=item, **kwargs), conditional=True)
+        return done is not None

@@ -1,0 +1,181 @@
+"""In-memory twins of the DynamoDB stores: same contract, for unit tests and benchmarks."""
+
+from __future__ import annotations
+
+import threading
+
+from chalicelib.store.base import ApiKey, JobRecord, Page, RunRecord, Stores, refill
+
+
+class MemoryJobStore:
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, int], JobRecord] = {}
+        self._lock = threading.Lock()
+
+    def create(self, job: JobRecord) -> bool:
+        with self._lock:
+            key = (job.account_id, job.job_id)
+            if key in self._items:
+                return False
+            self._items[key] = job.copy()
+            return True
+
+    def get(self, account_id: str, job_id: int) -> JobRecord | None:
+        with self._lock:
+            job = self._items.get((account_id, job_id))
+            return job.copy() if job else None
+
+    def list(self, account_id: str) -> list[JobRecord]:
+        with self._lock:
+            return [
+                job.copy()
+                for (account, _), job in sorted(self._items.items())
+                if account == account_id
+            ]
+
+    def replace(self, job: JobRecord, expected_version: int) -> bool:
+        with self._lock:
+            key = (job.account_id, job.job_id)
+            current = self._items.get(key)
+            if current is None or current.version != expected_version:
+                return False
+            self._items[key] = job.copy()
+            return True
+
+    def delete(self, account_id: str, job_id: int) -> bool:
+        with self._lock:
+            return self._items.pop((account_id, job_id), None) is not None
+
+
+class MemoryKeyStore:
+    def __init__(self) -> None:
+        self._items: dict[str, ApiKey] = {}
+        self._lock = threading.Lock()
+
+    def create(self, key: ApiKey) -> bool:
+        with self._lock:
+            if key.key_hash in self._items:
+                return False
+            self._items[key.key_hash] = key.copy()
+            return True
+
+    def get_by_hash(self, key_hash: str) -> ApiKey | None:
+        with self._lock:
+            key = self._items.get(key_hash)
+            return key.copy() if key else None
+
+    def get_by_id(self, account_id: str, key_id: str) -> ApiKey | None:
+        with self._lock:
+            for key in self._items.values():
+                if key.account_id == account_id and key.key_id == key_id:
+                    return key.copy()
+            return None
+
+    def list(self, account_id: str) -> list[ApiKey]:
+        with self._lock:
+            keys = [k.copy() for k in self._items.values() if k.account_id == account_id]
+        return sorted(keys, key=lambda k: k.key_id)
+
+    def revoke(self, account_id: str, key_id: str, when: int) -> bool:
+        with self._lock:
+            for key in self._items.values():
+                if key.account_id == account_id and key.key_id == key_id:
+                    if key.revoked_at is None:
+                        key.revoked_at = when
+                    return True
+            return False
+
+    def touch(self, key_hash: str, when: int) -> None:
+        with self._lock:
+            key = self._items.get(key_hash)
+            if key is not None:
+                key.last_used_at = when
+
+
+def _page(runs: list[RunRecord], limit: int, cursor: str | None) -> Page:
+    newest_first = sorted(runs, key=lambda r: r.run_id, reverse=True)
+    if cursor is not None:
+        newest_first = [r for r in newest_first if r.run_id < cursor]
+    items = newest_first[:limit]
+    more = len(newest_first) > limit
+    return Page([r.copy() for r in items], items[-1].run_id if more and items else None)
+
+
+class MemoryRunStore:
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, int, str], RunRecord] = {}
+        self._lock = threading.Lock()
+
+    def put(self, run: RunRecord) -> None:
+        with self._lock:
+            self._items[(run.account_id, run.job_id, run.run_id)] = run.copy()
+
+    def get(self, account_id: str, job_id: int, run_id: str) -> RunRecord | None:
+        with self._lock:
+            run = self._items.get((account_id, job_id, run_id))
+            return run.copy() if run else None
+
+    def list_for_job(
+        self, account_id: str, job_id: int, limit: int, cursor: str | None = None
+    ) -> Page:
+        with self._lock:
+            runs = [r for (a, j, _), r in self._items.items() if a == account_id and j == job_id]
+        return _page(runs, limit, cursor)
+
+    def list_for_account(self, account_id: str, limit: int, cursor: str | None = None) -> Page:
+        with self._lock:
+            runs = [r for (a, _, _), r in self._items.items() if a == account_id]
+        return _page(runs, limit, cursor)
+
+
+class MemoryStateStore:
+    def __init__(self) -> None:
+        self._counters: dict[str, int] = {}
+        self._scheduler: dict[str, bool] = {}
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._folders: dict[str, tuple[dict[int, str], int]] = {}
+        self._lock = threading.Lock()
+
+    def next_id(self, counter: str) -> int:
+        with self._lock:
+            self._counters[counter] = self._counters.get(counter, 0) + 1
+            return self._counters[counter]
+
+    def scheduler_enabled(self, account_id: str) -> bool:
+        with self._lock:
+            return self._scheduler.get(account_id, True)
+
+    def set_scheduler_enabled(self, account_id: str, enabled: bool) -> None:
+        with self._lock:
+            self._scheduler[account_id] = enabled
+
+    def take_token(self, bucket: str, rate: float, burst: float, now: float) -> tuple[bool, float]:
+        with self._lock:
+            tokens, updated = self._buckets.get(bucket, (burst, now))
+            level = refill(tokens, updated, rate, burst, now)
+            if level >= 1.0:
+                self._buckets[bucket] = (level - 1.0, now)
+                return True, 0.0
+            self._buckets[bucket] = (level, now)
+            return False, (1.0 - level) / rate
+
+    def folders(self, account_id: str) -> tuple[dict[int, str], int]:
+        with self._lock:
+            folders, version = self._folders.get(account_id, ({}, 0))
+            return dict(folders), version
+
+    def put_folders(self, account_id: str, folders: dict[int, str], expected_version: int) -> bool:
+        with self._lock:
+            _, version = self._folders.get(account_id, ({}, 0))
+            if version != expected_version:
+                return False
+            self._folders[account_id] = (dict(folders), version + 1)
+            return True
+
+
+def memory_stores() -> Stores:
+    """A fresh, empty set of in-memory stores."""
+    return Stores(
+        jobs=MemoryJobStore(), keys=MemoryKeyStore(), runs=MemoryRunStore(), state=MemoryStateStore()
+    )
+

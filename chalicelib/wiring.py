@@ -1,0 +1,62 @@
+"""The only place that creates boto3 clients: lazily, once per process, after moto (if any) starts.
+
+`AWS_ENDPOINT_URL` (read by boto3 itself) points every client at the local moto server.
+Tests and the local stack may `configure()` other stores or settings.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from chalicelib.config import Settings
+from chalicelib.store.base import Stores
+
+_lock = threading.Lock()
+_settings: Settings | None = None
+_stores: Stores | None = None
+
+
+def settings() -> Settings:
+    global _settings
+    with _lock:
+        if _settings is None:
+            _settings = Settings.from_env()
+        return _settings
+
+
+def _boto_session() -> Any:
+    import boto3
+
+    return boto3.session.Session()
+
+
+def stores() -> Stores:
+    """The DynamoDB-backed stores for the configured tables, made on first use."""
+    global _stores
+    current = settings()
+    with _lock:
+        if _stores is None:
+            from chalicelib.store.dynamo import (
+                DynamoJobStore,
+                DynamoKeyStore,
+                DynamoRunStore,
+                DynamoStateStore,
+            )
+
+            dynamodb = _boto_session().resource("dynamodb", region_name=current.region)
+            _stores = Stores(
+                jobs=DynamoJobStore(dynamodb.Table(current.jobs_table), current.due_shards),
+                keys=DynamoKeyStore(dynamodb.Table(current.keys_table)),
+                runs=DynamoRunStore(dynamodb.Table(current.runs_table), current.due_shards),
+                state=DynamoStateStore(dynamodb.Table(current.state_table)),
+            )
+        return _stores
+
+
+def configure(*, settings: Settings | None = None, stores: Stores | None = None) -> None:
+    """Replace the settings and/or stores (tests, local stack); None resets to lazy defaults."""
+    global _settings, _stores
+    with _lock:
+        _settings = settings
+        _stores = stores

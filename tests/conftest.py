@@ -1,0 +1,86 @@
+"""Shared fixtures: dummy AWS credentials, moto with the template's resources, the API, personas.
+
+Personas: alice and bob hold admin keys of two different accounts; carol holds a read-only key
+in alice's account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import Api, Persona, make_persona
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dummy credentials and no endpoint override: nothing here may reach real AWS."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SECURITY_TOKEN", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
+def aws(aws_credentials: None) -> Iterator[dict[str, str]]:
+    """moto, with every resource of infra/resources.json created; yields the template's outputs."""
+    import boto3
+    from moto import mock_aws
+
+    from scripts.provision import provision
+
+    with mock_aws():
+        yield provision(boto3.session.Session(), stage="test")
+
+
+@pytest.fixture
+def settings(aws: dict[str, str]) -> Any:
+    from chalicelib.config import Settings
+    from scripts.provision import environment
+
+    env = {**environment(aws), "CRONHOOK_STAGE": "test", "CRONHOOK_ALLOW_PRIVATE_TARGETS": "true",
+           "CRONHOOK_RATE_LIMIT_PER_S": "1000", "CRONHOOK_RATE_LIMIT_BURST": "1000"}
+    return Settings.from_env(env)
+
+
+@pytest.fixture
+def stores(settings: Any) -> Iterator[Any]:
+    """The DynamoDB stores (on moto), installed as the app's stores."""
+    from chalicelib import wiring
+
+    wiring.configure(settings=settings)
+    yield wiring.stores()
+    wiring.configure()
+
+
+@pytest.fixture
+def api(stores: Any) -> Iterator[Api]:
+    from chalice.test import Client
+
+    from app import app
+
+    with Client(app, project_dir=str(ROOT), stage_name="dev") as client:
+        yield Api(client)
+
+
+@pytest.fixture
+def alice(stores: Any) -> Persona:
+    return make_persona(stores, "alice", "acct-alice", ["admin"])
+
+
+@pytest.fixture
+def bob(stores: Any) -> Persona:
+    return make_persona(stores, "bob", "acct-bob", ["admin"])
+
+
+@pytest.fixture
+def carol(stores: Any) -> Persona:
+    return make_persona(stores, "carol", "acct-alice", ["read"])

@@ -1,0 +1,80 @@
+"""Test helpers: personas with API keys, a JSON client over chalice.test, sample jobs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Persona:
+    name: str
+    account: str
+    key: str
+    key_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"}
+
+
+class Api:
+    """chalice.test.Client with JSON helpers: `api.put("/jobs", alice, {...})`."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        who: Persona | None = None,
+        payload: Any = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | str | None = None,
+    ) -> Any:
+        all_headers = {"Content-Type": "application/json"}
+        if who is not None:
+            all_headers.update(who.headers)
+        all_headers.update(headers or {})
+        body = raw if raw is not None else (json.dumps(payload) if payload is not None else None)
+        return getattr(self.client.http, method.lower())(path, headers=all_headers, body=body)
+
+    def get(self, path: str, who: Persona | None = None, **kw: Any) -> Any:
+        return self.call("GET", path, who, **kw)
+
+    def put(self, path: str, who: Persona | None = None, payload: Any = None, **kw: Any) -> Any:
+        return self.call("PUT", path, who, payload, **kw)
+
+    def post(self, path: str, who: Persona | None = None, payload: Any = None, **kw: Any) -> Any:
+        return self.call("POST", path, who, payload, **kw)
+
+    def patch(self, path: str, who: Persona | None = None, payload: Any = None, **kw: Any) -> Any:
+        return self.call("PATCH", path, who, payload, **kw)
+
+    def delete(self, path: str, who: Persona | None = None, **kw: Any) -> Any:
+        return self.call("DELETE", path, who, **kw)
+
+
+def make_persona(stores: Any, name: str, account: str, scopes: list[str], **kw: Any) -> Persona:
+    from chalicelib import auth
+
+    full, record = auth.create_key(stores, account, scopes, 1_700_000_000, name=name, **kw)
+    return Persona(name, account, full, record.key_id)
+
+
+def body(response: Any) -> Any:
+    return json.loads(response.body)
+
+
+def new_job(**fields: Any) -> dict[str, Any]:
+    job = {
+        "url": "https://example.com/hook",
+        "enabled": True,
+        "title": "Example Job",
+        "schedule": {"timezone": "Europe/Berlin", "expiresAt": 0, "hours": [-1], "mdays": [-1],
+                     "minutes": [0, 15, 30, 45], "months": [-1], "wdays": [-1]},
+    }
+    job.update(fields)
+    return {"job": job}

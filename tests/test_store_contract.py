@@ -1,0 +1,193 @@
+"""One contract, two stores: every test runs against DynamoDB (moto) and the in-memory twin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chalicelib.store.base import ApiKey, JobRecord, RunRecord, Stores
+from chalicelib.store.memory import memory_stores
+
+
+@pytest.fixture(params=["dynamodb", "memory"])
+def store(request: pytest.FixtureRequest) -> Iterator[Stores]:
+    if request.param == "memory":
+        yield memory_stores()
+    else:
+        yield request.getfixturevalue("stores")
+
+
+def job(account: str = "alice", job_id: int = 1, **kw: Any) -> JobRecord:
+    spec = {"enabled": True, "url": "https://example.com/", "title": "t"}
+    spec.update(kw.pop("spec", {}))
+    return JobRecord(account_id=account, job_id=job_id, spec=spec, **kw)
+
+
+def test_it_creates_a_job_once(store: Stores) -> None:
+    assert store.jobs.create(job())
+    assert not store.jobs.create(job())
+
+
+def test_it_reads_back_what_it_stored(store: Stores) -> None:
+    original = job(next_run_at=1_800_000_000, secrets={"password": "pw"}, ssl_cert_expiry=5,
+                   disabled_reason="too many failures", failure_streak=3)
+    store.jobs.create(original)
+    assert store.jobs.get("alice", 1) == original
+
+
+def test_it_returns_none_for_a_missing_job(store: Stores) -> None:
+    assert store.jobs.get("alice", 404) is None
+
+
+def test_it_keeps_accounts_apart(store: Stores) -> None:
+    store.jobs.create(job("alice", 1))
+    store.jobs.create(job("bob", 2))
+    assert store.jobs.get("bob", 1) is None
+    assert [j.job_id for j in store.jobs.list("alice")] == [1]
+    assert not store.jobs.delete("bob", 1)
+
+
+def test_it_lists_jobs_in_id_order(store: Stores) -> None:
+    for job_id in (3, 1, 2):
+        store.jobs.create(job(job_id=job_id))
+    assert [j.job_id for j in store.jobs.list("alice")] == [1, 2, 3]
+
+
+def test_it_replaces_only_the_expected_version(store: Stores) -> None:
+    store.jobs.create(job())
+    first = store.jobs.get("alice", 1)
+    assert first is not None
+    first.spec["title"] = "new"
+    first.version = 2
+    assert store.jobs.replace(first, expected_version=1)
+    stale = job(spec={"title": "stale"}, version=2)
+    assert not store.jobs.replace(stale, expected_version=1)
+    stored = store.jobs.get("alice", 1)
+    assert stored is not None and stored.spec["title"] == "new"
+
+
+def test_it_hands_out_copies(store: Stores) -> None:
+    store.jobs.create(job())
+    got = store.jobs.get("alice", 1)
+    assert got is not None
+    got.spec["title"] = "changed in memory only"
+    again = store.jobs.get("alice", 1)
+    assert again is not None and again.spec["title"] == "t"
+
+
+def test_it_deletes_a_job(store: Stores) -> None:
+    store.jobs.create(job())
+    assert store.jobs.delete("alice", 1)
+    assert store.jobs.get("alice", 1) is None
+    assert not store.jobs.delete("alice", 1)
+
+
+def test_it_drops_next_run_of_a_disabled_job(store: Stores) -> None:
+    store.jobs.create(job(spec={"enabled": False}, next_run_at=1_800_000_000))
+    got = store.jobs.get("alice", 1)
+    assert got is not None and not got.due
+
+
+def key(key_hash: str = "h1", key_id: str = "k1", account: str = "alice", **kw: Any) -> ApiKey:
+    return ApiKey(key_hash=key_hash, key_id=key_id, account_id=account, scopes=["read"], **kw)
+
+
+def test_it_finds_keys_by_hash_and_by_id(store: Stores) -> None:
+    assert store.keys.create(key(rate_limit_per_s=2.5, ip_allowlist=["10.0.0.0/8"]))
+    assert not store.keys.create(key())
+    by_hash = store.keys.get_by_hash("h1")
+    assert by_hash is not None and by_hash.rate_limit_per_s == 2.5
+    assert store.keys.get_by_id("alice", "k1") == by_hash
+    assert store.keys.get_by_id("bob", "k1") is None
+    assert store.keys.get_by_hash("nope") is None
+
+
+def test_it_lists_and_revokes_keys_per_account(store: Stores) -> None:
+    store.keys.create(key("h1", "k1"))
+    store.keys.create(key("h2", "k2"))
+    store.keys.create(key("h3", "k3", account="bob"))
+    assert [k.key_id for k in store.keys.list("alice")] == ["k1", "k2"]
+    assert not store.keys.revoke("bob", "k1", 100)
+    assert store.keys.revoke("alice", "k1", 100)
+    revoked = store.keys.get_by_hash("h1")
+    assert revoked is not None and revoked.revoked_at == 100
+    assert store.keys.revoke("alice", "k1", 200)
+    still = store.keys.get_by_hash("h1")
+    assert still is not None and still.revoked_at == 100
+
+
+def test_it_records_when_a_key_was_used(store: Stores) -> None:
+    store.keys.create(key())
+    store.keys.touch("h1", 1234)
+    store.keys.touch("missing", 1234)
+    used = store.keys.get_by_hash("h1")
+    assert used is not None and used.last_used_at == 1234
+    assert store.keys.get_by_hash("missing") is None
+
+
+def run(run_id: str, job_id: int = 1, account: str = "alice") -> RunRecord:
+    return RunRecord(account, job_id, run_id, data={"status": 1}, expires_at=2_000_000_000)
+
+
+def test_it_pages_a_jobs_runs_newest_first(store: Stores) -> None:
+    for n in range(5):
+        store.runs.put(run(f"r{n}"))
+    store.runs.put(run("r9", job_id=2))
+    first = store.runs.list_for_job("alice", 1, limit=2)
+    assert [r.run_id for r in first.items] == ["r4", "r3"]
+    second = store.runs.list_for_job("alice", 1, limit=2, cursor=first.cursor)
+    assert [r.run_id for r in second.items] == ["r2", "r1"]
+    last = store.runs.list_for_job("alice", 1, limit=2, cursor=second.cursor)
+    assert [r.run_id for r in last.items] == ["r0"]
+    assert last.cursor is None
+
+
+def test_it_ends_a_full_last_page_without_a_cursor(store: Stores) -> None:
+    for n in range(4):
+        store.runs.put(run(f"r{n}"))
+    page = store.runs.list_for_job("alice", 1, limit=2)
+    page = store.runs.list_for_job("alice", 1, limit=2, cursor=page.cursor)
+    assert [r.run_id for r in page.items] == ["r1", "r0"] and page.cursor is None
+
+
+def test_it_lists_an_accounts_runs_across_jobs(store: Stores) -> None:
+    store.runs.put(run("a1", job_id=1))
+    store.runs.put(run("a2", job_id=2))
+    store.runs.put(run("b1", job_id=3, account="bob"))
+    page = store.runs.list_for_account("alice", limit=10)
+    assert [r.run_id for r in page.items] == ["a2", "a1"]
+    assert store.runs.get("alice", 2, "a2") == run("a2", job_id=2)
+    assert store.runs.get("bob", 2, "a2") is None
+
+
+def test_it_counts_ids_upwards(store: Stores) -> None:
+    assert [store.state.next_id("job") for _ in range(3)] == [1, 2, 3]
+    assert store.state.next_id("folder") == 1
+
+
+def test_it_switches_the_scheduler_per_account(store: Stores) -> None:
+    assert store.state.scheduler_enabled("alice")
+    store.state.set_scheduler_enabled("alice", False)
+    assert not store.state.scheduler_enabled("alice")
+    assert store.state.scheduler_enabled("bob")
+
+
+def test_it_allows_a_burst_then_refills_at_the_rate(store: Stores) -> None:
+    now = 1000.0
+    results = [store.state.take_token("k", rate=2, burst=3, now=now)[0] for _ in range(4)]
+    assert results == [True, True, True, False]
+    allowed, retry_after = store.state.take_token("k", rate=2, burst=3, now=now)
+    assert not allowed and retry_after == pytest.approx(0.5)
+    assert store.state.take_token("k", rate=2, burst=3, now=now + 0.5)[0]
+    assert store.state.take_token("other", rate=2, burst=3, now=now)[0]
+
+
+def test_it_saves_folders_with_optimistic_versions(store: Stores) -> None:
+    assert store.state.folders("alice") == ({}, 0)
+    assert store.state.put_folders("alice", {1: "Backups"}, expected_version=0)
+    assert not store.state.put_folders("alice", {2: "Lost update"}, expected_version=0)
+    folders, version = store.state.folders("alice")
+    assert folders == {1: "Backups"} and version == 1
+    assert store.state.folders("bob") == ({}, 0)
