@@ -1,4 +1,4 @@
-"""cronhook's Chalice app: each route parses the request, makes one chalicelib call, shapes the reply."""
+"""cronhook's Chalice app: routes parse the request, call chalicelib once, and shape the reply."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from chalice import Chalice, Request, Response
+from chalice.app import Chalice, Request, Response
 
 from chalicelib import __version__, auth, formats, jobs, wiring
 from chalicelib.errors import BadRequest, CronhookError, NotFound, PayloadTooLarge, ValidationError
@@ -185,7 +185,9 @@ def delete_job(principal: auth.Principal, request: Request, jobId: str) -> dict[
 
 
 @endpoint("/jobs/{jobId}/signing-secret", ["POST"], "write")
-def rotate_signing_secret(principal: auth.Principal, request: Request, jobId: str) -> dict[str, Any]:
+def rotate_signing_secret(
+    principal: auth.Principal, request: Request, jobId: str
+) -> dict[str, Any]:
     secret, until = service().rotate_signing_secret(principal.account_id, _id(jobId, "job"))
     return {"signingSecret": secret, "previousValidUntil": until}
 

@@ -58,9 +58,7 @@ def validate_scopes(scopes: object, field: str = "scopes") -> list[str]:
     out: list[str] = []
     for scope in scopes:
         if scope not in SCOPES:
-            raise ValidationError(
-                f"unknown scope {scope!r}; use {', '.join(SCOPES)}", field=field
-            )
+            raise ValidationError(f"unknown scope {scope!r}; use {', '.join(SCOPES)}", field=field)
         if scope not in out:
             out.append(scope)
     return out
@@ -76,7 +74,9 @@ def validate_allowlist(entries: object, field: str = "ipAllowlist") -> list[str]
         try:
             out.append(str(ipaddress.ip_network(str(entry), strict=False)))
         except ValueError:
-            raise ValidationError(f"{entry!r} is not an IP address or CIDR range", field=field) from None
+            raise ValidationError(
+                f"{entry!r} is not an IP address or CIDR range", field=field
+            ) from None
     return out
 
 

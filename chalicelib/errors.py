@@ -1,4 +1,4 @@
-"""Domain errors, each carrying the HTTP status and code it maps to; the app formats them in one place."""
+"""Domain errors, each carrying its HTTP status and code; the app formats them in one place."""
 
 from __future__ import annotations
 

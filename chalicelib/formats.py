@@ -63,7 +63,9 @@ def options(params: Mapping[str, str] | None) -> dict[str, Any]:
     qualifier = _char(params, "textQualifier", 34)
     line_break = _char(params, "lineBreak", 10)
     if not separator:
-        raise ValidationError("must be a character code, e.g. 44 for a comma", field="fieldSeparator")
+        raise ValidationError(
+            "must be a character code, e.g. 44 for a comma", field="fieldSeparator"
+        )
     return {
         "format": fmt,
         "columns": columns,
@@ -74,7 +76,9 @@ def options(params: Mapping[str, str] | None) -> dict[str, Any]:
     }
 
 
-def _select(rows: Sequence[Mapping[str, Any]], columns: list[str]) -> tuple[list[str], list[dict[str, Any]]]:
+def _select(
+    rows: Sequence[Mapping[str, Any]], columns: list[str]
+) -> tuple[list[str], list[dict[str, Any]]]:
     flat = [_flatten(r) for r in rows]
     if not columns:
         seen: dict[str, None] = {}

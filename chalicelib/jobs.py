@@ -12,7 +12,7 @@ import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 from chalicelib.errors import ValidationError
@@ -24,8 +24,19 @@ HISTORY_STRATEGIES = ("OFF", "ERROR", "MINIMAL", "FULL")
 PASSWORD_MASK = "********"
 
 READ_ONLY = frozenset(
-    {"jobId", "lastStatus", "lastDuration", "lastExecution", "nextExecution", "type",
-     "sslCertExpiry", "failureStreak", "successCount", "failureCount", "disabledReason"}
+    {
+        "jobId",
+        "lastStatus",
+        "lastDuration",
+        "lastExecution",
+        "nextExecution",
+        "type",
+        "sslCertExpiry",
+        "failureStreak",
+        "successCount",
+        "failureCount",
+        "disabledReason",
+    }
 )
 
 # Documented limits (README "Limits").
@@ -42,8 +53,16 @@ _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 # Hop-by-hop and framing headers are the transport's business; letting a job set them would
 # allow request smuggling or break the connection.
 _FORBIDDEN_HEADERS = frozenset(
-    {"content-length", "transfer-encoding", "connection", "keep-alive", "te", "trailer",
-     "upgrade", "proxy-connection"}
+    {
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-connection",
+    }
 )
 
 DEFAULTS: dict[str, Any] = {
@@ -94,7 +113,8 @@ class ValidJob:
     schedule: Schedule
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
+    """A JSON integer: Python's bool is an int, JSON's true is not."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -107,7 +127,7 @@ def _bool(obj: Mapping[str, Any], key: str, path: str) -> bool:
 
 def _int(obj: Mapping[str, Any], key: str, path: str, low: int, high: int) -> int:
     value = obj[key]
-    if not _is_int(value):
+    if not is_int(value):
         raise ValidationError("must be an integer", field=path)
     if not low <= value <= high:
         raise ValidationError(f"must be between {low} and {high}", field=path)
@@ -168,7 +188,7 @@ def _headers(value: object) -> dict[str, str]:
         raise ValidationError(f"at most {MAX_HEADERS} headers", field=path)
     total = 0
     seen: set[str] = set()
-    for name, header_value in headers.items():
+    for name in headers:
         where = f"{path}.{name}"
         if not _TOKEN.match(name) or len(name) > MAX_HEADER_NAME:
             raise ValidationError("is not a valid header name", field=where)
@@ -187,13 +207,17 @@ def _headers(value: object) -> dict[str, str]:
 def _success_codes(value: object) -> list[int | str]:
     path = "successCodes"
     if not isinstance(value, list) or len(value) > 20:
-        raise ValidationError("give a list of at most 20 codes or ranges like '200-299'", field=path)
+        raise ValidationError(
+            "give a list of at most 20 codes or ranges like '200-299'", field=path
+        )
     out: list[int | str] = []
     for entry in value:
-        if _is_int(entry) and 100 <= entry <= 599:
+        if is_int(entry) and 100 <= entry <= 599:
             out.append(int(entry))
             continue
-        match = re.fullmatch(r"\s*(\d{3})\s*-\s*(\d{3})\s*", entry) if isinstance(entry, str) else None
+        match = (
+            re.fullmatch(r"\s*(\d{3})\s*-\s*(\d{3})\s*", entry) if isinstance(entry, str) else None
+        )
         if match and 100 <= int(match[1]) <= int(match[2]) <= 599:
             out.append(f"{int(match[1])}-{int(match[2])}")
             continue
@@ -224,13 +248,11 @@ def _pattern(obj: Mapping[str, Any], key: str) -> str:
 
 
 def _method(value: object) -> int:
-    if _is_int(value) and 0 <= value < len(METHODS):  # type: ignore[operator]
-        return int(value)  # type: ignore[call-overload]
+    if is_int(value) and 0 <= value < len(METHODS):
+        return value
     if isinstance(value, str) and value.upper() in METHODS:
         return METHODS.index(value.upper())
-    raise ValidationError(
-        "must be 0-8 or one of " + ", ".join(METHODS), field="requestMethod"
-    )
+    raise ValidationError("must be 0-8 or one of " + ", ".join(METHODS), field="requestMethod")
 
 
 def with_defaults(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -243,9 +265,11 @@ def merge(base: dict[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
     """Apply a PATCH delta: nested objects merge key by key; a schedule of another form replaces."""
     out = copy.deepcopy(base)
     for key, value in delta.items():
-        if key in _NESTED and isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = {**out[key], **copy.deepcopy(value)}
-        elif key == "schedule" and isinstance(value, dict) and _same_cronjob_form(out.get(key), value):
+        if (key in _NESTED and isinstance(value, dict) and isinstance(out.get(key), dict)) or (
+            key == "schedule"
+            and isinstance(value, dict)
+            and _same_cronjob_form(out.get(key), value)
+        ):
             out[key] = {**out[key], **copy.deepcopy(value)}
         else:
             out[key] = copy.deepcopy(value)
@@ -262,9 +286,7 @@ def _same_cronjob_form(current: object, delta: Mapping[str, Any]) -> bool:
     current_fields = set(current) & _CRONJOB_FIELDS
     other_forms = {"cron", "timing", "at"}
     return (
-        bool(current_fields)
-        and not (set(current) & other_forms)
-        and not (set(delta) & other_forms)
+        bool(current_fields) and not (set(current) & other_forms) and not (set(delta) & other_forms)
     )
 
 

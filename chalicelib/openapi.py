@@ -16,7 +16,9 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _obj(properties: dict[str, Any], required: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+def _obj(
+    properties: dict[str, Any], required: list[str] | None = None, **extra: Any
+) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "object", "properties": properties, **extra}
     if required:
         schema["required"] = required
@@ -72,8 +74,20 @@ _JOB_INPUT = _obj(
         "requestMethod": {
             "oneOf": [
                 {"type": "integer", "minimum": 0, "maximum": 8},
-                {"type": "string", "enum": ["GET", "POST", "OPTIONS", "HEAD", "PUT", "DELETE",
-                                            "TRACE", "CONNECT", "PATCH"]},
+                {
+                    "type": "string",
+                    "enum": [
+                        "GET",
+                        "POST",
+                        "OPTIONS",
+                        "HEAD",
+                        "PUT",
+                        "DELETE",
+                        "TRACE",
+                        "CONNECT",
+                        "PATCH",
+                    ],
+                },
             ]
         },
         "retries": {"type": "integer", "minimum": 0, "maximum": 10},
@@ -136,7 +150,10 @@ _KEY = _obj(
     {
         "keyId": _STR,
         "name": _STR,
-        "scopes": {"type": "array", "items": {"type": "string", "enum": ["read", "write", "run", "admin"]}},
+        "scopes": {
+            "type": "array",
+            "items": {"type": "string", "enum": ["read", "write", "run", "admin"]},
+        },
         "ipAllowlist": {"type": "array", "items": _STR},
         "createdAt": _INT,
         "lastUsedAt": {"type": ["integer", "null"]},
@@ -148,11 +165,7 @@ _KEY = _obj(
 )
 
 _ERROR = _obj(
-    {
-        "error": _obj(
-            {"code": _STR, "field": _STR, "message": _STR}, ["code", "message"]
-        )
-    },
+    {"error": _obj({"code": _STR, "field": _STR, "message": _STR}, ["code", "message"])},
     ["error"],
 )
 
@@ -218,8 +231,13 @@ def _op(
             ("lineBreak", "character code, default 10"),
         ):
             parameters.append(
-                {"name": name, "in": "query", "required": False, "description": text,
-                 "schema": {"type": "string"}}
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": False,
+                    "description": text,
+                    "schema": {"type": "string"},
+                }
             )
     if parameters:
         op["parameters"] = parameters
@@ -251,8 +269,11 @@ def _paths() -> dict[str, Any]:
                 ),
                 status="201",
             ),
-            "get": _op("List the account's API keys (no secrets)", "admin",
-                       _obj({"keys": {"type": "array", "items": _ref("Key")}}, ["keys"])),
+            "get": _op(
+                "List the account's API keys (no secrets)",
+                "admin",
+                _obj({"keys": {"type": "array", "items": _ref("Key")}}, ["keys"]),
+            ),
         },
         "/keys/{keyId}": {"delete": _op("Revoke an API key", "admin", empty, params=["keyId"])},
         "/jobs": {
@@ -262,16 +283,26 @@ def _paths() -> dict[str, Any]:
                 _obj({"jobs": {"type": "array", "items": _ref("Job")}, "someFailed": _BOOL}),
                 listing=True,
             ),
-            "put": _op("Create a job", "write", _obj({"jobId": _INT, "signingSecret": _STR}),
-                       request=job_body),
-            "post": _op("Create a job", "write", _obj({"jobId": _INT, "signingSecret": _STR}),
-                        request=job_body),
+            "put": _op(
+                "Create a job",
+                "write",
+                _obj({"jobId": _INT, "signingSecret": _STR}),
+                request=job_body,
+            ),
+            "post": _op(
+                "Create a job",
+                "write",
+                _obj({"jobId": _INT, "signingSecret": _STR}),
+                request=job_body,
+            ),
         },
         "/jobs/{jobId}": {
-            "get": _op("Job details", "read", _obj({"jobDetails": _ref("DetailedJob")}),
-                       params=["jobId"]),
-            "patch": _op("Update a job with a delta", "write", empty, request=job_body,
-                         params=["jobId"]),
+            "get": _op(
+                "Job details", "read", _obj({"jobDetails": _ref("DetailedJob")}), params=["jobId"]
+            ),
+            "patch": _op(
+                "Update a job with a delta", "write", empty, request=job_body, params=["jobId"]
+            ),
             "delete": _op("Delete a job", "write", empty, params=["jobId"]),
         },
         "/jobs/{jobId}/signing-secret": {
@@ -283,24 +314,36 @@ def _paths() -> dict[str, Any]:
             )
         },
         "/folders": {
-            "get": _op("List folders", "read",
-                       _obj({"folders": {"type": "array", "items": _ref("Folder")}})),
+            "get": _op(
+                "List folders",
+                "read",
+                _obj({"folders": {"type": "array", "items": _ref("Folder")}}),
+            ),
             "put": _op("Create a folder", "write", _obj({"folderId": _INT}), request=folder_body),
             "post": _op("Create a folder", "write", _obj({"folderId": _INT}), request=folder_body),
         },
         "/folders/{folderId}": {
-            "get": _op("Folder details", "read", _obj({"folderDetails": _ref("Folder")}),
-                       params=["folderId"]),
-            "patch": _op("Rename a folder", "write", empty, request=folder_body,
-                         params=["folderId"]),
-            "delete": _op("Delete a folder (its jobs move to the root)", "write", empty,
-                          params=["folderId"]),
+            "get": _op(
+                "Folder details",
+                "read",
+                _obj({"folderDetails": _ref("Folder")}),
+                params=["folderId"],
+            ),
+            "patch": _op(
+                "Rename a folder", "write", empty, request=folder_body, params=["folderId"]
+            ),
+            "delete": _op(
+                "Delete a folder (its jobs move to the root)", "write", empty, params=["folderId"]
+            ),
         },
         "/scheduler": {
             "get": _op("Whether the account's jobs fire", "read", _obj({"enabled": _BOOL})),
-            "put": _op("Switch the account's scheduler on or off", "admin",
-                       _obj({"enabled": _BOOL}),
-                       request=_obj({"enabled": _BOOL}, ["enabled"])),
+            "put": _op(
+                "Switch the account's scheduler on or off",
+                "admin",
+                _obj({"enabled": _BOOL}),
+                request=_obj({"enabled": _BOOL}, ["enabled"]),
+            ),
         },
         "/schedules/preview": {
             "post": _op(

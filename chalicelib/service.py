@@ -77,11 +77,14 @@ class Service:
         return job, secret
 
     def update_job(self, account_id: str, job_id: int, delta: object) -> JobRecord:
-        """Merge a delta into the job, validate the whole result, store it if nothing changed meanwhile."""
+        """Merge a delta into the job, validate it whole, store it unless it changed meanwhile."""
         if not isinstance(delta, dict):
             raise ValidationError("must be an object", field="job")
         delta = dict(delta)
-        if isinstance(delta.get("auth"), dict) and delta["auth"].get("password") == jobs.PASSWORD_MASK:
+        if (
+            isinstance(delta.get("auth"), dict)
+            and delta["auth"].get("password") == jobs.PASSWORD_MASK
+        ):
             # A client sending back the masked password it read means "unchanged".
             delta["auth"] = {k: v for k, v in delta["auth"].items() if k != "password"}
         for _ in range(_RETRIES):
@@ -233,7 +236,9 @@ class Service:
                 or not isinstance(value, int | float)
                 or not low <= value <= high
             ):
-                raise ValidationError(f"must be a number from {low:g} to {high:g}", field=field_name)
+                raise ValidationError(
+                    f"must be a number from {low:g} to {high:g}", field=field_name
+                )
             limits[field_name] = None if value is None else float(value)
         return auth.create_key(
             self.stores,
@@ -266,7 +271,7 @@ class Service:
             if key not in ("schedule", "after", "count"):
                 raise ValidationError("unknown field", field=key)
         count = payload.get("count", 5)
-        if not jobs._is_int(count) or not 1 <= count <= 100:
+        if not jobs.is_int(count) or not 1 <= count <= 100:
             raise ValidationError("must be an integer from 1 to 100", field="count")
         after = self.clock()
         if payload.get("after") is not None:
@@ -294,8 +299,8 @@ class Service:
 
 
 def _parse_instant(value: object, field_name: str) -> float:
-    if jobs._is_int(value) or isinstance(value, float):
-        return float(value)  # type: ignore[arg-type]
+    if jobs.is_int(value) or isinstance(value, float):
+        return float(value)
     if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -19,8 +19,8 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chalicelib import auth, wiring  # noqa: E402
-from chalicelib.errors import CronhookError  # noqa: E402
+from chalicelib import auth, wiring
+from chalicelib.errors import CronhookError
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""Create cronhook's tables, bucket and queues from infra/resources.json in an AWS-compatible endpoint.
+"""Create cronhook's tables, bucket and queues from infra/resources.json in an AWS(-like) endpoint.
 
 The local stack and the tests use this against moto, so the template stays the one definition of
 the storage: nothing here names a table attribute, an index or a lifecycle rule of its own.
@@ -66,7 +66,7 @@ class _Resolver:
 
 
 def _create_table(dynamodb: Any, props: Mapping[str, Any]) -> str:
-    name = props["TableName"]
+    name = str(props["TableName"])
     kwargs: dict[str, Any] = {
         "TableName": name,
         "AttributeDefinitions": props["AttributeDefinitions"],
@@ -106,7 +106,7 @@ def _lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _create_bucket(s3: Any, props: Mapping[str, Any], region: str) -> str:
-    name = props["BucketName"]
+    name = str(props["BucketName"])
     kwargs: dict[str, Any] = {"Bucket": name}
     if region != "us-east-1":
         kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
@@ -136,14 +136,22 @@ def _create_bucket(s3: Any, props: Mapping[str, Any], region: str) -> str:
     return name
 
 
-_QUEUE_ATTRIBUTES = ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds",
-                     "ReceiveMessageWaitTimeSeconds", "SqsManagedSseEnabled")
+_QUEUE_ATTRIBUTES = (
+    "VisibilityTimeout",
+    "MessageRetentionPeriod",
+    "DelaySeconds",
+    "ReceiveMessageWaitTimeSeconds",
+    "SqsManagedSseEnabled",
+)
 
 
 def _create_queue(sqs: Any, props: Mapping[str, Any]) -> tuple[str, str, str]:
-    name = props["QueueName"]
-    attributes = {k: str(props[k]).lower() if isinstance(props[k], bool) else str(props[k])
-                  for k in _QUEUE_ATTRIBUTES if k in props}
+    name = str(props["QueueName"])
+    attributes = {
+        k: str(props[k]).lower() if isinstance(props[k], bool) else str(props[k])
+        for k in _QUEUE_ATTRIBUTES
+        if k in props
+    }
     if "RedrivePolicy" in props:
         attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
     url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
@@ -169,7 +177,9 @@ def provision(
 
     def client(service: str) -> Any:
         if service not in clients:
-            clients[service] = session.client(service, region_name=region, endpoint_url=endpoint_url)
+            clients[service] = session.client(
+                service, region_name=region, endpoint_url=endpoint_url
+            )
         return clients[service]
 
     resources = template["Resources"]

@@ -46,8 +46,13 @@ def settings(aws: dict[str, str]) -> Any:
     from chalicelib.config import Settings
     from scripts.provision import environment
 
-    env = {**environment(aws), "CRONHOOK_STAGE": "test", "CRONHOOK_ALLOW_PRIVATE_TARGETS": "true",
-           "CRONHOOK_RATE_LIMIT_PER_S": "1000", "CRONHOOK_RATE_LIMIT_BURST": "1000"}
+    env = {
+        **environment(aws),
+        "CRONHOOK_STAGE": "test",
+        "CRONHOOK_ALLOW_PRIVATE_TARGETS": "true",
+        "CRONHOOK_RATE_LIMIT_PER_S": "1000",
+        "CRONHOOK_RATE_LIMIT_BURST": "1000",
+    }
     return Settings.from_env(env)
 
 

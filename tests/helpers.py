@@ -73,8 +73,15 @@ def new_job(**fields: Any) -> dict[str, Any]:
         "url": "https://example.com/hook",
         "enabled": True,
         "title": "Example Job",
-        "schedule": {"timezone": "Europe/Berlin", "expiresAt": 0, "hours": [-1], "mdays": [-1],
-                     "minutes": [0, 15, 30, 45], "months": [-1], "wdays": [-1]},
+        "schedule": {
+            "timezone": "Europe/Berlin",
+            "expiresAt": 0,
+            "hours": [-1],
+            "mdays": [-1],
+            "minutes": [0, 15, 30, 45],
+            "months": [-1],
+            "wdays": [-1],
+        },
     }
     job.update(fields)
     return {"job": job}

@@ -31,8 +31,13 @@ def test_it_creates_a_job_once(store: Stores) -> None:
 
 
 def test_it_reads_back_what_it_stored(store: Stores) -> None:
-    original = job(next_run_at=1_800_000_000, secrets={"password": "pw"}, ssl_cert_expiry=5,
-                   disabled_reason="too many failures", failure_streak=3)
+    original = job(
+        next_run_at=1_800_000_000,
+        secrets={"password": "pw"},
+        ssl_cert_expiry=5,
+        disabled_reason="too many failures",
+        failure_streak=3,
+    )
     store.jobs.create(original)
     assert store.jobs.get("alice", 1) == original
 

@@ -1,1 +1,1 @@
-"""Storage repositories: DynamoDB (`dynamo`), their in-memory twins (`memory`), the contract (`base`)."""
+"""Storage: DynamoDB repositories (`dynamo`), in-memory twins (`memory`), the contract (`base`)."""

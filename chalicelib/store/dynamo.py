@@ -8,6 +8,7 @@ empty-value rules never reach the domain.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -22,7 +23,7 @@ T = TypeVar("T")
 
 
 def _call(fn: Callable[[], T], *, conditional: bool = False) -> T | None:
-    """Run one DynamoDB call; a failed condition gives None when `conditional`, errors StoreError."""
+    """Run one DynamoDB call: a failed condition gives None if `conditional`, errors StoreError."""
     try:
         return fn()
     except ClientError as exc:
@@ -191,8 +192,12 @@ class DynamoKeyStore:
         optional = {
             "last_used_at": key.last_used_at,
             "revoked_at": key.revoked_at,
-            "rate_limit_per_s": None if key.rate_limit_per_s is None else _dec(key.rate_limit_per_s),
-            "rate_limit_burst": None if key.rate_limit_burst is None else _dec(key.rate_limit_burst),
+            "rate_limit_per_s": None
+            if key.rate_limit_per_s is None
+            else _dec(key.rate_limit_per_s),
+            "rate_limit_burst": None
+            if key.rate_limit_burst is None
+            else _dec(key.rate_limit_burst),
         }
         item.update({k: v for k, v in optional.items() if v is not None})
         return item
@@ -387,7 +392,9 @@ class DynamoStateStore:
         return bool(item["enabled"]) if item else True
 
     def set_scheduler_enabled(self, account_id: str, enabled: bool) -> None:
-        _call(lambda: self.table.put_item(Item={"pk": f"scheduler#{account_id}", "enabled": enabled}))
+        _call(
+            lambda: self.table.put_item(Item={"pk": f"scheduler#{account_id}", "enabled": enabled})
+        )
 
     def take_token(self, bucket: str, rate: float, burst: float, now: float) -> tuple[bool, float]:
         pk = f"rate#{bucket}"
@@ -410,15 +417,14 @@ class DynamoStateStore:
             else:
                 condition = "attribute_not_exists(pk)"
             values[":e"] = int(now + burst / rate) + 3600
-            done = _call(
-                lambda: self.table.update_item(
-                    Key={"pk": pk},
-                    UpdateExpression="SET tokens = :t, updated = :u, expires_at = :e",
-                    ConditionExpression=condition,
-                    ExpressionAttributeValues=values,
-                ),
-                conditional=True,
+            write = functools.partial(
+                self.table.update_item,
+                Key={"pk": pk},
+                UpdateExpression="SET tokens = :t, updated = :u, expires_at = :e",
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
             )
+            done = _call(write, conditional=True)
             if done is not None:
                 return allowed, 0.0 if allowed else (1.0 - new_level) / rate
         return False, 1.0 / rate

@@ -176,6 +176,8 @@ class MemoryStateStore:
 def memory_stores() -> Stores:
     """A fresh, empty set of in-memory stores."""
     return Stores(
-        jobs=MemoryJobStore(), keys=MemoryKeyStore(), runs=MemoryRunStore(), state=MemoryStateStore()
+        jobs=MemoryJobStore(),
+        keys=MemoryKeyStore(),
+        runs=MemoryRunStore(),
+        state=MemoryStateStore(),
     )
-

@@ -1,0 +1,87 @@
+"""Plain-English wording of a cron-like schedule via cron-descriptor (imported only when used)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.schedule_fields import MACROS, Spec, quartz_text
+
+_BOUNDS = {"minutes": (0, 59), "hours": (0, 23), "mdays": (1, 31), "days": (1, 31)}
+_BOUNDS.update({"months": (1, 12), "wdays": (0, 6), "weekdays": (0, 6), "years": (1970, 2199)})
+
+
+def field_text(values: list[int] | None, lo: int, hi: int) -> str:
+    """A sorted list as cron field text: "*", "*/15", "1-5", "0,30"."""
+    if values is None:
+        return "*"
+    if len(values) > 2:
+        step = values[1] - values[0]
+        if step > 1 and values[0] - step < lo and values == list(range(values[0], hi + 1, step)):
+            return f"*/{step}" if values[0] == lo else f"{values[0]}/{step}"
+    runs: list[list[int]] = []
+    for value in values:
+        if runs and value == runs[-1][-1] + 1:
+            runs[-1].append(value)
+        else:
+            runs.append([value])
+    return ",".join(
+        f"{run[0]}-{run[-1]}" if len(run) > 2 else ",".join(map(str, run)) for run in runs
+    )
+
+
+def cron_text(kind: str, source: Any) -> tuple[str, bool]:
+    """The expression cron-descriptor should read, and whether weekdays count from 0=Sunday."""
+    if kind in ("cron", "quartz"):
+        text = str(source)
+        text = quartz_text(text) or MACROS.get(text.lower(), text)
+        return text, kind == "cron"
+    lists: dict[str, list[int] | None] = source
+    if kind == "cronjob":
+        keys = ("minutes", "hours", "mdays", "months", "wdays")
+    else:
+        keys = ("minutes", "hours", "days", "months", "weekdays")
+    fields = [field_text(lists[k], *_BOUNDS[k]) for k in keys]
+    if kind == "timing" and lists["years"] is not None:
+        fields = ["0", *fields, field_text(lists["years"], *_BOUNDS["years"])]
+    return " ".join(fields), True
+
+
+def describe_spec(kind: str, spec: Spec, source: Any) -> str:
+    """Describe a cron, quartz, cronjob or timing schedule, without the zone or expiry."""
+    from cron_descriptor import (
+        CasingTypeEnum,
+        DescriptionTypeEnum,
+        ExpressionDescriptor,
+        Options,
+    )
+
+    text, zero_based = cron_text(kind, source)
+    options = Options(
+        CasingTypeEnum.Sentence,
+        day_of_week_start_index_zero=zero_based,
+        use_24hour_time_format=True,
+        locale_code="en_US",
+    )
+    try:
+        descriptor = ExpressionDescriptor(text, options)
+        if spec.day_or or spec.dom_every or spec.dow_every:
+            return str(descriptor.get_description())
+        # cron-descriptor words a restricted day-of-month with a restricted day-of-week as
+        # Vixie's "or"; Cronicle (and Vixie after a "*/n" day-of-month) needs both to match.
+        parts = text.split()
+        parts[2 if len(parts) == 5 else 3] = "*"
+        weekdays = ExpressionDescriptor(" ".join(parts), options)
+        joined = "".join(
+            [
+                descriptor.get_description(DescriptionTypeEnum.TIMEOFDAY),
+                descriptor.get_description(DescriptionTypeEnum.DAYOFMONTH),
+                weekdays.get_description(DescriptionTypeEnum.DAYOFWEEK),
+                descriptor.get_description(DescriptionTypeEnum.MONTH),
+                descriptor.get_description(DescriptionTypeEnum.YEAR),
+            ]
+        )
+        joined = descriptor.transform_verbosity(joined, use_verbose_format=False)
+        return str(ExpressionDescriptor.transform_case(joined, CasingTypeEnum.Sentence))
+    except Exception:
+        # cron-descriptor has no words for a few valid corners; the expression still says it.
+        return f"On the schedule '{text}'"

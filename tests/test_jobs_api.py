@@ -1,0 +1,350 @@
+"""The jobs API as a cron-job.org client sees it: create, list, read, update, delete."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.helpers import Api, Persona, body, new_job
+
+
+def create(api: Api, who: Persona, **fields: Any) -> int:
+    response = api.put("/jobs", who, new_job(**fields))
+    assert response.status_code == 200, response.body
+    return int(body(response)["jobId"])
+
+
+def details(api: Api, who: Persona, job_id: int) -> dict[str, Any]:
+    response = api.get(f"/jobs/{job_id}", who)
+    assert response.status_code == 200, response.body
+    return dict(body(response)["jobDetails"])
+
+
+def test_it_creates_a_job_with_put_and_returns_its_id(api: Api, alice: Persona) -> None:
+    response = api.put("/jobs", alice, new_job())
+    assert response.status_code == 200
+    created = body(response)
+    assert isinstance(created["jobId"], int)
+    assert created["signingSecret"].startswith("whsec_")
+
+
+def test_it_creates_a_job_with_post_too(api: Api, alice: Persona) -> None:
+    response = api.post("/jobs", alice, new_job())
+    assert response.status_code == 200 and "jobId" in body(response)
+
+
+def test_it_fills_in_the_documented_defaults(api: Api, alice: Persona) -> None:
+    job_id = create_minimal(api, alice)
+    job = details(api, alice, job_id)
+    assert job["enabled"] is False and job["title"] == "" and job["saveResponses"] is False
+    assert job["requestMethod"] == 0 and job["requestTimeout"] == -1 and job["folderId"] == 0
+    assert job["auth"] == {"enable": False, "user": "", "password": ""}
+    assert job["notification"]["onFailureCount"] == 1
+    assert job["notification"]["onSslCertExpirySeconds"] == 604800
+    assert job["extendedData"] == {"headers": {}, "body": ""}
+    assert job["lastStatus"] == 0 and job["nextExecution"] is None and job["type"] == 0
+    assert job["retries"] == 0 and job["historyStrategy"] == "MINIMAL"
+    assert job["retentionDays"] == 30 and job["tlsVerify"] is True and job["maxConcurrent"] == 1
+
+
+def create_minimal(api: Api, who: Persona) -> int:
+    response = api.put("/jobs", who, {"job": {"url": "https://example.com"}})
+    assert response.status_code == 200, response.body
+    return int(body(response)["jobId"])
+
+
+def test_it_predicts_the_next_execution_of_an_enabled_job(api: Api, alice: Persona) -> None:
+    job_id = create(api, alice, schedule={"cron": "*/5 * * * *"})
+    next_run = details(api, alice, job_id)["nextExecution"]
+    assert isinstance(next_run, int) and next_run % 300 == 0
+
+
+def test_it_lists_summaries_without_secrets(api: Api, alice: Persona) -> None:
+    create(
+        api,
+        alice,
+        auth={"enable": True, "user": "u", "password": "hunter2-secret"},
+        extendedData={"headers": {"X-Token": "abc"}, "body": "x"},
+    )
+    response = api.get("/jobs", alice)
+    assert response.status_code == 200
+    listing = body(response)
+    assert listing["someFailed"] is False
+    (job,) = listing["jobs"]
+    assert "auth" not in job and "extendedData" not in job
+    assert "hunter2-secret" not in response.body.decode()
+    assert set(job) >= {
+        "jobId",
+        "enabled",
+        "title",
+        "saveResponses",
+        "url",
+        "lastStatus",
+        "lastDuration",
+        "lastExecution",
+        "nextExecution",
+        "type",
+        "requestTimeout",
+        "redirectSuccess",
+        "folderId",
+        "schedule",
+        "requestMethod",
+    }
+
+
+def test_it_masks_the_password_in_details(api: Api, alice: Persona) -> None:
+    job_id = create(api, alice, auth={"enable": True, "user": "u", "password": "hunter2-secret"})
+    response = api.get(f"/jobs/{job_id}", alice)
+    assert "hunter2-secret" not in response.body.decode()
+    assert body(response)["jobDetails"]["auth"] == {
+        "enable": True,
+        "user": "u",
+        "password": "********",
+    }
+
+
+def test_it_keeps_the_password_when_the_mask_comes_back(
+    api: Api, alice: Persona, stores: Any
+) -> None:
+    job_id = create(api, alice, auth={"enable": True, "user": "u", "password": "pw"})
+    job = details(api, alice, job_id)
+    assert api.patch(f"/jobs/{job_id}", alice, {"job": {"auth": job["auth"]}}).status_code == 200
+    stored = stores.jobs.get(alice.account, job_id)
+    assert stored.secrets["password"] == "pw"
+
+
+def test_it_updates_only_the_fields_in_the_delta(api: Api, alice: Persona) -> None:
+    job_id = create(api, alice, title="before")
+    response = api.patch(f"/jobs/{job_id}", alice, {"job": {"title": "after"}})
+    assert response.status_code == 200 and body(response) == {}
+    job = details(api, alice, job_id)
+    assert job["title"] == "after" and job["url"] == "https://example.com/hook"
+    assert job["schedule"]["minutes"] == [0, 15, 30, 45]
+
+
+def test_it_merges_nested_objects_in_a_delta(api: Api, alice: Persona) -> None:
+    job_id = create(api, alice, notification={"onFailure": True, "onFailureCount": 3})
+    api.patch(f"/jobs/{job_id}", alice, {"job": {"notification": {"onSuccess": True}}})
+    notification = details(api, alice, job_id)["notification"]
+    assert notification["onFailure"] is True and notification["onFailureCount"] == 3
+    assert notification["onSuccess"] is True
+
+
+def test_it_merges_a_partial_cron_job_org_schedule(api: Api, alice: Persona) -> None:
+    job_id = create(api, alice)
+    api.patch(f"/jobs/{job_id}", alice, {"job": {"schedule": {"hours": [4]}}})
+    schedule = details(api, alice, job_id)["schedule"]
+    assert schedule["hours"] == [4] and schedule["minutes"] == [0, 15, 30, 45]
+    assert schedule["timezone"] == "Europe/Berlin"
+
+
+def test_it_swaps_a_schedule_for_another_form(api: Api, alice: Persona) -> None:
+    job_id = create(api, alice)
+    response = api.patch(
+        f"/jobs/{job_id}", alice, {"job": {"schedule": {"cron": "30 4 * * 1-5", "timezone": "UTC"}}}
+    )
+    assert response.status_code == 200, response.body
+    schedule = details(api, alice, job_id)["schedule"]
+    assert schedule["cron"] == "30 4 * * 1-5" and "hours" not in schedule
+
+
+def test_it_stops_predicting_runs_of_a_disabled_job(api: Api, alice: Persona) -> None:
+    job_id = create(api, alice)
+    api.patch(f"/jobs/{job_id}", alice, {"job": {"enabled": False}})
+    assert details(api, alice, job_id)["nextExecution"] is None
+    api.patch(f"/jobs/{job_id}", alice, {"job": {"enabled": True}})
+    assert details(api, alice, job_id)["nextExecution"] is not None
+
+
+def test_it_writes_nothing_when_a_patch_is_invalid(api: Api, alice: Persona) -> None:
+    job_id = create(api, alice, title="kept")
+    response = api.patch(
+        f"/jobs/{job_id}", alice, {"job": {"title": "lost", "schedule": {"minutes": [61]}}}
+    )
+    assert response.status_code == 400
+    assert body(response)["error"] == {
+        "code": "invalid_field",
+        "field": "schedule.minutes",
+        "message": body(response)["error"]["message"],
+    }
+    assert details(api, alice, job_id)["title"] == "kept"
+
+
+def test_it_deletes_a_job(api: Api, alice: Persona) -> None:
+    job_id = create(api, alice)
+    response = api.delete(f"/jobs/{job_id}", alice)
+    assert response.status_code == 200 and body(response) == {}
+    assert api.get(f"/jobs/{job_id}", alice).status_code == 404
+    assert api.delete(f"/jobs/{job_id}", alice).status_code == 404
+
+
+def test_it_hides_one_accounts_jobs_from_another(api: Api, alice: Persona, bob: Persona) -> None:
+    job_id = create(api, alice)
+    assert api.get(f"/jobs/{job_id}", bob).status_code == 404
+    assert api.patch(f"/jobs/{job_id}", bob, {"job": {"title": "x"}}).status_code == 404
+    assert api.delete(f"/jobs/{job_id}", bob).status_code == 404
+    assert api.post(f"/jobs/{job_id}/signing-secret", bob).status_code == 404
+    assert body(api.get("/jobs", bob))["jobs"] == []
+    assert details(api, alice, job_id)["title"] == "Example Job"
+
+
+def test_it_answers_404_to_a_non_numeric_job_id(api: Api, alice: Persona) -> None:
+    response = api.get("/jobs/abc", alice)
+    assert response.status_code == 404 and body(response)["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"url": "ftp://example.com"}, "url"),
+        ({"url": "https://"}, "url"),
+        ({"url": "https://user:pw@example.com/"}, "url"),
+        ({"url": "https://example.com:99999/"}, "url"),
+        ({"enabled": "yes"}, "enabled"),
+        ({"title": "x" * 256}, "title"),
+        ({"requestMethod": 9}, "requestMethod"),
+        ({"requestMethod": "FETCH"}, "requestMethod"),
+        ({"requestTimeout": 301}, "requestTimeout"),
+        ({"requestTimeout": 0}, "requestTimeout"),
+        ({"folderId": 77}, "folderId"),
+        ({"auth": {"enable": True, "user": ""}}, "auth.user"),
+        ({"notification": {"onFailureCount": 0}}, "notification.onFailureCount"),
+        ({"extendedData": {"headers": {"Bad Name": "x"}}}, "extendedData.headers.Bad Name"),
+        ({"extendedData": {"headers": {"X-A": "a\r\nX-Injected: 1"}}}, "extendedData.headers.X-A"),
+        (
+            {"extendedData": {"headers": {"Content-Length": "5"}}},
+            "extendedData.headers.Content-Length",
+        ),
+        ({"extendedData": {"body": "x" * (64 * 1024 + 1)}}, "extendedData.body"),
+        (
+            {
+                "schedule": {
+                    "hours": [24],
+                    "mdays": [-1],
+                    "minutes": [0],
+                    "months": [-1],
+                    "wdays": [-1],
+                }
+            },
+            "schedule.hours",
+        ),
+        ({"schedule": {"cron": "* * * * * * * *"}}, "schedule.cron"),
+        ({"schedule": {"cron": "0 * * * *", "timezone": "Mars/Base"}}, "schedule.timezone"),
+        ({"retries": 11}, "retries"),
+        ({"historyStrategy": "SOME"}, "historyStrategy"),
+        ({"retentionDays": 0}, "retentionDays"),
+        ({"successCodes": ["2xx"]}, "successCodes"),
+        ({"successMatch": "(unclosed"}, "successMatch"),
+        ({"chainSuccess": 999999}, "chainSuccess"),
+        ({"maxConcurrent": 0}, "maxConcurrent"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_it_rejects_bad_input_naming_the_field(
+    api: Api, alice: Persona, fields: dict[str, Any], field: str
+) -> None:
+    response = api.put("/jobs", alice, new_job(**fields))
+    assert response.status_code == 400, response.body
+    error = body(response)["error"]
+    assert error["code"] == "invalid_field" and error["field"] == field and error["message"]
+    assert body(api.get("/jobs", alice))["jobs"] == []
+
+
+def test_it_names_the_out_of_range_minute(api: Api, alice: Persona) -> None:
+    response = api.put(
+        "/jobs",
+        alice,
+        new_job(
+            schedule={"hours": [-1], "mdays": [-1], "minutes": [61], "months": [-1], "wdays": [-1]}
+        ),
+    )
+    assert "61" in body(response)["error"]["message"]
+
+
+def test_it_requires_the_job_wrapper(api: Api, alice: Persona) -> None:
+    response = api.put("/jobs", alice, {"url": "https://example.com"})
+    assert response.status_code == 400 and body(response)["error"]["field"] == "job"
+
+
+def test_it_answers_400_to_malformed_json(api: Api, alice: Persona) -> None:
+    response = api.put("/jobs", alice, raw='{"job": {"url": ')
+    assert response.status_code == 400
+    assert body(response)["error"]["code"] == "bad_request"
+
+
+def test_it_answers_413_to_an_oversized_body(api: Api, alice: Persona) -> None:
+    response = api.put("/jobs", alice, raw=json.dumps({"job": {"title": "x" * 300_000}}))
+    assert response.status_code == 413
+    assert body(response)["error"]["code"] == "payload_too_large"
+
+
+def test_it_accepts_method_names_and_stores_numbers(api: Api, alice: Persona) -> None:
+    job_id = create(api, alice, requestMethod="patch")
+    assert details(api, alice, job_id)["requestMethod"] == 8
+
+
+def test_it_normalises_success_codes(api: Api, alice: Persona) -> None:
+    job_id = create(api, alice, successCodes=[200, " 300 - 302 "])
+    assert details(api, alice, job_id)["successCodes"] == [200, "300-302"]
+
+
+def test_it_chains_to_a_job_of_the_same_account(api: Api, alice: Persona, bob: Persona) -> None:
+    target = create(api, alice)
+    assert api.put("/jobs", alice, new_job(chainSuccess=target)).status_code == 200
+    response = api.put("/jobs", bob, new_job(chainFailure=target))
+    assert response.status_code == 400 and body(response)["error"]["field"] == "chainFailure"
+
+
+def test_it_rotates_the_signing_secret_with_an_overlap(
+    api: Api, alice: Persona, stores: Any
+) -> None:
+    created = body(api.put("/jobs", alice, new_job()))
+    response = api.post(f"/jobs/{created['jobId']}/signing-secret", alice)
+    assert response.status_code == 200
+    rotated = body(response)
+    assert rotated["signingSecret"] != created["signingSecret"]
+    secrets = stores.jobs.get(alice.account, created["jobId"]).secrets["signing"]
+    assert [s["secret"] for s in secrets] == [rotated["signingSecret"], created["signingSecret"]]
+    assert secrets[1]["until"] == rotated["previousValidUntil"]
+    assert created["signingSecret"] not in api.get(f"/jobs/{created['jobId']}", alice).body.decode()
+
+
+def test_it_lists_jobs_as_text_with_chosen_columns(api: Api, alice: Persona) -> None:
+    create(api, alice, title='Say "hi"')
+    response = api.get("/jobs?format=text&columns=jobId,title,schedule.timezone", alice)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    lines = response.body.decode().splitlines()
+    assert lines[0] == '"jobId","title","schedule.timezone"'
+    assert lines[1].endswith(',"Say ""hi""","Europe/Berlin"')
+
+
+def test_it_lists_jobs_as_text_with_custom_separators(api: Api, alice: Persona) -> None:
+    create(api, alice)
+    response = api.get(
+        "/jobs?format=text&columns=title,enabled&includeheaders=false"
+        "&fieldSeparator=59&textQualifier=0&lineBreak=13",
+        alice,
+    )
+    assert response.body.decode() == "Example Job;true\r"
+
+
+def test_it_lists_jobs_as_xml(api: Api, alice: Persona) -> None:
+    create(api, alice, title="a < b")
+    response = api.get("/jobs?format=xml&columns=jobId,title", alice)
+    assert response.headers["Content-Type"].startswith("application/xml")
+    assert "<jobs><job><jobId>" in response.body.decode()
+    assert "<title>a &lt; b</title>" in response.body.decode()
+
+
+def test_it_cuts_json_listings_to_the_chosen_columns(api: Api, alice: Persona) -> None:
+    job_id = create(api, alice)
+    listing = body(api.get("/jobs?columns=jobId,schedule.timezone", alice))
+    assert listing["jobs"] == [{"jobId": job_id, "schedule.timezone": "Europe/Berlin"}]
+
+
+def test_it_rejects_an_unknown_format(api: Api, alice: Persona) -> None:
+    response = api.get("/jobs?format=yaml", alice)
+    assert response.status_code == 400 and body(response)["error"]["field"] == "format"

@@ -1,0 +1,73 @@
+"""The one template: it passes cfn-lint, and the local bootstrap builds exactly what it defines."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from scripts.provision import TEMPLATE, load_template
+
+
+def test_it_passes_cfn_lint() -> None:
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run([str(cfn_lint), str(TEMPLATE)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_it_creates_the_tables_with_the_templates_keys_and_indexes(aws: dict[str, str]) -> None:
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    template = load_template()["Resources"]
+    for logical, output in (
+        ("JobsTable", "JobsTableName"),
+        ("RunsTable", "RunsTableName"),
+        ("KeysTable", "KeysTableName"),
+        ("StateTable", "StateTableName"),
+    ):
+        table = dynamodb.describe_table(TableName=aws[output])["Table"]
+        props = template[logical]["Properties"]
+        assert table["KeySchema"] == props["KeySchema"]
+        want = {g["IndexName"]: g["KeySchema"] for g in props.get("GlobalSecondaryIndexes", [])}
+        have = {g["IndexName"]: g["KeySchema"] for g in table.get("GlobalSecondaryIndexes", [])}
+        assert have == want
+
+
+def test_it_sets_ttl_on_runs_and_state(aws: dict[str, str]) -> None:
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    for output in ("RunsTableName", "StateTableName"):
+        ttl = dynamodb.describe_time_to_live(TableName=aws[output])["TimeToLiveDescription"]
+        assert ttl["AttributeName"] == "expires_at" and ttl["TimeToLiveStatus"] == "ENABLED"
+
+
+def test_it_keeps_the_due_index_sparse_on_enabled_jobs(aws: dict[str, str]) -> None:
+    props: Any = load_template()["Resources"]["JobsTable"]["Properties"]
+    (due,) = props["GlobalSecondaryIndexes"]
+    assert [k["AttributeName"] for k in due["KeySchema"]] == ["due_shard", "next_run_at"]
+
+
+def test_it_expires_saved_responses_by_lifecycle(aws: dict[str, str]) -> None:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=aws["ResponsesBucketName"])["Rules"]
+    by_id = {r["ID"]: r for r in rules}
+    assert by_id["retention-30d"]["Expiration"]["Days"] == 30
+    assert by_id["retention-30d"]["Filter"]["Tag"] == {"Key": "retention-days", "Value": "30"}
+    assert by_id["responses-backstop"]["Filter"]["Prefix"] == "responses/"
+
+
+def test_it_gives_the_dispatch_queue_a_dead_letter_queue(aws: dict[str, str]) -> None:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.get_queue_url(QueueName=aws["DispatchQueueName"])["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    redrive = json.loads(attributes["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"].endswith(":cronhook-test-dispatch-dlq")
+    assert int(redrive["maxReceiveCount"]) == 5
+
+
+def test_it_provisions_idempotently(aws: dict[str, str]) -> None:
+    from scripts.provision import provision
+
+    assert provision(boto3.session.Session(), stage="test") == aws
