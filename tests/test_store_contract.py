@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.store.base import ApiKey, JobRecord, RunRecord, Stores
+from chalicelib.store.base import ApiKey, JobRecord, Outcome, RunRecord, Stores
 from chalicelib.store.memory import memory_stores
 
 
@@ -196,3 +196,140 @@ def test_it_saves_folders_with_optimistic_versions(store: Stores) -> None:
     folders, version = store.state.folders("alice")
     assert folders == {1: "Backups"} and version == 1
     assert store.state.folders("bob") == ({}, 0)
+
+
+def test_it_finds_due_jobs_oldest_first_through_the_index(store: Stores) -> None:
+    store.jobs.create(job(job_id=8, next_run_at=300))
+    store.jobs.create(job(job_id=16, next_run_at=100))
+    store.jobs.create(job(job_id=24, next_run_at=900))
+    store.jobs.create(job(job_id=32, next_run_at=50, spec={"enabled": False}))
+    store.jobs.create(job(job_id=9, next_run_at=10))
+    assert store.jobs.due(0, until=300, limit=10) == [("alice", 16), ("alice", 8)]
+    assert store.jobs.due(0, until=300, limit=1) == [("alice", 16)]
+    assert store.jobs.due(1, until=300, limit=10) == [("alice", 9)]
+
+
+def test_it_reads_many_jobs_at_once(store: Stores) -> None:
+    for job_id in range(1, 120):
+        store.jobs.create(job(job_id=job_id))
+    keys = [("alice", j) for j in range(1, 120)] + [("alice", 500)]
+    assert sorted(j.job_id for j in store.jobs.get_many(keys)) == list(range(1, 120))
+
+
+def test_it_advances_a_job_once_per_slot(store: Stores) -> None:
+    store.jobs.create(job(next_run_at=100))
+    assert store.jobs.advance("alice", 1, slot=100, next_run_at=160, max_running=1) == "started"
+    assert store.jobs.advance("alice", 1, slot=100, next_run_at=160, max_running=1) == "moved"
+    got = store.jobs.get("alice", 1)
+    assert got is not None and got.next_run_at == 160 and got.running == 1 and got.version == 2
+    assert store.jobs.due(1, until=150, limit=10) == []
+
+
+def test_it_moves_a_busy_job_on_without_counting_a_run(store: Stores) -> None:
+    store.jobs.create(job(next_run_at=100))
+    store.jobs.advance("alice", 1, slot=100, next_run_at=160, max_running=1)
+    assert store.jobs.advance("alice", 1, slot=160, next_run_at=220, max_running=1) == "busy"
+    got = store.jobs.get("alice", 1)
+    assert got is not None and got.next_run_at == 220 and got.running == 1
+
+
+def test_it_leaves_the_index_when_no_slot_follows(store: Stores) -> None:
+    store.jobs.create(job(next_run_at=100))
+    store.jobs.advance("alice", 1, slot=100, next_run_at=None, max_running=1)
+    got = store.jobs.get("alice", 1)
+    assert got is not None and got.next_run_at is None and not got.due
+    assert store.jobs.due(1, until=10**10, limit=10) == []
+
+
+def test_it_records_outcomes_and_failure_streaks(store: Stores) -> None:
+    store.jobs.create(job(next_run_at=100))
+    store.jobs.advance("alice", 1, slot=100, next_run_at=160, max_running=5)
+    fields = {"status": 4, "duration_ms": 12, "executed_at": 101, "ssl_cert_expiry": None}
+    first = store.jobs.record("alice", 1, ok=False, release=True, **fields)
+    second = store.jobs.record("alice", 1, ok=False, release=False, **fields)
+    assert (first, second) == (Outcome(1, 0), Outcome(2, 0))
+    fine = store.jobs.record(
+        "alice",
+        1,
+        ok=True,
+        release=False,
+        status=1,
+        duration_ms=5,
+        executed_at=200,
+        ssl_cert_expiry=1_900_000_000,
+    )
+    assert fine == Outcome(0, 0)
+    got = store.jobs.get("alice", 1)
+    assert got is not None
+    assert (got.last_status, got.last_duration, got.last_execution) == (1, 5, 200)
+    assert (got.success_count, got.failure_count, got.ssl_cert_expiry) == (1, 2, 1_900_000_000)
+    assert store.jobs.record("alice", 404, ok=True, release=False, **fields) is None
+
+
+def test_it_releases_a_run_without_going_below_zero(store: Stores) -> None:
+    store.jobs.create(job(next_run_at=100))
+    store.jobs.advance("alice", 1, slot=100, next_run_at=160, max_running=5)
+    store.jobs.release("alice", 1)
+    store.jobs.release("alice", 1)
+    got = store.jobs.get("alice", 1)
+    assert got is not None and got.running == 0
+
+
+def test_it_keeps_run_state_when_the_definition_is_replaced(store: Stores) -> None:
+    store.jobs.create(job(next_run_at=100))
+    edit = store.jobs.get("alice", 1)
+    assert edit is not None
+    store.jobs.advance("alice", 1, slot=100, next_run_at=160, max_running=5)
+    store.jobs.record(
+        "alice",
+        1,
+        ok=True,
+        release=False,
+        status=1,
+        duration_ms=5,
+        executed_at=150,
+        ssl_cert_expiry=None,
+    )
+    edit.spec["title"] = "edited"
+    edit.version += 1
+    assert not store.jobs.replace(edit, expected_version=1)  # the advance bumped the version
+    fresh = store.jobs.get("alice", 1)
+    assert fresh is not None
+    fresh.spec["title"] = "edited"
+    expected, fresh.version = fresh.version, fresh.version + 1
+    assert store.jobs.replace(fresh, expected_version=expected)
+    got = store.jobs.get("alice", 1)
+    assert got is not None and got.spec["title"] == "edited"
+    assert (got.running, got.success_count, got.last_execution) == (1, 1, 150)
+
+
+def test_it_claims_a_run_id_once(store: Stores) -> None:
+    first = RunRecord("alice", 1, "r1", state="running", active_deadline=500)
+    assert store.runs.create(first)
+    assert not store.runs.create(RunRecord("alice", 1, "r1", state="queued"))
+    got = store.runs.get("alice", 1, "r1")
+    assert got is not None and got.state == "running"
+
+
+def test_it_moves_a_run_only_from_the_expected_state(store: Stores) -> None:
+    store.runs.create(RunRecord("alice", 1, "r1", state="queued", active_deadline=500))
+    running = RunRecord("alice", 1, "r1", state="running", active_deadline=600)
+    assert store.runs.update(running, expected_state="queued")
+    assert not store.runs.update(running, expected_state="queued")
+    done = RunRecord("alice", 1, "r1", state="done", data={"status": 1})
+    assert store.runs.update(done, expected_state="running")
+    got = store.runs.get("alice", 1, "r1")
+    assert got is not None and got.state == "done" and got.active_deadline is None
+
+
+def test_it_finds_runs_past_their_deadline(store: Stores) -> None:
+    store.runs.create(RunRecord("alice", 8, "late", state="running", active_deadline=100))
+    store.runs.create(RunRecord("alice", 16, "later", state="queued", active_deadline=200))
+    store.runs.create(RunRecord("alice", 24, "fine", state="running", active_deadline=900))
+    store.runs.create(RunRecord("alice", 32, "over", state="done"))
+    store.runs.create(RunRecord("bob#x", 9, "other", state="running", active_deadline=50))
+    assert store.runs.active(0, until=300, limit=10) == [
+        ("alice", 8, "late"),
+        ("alice", 16, "later"),
+    ]
+    assert store.runs.active(1, until=300, limit=10) == [("bob#x", 9, "other")]

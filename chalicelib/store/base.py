@@ -34,6 +34,7 @@ class JobRecord:
     success_count: int = 0
     failure_count: int = 0
     disabled_reason: str | None = None
+    running: int = 0
 
     @property
     def enabled(self) -> bool:
@@ -74,11 +75,17 @@ class ApiKey:
 
 @dataclass
 class RunRecord:
-    """One run (or attempt) of a job; `data` carries the history fields, the rest are index keys."""
+    """One attempt of a job; `state` is the claim's life cycle, `data` the history fields.
+
+    States: queued -> running -> done, or lost (its runner vanished), skipped (the job was at
+    its `maxConcurrent` bound), waiting (queued behind that bound), cancelled (job deleted).
+    `active_deadline` is set while queued or running: past it, the run is an orphan.
+    """
 
     account_id: str
     job_id: int
     run_id: str
+    state: str = "queued"
     data: dict[str, Any] = field(default_factory=dict)
     active_deadline: int | None = None
     expires_at: int | None = None
@@ -89,6 +96,22 @@ class RunRecord:
 
     def copy(self) -> RunRecord:
         return copy.deepcopy(self)
+
+
+JobKeys = list[tuple[str, int]]
+RunKeys = list[tuple[str, int, str]]
+Jobs = list[JobRecord]
+
+# What `JobStore.replace` writes: the job's definition, never its run-state counters.
+DEFINITION_FIELDS = (
+    "spec",
+    "secrets",
+    "version",
+    "updated_at",
+    "next_run_at",
+    "disabled_reason",
+    "failure_streak",
+)
 
 
 def job_key(account_id: str, job_id: int) -> str:
@@ -103,12 +126,55 @@ class Page:
     cursor: str | None = None
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What a job's result update left behind: the counters the dispatcher decides on."""
+
+    failure_streak: int
+    running: int
+
+
 class JobStore(Protocol):
+    """Jobs. `replace` writes the definition (spec, secrets, schedule position) under a version
+    check; the run-state counters are only changed by `advance` and `record`, so neither side
+    overwrites the other's fields."""
+
     def create(self, job: JobRecord) -> bool: ...
     def get(self, account_id: str, job_id: int) -> JobRecord | None: ...
+    def get_many(self, keys: JobKeys) -> Jobs: ...
     def list(self, account_id: str) -> list[JobRecord]: ...
     def replace(self, job: JobRecord, expected_version: int) -> bool: ...
     def delete(self, account_id: str, job_id: int) -> bool: ...
+    def due(self, shard: int, until: int, limit: int) -> JobKeys:
+        """(account, job) of the shard's enabled jobs with next_run_at <= until, oldest first."""
+        ...
+
+    def advance(
+        self, account_id: str, job_id: int, slot: int, next_run_at: int | None, max_running: int
+    ) -> str:
+        """Move the job past `slot` if it still waits on it. Returns "started" (and counts one
+        more run in flight), "busy" (moved on, but `max_running` runs are already in flight), or
+        "moved" (another tick or an edit moved it first: nothing changed)."""
+        ...
+
+    def record(
+        self,
+        account_id: str,
+        job_id: int,
+        *,
+        ok: bool,
+        status: int,
+        duration_ms: int,
+        executed_at: int,
+        ssl_cert_expiry: int | None,
+        release: bool,
+    ) -> Outcome | None:
+        """Store a finished run's outcome on its job (None if the job is gone)."""
+        ...
+
+    def release(self, account_id: str, job_id: int) -> None:
+        """One run fewer in flight (a run that ended without an outcome: lost, cancelled)."""
+        ...
 
 
 class KeyStore(Protocol):
@@ -121,6 +187,18 @@ class KeyStore(Protocol):
 
 
 class RunStore(Protocol):
+    def create(self, run: RunRecord) -> bool:
+        """Store a new run unless its id exists: the claim of a slot, at most once."""
+        ...
+
+    def update(self, run: RunRecord, expected_state: str) -> bool:
+        """Replace the run if it is still in `expected_state` (a lost race returns False)."""
+        ...
+
+    def active(self, shard: int, until: int, limit: int) -> RunKeys:
+        """(account, job, run) of the shard's queued/running runs whose deadline <= until."""
+        ...
+
     def put(self, run: RunRecord) -> None: ...
     def get(self, account_id: str, job_id: int, run_id: str) -> RunRecord | None: ...
     def list_for_job(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -17,7 +18,18 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import StoreError
-from chalicelib.store.base import ApiKey, JobRecord, Page, RunRecord, job_key, refill
+from chalicelib.store.base import (
+    ApiKey,
+    JobKeys,
+    JobRecord,
+    Jobs,
+    Outcome,
+    Page,
+    RunKeys,
+    RunRecord,
+    job_key,
+    refill,
+)
 
 T = TypeVar("T")
 
@@ -58,6 +70,35 @@ def _query_all(table: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = last
 
 
+def _batch_get(table: Any, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Items for `keys` (in no particular order), 100 per request, unprocessed keys retried."""
+    # The resource's client takes and returns plain Python values, like the Table does.
+    client, name = table.meta.client, table.name
+    items: list[dict[str, Any]] = []
+    for start in range(0, len(keys), 100):
+        pending = keys[start : start + 100]
+        for attempt in range(8):
+            if not pending:
+                break
+            if attempt:
+                time.sleep(min(1.0, 0.02 * 2**attempt))
+            request = functools.partial(
+                client.batch_get_item, RequestItems={name: {"Keys": pending}}
+            )
+            response = _call(request)
+            assert response is not None
+            items.extend(response.get("Responses", {}).get(name, []))
+            pending = response.get("UnprocessedKeys", {}).get(name, {}).get("Keys", [])
+        if pending:
+            raise StoreError("DynamoDB kept keys unprocessed; try again")
+    return items
+
+
+def _split_job_key(key: str) -> tuple[str, int]:
+    account, job = key.rsplit("#", 1)
+    return account, int(job)
+
+
 def _encode_cursor(key: dict[str, Any]) -> str:
     plain = {k: (int(v) if isinstance(v, Decimal) else v) for k, v in key.items()}
     return base64.urlsafe_b64encode(json.dumps(plain, sort_keys=True).encode()).decode()
@@ -93,6 +134,7 @@ class DynamoJobStore:
             "failure_streak": job.failure_streak,
             "success_count": job.success_count,
             "failure_count": job.failure_count,
+            "running": job.running,
         }
         if job.due:
             # Sparse index: only jobs that can fire carry the `due` keys.
@@ -123,6 +165,7 @@ class DynamoJobStore:
             success_count=int(item.get("success_count", 0)),
             failure_count=int(item.get("failure_count", 0)),
             disabled_reason=item.get("disabled_reason"),
+            running=int(item.get("running", 0)),
         )
 
     def create(self, job: JobRecord) -> bool:
@@ -152,16 +195,133 @@ class DynamoJobStore:
         )
         return [self._record(item) for item in items]
 
+    def get_many(self, keys: JobKeys) -> Jobs:
+        wanted = [{"account_id": a, "job_id": j} for a, j in keys]
+        return [self._record(item) for item in _batch_get(self.table, wanted)]
+
     def replace(self, job: JobRecord, expected_version: int) -> bool:
+        # Only the definition: the run-state counters belong to advance() and record().
+        item = self._item(job)
+        sets = ["spec", "secrets", "version", "updated_at", "failure_streak"]
+        removes: list[str] = []
+        for name in ("due_shard", "next_run_at", "disabled_reason"):
+            (sets if name in item else removes).append(name)
+        expression = "SET " + ", ".join(f"{n} = :{n}" for n in sets)
+        if removes:
+            expression += " REMOVE " + ", ".join(removes)
+        values = {f":{n}": item[n] for n in sets}
+        values[":expected"] = expected_version
         done = _call(
-            lambda: self.table.put_item(
-                Item=self._item(job),
-                ConditionExpression="version = :v",
-                ExpressionAttributeValues={":v": expected_version},
+            lambda: self.table.update_item(
+                Key={"account_id": job.account_id, "job_id": job.job_id},
+                UpdateExpression=expression,
+                ConditionExpression="version = :expected",
+                ExpressionAttributeValues=values,
             ),
             conditional=True,
         )
         return done is not None
+
+    def due(self, shard: int, until: int, limit: int) -> JobKeys:
+        response = _call(
+            lambda: self.table.query(
+                IndexName="due",
+                KeyConditionExpression="due_shard = :s AND next_run_at <= :u",
+                ExpressionAttributeValues={":s": f"s{shard}", ":u": until},
+                Limit=limit,
+            )
+        )
+        assert response is not None
+        return [(i["account_id"], int(i["job_id"])) for i in response.get("Items", [])]
+
+    def _move(
+        self, account_id: str, job_id: int, slot: int, next_run_at: int | None, start: int | None
+    ) -> bool:
+        key = {"account_id": account_id, "job_id": job_id}
+        values: dict[str, Any] = {":slot": slot, ":one": 1}
+        if next_run_at is None:
+            expression = "REMOVE next_run_at, due_shard SET version = version + :one"
+        else:
+            expression = "SET next_run_at = :next, version = version + :one"
+            values[":next"] = next_run_at
+        condition = "next_run_at = :slot"
+        if start is not None:
+            expression += " ADD running :one"
+            condition += " AND (attribute_not_exists(running) OR running < :max)"
+            values[":max"] = start
+        done = _call(
+            lambda: self.table.update_item(
+                Key=key,
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            ),
+            conditional=True,
+        )
+        return done is not None
+
+    def advance(
+        self, account_id: str, job_id: int, slot: int, next_run_at: int | None, max_running: int
+    ) -> str:
+        if self._move(account_id, job_id, slot, next_run_at, max_running):
+            return "started"
+        # Either someone moved the job first, or it is at its bound: only the second still
+        # needs moving on.
+        if self._move(account_id, job_id, slot, next_run_at, None):
+            return "busy"
+        return "moved"
+
+    def record(
+        self,
+        account_id: str,
+        job_id: int,
+        *,
+        ok: bool,
+        status: int,
+        duration_ms: int,
+        executed_at: int,
+        ssl_cert_expiry: int | None,
+        release: bool,
+    ) -> Outcome | None:
+        sets = ["last_status = :st", "last_duration = :d", "last_execution = :e"]
+        adds = ["success_count :one" if ok else "failure_count :one"]
+        values: dict[str, Any] = {":st": status, ":d": duration_ms, ":e": executed_at, ":one": 1}
+        if ok:
+            sets.append("failure_streak = :zero")
+            values[":zero"] = 0
+        else:
+            adds.append("failure_streak :one")
+        if ssl_cert_expiry is not None:
+            sets.append("ssl_cert_expiry = :x")
+            values[":x"] = ssl_cert_expiry
+        if release:
+            adds.append("running :minus")
+            values[":minus"] = -1
+        response = _call(
+            lambda: self.table.update_item(
+                Key={"account_id": account_id, "job_id": job_id},
+                UpdateExpression="SET " + ", ".join(sets) + " ADD " + ", ".join(adds),
+                ConditionExpression="attribute_exists(job_id)",
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            ),
+            conditional=True,
+        )
+        if response is None:
+            return None
+        new = response["Attributes"]
+        return Outcome(int(new.get("failure_streak", 0)), int(new.get("running", 0)))
+
+    def release(self, account_id: str, job_id: int) -> None:
+        _call(
+            lambda: self.table.update_item(
+                Key={"account_id": account_id, "job_id": job_id},
+                UpdateExpression="ADD running :minus",
+                ConditionExpression="running > :zero",
+                ExpressionAttributeValues={":minus": -1, ":zero": 0},
+            ),
+            conditional=True,
+        )
 
     def delete(self, account_id: str, job_id: int) -> bool:
         done = _call(
@@ -290,6 +450,7 @@ class DynamoRunStore:
             "run_id": run.run_id,
             "account_id": run.account_id,
             "job_id": run.job_id,
+            "state": run.state,
             "data": json.dumps(run.data, separators=(",", ":")),
         }
         if run.active_deadline is not None:
@@ -305,6 +466,7 @@ class DynamoRunStore:
             account_id=item["account_id"],
             job_id=int(item["job_id"]),
             run_id=item["run_id"],
+            state=item.get("state", "done"),
             data=json.loads(item.get("data") or "{}"),
             active_deadline=_int(item.get("deadline")),
             expires_at=_int(item.get("expires_at")),
@@ -312,6 +474,39 @@ class DynamoRunStore:
 
     def put(self, run: RunRecord) -> None:
         _call(lambda: self.table.put_item(Item=self._item(run)))
+
+    def create(self, run: RunRecord) -> bool:
+        done = _call(
+            lambda: self.table.put_item(
+                Item=self._item(run), ConditionExpression="attribute_not_exists(run_id)"
+            ),
+            conditional=True,
+        )
+        return done is not None
+
+    def update(self, run: RunRecord, expected_state: str) -> bool:
+        done = _call(
+            lambda: self.table.put_item(
+                Item=self._item(run),
+                ConditionExpression="#state = :expected",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":expected": expected_state},
+            ),
+            conditional=True,
+        )
+        return done is not None
+
+    def active(self, shard: int, until: int, limit: int) -> RunKeys:
+        response = _call(
+            lambda: self.table.query(
+                IndexName="active",
+                KeyConditionExpression="active_shard = :s AND deadline <= :u",
+                ExpressionAttributeValues={":s": f"s{shard}", ":u": until},
+                Limit=limit,
+            )
+        )
+        assert response is not None
+        return [(*_split_job_key(i["job_key"]), i["run_id"]) for i in response.get("Items", [])]
 
     def get(self, account_id: str, job_id: int, run_id: str) -> RunRecord | None:
         response = _call(
@@ -339,6 +534,11 @@ class DynamoRunStore:
             kwargs["ExclusiveStartKey"] = last
         more = len(items) > limit
         items = items[:limit]
+        if "IndexName" in kwargs and items:
+            # The index holds keys only: fetch the items, keeping the index's order.
+            wanted = [{"job_key": i["job_key"], "run_id": i["run_id"]} for i in items]
+            full = {(i["job_key"], i["run_id"]): i for i in _batch_get(self.table, wanted)}
+            items = [full[k] for k in ((i["job_key"], i["run_id"]) for i in items) if k in full]
         next_cursor = None
         if more:
             last_item = items[-1]

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 
-from chalicelib.store.base import ApiKey, JobRecord, Page, RunRecord, Stores, refill
+from chalicelib.store.base import (
+    DEFINITION_FIELDS,
+    ApiKey,
+    JobKeys,
+    JobRecord,
+    Jobs,
+    Outcome,
+    Page,
+    RunKeys,
+    RunRecord,
+    Stores,
+    refill,
+)
 
 
 class MemoryJobStore:
-    def __init__(self) -> None:
+    def __init__(self, shards: int = 8) -> None:
         self._items: dict[tuple[str, int], JobRecord] = {}
         self._lock = threading.Lock()
+        self.shards = shards
 
     def create(self, job: JobRecord) -> bool:
         with self._lock:
@@ -24,6 +38,10 @@ class MemoryJobStore:
         with self._lock:
             job = self._items.get((account_id, job_id))
             return job.copy() if job else None
+
+    def get_many(self, keys: JobKeys) -> Jobs:
+        with self._lock:
+            return [self._items[k].copy() for k in keys if k in self._items]
 
     def list(self, account_id: str) -> list[JobRecord]:
         with self._lock:
@@ -39,8 +57,72 @@ class MemoryJobStore:
             current = self._items.get(key)
             if current is None or current.version != expected_version:
                 return False
-            self._items[key] = job.copy()
+            for name in DEFINITION_FIELDS:
+                setattr(current, name, copy.deepcopy(getattr(job, name)))
             return True
+
+    def due(self, shard: int, until: int, limit: int) -> JobKeys:
+        with self._lock:
+            found = [
+                (job.next_run_at, key)
+                for key, job in self._items.items()
+                if job.due
+                and job.job_id % self.shards == shard
+                and job.next_run_at is not None
+                and job.next_run_at <= until
+            ]
+        return [key for _, key in sorted(found)[:limit]]
+
+    def advance(
+        self, account_id: str, job_id: int, slot: int, next_run_at: int | None, max_running: int
+    ) -> str:
+        with self._lock:
+            job = self._items.get((account_id, job_id))
+            if job is None or not job.due or job.next_run_at != slot:
+                return "moved"
+            job.next_run_at = next_run_at
+            job.version += 1
+            if job.running < max_running:
+                job.running += 1
+                return "started"
+            return "busy"
+
+    def record(
+        self,
+        account_id: str,
+        job_id: int,
+        *,
+        ok: bool,
+        status: int,
+        duration_ms: int,
+        executed_at: int,
+        ssl_cert_expiry: int | None,
+        release: bool,
+    ) -> Outcome | None:
+        with self._lock:
+            job = self._items.get((account_id, job_id))
+            if job is None:
+                return None
+            job.last_status = status
+            job.last_duration = duration_ms
+            job.last_execution = executed_at
+            if ssl_cert_expiry is not None:
+                job.ssl_cert_expiry = ssl_cert_expiry
+            if ok:
+                job.success_count += 1
+                job.failure_streak = 0
+            else:
+                job.failure_count += 1
+                job.failure_streak += 1
+            if release:
+                job.running = max(0, job.running - 1)
+            return Outcome(job.failure_streak, job.running)
+
+    def release(self, account_id: str, job_id: int) -> None:
+        with self._lock:
+            job = self._items.get((account_id, job_id))
+            if job is not None:
+                job.running = max(0, job.running - 1)
 
     def delete(self, account_id: str, job_id: int) -> bool:
         with self._lock:
@@ -102,9 +184,38 @@ def _page(runs: list[RunRecord], limit: int, cursor: str | None) -> Page:
 
 
 class MemoryRunStore:
-    def __init__(self) -> None:
+    def __init__(self, shards: int = 8) -> None:
         self._items: dict[tuple[str, int, str], RunRecord] = {}
         self._lock = threading.Lock()
+        self.shards = shards
+
+    def create(self, run: RunRecord) -> bool:
+        with self._lock:
+            key = (run.account_id, run.job_id, run.run_id)
+            if key in self._items:
+                return False
+            self._items[key] = run.copy()
+            return True
+
+    def update(self, run: RunRecord, expected_state: str) -> bool:
+        with self._lock:
+            key = (run.account_id, run.job_id, run.run_id)
+            current = self._items.get(key)
+            if current is None or current.state != expected_state:
+                return False
+            self._items[key] = run.copy()
+            return True
+
+    def active(self, shard: int, until: int, limit: int) -> RunKeys:
+        with self._lock:
+            found = [
+                (run.active_deadline, key)
+                for key, run in self._items.items()
+                if run.active_deadline is not None
+                and run.job_id % self.shards == shard
+                and run.active_deadline <= until
+            ]
+        return [key for _, key in sorted(found)[:limit]]
 
     def put(self, run: RunRecord) -> None:
         with self._lock:
@@ -173,11 +284,11 @@ class MemoryStateStore:
             return True
 
 
-def memory_stores() -> Stores:
+def memory_stores(shards: int = 8) -> Stores:
     """A fresh, empty set of in-memory stores."""
     return Stores(
-        jobs=MemoryJobStore(),
+        jobs=MemoryJobStore(shards),
         keys=MemoryKeyStore(),
-        runs=MemoryRunStore(),
+        runs=MemoryRunStore(shards),
         state=MemoryStateStore(),
     )
