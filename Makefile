@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STAGE ?= prod
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install run test lint typecheck pytest bench deploy package clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,15 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# `make deploy STAGE=prod`: package (offline) into build/$(STAGE), then deploy the one
+# CloudFormation stack cronhook-$(STAGE) with the AWS CLI (README, "Deploy").
+package: $(STAMP)
+	$(BIN)/python -m scripts.package --stage $(STAGE) --out build/$(STAGE)
+
+deploy: $(STAMP)
+	@command -v aws >/dev/null || { echo "make deploy needs the AWS CLI (v2): see README, Deploy"; exit 1; }
+	$(BIN)/python -m scripts.package --stage $(STAGE) --out build/$(STAGE) --deploy $(if $(ARTIFACT_BUCKET),--artifact-bucket $(ARTIFACT_BUCKET))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

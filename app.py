@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from chalice.app import Chalice, Request, Response
+from chalice.app import Chalice, Rate, Request, Response, SQSEvent
 
-from chalicelib import __version__, auth, formats, jobs, wiring
+from chalicelib import __version__, auth, formats, jobs, runs, wiring
 from chalicelib.errors import BadRequest, CronhookError, NotFound, PayloadTooLarge, ValidationError
-from chalicelib.service import Service
+from chalicelib.service import Service, page_limit
 
 app = Chalice(app_name="cronhook")
 app.log.setLevel(logging.INFO)
@@ -243,3 +244,104 @@ def set_scheduler(principal: auth.Principal, request: Request) -> dict[str, Any]
 @endpoint("/schedules/preview", ["POST"], "read")
 def preview_schedule(principal: auth.Principal, request: Request) -> dict[str, Any]:
     return service().preview(body(request))
+
+
+# ---- runs and history ---------------------------------------------------------------------
+
+
+def _dispatcher() -> Any:
+    from chalicelib import dispatch
+
+    return dispatch.from_wiring()
+
+
+@endpoint("/jobs/{jobId}/run", ["POST"], "run")
+def run_job(principal: auth.Principal, request: Request, jobId: str) -> Response:
+    run_id = service().run_now(
+        principal.account_id, _id(jobId, "job"), body(request), _dispatcher()
+    )
+    return _reply({"runId": run_id}, 202)
+
+
+@endpoint("/runs/{runId}", ["GET"], "read")
+def get_run(principal: auth.Principal, request: Request, runId: str) -> dict[str, Any]:
+    return {"run": runs.history_item(service().get_run(principal.account_id, runId))}
+
+
+@endpoint("/runs", ["GET"], "read")
+def list_runs(principal: auth.Principal, request: Request) -> Any:
+    params: Mapping[str, str] = request.query_params or {}
+    state = params.get("state", "active")
+    if state != "active":
+        raise ValidationError("only state=active is supported", field="state")
+    rows = [runs.history_item(r) for r in service().active_runs(principal.account_id)]
+    return _listing(request, "runs", rows, {})
+
+
+@endpoint("/jobs/{jobId}/history", ["GET"], "read")
+def job_history(principal: auth.Principal, request: Request, jobId: str) -> Any:
+    svc = service()
+    job = svc.get_job(principal.account_id, _id(jobId, "job"))
+    limit, cursor = page_limit(request.query_params)
+    page = svc.job_history(principal.account_id, job.job_id, limit, cursor)
+    done = job.success_count + job.failure_count
+    totals = {
+        "success": job.success_count,
+        "failure": job.failure_count,
+        "successRate": round(100 * job.success_count / done, 2) if done else None,
+    }
+    rows = [runs.history_item(r) for r in page.items]
+    extra = {"predictions": svc.predictions(job), "cursor": page.cursor, "totals": totals}
+    return _listing(request, "history", rows, extra)
+
+
+@endpoint("/jobs/{jobId}/history/{identifier}", ["GET"], "read")
+def history_details(
+    principal: auth.Principal, request: Request, jobId: str, identifier: str
+) -> dict[str, Any]:
+    run = service().get_run(principal.account_id, identifier)
+    if run.job_id != _id(jobId, "job"):
+        raise NotFound("history item not found")
+    saved = wiring.blobs().get(run.data["responseKey"]) if run.data.get("responseKey") else None
+    return {"jobHistoryDetails": runs.history_item(run, response=saved)}
+
+
+@endpoint("/history", ["GET"], "read")
+def account_history(principal: auth.Principal, request: Request) -> Any:
+    limit, cursor = page_limit(request.query_params)
+    page = service().account_history(principal.account_id, limit, cursor)
+    rows = [runs.history_item(r) for r in page.items]
+    return _listing(request, "history", rows, {"cursor": page.cursor})
+
+
+@endpoint("/notifications", ["GET"], "read")
+def get_notifications(principal: auth.Principal, request: Request) -> dict[str, Any]:
+    return service().notification_settings(principal.account_id)
+
+
+@endpoint("/notifications", ["PUT"], "admin")
+def set_notifications(principal: auth.Principal, request: Request) -> dict[str, Any]:
+    return service().set_notification_settings(principal.account_id, body(request))
+
+
+# ---- the tick and the worker --------------------------------------------------------------
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="tick")
+def tick(event: Any) -> dict[str, int]:
+    from chalicelib import dispatch
+
+    report = dispatch.tick(time.time())
+    app.log.info("tick %s", json.dumps(report, sort_keys=True))
+    return report
+
+
+@app.on_sqs_message(
+    queue=os.environ.get("CRONHOOK_QUEUE", "cronhook-dev-dispatch"), batch_size=10, name="worker"
+)
+def worker(event: SQSEvent) -> dict[str, int]:
+    from chalicelib import dispatch
+
+    report = dispatch.work([record.body for record in event], time.time())
+    app.log.info("worker %s", json.dumps(report, sort_keys=True))
+    return report

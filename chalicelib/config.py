@@ -54,6 +54,9 @@ class Settings:
     max_request_bytes: int = 256 * 1024
     default_request_timeout: int = 30
     due_shards: int = 8
+    disable_after_failures: int = 15
+    inline_max: int = 50
+    notify_from: str = "cronhook@localhost"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -76,4 +79,9 @@ class Settings:
             ),
             default_request_timeout=int(_number(env, "CRONHOOK_DEFAULT_TIMEOUT", 30, 1, 300)),
             due_shards=int(_number(env, "CRONHOOK_DUE_SHARDS", 8, 1, 64)),
+            disable_after_failures=int(
+                _number(env, "CRONHOOK_DISABLE_AFTER_FAILURES", 15, 1, 10_000)
+            ),
+            inline_max=int(_number(env, "CRONHOOK_INLINE_MAX", 50, 0, 1000)),
+            notify_from=env.get("CRONHOOK_NOTIFY_FROM", "cronhook@localhost"),
         )

@@ -169,6 +169,43 @@ _ERROR = _obj(
     ["error"],
 )
 
+_STATS = _obj(
+    {
+        k: _INT
+        for k in ("nameLookup", "connect", "appConnect", "preTransfer", "startTransfer", "total")
+    },
+    description="Microseconds from the start of the call, as libcurl counts them.",
+)
+
+_HISTORY_ITEM = _obj(
+    {
+        "jobLogId": _INT,
+        "jobId": _INT,
+        "identifier": _STR,
+        "date": _INT,
+        "datePlanned": _INT,
+        "jitter": _INT,
+        "url": _STR,
+        "duration": _INT,
+        "status": {"type": "integer", "minimum": 0, "maximum": 9},
+        "statusText": _STR,
+        "httpStatus": _INT,
+        "headers": {"type": ["string", "null"]},
+        "body": {"type": ["string", "null"]},
+        "stats": _ref("HistoryItemStats"),
+        "sslCertExpiry": _INT,
+        "state": {
+            "type": "string",
+            "enum": ["queued", "running", "done", "lost", "skipped", "waiting", "cancelled"],
+        },
+        "runId": _STR,
+        "attempt": _INT,
+        "trigger": _STR,
+        "reason": _STR,
+    },
+    ["jobId", "identifier", "date", "datePlanned", "status", "stats", "state"],
+)
+
 SCHEMAS: dict[str, Any] = {
     "Schedule": _SCHEDULE,
     "JobInput": _JOB_INPUT,
@@ -176,6 +213,8 @@ SCHEMAS: dict[str, Any] = {
     "DetailedJob": _DETAILED_JOB,
     "Folder": _obj({"folderId": _INT, "title": {"type": "string", "maxLength": 128}}, ["title"]),
     "Key": _KEY,
+    "HistoryItem": _HISTORY_ITEM,
+    "HistoryItemStats": _STATS,
     "Error": _ERROR,
 }
 
@@ -204,6 +243,8 @@ def _op(
     params: list[str] = (),  # type: ignore[assignment]
     status: str = "200",
     listing: bool = False,
+    paged: bool = False,
+    query: list[str] = (),  # type: ignore[assignment]
 ) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
@@ -239,6 +280,24 @@ def _op(
                     "schema": {"type": "string"},
                 }
             )
+    if paged:
+        for name, text in (
+            ("limit", "items per page, 1-100 (default 25)"),
+            ("cursor", "the `cursor` of the previous page"),
+        ):
+            parameters.append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": False,
+                    "description": text,
+                    "schema": {"type": "string"},
+                }
+            )
+    parameters.extend(
+        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+        for name in query
+    )
     if parameters:
         op["parameters"] = parameters
     if request is not None:
@@ -312,6 +371,98 @@ def _paths() -> dict[str, Any]:
                 _obj({"signingSecret": _STR, "previousValidUntil": _INT}),
                 params=["jobId"],
             )
+        },
+        "/jobs/{jobId}/run": {
+            "post": _op(
+                "Run the job now (optionally with another body or headers, for this run only)",
+                "run",
+                _obj({"runId": _STR}),
+                request=_obj(
+                    {
+                        "extendedData": _obj(
+                            {
+                                "headers": {"type": "object", "additionalProperties": _STR},
+                                "body": _STR,
+                            }
+                        )
+                    }
+                ),
+                params=["jobId"],
+                status="202",
+            )
+        },
+        "/jobs/{jobId}/history": {
+            "get": _op(
+                "The job's runs, newest first, with the next 3 predicted runs",
+                "read",
+                _obj(
+                    {
+                        "history": {"type": "array", "items": _ref("HistoryItem")},
+                        "predictions": _INT_LIST,
+                        "cursor": {"type": ["string", "null"]},
+                        "totals": _obj(
+                            {
+                                "success": _INT,
+                                "failure": _INT,
+                                "successRate": {"type": ["number", "null"]},
+                            }
+                        ),
+                    }
+                ),
+                params=["jobId"],
+                listing=True,
+                paged=True,
+            )
+        },
+        "/jobs/{jobId}/history/{identifier}": {
+            "get": _op(
+                "One run with its saved headers and body",
+                "read",
+                _obj({"jobHistoryDetails": _ref("HistoryItem")}),
+                params=["jobId", "identifier"],
+            )
+        },
+        "/history": {
+            "get": _op(
+                "Runs of every job of the account, newest first",
+                "read",
+                _obj(
+                    {
+                        "history": {"type": "array", "items": _ref("HistoryItem")},
+                        "cursor": {"type": ["string", "null"]},
+                    }
+                ),
+                listing=True,
+                paged=True,
+            )
+        },
+        "/runs/{runId}": {
+            "get": _op(
+                "A run's state and outcome",
+                "read",
+                _obj({"run": _ref("HistoryItem")}),
+                params=["runId"],
+            )
+        },
+        "/runs": {
+            "get": _op(
+                "Runs queued or running (state=active)",
+                "read",
+                _obj({"runs": {"type": "array", "items": _ref("HistoryItem")}}),
+                listing=True,
+                query=["state"],
+            )
+        },
+        "/notifications": {
+            "get": _op(
+                "Where the account's notifications go", "read", _obj({"url": _STR, "email": _STR})
+            ),
+            "put": _op(
+                "Set the notification URL and/or e-mail (a new URL gets a new signing secret)",
+                "admin",
+                _obj({"url": _STR, "email": _STR, "signingSecret": _STR}),
+                request=_obj({"url": _STR, "email": _STR}),
+            ),
         },
         "/folders": {
             "get": _op(

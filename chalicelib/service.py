@@ -6,6 +6,7 @@ found". Time comes from the injected clock so tests can run a day in a second.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,11 +18,12 @@ from chalicelib import auth, jobs
 from chalicelib.config import Settings
 from chalicelib.errors import Conflict, NotFound, ValidationError
 from chalicelib.schedule import Schedule, ScheduleError
-from chalicelib.store.base import ApiKey, JobRecord, Stores
+from chalicelib.store.base import ApiKey, JobRecord, Page, RunRecord, Stores
 
 SIGNING_OVERLAP_S = 24 * 3600  # after a rotation the old secret signs too, for a day
 MAX_FOLDER_TITLE = 128
 _RETRIES = 5  # optimistic-concurrency attempts before reporting a conflict
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 @dataclass
@@ -255,6 +257,76 @@ class Service:
         if not self.stores.keys.revoke(account_id, key_id, int(self.clock())):
             raise NotFound("key not found")
 
+    def run_now(self, account_id: str, job_id: int, payload: object, dispatcher: Any) -> str:
+        """Queue a run of the job at once (optionally with another body/headers)."""
+        overrides = validate_overrides(payload)
+        job = self.get_job(account_id, job_id)
+        run = dispatcher.start_now(job, overrides=overrides)
+        return str(run.run_id)
+
+    def get_run(self, account_id: str, run_id: str) -> RunRecord:
+        run = self.stores.runs.get(account_id, run_job_id(run_id), run_id)
+        if run is None or run.data.get("hidden"):
+            raise NotFound("run not found")
+        return run
+
+    def job_history(self, account_id: str, job_id: int, limit: int, cursor: str | None) -> Page:
+        self.get_job(account_id, job_id)
+        page = self.stores.runs.list_for_job(account_id, job_id, limit, cursor)
+        return Page([r for r in page.items if not r.data.get("hidden")], page.cursor)
+
+    def account_history(self, account_id: str, limit: int, cursor: str | None) -> Page:
+        page = self.stores.runs.list_for_account(account_id, limit, cursor)
+        return Page([r for r in page.items if not r.data.get("hidden")], page.cursor)
+
+    def active_runs(self, account_id: str) -> list[RunRecord]:
+        """Queued and running runs: they are recent, so the newest 500 runs hold them all."""
+        page = self.stores.runs.list_for_account(account_id, 500)
+        return [r for r in page.items if r.state in ("queued", "running", "waiting")]
+
+    def predictions(self, job: JobRecord, count: int = 3) -> list[int]:
+        if not job.due or job.next_run_at is None:
+            return []
+        schedule = Schedule.parse(job.spec["schedule"])
+        return [job.next_run_at, *schedule.upcoming(count - 1, job.next_run_at)]
+
+    def notification_settings(self, account_id: str) -> dict[str, Any]:
+        from chalicelib.notify import settings_key
+
+        config = self.stores.state.get_value(settings_key(account_id)) or {}
+        return {"url": config.get("url", ""), "email": config.get("email", "")}
+
+    def set_notification_settings(self, account_id: str, payload: object) -> dict[str, Any]:
+        """Set where notifications go; a new URL gets a new signing secret, shown once."""
+        from chalicelib import signing
+        from chalicelib.notify import settings_key
+
+        if not isinstance(payload, dict):
+            raise ValidationError("must be an object", field="body")
+        for key in payload:
+            if key not in ("url", "email"):
+                raise ValidationError("unknown field", field=key)
+        config = dict(self.stores.state.get_value(settings_key(account_id)) or {})
+        out: dict[str, Any] = {}
+        if "url" in payload:
+            url = payload["url"] or ""
+            if url:
+                jobs.validate_url(url, "url")
+            if url != config.get("url"):
+                config["secret"] = signing.new_secret() if url else None
+                if url:
+                    out["signingSecret"] = config["secret"]
+            config["url"] = url
+        if "email" in payload:
+            email = payload["email"] or ""
+            if email and (
+                not isinstance(email, str) or len(email) > 254 or not _EMAIL.fullmatch(email)
+            ):
+                raise ValidationError("is not an e-mail address", field="email")
+            config["email"] = email
+        self.stores.state.put_value(settings_key(account_id), config)
+        return {"url": config.get("url", ""), "email": config.get("email", ""), **out}
+
     def set_scheduler(self, account_id: str, payload: object) -> bool:
         if not isinstance(payload, dict) or not isinstance(payload.get("enabled"), bool):
             raise ValidationError("must be true or false", field="enabled")
@@ -311,3 +383,52 @@ def _parse_instant(value: object, field_name: str) -> float:
                 raise ValidationError("give a time zone offset, e.g. +00:00", field=field_name)
             return moment.timestamp()
     raise ValidationError("must be an ISO 8601 time with offset or epoch seconds", field=field_name)
+
+
+# ---- runs and history ------------------------------------------------------------------------
+
+HISTORY_PAGE = 25
+HISTORY_PAGE_MAX = 100
+
+
+def page_limit(params: Mapping[str, str] | None) -> tuple[int, str | None]:
+    """`limit` (1-100, default 25) and `cursor` query parameters of a history listing."""
+    params = params or {}
+    raw = params.get("limit") or str(HISTORY_PAGE)
+    if not raw.isdigit() or not 1 <= int(raw) <= HISTORY_PAGE_MAX:
+        raise ValidationError(f"must be an integer from 1 to {HISTORY_PAGE_MAX}", field="limit")
+    return int(raw), params.get("cursor") or None
+
+
+def run_job_id(run_id: str) -> int:
+    """The job id inside a run id (`<planned ms>-<job>-<attempt>[-tag]`)."""
+    parts = run_id.split("-")
+    if len(parts) < 3 or not parts[1].isdigit() or len(parts[1]) > 16:
+        raise NotFound("run not found")
+    return int(parts[1])
+
+
+def validate_overrides(payload: object) -> dict[str, Any] | None:
+    """Run-now overrides: `extendedData.body` and `.headers` for this run only (Cronicle's
+    run_event params)."""
+    if payload is None:
+        return None
+    if not isinstance(payload, dict):
+        raise ValidationError("must be an object", field="body")
+    for key in payload:
+        if key != "extendedData":
+            raise ValidationError("unknown field; only extendedData can be overridden", field=key)
+    extended = payload.get("extendedData")
+    if extended is None:
+        return None
+    if not isinstance(extended, dict):
+        raise ValidationError("must be an object", field="extendedData")
+    base = jobs.with_defaults({"url": "https://example.invalid/"})
+    base["extendedData"] = {**base["extendedData"], **extended}
+    checked = jobs.validate(base, folder_ids=set()).spec["extendedData"]
+    out: dict[str, Any] = {}
+    if "headers" in extended:
+        out["headers"] = checked["headers"]
+    if "body" in extended:
+        out["body"] = checked["body"]
+    return out or None

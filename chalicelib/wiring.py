@@ -7,14 +7,19 @@ Tests and the local stack may `configure()` other stores or settings.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.config import Settings
 from chalicelib.store.base import Stores
 
+if TYPE_CHECKING:
+    from chalicelib.store.blobs import Blobs
+    from chalicelib.store.queue import Queue
+
 _lock = threading.Lock()
 _settings: Settings | None = None
 _stores: Stores | None = None
+_clients: dict[str, Any] = {}
 
 
 def settings() -> Settings:
@@ -54,9 +59,35 @@ def stores() -> Stores:
         return _stores
 
 
+def client(service: str) -> Any:
+    """A boto3 client for `service` (sqs, s3, ses), made once."""
+    current = settings()
+    with _lock:
+        if service not in _clients:
+            _clients[service] = _boto_session().client(service, region_name=current.region)
+        return _clients[service]
+
+
+def queue() -> Queue:
+    from chalicelib.store.queue import SqsQueue
+
+    return SqsQueue(client("sqs"), settings().queue)
+
+
+def blobs() -> Blobs:
+    from chalicelib.store.blobs import S3Blobs
+
+    return S3Blobs(client("s3"), settings().bucket)
+
+
+def ses() -> Any:
+    return client("ses")
+
+
 def configure(*, settings: Settings | None = None, stores: Stores | None = None) -> None:
     """Replace the settings and/or stores (tests, local stack); None resets to lazy defaults."""
     global _settings, _stores
     with _lock:
         _settings = settings
         _stores = stores
+        _clients.clear()

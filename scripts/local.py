@@ -1,32 +1,65 @@
 """`make run`: the whole service on one machine, with no AWS account.
 
-moto in server mode stands in for DynamoDB, S3 and SQS (resources made from infra/resources.json),
-an admin key is created, and the Chalice app is served as `chalice local` serves it.
+One process runs everything: moto in server mode stands in for DynamoDB, S3 and SQS (resources
+made from infra/resources.json), the data saved by the previous run is loaded back, an admin key
+is created, the Chalice app is served as `chalice local` serves it, a ticker calls the tick at
+every minute boundary (EventBridge's job in AWS) and a worker feeds the dispatch queue's messages
+to the SQS worker function (Lambda's SQS integration in AWS). SIGINT or SIGTERM stops it all and
+saves the data.
 
 Environment: CRONHOOK_PORT (API, default 8000), CRONHOOK_AWS_PORT (embedded AWS, default 4566),
-CRONHOOK_ADMIN_KEY (an admin key in cronhook's format to create at start; otherwise one is made,
-printed and saved to .cronhook/admin-key, and reused on later starts).
+CRONHOOK_HOME (where the data, the admin key and the running stack's address are kept, default
+.cronhook in the repository), CRONHOOK_ADMIN_KEY (an admin key in cronhook's format to create at
+start; otherwise one is made, saved to $CRONHOOK_HOME/admin-key, and reused on later starts).
 """
 
 from __future__ import annotations
 
+import importlib
+import json
+import logging
+import math
 import os
 import signal
+import socket
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE_DIR = ROOT / ".cronhook"
 ACCOUNT = "local"
+LOCAL_ENV_FILE = "local-env.json"  # the running stack's endpoint and names, for admin.py --local
+DATA_FILE = "data.json"
+WORKER_WAIT_S = 1  # SQS long-poll wait: short enough for a prompt shutdown
+STOP_GRACE_S = 5  # on shutdown, how long ticks and the worker may take to finish their work
+
+log = logging.getLogger("make-run")
+_reported: set[str] = set()
+_stopping = threading.Event()  # set on shutdown: failures from then on are expected, not news
+
+
+def home() -> Path:
+    """The directory of the local stack's state: $CRONHOOK_HOME or .cronhook in the repository."""
+    raw = os.environ.get("CRONHOOK_HOME", "").strip()
+    return Path(raw).expanduser().resolve() if raw else ROOT / ".cronhook"
 
 
 def _port(name: str, default: int) -> int:
-    raw = os.environ.get(name, str(default))
+    raw = os.environ.get(name, str(default)).strip()
     if not raw.isdigit() or not 0 < int(raw) < 65536:
         sys.exit(f"{name} must be a TCP port number, not {raw!r}")
-    return int(raw)
+    port = int(raw)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the servers do: a port whose last connections linger in TIME_WAIT is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            sys.exit(f"port {port} on 127.0.0.1 is in use: stop what holds it or set {name}")
+    return port
 
 
 def _aws_environment(aws_port: int) -> None:
@@ -38,82 +71,308 @@ def _aws_environment(aws_port: int) -> None:
     os.environ.pop("AWS_PROFILE", None)
 
 
-def _admin_key(stores: Any) -> tuple[str, bool]:
-    """The admin key to use and whether it was generated now (and so must be shown)."""
-    import time
+def _report_once(message: str) -> None:
+    if message not in _reported:
+        _reported.add(message)
+        log.warning(message)
 
+
+def _admin_key(stores: Any, state_dir: Path) -> tuple[str, str]:
+    """The admin key and where it came from: 'new', 'CRONHOOK_ADMIN_KEY' or the saved file."""
     from chalicelib import auth
 
-    saved = STATE_DIR / "admin-key"
+    saved = state_dir / "admin-key"
     wanted = os.environ.get("CRONHOOK_ADMIN_KEY", "").strip()
+    source = "CRONHOOK_ADMIN_KEY"
     if not wanted and saved.exists():
-        wanted = saved.read_text().strip()
+        wanted, source = saved.read_text().strip(), str(saved)
     if wanted:
         try:
             auth.import_key(stores, wanted, ACCOUNT, ["admin"], time.time(), "admin (make run)")
         except Exception as exc:
-            sys.exit(f"CRONHOOK_ADMIN_KEY: {exc}")
-        return wanted, False
+            sys.exit(f"{source}: {exc}")
+        return wanted, source
     full, _ = auth.create_key(stores, ACCOUNT, ["admin"], time.time(), name="admin (make run)")
-    STATE_DIR.mkdir(exist_ok=True)
+    state_dir.mkdir(parents=True, exist_ok=True)
     saved.write_text(full + "\n")
     saved.chmod(0o600)
-    return full, True
+    return full, "new"
+
+
+# ---- the ticker: EventBridge's once-a-minute rule ------------------------------------------
+
+
+def fire_tick(now: float) -> dict[str, Any] | None:
+    """Run one tick as the scheduled Lambda would; None if it failed (logged, never raised)."""
+    try:
+        dispatch = importlib.import_module("chalicelib.dispatch")
+    except ImportError as exc:
+        _report_once(f"ticker: cannot import chalicelib.dispatch ({exc}); jobs will not fire")
+        return None
+    try:
+        result: dict[str, Any] = dispatch.tick(now)
+    except Exception:
+        if _stopping.is_set():
+            log.info("tick %s cut short by the shutdown", _clock_text(now))
+        else:
+            log.exception("tick %s failed", _clock_text(now))
+        return None
+    log.info("tick %s %s", _clock_text(now), json.dumps(result, default=str, sort_keys=True))
+    return result
+
+
+def next_boundary(now: float) -> float:
+    """The next whole minute strictly after `now` (epoch seconds)."""
+    return (math.floor(now / 60) + 1) * 60.0
+
+
+class Ticker:
+    """EventBridge's once-a-minute rule: a tick at start, then one at every minute boundary.
+
+    Each tick runs in a thread of its own, as each would in a Lambda of its own: a tick waits for
+    the slots it claimed (up to the end of the next minute) to come due, so ticks overlap.
+    """
+
+    def __init__(self, stop: threading.Event, clock: Callable[[], float] = time.time) -> None:
+        self.stop = stop
+        self.clock = clock
+        self.ticks: list[threading.Thread] = []
+
+    def fire(self, now: float) -> threading.Thread:
+        self.ticks = [t for t in self.ticks if t.is_alive()]
+        tick = threading.Thread(target=fire_tick, args=(now,), name="tick", daemon=True)
+        tick.start()
+        self.ticks.append(tick)
+        return tick
+
+    def run(self) -> None:
+        self.fire(self.clock())
+        while not self.stop.is_set():
+            boundary = next_boundary(self.clock())
+            # Event.wait runs on the monotonic clock and may wake a hair early: never tick
+            # before the boundary, or the slots due at it would wait a whole minute.
+            while (remaining := boundary - self.clock()) > 0:
+                if self.stop.wait(remaining):
+                    return
+            self.fire(self.clock())
+
+
+def _clock_text(now: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(now)) + "Z"
+
+
+# ---- the worker: Lambda's SQS integration ---------------------------------------------------
+
+
+def work_messages(sqs: Any, queue_url: str, messages: list[dict[str, Any]], now: float) -> bool:
+    """Hand the bodies to the worker function; delete the messages only if it returned.
+
+    As with Lambda's SQS integration, a failed batch stays in the queue and comes back after the
+    visibility timeout (and goes to the dead-letter queue after the redrive policy's receives).
+    """
+    dispatch = importlib.import_module("chalicelib.dispatch")
+    try:
+        result = dispatch.work([m["Body"] for m in messages], now)
+    except Exception:
+        if not _stopping.is_set():
+            log.exception("worker failed on %d message(s); they come back later", len(messages))
+        return False
+    entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+    sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
+    log.info("worker %d message(s) %s", len(messages), json.dumps(result, default=str))
+    return True
+
+
+def run_worker(stop: threading.Event, sqs: Any, queue_url: str) -> None:
+    """Long-poll the dispatch queue and work its messages in batches of up to 10."""
+    while not stop.is_set():
+        try:
+            importlib.import_module("chalicelib.dispatch")
+        except ImportError as exc:
+            _report_once(f"worker: cannot import chalicelib.dispatch ({exc}); queue not read")
+            stop.wait(60)
+            continue
+        try:
+            received = sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=WORKER_WAIT_S
+            )
+        except Exception as exc:
+            if stop.is_set():
+                return
+            log.warning("worker: cannot read the dispatch queue (%s); retrying", exc)
+            stop.wait(1)
+            continue
+        messages = received.get("Messages", [])
+        if not messages:
+            continue
+        try:
+            work_messages(sqs, queue_url, messages, time.time())
+        except Exception as exc:
+            if stop.is_set():
+                return
+            log.warning("worker: cannot delete worked messages (%s); they come back", exc)
+
+
+# ---- start and stop -------------------------------------------------------------------------
+
+
+def _quiet_logging() -> None:
+    """One line per API request and per tick; moto's and werkzeug's request lines stay off."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    from chalice.local import ChaliceRequestHandler
+
+    def log_request(self: Any, code: int | str = "-", size: int | str = "-") -> None:
+        log.info("api %s %s", " ".join(self.requestline.split(" ")[:2]), code)
+
+    ChaliceRequestHandler.log_request = log_request
+    # Without this, keep-alive clients wait ~40 ms per response (Nagle + delayed ACK).
+    ChaliceRequestHandler.disable_nagle_algorithm = True
+
+
+def _banner(url: str, aws_port: int, key: str, source: str, state_dir: Path, restored: str) -> str:
+    if source == "new":
+        where = f"new; saved to {state_dir / 'admin-key'}"
+    elif source == "CRONHOOK_ADMIN_KEY":
+        where = "from CRONHOOK_ADMIN_KEY"
+    else:
+        where = f"from {source}"
+    lines = [
+        "",
+        "cronhook is running (stage: local)",
+        f"  API           {url}",
+        f"  admin key     {key}",
+        f"                ({where})",
+        f"  data          {state_dir / DATA_FILE} ({restored})",
+        f"  embedded AWS  http://127.0.0.1:{aws_port} (moto: DynamoDB, S3, SQS)",
+        "  scheduler     ticks at every minute boundary; the worker reads the dispatch queue",
+        "",
+        "Try:",
+        f"  curl -s -H 'Authorization: Bearer {key}' {url}/jobs",
+        "Operator commands against this stack: .venv/bin/python -m scripts.admin --local --help",
+        "Ctrl-C stops everything and saves the data.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def main() -> None:
+    started = time.monotonic()
     api_port = _port("CRONHOOK_PORT", 8000)
     aws_port = _port("CRONHOOK_AWS_PORT", 4566)
+    state_dir = home()
     _aws_environment(aws_port)
+    _quiet_logging()
 
     import boto3
     from chalice.cli.factory import CLIFactory
-    from chalice.local import ChaliceRequestHandler
     from moto.server import ThreadedMotoServer
 
+    from scripts import persist
     from scripts.provision import environment, provision
+
+    try:
+        saved = persist.load(state_dir / DATA_FILE)
+    except persist.PersistError as exc:
+        sys.exit(f"{exc}\nMove the file away to start with no data.")
 
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
     moto.start()
-    outputs = provision(boto3.session.Session(), stage="local")
+    session = boto3.session.Session()
+    outputs = provision(session, stage="local")
 
     factory = CLIFactory(project_dir=str(ROOT), environ=os.environ)
     config = factory.create_config_obj(chalice_stage_name="local")
     # The template's outputs win over the config's names: resources are defined once.
-    os.environ.update(environment(outputs))
+    names_env = environment(outputs)
+    os.environ.update(names_env)
     os.environ.setdefault("CRONHOOK_ALLOW_PRIVATE_TARGETS", "true")
+    names = persist.Names.from_env(os.environ)
+
+    restored = "nothing saved yet"
+    if saved is not None:
+        try:
+            restored = "restored " + persist.restore(session, names, saved).describe()
+        except Exception as exc:
+            moto.stop()
+            sys.exit(f"could not load {state_dir / DATA_FILE}: {exc}")
 
     from chalicelib import wiring
 
     wiring.configure()
-    key, generated = _admin_key(wiring.stores())
+    key, source = _admin_key(wiring.stores(), state_dir)
+    sqs = session.client("sqs")
+    queue_url = sqs.get_queue_url(QueueName=wiring.settings().queue)["QueueUrl"]
 
-    # Without this, keep-alive clients wait ~40 ms per response (Nagle + delayed ACK).
-    ChaliceRequestHandler.disable_nagle_algorithm = True
     server = factory.create_local_server(config.chalice_app, config, "127.0.0.1", api_port)
     stop = threading.Event()
 
     def shutdown(signum: int, frame: Any) -> None:
+        # A second Ctrl-C quits at once; the data file is only ever replaced whole.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         stop.set()
 
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
-    serving = threading.Thread(target=server.server.serve_forever, name="api", daemon=True)
-    serving.start()
+    ticker = Ticker(stop)
+    threads = [
+        threading.Thread(target=server.server.serve_forever, name="api", daemon=True),
+        threading.Thread(target=ticker.run, name="ticker", daemon=True),
+        threading.Thread(
+            target=run_worker, args=(stop, sqs, queue_url), name="worker", daemon=True
+        ),
+    ]
+    for thread in threads:
+        thread.start()
 
+    local_env = state_dir / LOCAL_ENV_FILE
+    persist.write_atomically(
+        local_env,
+        {
+            "pid": os.getpid(),
+            "env": {
+                "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+                "CRONHOOK_STAGE": "local",
+                "CRONHOOK_ALLOW_PRIVATE_TARGETS": os.environ["CRONHOOK_ALLOW_PRIVATE_TARGETS"],
+                **names_env,
+            },
+        },
+    )
     url = f"http://127.0.0.1:{api_port}"
-    print(f"cronhook is running: API {url}  (embedded AWS on 127.0.0.1:{aws_port})")
-    if generated:
-        print(f"admin key (shown once, saved to {STATE_DIR / 'admin-key'}):\n  {key}")
-    else:
-        print("admin key: the one in CRONHOOK_ADMIN_KEY or .cronhook/admin-key")
-    print(f"try:\n  curl -H 'Authorization: Bearer {key}' {url}/jobs")
-    print("Ctrl-C stops everything.", flush=True)
+    print(_banner(url, aws_port, key, source, state_dir, restored), flush=True)
+    log.info("ready in %.1f s", time.monotonic() - started)
 
-    stop.wait()
-    print("stopping...", flush=True)
-    server.shutdown()
-    moto.stop()
+    try:
+        stop.wait()
+    finally:
+        stop.set()
+        print("stopping: saving the data...", flush=True)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for thread in [*threads[1:], *ticker.ticks]:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        waiting = sum(t.is_alive() for t in ticker.ticks)
+        if waiting:
+            print(
+                f"{waiting} tick(s) still waiting for their slots: a later start finds their "
+                "runs and marks them lost or retries them",
+                flush=True,
+            )
+        _stopping.set()
+        server.shutdown()
+        server.server.server_close()
+        try:
+            counts = persist.save(session, names, state_dir / DATA_FILE)
+            print(f"saved {counts.describe()} to {state_dir / DATA_FILE}", flush=True)
+        except Exception as exc:
+            sys.exit(f"could not save the data (the previous {DATA_FILE} is unchanged): {exc}")
+        finally:
+            local_env.unlink(missing_ok=True)
+            moto.stop()
 
 
 if __name__ == "__main__":

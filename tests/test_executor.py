@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from standardwebhooks import Webhook
 
-from chalicelib import __version__, executor, signing
+from chalicelib import __version__, signing
 from chalicelib.executor import Policy, Request, Result, execute
 from tests.executor_servers import (
     METHODS,
@@ -384,19 +384,25 @@ def test_it_ignores_proxy_settings_from_the_environment(monkeypatch: pytest.Monk
 
 @pytest.fixture(scope="module")
 def trusted_ca() -> Certificate:
-    ca = make_ca("cronhook test CA")
-    # The executor's one verifying context is process-wide; trusting a test CA in it is how a
-    # test reaches a certificate that verifies without any network.
-    executor._transport().tls_context(True).load_verify_locations(cadata=ca.cert_pem.decode())
-    return ca
+    return make_ca("cronhook test CA")
+
+
+@pytest.fixture(scope="module")
+def ca_file(trusted_ca: Certificate, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The test CA as a PEM file for Policy.ca_file: certificates verify without any network."""
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    path.write_bytes(trusted_ca.cert_pem)
+    return str(path)
 
 
 def test_it_verifies_the_certificate_against_the_name_while_connecting_to_the_address(
-    trusted_ca: Certificate,
+    trusted_ca: Certificate, ca_file: str
 ) -> None:
     cert = make_certificate(["tls.test"], issuer=trusted_ca)
     sni: list[str] = []
-    policy = Policy(allow_private=True, resolver=resolver({"tls.test": ["127.0.0.1"]}))
+    policy = Policy(
+        allow_private=True, resolver=resolver({"tls.test": ["127.0.0.1"]}), ca_file=ca_file
+    )
     with Server({"/": Reply(200, body=b"secure")}, tls=cert.server_context(sni)) as server:
         result = execute(Request(server.url("/", host="tls.test")), policy)
         again = execute(Request(server.url("/", host="tls.test")), policy)
@@ -414,14 +420,31 @@ def test_it_verifies_the_certificate_against_the_name_while_connecting_to_the_ad
     assert_monotonic(again, tls=True)
 
 
-def test_it_refuses_a_certificate_for_another_name(trusted_ca: Certificate) -> None:
+def test_it_refuses_a_certificate_for_another_name(trusted_ca: Certificate, ca_file: str) -> None:
     cert = make_certificate(["tls.test"], issuer=trusted_ca)
-    policy = Policy(allow_private=True, resolver=resolver({"other.test": ["127.0.0.1"]}))
+    policy = Policy(
+        allow_private=True, resolver=resolver({"other.test": ["127.0.0.1"]}), ca_file=ca_file
+    )
     with Server({"/": Reply(200)}, tls=cert.server_context()) as server:
         result = execute(Request(server.url("/", host="other.test")), policy)
     assert (result.status, result.reason) == (3, "tls_error")
     assert result.status_text.startswith("TLS error: certificate verify failed: Hostname mismatch")
     assert server.seen == []
+
+
+def test_it_trusts_the_extra_ca_only_for_calls_whose_policy_names_it(
+    trusted_ca: Certificate, ca_file: str
+) -> None:
+    cert = make_certificate(["tls.test"], issuer=trusted_ca)
+    table = {"tls.test": ["127.0.0.1"]}
+    private = Policy(allow_private=True, resolver=resolver(table), ca_file=ca_file)
+    default = Policy(allow_private=True, resolver=resolver(table))
+    with Server({"/": Reply(200)}, tls=cert.server_context()) as server:
+        assert execute(Request(server.url("/", host="tls.test")), private).ok
+        result = execute(Request(server.url("/", host="tls.test")), default)
+    assert (result.status, result.reason) == (3, "tls_error")
+    assert result.status_text.startswith("TLS error: certificate verify failed")
+    assert server.connections == 2  # the verified connection was not handed to the other call
 
 
 def test_it_refuses_an_untrusted_certificate() -> None:

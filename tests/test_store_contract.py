@@ -333,3 +333,19 @@ def test_it_finds_runs_past_their_deadline(store: Stores) -> None:
         ("alice", 16, "later"),
     ]
     assert store.runs.active(1, until=300, limit=10) == [("bob#x", 9, "other")]
+
+
+def test_it_stores_small_values(store: Stores) -> None:
+    assert store.state.get_value("settings#alice") is None
+    store.state.put_value("settings#alice", {"url": "https://example.com/n", "n": 1.5})
+    assert store.state.get_value("settings#alice") == {"url": "https://example.com/n", "n": 1.5}
+
+
+def test_it_bounds_runs_in_flight(store: Stores) -> None:
+    store.jobs.create(job())
+    assert store.jobs.acquire("alice", 1, max_running=2)
+    assert store.jobs.acquire("alice", 1, max_running=2)
+    assert not store.jobs.acquire("alice", 1, max_running=2)
+    store.jobs.release("alice", 1)
+    assert store.jobs.acquire("alice", 1, max_running=2)
+    assert not store.jobs.acquire("alice", 404, max_running=2)

@@ -172,6 +172,10 @@ class JobStore(Protocol):
         """Store a finished run's outcome on its job (None if the job is gone)."""
         ...
 
+    def acquire(self, account_id: str, job_id: int, max_running: int) -> bool:
+        """Count one more run in flight unless `max_running` already are (or the job is gone)."""
+        ...
+
     def release(self, account_id: str, job_id: int) -> None:
         """One run fewer in flight (a run that ended without an outcome: lost, cancelled)."""
         ...
@@ -218,6 +222,11 @@ class StateStore(Protocol):
     def put_folders(
         self, account_id: str, folders: dict[int, str], expected_version: int
     ) -> bool: ...
+    def get_value(self, key: str) -> Any:
+        """A small JSON value stored under `key` (account settings, markers); None if absent."""
+        ...
+
+    def put_value(self, key: str, value: Any) -> None: ...
 
 
 @dataclass

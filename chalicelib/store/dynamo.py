@@ -312,6 +312,20 @@ class DynamoJobStore:
         new = response["Attributes"]
         return Outcome(int(new.get("failure_streak", 0)), int(new.get("running", 0)))
 
+    def acquire(self, account_id: str, job_id: int, max_running: int) -> bool:
+        done = _call(
+            lambda: self.table.update_item(
+                Key={"account_id": account_id, "job_id": job_id},
+                UpdateExpression="ADD running :one",
+                ConditionExpression=(
+                    "attribute_exists(job_id) AND (attribute_not_exists(running) OR running < :max)"
+                ),
+                ExpressionAttributeValues={":one": 1, ":max": max_running},
+            ),
+            conditional=True,
+        )
+        return done is not None
+
     def release(self, account_id: str, job_id: int) -> None:
         _call(
             lambda: self.table.update_item(
@@ -628,6 +642,16 @@ class DynamoStateStore:
             if done is not None:
                 return allowed, 0.0 if allowed else (1.0 - new_level) / rate
         return False, 1.0 / rate
+
+    def get_value(self, key: str) -> Any:
+        response = _call(
+            lambda: self.table.get_item(Key={"pk": f"value#{key}"}, ConsistentRead=True)
+        )
+        item = (response or {}).get("Item")
+        return json.loads(item["value"]) if item else None
+
+    def put_value(self, key: str, value: Any) -> None:
+        _call(lambda: self.table.put_item(Item={"pk": f"value#{key}", "value": json.dumps(value)}))
 
     def folders(self, account_id: str) -> tuple[dict[int, str], int]:
         response = _call(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from typing import Any
 
 from chalicelib.store.base import (
     DEFINITION_FIELDS,
@@ -117,6 +118,14 @@ class MemoryJobStore:
             if release:
                 job.running = max(0, job.running - 1)
             return Outcome(job.failure_streak, job.running)
+
+    def acquire(self, account_id: str, job_id: int, max_running: int) -> bool:
+        with self._lock:
+            job = self._items.get((account_id, job_id))
+            if job is None or job.running >= max_running:
+                return False
+            job.running += 1
+            return True
 
     def release(self, account_id: str, job_id: int) -> None:
         with self._lock:
@@ -245,6 +254,7 @@ class MemoryStateStore:
         self._scheduler: dict[str, bool] = {}
         self._buckets: dict[str, tuple[float, float]] = {}
         self._folders: dict[str, tuple[dict[int, str], int]] = {}
+        self._values: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def next_id(self, counter: str) -> int:
@@ -269,6 +279,14 @@ class MemoryStateStore:
                 return True, 0.0
             self._buckets[bucket] = (level, now)
             return False, (1.0 - level) / rate
+
+    def get_value(self, key: str) -> Any:
+        with self._lock:
+            return copy.deepcopy(self._values.get(key))
+
+    def put_value(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._values[key] = copy.deepcopy(value)
 
     def folders(self, account_id: str) -> tuple[dict[int, str], int]:
         with self._lock:

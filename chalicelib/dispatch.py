@@ -1,0 +1,672 @@
+"""The tick and the worker: find due jobs, claim each slot once, run it on time, record it.
+
+A slot is claimed by creating its run record (the id is derived from the job and the planned
+time, and the write fails if it exists), then the job is moved past it with a write that only
+lands if the job still waits on that slot. Duplicate ticks, EventBridge double deliveries and
+Lambda retries therefore find the record and stop; a tick that dies after the claim leaves a
+queued run whose deadline passes, and a later tick marks it `lost`. Nothing runs twice.
+
+The tick looks ahead to the end of the next minute and delivers each run at its planned second:
+small batches wait and run on a thread pool inside the tick, larger ones go to SQS with a
+delay. Time (`now`, `clock`, `sleep`) is injected so tests can run a day in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from chalicelib import executor, runs
+from chalicelib.config import Settings
+from chalicelib.jobs import METHODS, success_ranges
+from chalicelib.notify import Notifier
+from chalicelib.schedule import Schedule
+from chalicelib.store.base import JobRecord, RunRecord, Stores
+from chalicelib.store.blobs import Blobs, response_key
+from chalicelib.store.queue import Queue
+
+log = logging.getLogger(__name__)
+
+MISSED_AFTER_S = 60  # a slot older than one tick period was missed (the ticks were down)
+MAX_CATCH_UP = 1000  # missed slots looked at per job and tick
+QUERY_LIMIT = 1000  # due keys per shard and query
+POOL_SIZE = 16
+MAX_WAIT_S = 125  # the tick's look-ahead: at most to the end of the next minute
+MAX_CHAIN = 5
+SSL_NOTICE_KEY = "ssl-noticed#{account}#{job}"
+
+
+@dataclass
+class Task:
+    """One unit of work for a thread or an SQS message: a job and its claimed run(s)."""
+
+    job: JobRecord
+    runs: list[RunRecord]
+    counted: bool  # the job's in-flight counter already holds this task
+    overrides: dict[str, Any] | None = None
+
+
+@dataclass
+class Dispatcher:
+    stores: Stores
+    settings: Settings
+    queue: Queue
+    blobs: Blobs
+    notifier: Notifier | None = None
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    execute: Callable[[executor.Request, executor.Policy], executor.Result] = executor.execute
+    rng: random.Random = field(default_factory=random.Random)
+
+    # ---- the tick ---------------------------------------------------------------------------
+
+    def tick(self, now: float) -> dict[str, int]:
+        """Claim every slot planned up to the end of the next minute, deliver each on time."""
+        report: Counter[str] = Counter()
+        self.sweep(now, report)
+        until = (int(now) // 60 + 2) * 60 - 1
+        with ThreadPoolExecutor(POOL_SIZE) as pool:
+            keys = [k for ks in pool.map(lambda s: self._due(s, until), self._shards()) for k in ks]
+            jobs = self.stores.jobs.get_many(keys) if keys else []
+            report["due"] += len(jobs)
+            accounts = {job.account_id for job in jobs}
+            switched_on = {a: self.stores.state.scheduler_enabled(a) for a in accounts}
+            waiting = [job for job in jobs if not switched_on[job.account_id]]
+            report["scheduler_off"] += len(waiting)
+            ready = [job for job in jobs if switched_on[job.account_id]]
+            tasks = [
+                t
+                for ts in pool.map(lambda j: self._claim(j, now, until, report), ready)
+                for t in ts
+            ]
+        report["claimed"] += sum(len(t.runs) for t in tasks)
+        self._deliver(tasks, report)
+        return dict(report)
+
+    def _shards(self) -> range:
+        return range(self.settings.due_shards)
+
+    def _due(self, shard: int, until: int) -> list[tuple[str, int]]:
+        found: list[tuple[str, int]] = []
+        for _ in range(10):  # claimed jobs leave the index, so a re-query returns the next ones
+            page = self.stores.jobs.due(shard, until, QUERY_LIMIT)
+            fresh = [k for k in page if k not in found]
+            found.extend(fresh)
+            if len(page) < QUERY_LIMIT or not fresh:
+                break
+        return found
+
+    def _claim(self, job: JobRecord, now: float, until: int, report: Counter[str]) -> list[Task]:
+        if not job.due or job.next_run_at is None or job.next_run_at > until:
+            return []
+        schedule = Schedule.parse(job.spec["schedule"])
+        first = job.next_run_at
+        if first < now - MISSED_AFTER_S:
+            missed = [first]
+            later = schedule.next_after(first)
+            while later is not None and later <= now and len(missed) < MAX_CATCH_UP:
+                missed.append(later)
+                later = schedule.next_after(later)
+            while later is not None and later <= now:  # beyond the catch-up bound: skip ahead
+                later = schedule.next_after(later)
+            report["missed"] += len(missed)
+            if job.spec.get("catchUp"):
+                plan = [(slot, now) for slot in missed]
+                extra: dict[str, Any] = {}
+            else:
+                # As cron-job.org does after downtime: run once now, skip the rest.
+                plan = [(missed[-1], now)]
+                extra = {"missedSlots": len(missed) - 1}
+            return self._claim_slots(job, plan, later, sequential=True, extra=extra, report=report)
+        slots = [first]
+        later = schedule.next_after(first)
+        while later is not None and later <= until:
+            slots.append(later)
+            later = schedule.next_after(later)
+        plan = [(slot, float(slot)) for slot in slots]
+        return self._claim_slots(job, plan, later, sequential=False, extra={}, report=report)
+
+    def _claim_slots(
+        self,
+        job: JobRecord,
+        plan: list[tuple[int, float]],
+        next_run_at: int | None,
+        *,
+        sequential: bool,
+        extra: dict[str, Any],
+        report: Counter[str],
+    ) -> list[Task]:
+        """Create the slots' run records, then move the job on; stop at the first taken slot."""
+        created: list[RunRecord] = []
+        for slot, deliver_at in plan:
+            run = self._new_run(job, slot, deliver_at, trigger="schedule", extra=extra)
+            # The advance below counts one run in flight; the first claimed run carries it, so
+            # that the sweep can give it back if this tick dies.
+            run.data["holds"] = not created
+            if self.stores.runs.create(run):
+                created.append(run)
+                continue
+            existing = self.stores.runs.get(job.account_id, job.job_id, run.run_id)
+            if (
+                existing is not None
+                and existing.state in runs.ACTIVE_STATES
+                and (existing.active_deadline or 0) > self.clock()
+            ):
+                report["already_claimed"] += 1
+                return self._cancel(created, "another tick claimed this slot")
+            # A dead claimer's record: move the job past it; the sweep marks the run lost.
+            report["stale_claims"] += 1
+        outcome = self.stores.jobs.advance(
+            job.account_id,
+            job.job_id,
+            job.next_run_at or 0,
+            next_run_at,
+            int(job.spec.get("maxConcurrent", 1)) if created else 0,
+        )
+        if outcome == "moved":
+            report["moved_meanwhile"] += 1
+            return self._cancel(created, "the job changed while its slot was being claimed")
+        if not created:
+            return []
+        if outcome == "busy":
+            first, created = created[0], created[1:]
+            report[self._hold_back(job, first)] += 1
+            if not created:
+                return []
+            counted = False
+        else:
+            counted = True
+        if sequential:
+            return [Task(job, created, counted)]
+        return [Task(job, [run], counted and n == 0) for n, run in enumerate(created)]
+
+    def _cancel(self, created: list[RunRecord], why: str) -> list[Task]:
+        for run in created:
+            self._finish(run, "skipped", {"status": 0, "statusText": f"Skipped: {why}"})
+        return []
+
+    def _hold_back(self, job: JobRecord, run: RunRecord) -> str:
+        """A run that finds its job at `maxConcurrent`: wait in line (queueMax) or be skipped."""
+        limit = int(job.spec.get("maxConcurrent", 1))
+        queue_max = int(job.spec.get("queueMax", 0))
+        if queue_max and self._waiting_count(job) < queue_max:
+            run.state, run.active_deadline = "waiting", None
+            run.data["statusText"] = f"Waiting: {limit} run(s) of this job in flight"
+            self.stores.runs.update(run, "queued")
+            return "waiting"
+        self._finish(
+            run,
+            "skipped",
+            {"status": 0, "statusText": f"Skipped: {limit} run(s) of this job still in flight"},
+        )
+        return "skipped"
+
+    def _waiting_runs(self, job: JobRecord) -> list[RunRecord]:
+        limit = int(job.spec.get("queueMax", 0)) + 50
+        page = self.stores.runs.list_for_job(job.account_id, job.job_id, limit)
+        return sorted((r for r in page.items if r.state == "waiting"), key=lambda r: r.run_id)
+
+    def _waiting_count(self, job: JobRecord) -> int:
+        return len(self._waiting_runs(job))
+
+    def _new_run(
+        self,
+        job: JobRecord,
+        planned: float,
+        deliver_at: float,
+        *,
+        trigger: str,
+        attempt: int = 1,
+        tag: str = "",
+        first_run: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> RunRecord:
+        run_id = runs.run_id(job.job_id, planned, attempt, tag)
+        timeout = self._timeout(job)
+        deadline = int(max(deliver_at, self.clock()) + timeout + runs.DEADLINE_MARGIN_S)
+        data = {
+            "datePlanned": int(planned),
+            "plannedMs": round(planned * 1000),
+            "deliverAt": deliver_at,
+            "url": job.spec["url"],
+            "attempt": attempt,
+            "runId": first_run or run_id,
+            "trigger": trigger,
+            "statusText": "Queued",
+            **(extra or {}),
+        }
+        return RunRecord(job.account_id, job.job_id, run_id, "queued", data, deadline)
+
+    def _timeout(self, job: JobRecord) -> int:
+        timeout = int(job.spec.get("requestTimeout", -1))
+        return self.settings.default_request_timeout if timeout < 0 else timeout
+
+    # ---- delivery ---------------------------------------------------------------------------
+
+    def _deliver(self, tasks: list[Task], report: Counter[str]) -> None:
+        if not tasks:
+            return
+        if len(tasks) <= self.settings.inline_max:
+            report["inline"] += len(tasks)
+            with ThreadPoolExecutor(min(POOL_SIZE, len(tasks))) as pool:
+                ordered = sorted(tasks, key=lambda t: t.runs[0].data["deliverAt"])
+                for result in pool.map(self._run_inline, ordered):
+                    report.update(result)
+            return
+        report["queued"] += len(tasks)
+        self._enqueue(tasks)
+
+    def _enqueue(self, tasks: Iterable[Task]) -> None:
+        now = self.clock()
+        messages = []
+        for task in tasks:
+            body = {
+                "v": 1,
+                "account": task.job.account_id,
+                "job": task.job.job_id,
+                "runs": [r.run_id for r in task.runs],
+                "counted": task.counted,
+            }
+            if task.overrides:
+                body["overrides"] = task.overrides
+            delay = int(max(0.0, task.runs[0].data["deliverAt"] - now))
+            messages.append((json.dumps(body), delay))
+        self.queue.send(messages)
+
+    def _run_inline(self, task: Task) -> Counter[str]:
+        # Wait for the planned second; never long (SQS already delayed queued work).
+        wait = min(MAX_WAIT_S, task.runs[0].data["deliverAt"] - self.clock())
+        if wait > 0:
+            self.sleep(wait)
+        return self._run_task(task)
+
+    def work(self, bodies: Iterable[str], now: float) -> dict[str, int]:
+        """The SQS worker: run each message's task unless another delivery already took it."""
+        report: Counter[str] = Counter()
+        tasks = []
+        for body in bodies:
+            try:
+                message = json.loads(body)
+                job = self.stores.jobs.get(message["account"], int(message["job"]))
+                records = [
+                    self.stores.runs.get(message["account"], int(message["job"]), run_id)
+                    for run_id in message["runs"]
+                ]
+            except (ValueError, KeyError, TypeError):
+                log.error("dropping a malformed dispatch message")
+                report["malformed"] += 1
+                continue
+            queued = [r for r in records if r is not None and r.state == "queued"]
+            if not queued:
+                report["duplicate"] += 1
+                continue
+            if job is None:
+                for run in queued:
+                    self._finish(run, "cancelled", {"status": 0, "statusText": "Job deleted"})
+                report["cancelled"] += len(queued)
+                continue
+            tasks.append(Task(job, queued, bool(message.get("counted")), message.get("overrides")))
+        if tasks:
+            with ThreadPoolExecutor(min(POOL_SIZE, len(tasks))) as pool:
+                for result in pool.map(self._run_inline, tasks):
+                    report.update(result)
+        return dict(report)
+
+    def _run_task(self, task: Task) -> Counter[str]:
+        """Run the task's runs in order; one in-flight count covers all of them (catch-up)."""
+        report: Counter[str] = Counter()
+        holds = task.counted
+        limit = int(task.job.spec.get("maxConcurrent", 1))
+        for n, run in enumerate(task.runs):
+            last = n == len(task.runs) - 1
+            if run.data.get("trigger") != "manual" and not holds:
+                if not self.stores.jobs.acquire(task.job.account_id, task.job.job_id, limit):
+                    report[self._hold_back(task.job, run)] += 1
+                    continue
+                holds = True
+            running = replace(run, state="running")
+            running.data = {**run.data, "statusText": "Running", "holds": holds}
+            if not self.stores.runs.update(running, "queued"):
+                report["duplicate"] += 1
+                continue
+            report.update(self._attempt(task.job, running, task.overrides, holds and last))
+        return report
+
+    # ---- one attempt ------------------------------------------------------------------------
+
+    def _request(
+        self, job: JobRecord, run: RunRecord, overrides: dict[str, Any] | None
+    ) -> executor.Request:
+        spec = job.spec
+        extended = spec["extendedData"]
+        headers = dict(extended["headers"])
+        body = extended["body"]
+        if overrides:
+            headers.update(overrides.get("headers") or {})
+            if overrides.get("body") is not None:
+                body = overrides["body"]
+        auth = None
+        if spec["auth"]["enable"]:
+            auth = (spec["auth"]["user"], job.secrets.get("password", ""))
+        now = self.clock()
+        secrets = tuple(
+            s["secret"]
+            for s in job.secrets.get("signing", [])
+            if s.get("until") is None or s["until"] > now
+        )
+        planned_ms = run.data.get("plannedMs", run.data["datePlanned"] * 1000)
+        return executor.Request(
+            url=spec["url"],
+            method=METHODS[spec["requestMethod"]],
+            headers=headers,
+            body=body or None,
+            auth=auth,
+            timeout=float(self._timeout(job)),
+            tls_verify=bool(spec.get("tlsVerify", True)),
+            redirect_success=bool(spec["redirectSuccess"]),
+            success_codes=success_ranges(spec.get("successCodes", [])),
+            success_match=spec.get("successMatch") or None,
+            error_match=spec.get("errorMatch") or None,
+            max_duration_ms=spec.get("maxDuration") or None,
+            webhook_id=runs.slot_key(job.job_id, planned_ms / 1000),
+            signing_secrets=secrets,
+            run_id=run.run_id,
+            planned_time=planned_ms / 1000,
+            now=self.clock,
+        )
+
+    def _attempt(
+        self, job: JobRecord, run: RunRecord, overrides: dict[str, Any] | None, release: bool
+    ) -> Counter[str]:
+        """Execute and record one attempt; `release` says it ends the task's in-flight count."""
+        report: Counter[str] = Counter()
+        policy = executor.Policy(allow_private=self.settings.allow_private_targets)
+        started = self.clock()
+        result = self.execute(self._request(job, run, overrides), policy)
+        planned_ms = run.data.get("plannedMs", run.data["datePlanned"] * 1000)
+        spec = job.spec
+        data: dict[str, Any] = {
+            "date": int(started),
+            "jitter": max(0, round(started * 1000 - planned_ms)),
+            "duration": result.duration_ms,
+            "status": result.status,
+            "statusText": result.status_text,
+            "httpStatus": result.http_status,
+            "stats": dict(result.stats),
+            "reason": result.reason,
+            "remoteIp": result.remote_ip,
+            "redirects": list(result.redirects),
+            "bodySize": result.body_size,
+            "tlsVerified": result.tls_verified,
+        }
+        if result.ssl_cert_expiry is not None:
+            data["sslCertExpiry"] = result.ssl_cert_expiry
+        strategy = spec.get("historyStrategy", "MINIMAL")
+        retention = int(spec.get("retentionDays", 30))
+        # Volt MX's strategies: OFF keeps no history, ERROR only failed runs, MINIMAL every run
+        # without its response, FULL every run with it (as saveResponses does).
+        hidden = strategy == "OFF" or (strategy == "ERROR" and result.ok)
+        if not hidden and (strategy == "FULL" or spec.get("saveResponses")):
+            key = response_key(job.account_id, job.job_id, run.run_id)
+            self.blobs.put(
+                key,
+                {
+                    "headers": runs.raw_headers(result.headers),
+                    "body": result.body.decode("utf-8", "replace"),
+                },
+                retention,
+            )
+            data["responseKey"] = key
+        expires = int(started) + (3600 if hidden else retention * 86400)
+        attempt = int(run.data.get("attempt", 1))
+        retry = self._retry_plan(job, result, attempt)
+        if retry is not None:
+            data["retryAt"] = int(self.clock()) + retry
+            data["nextAttempt"] = attempt + 1
+        done = RunRecord(
+            run.account_id,
+            run.job_id,
+            run.run_id,
+            "done",
+            {**run.data, **data, "hidden": hidden},
+            None,
+            expires,
+        )
+        self.stores.runs.update(done, "running")
+        report["ok" if result.ok else "failed"] += 1
+        if retry is not None:
+            # The next attempt inherits this one's in-flight count: the run is not over.
+            self._schedule_retry(job, run, retry, overrides, release)
+            report["retried"] += 1
+            return report
+        self._conclude(job, done, result, release, report)
+        return report
+
+    def _retry_plan(self, job: JobRecord, result: executor.Result, attempt: int) -> int | None:
+        """Seconds until the next attempt, or None when this attempt is the run's last."""
+        if result.ok or attempt > int(job.spec.get("retries", 0)):
+            return None
+        if result.http_status == 410 or result.status == executor.STATUS_INVALID_URL:
+            return None  # the target says it is gone, or the URL can never work
+        if result.reason == "blocked":
+            return None
+        retry_after = result.retry_after if result.http_status in (429, 503) else None
+        return runs.retry_delay(attempt, int(job.spec.get("retryDelay", 30)), retry_after, self.rng)
+
+    def _schedule_retry(
+        self,
+        job: JobRecord,
+        run: RunRecord,
+        delay: int,
+        overrides: dict[str, Any] | None,
+        counted: bool,
+    ) -> None:
+        attempt = int(run.data.get("attempt", 1)) + 1
+        planned = run.data.get("plannedMs", run.data["datePlanned"] * 1000) / 1000
+        retry = self._new_run(
+            job,
+            planned,
+            self.clock() + delay,
+            trigger=run.data.get("trigger", "schedule"),
+            attempt=attempt,
+            tag=run.run_id.split("-", 3)[3] if run.run_id.count("-") >= 3 else "",
+            first_run=run.data.get("runId", run.run_id),
+            extra={"chain": run.data["chain"]} if "chain" in run.data else None,
+        )
+        retry.data["holds"] = counted
+        self.stores.runs.create(retry)
+        self._enqueue([Task(job, [retry], counted, overrides)])
+
+    def _conclude(
+        self,
+        job: JobRecord,
+        done: RunRecord,
+        result: executor.Result,
+        release: bool,
+        report: Counter[str],
+    ) -> None:
+        """The run's last attempt ended: update the job, then notifications, chains, the queue."""
+        outcome = self.stores.jobs.record(
+            job.account_id,
+            job.job_id,
+            ok=result.ok,
+            status=result.status,
+            duration_ms=result.duration_ms,
+            executed_at=int(done.data["date"]),
+            ssl_cert_expiry=result.ssl_cert_expiry,
+            release=release,
+        )
+        if outcome is None:
+            return  # deleted while running
+        notification = job.spec["notification"]
+        disable_reason = None
+        if result.http_status == 410:
+            disable_reason = "the target answered 410 Gone"
+        elif outcome.failure_streak >= self.settings.disable_after_failures:
+            disable_reason = f"{outcome.failure_streak} failed runs in a row"
+        if not result.ok and outcome.failure_streak == notification["onFailureCount"]:
+            self._notify(notification["onFailure"], "job.failed", job, done, outcome.failure_streak)
+        if result.ok and job.failure_streak > 0:
+            self._notify(notification["onSuccess"], "job.recovered", job, done, 0)
+        if result.ssl_cert_expiry is not None:
+            self._ssl_notice(job, done, result.ssl_cert_expiry)
+        if disable_reason and self._disable(job, disable_reason):
+            report["disabled"] += 1
+            done.data["jobDisabled"] = disable_reason
+            self.stores.runs.put(done)
+            self._notify(
+                notification["onDisable"],
+                "job.disabled",
+                job,
+                done,
+                outcome.failure_streak,
+                reason=disable_reason,
+            )
+        chain = job.spec["chainSuccess"] if result.ok else job.spec["chainFailure"]
+        if chain:
+            report[self._chain(job, done, int(chain))] += 1
+        if release and int(job.spec.get("queueMax", 0)):
+            self._start_waiting(job)
+
+    def _notify(
+        self, wanted: bool, event: str, job: JobRecord, run: RunRecord, streak: int, **extra: Any
+    ) -> None:
+        if not wanted or self.notifier is None:
+            return
+        self.notifier.notify(
+            event,
+            job,
+            {
+                "runId": run.run_id,
+                "status": run.data.get("status"),
+                "statusText": run.data.get("statusText"),
+                "httpStatus": run.data.get("httpStatus"),
+                "failureStreak": streak,
+                **extra,
+            },
+        )
+
+    def _ssl_notice(self, job: JobRecord, run: RunRecord, expiry: int) -> None:
+        notification = job.spec["notification"]
+        if not notification["onSslCertExpiry"]:
+            return
+        if expiry - self.clock() > notification["onSslCertExpirySeconds"]:
+            return
+        key = SSL_NOTICE_KEY.format(account=job.account_id, job=job.job_id)
+        if self.stores.state.get_value(key) == expiry:
+            return  # already told about this certificate
+        self.stores.state.put_value(key, expiry)
+        self._notify(
+            True, "job.ssl_cert_expiring", job, run, job.failure_streak, sslCertExpiry=expiry
+        )
+
+    def _disable(self, job: JobRecord, reason: str) -> bool:
+        for _ in range(5):
+            current = self.stores.jobs.get(job.account_id, job.job_id)
+            if current is None or not current.enabled:
+                return False
+            expected = current.version
+            current.spec["enabled"] = False
+            current.next_run_at = None
+            current.disabled_reason = reason
+            current.version += 1
+            current.updated_at = int(self.clock())
+            if self.stores.jobs.replace(current, expected):
+                log.info("job %s disabled: %s", job.job_id, reason)
+                return True
+        return False
+
+    def _chain(self, job: JobRecord, run: RunRecord, target_id: int) -> str:
+        path = [*run.data.get("chain", []), job.job_id]
+        if target_id in path or len(path) > MAX_CHAIN:
+            log.info("chain from job %s to %s stopped: loop or too deep", job.job_id, target_id)
+            return "chain_stopped"
+        target = self.stores.jobs.get(job.account_id, target_id)
+        if target is None:
+            return "chain_missing"
+        self.start_now(target, trigger="chain", extra={"chain": path})
+        return "chained"
+
+    def _start_waiting(self, job: JobRecord) -> None:
+        for waiting in self._waiting_runs(job)[:1]:
+            queued = replace(waiting, state="queued")
+            queued.active_deadline = int(self.clock() + self._timeout(job) + runs.DEADLINE_MARGIN_S)
+            queued.data = {**waiting.data, "deliverAt": self.clock(), "statusText": "Queued"}
+            if self.stores.runs.update(queued, "waiting"):
+                self._enqueue([Task(job, [queued], False)])
+
+    def _finish(self, run: RunRecord, state: str, data: dict[str, Any]) -> None:
+        expected = run.state
+        run.state, run.active_deadline = state, None
+        run.data = {**run.data, **data}
+        run.expires_at = int(self.clock()) + 30 * 86400
+        self.stores.runs.update(run, expected)
+
+    # ---- run now, orphans ---------------------------------------------------------------------
+
+    def start_now(
+        self,
+        job: JobRecord,
+        *,
+        trigger: str = "manual",
+        overrides: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> RunRecord:
+        """Queue a run of `job` at once (run-now, chains); it does not move the schedule."""
+        now = self.clock()
+        tag = f"{trigger[0]}{self.rng.getrandbits(24):06x}"
+        run = self._new_run(job, now, now, trigger=trigger, tag=tag, extra=extra)
+        self.stores.runs.create(run)
+        self._enqueue([Task(job, [run], False, overrides)])
+        return run
+
+    def sweep(self, now: float, report: Counter[str]) -> None:
+        """Mark runs whose runner vanished (queued or running past their deadline) as lost."""
+        for shard in self._shards():
+            for account, job_id, run_id in self.stores.runs.active(shard, int(now), QUERY_LIMIT):
+                run = self.stores.runs.get(account, job_id, run_id)
+                if run is None or run.state not in runs.ACTIVE_STATES:
+                    continue
+                if run.active_deadline is None or run.active_deadline > now:
+                    continue
+                self._finish(
+                    run,
+                    "lost",
+                    {
+                        "status": 8,
+                        "statusText": "Lost: its runner stopped before recording a result",
+                        "reason": "lost",
+                    },
+                )
+                if run.data.get("holds"):
+                    self.stores.jobs.release(account, job_id)
+                report["lost"] += 1
+
+
+def from_wiring() -> Dispatcher:
+    """The dispatcher over the configured AWS (or moto) resources."""
+    from chalicelib import wiring
+
+    stores, settings = wiring.stores(), wiring.settings()
+    return Dispatcher(
+        stores=stores,
+        settings=settings,
+        queue=wiring.queue(),
+        blobs=wiring.blobs(),
+        notifier=Notifier(stores, settings, ses=wiring.ses),
+    )
+
+
+def tick(now: float) -> dict[str, int]:
+    return from_wiring().tick(now)
+
+
+def work(bodies: list[str], now: float) -> dict[str, int]:
+    return from_wiring().work(bodies, now)

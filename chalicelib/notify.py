@@ -1,0 +1,100 @@
+"""Notifications about a job: a signed JSON POST to the account's URL and/or an e-mail via SES.
+
+Events: `job.failed` (after `onFailureCount` failures in a row), `job.recovered` (first success
+after failures), `job.disabled`, `job.ssl_cert_expiring`. Sending never raises: a notification
+that cannot be delivered is logged (without secrets) and the run's record goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib import executor
+from chalicelib.config import Settings
+from chalicelib.store.base import JobRecord, Stores
+
+log = logging.getLogger(__name__)
+
+SUBJECTS = {
+    "job.failed": "Job {title} is failing",
+    "job.recovered": "Job {title} is working again",
+    "job.disabled": "Job {title} was disabled",
+    "job.ssl_cert_expiring": "The TLS certificate of job {title} expires soon",
+}
+
+
+def settings_key(account_id: str) -> str:
+    return f"notifications#{account_id}"
+
+
+@dataclass
+class Notifier:
+    stores: Stores
+    settings: Settings
+    ses: Callable[[], Any] | None = None  # lazy SES client factory
+    execute: Callable[[executor.Request, executor.Policy], executor.Result] = executor.execute
+    clock: Callable[[], float] = time.time
+    sent: list[dict[str, Any]] = field(default_factory=list)  # what went out, for the run's record
+
+    def notify(self, event: str, job: JobRecord, details: dict[str, Any]) -> None:
+        config = self.stores.state.get_value(settings_key(job.account_id)) or {}
+        if not config.get("url") and not config.get("email"):
+            return
+        payload = {
+            "type": event,
+            "jobId": job.job_id,
+            "title": job.spec.get("title") or job.spec.get("url"),
+            "url": job.spec.get("url"),
+            "date": int(self.clock()),
+            **details,
+        }
+        if config.get("url"):
+            self._post(config, payload)
+        if config.get("email"):
+            self._mail(config["email"], payload)
+
+    def _post(self, config: dict[str, Any], payload: dict[str, Any]) -> None:
+        body = json.dumps(payload).encode()
+        request = executor.Request(
+            url=config["url"],
+            method="POST",
+            headers={"Content-Type": "application/json"},
+            body=body,
+            timeout=10.0,
+            webhook_id=f"notify-{payload['jobId']}-{payload['type']}-{payload['date']}",
+            signing_secrets=tuple(s for s in [config.get("secret")] if s),
+        )
+        policy = executor.Policy(allow_private=self.settings.allow_private_targets)
+        result = self.execute(request, policy)
+        self.sent.append({"channel": "webhook", "type": payload["type"], "ok": result.ok})
+        if not result.ok:
+            log.warning(
+                "notification %s for job %s not delivered: %s",
+                payload["type"],
+                payload["jobId"],
+                result.status_text,
+            )
+
+    def _mail(self, address: str, payload: dict[str, Any]) -> None:
+        if self.ses is None:
+            return
+        subject = "[cronhook] " + SUBJECTS[payload["type"]].format(title=payload["title"])
+        lines = [f"{key}: {value}" for key, value in payload.items()]
+        try:
+            self.ses().send_email(
+                Source=self.settings.notify_from,
+                Destination={"ToAddresses": [address]},
+                Message={
+                    "Subject": {"Data": subject},
+                    "Body": {"Text": {"Data": "\n".join(lines)}},
+                },
+            )
+            self.sent.append({"channel": "email", "type": payload["type"], "ok": True})
+        except Exception as exc:
+            self.sent.append({"channel": "email", "type": payload["type"], "ok": False})
+            log.warning("notification e-mail for job %s failed: %s", payload["jobId"], exc)

@@ -1,0 +1,105 @@
+"""Runs: ids, the history item a run becomes (cron-job.org's HistoryItem), retry backoff.
+
+A run id starts with the planned time in milliseconds, so a job's runs sort by plan; the slot
+key (`jobId#plannedTime`) is what a target sees as `webhook-id`, the same on every attempt.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from chalicelib.store.base import RunRecord
+
+ACTIVE_STATES = ("queued", "running")
+MAX_RETRY_DELAY_S = 900  # 15 minutes: also SQS's longest delay
+DEADLINE_MARGIN_S = 300  # queueing and recording time a run may take beyond its timeout
+
+STATUS_TEXT = {
+    0: "Unknown / not executed yet",
+    1: "OK",
+    2: "Failed (DNS error)",
+    3: "Failed (could not connect to host)",
+    4: "Failed (HTTP error)",
+    5: "Failed (timeout)",
+    6: "Failed (too much response data)",
+    7: "Failed (invalid URL)",
+    8: "Failed (internal errors)",
+    9: "Failed (unknown reason)",
+}
+
+
+def run_id(job_id: int, planned: float, attempt: int = 1, tag: str = "") -> str:
+    base = f"{round(planned * 1000):013d}-{job_id}-{attempt}"
+    return f"{base}-{tag}" if tag else base
+
+
+def slot_key(job_id: int, planned: float) -> str:
+    return f"{job_id}#{int(planned)}"
+
+
+def retry_delay(attempt: int, base: int, retry_after: float | None, rng: random.Random) -> int:
+    """Seconds before attempt `attempt + 1`: `base` doubling per attempt, +-20% jitter, capped
+    at 15 minutes; a server's Retry-After is honoured when it asks for longer (up to the cap)."""
+    delay: float = min(MAX_RETRY_DELAY_S, base << (attempt - 1))
+    delay *= rng.uniform(0.8, 1.2)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return max(1, min(MAX_RETRY_DELAY_S, round(delay)))
+
+
+def history_item(run: RunRecord, *, response: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run as cron-job.org's HistoryItem plus cronhook's fields; headers and body come from
+    the saved `response`, when there is one (only the details route reads it)."""
+    data = run.data
+    item: dict[str, Any] = {
+        "jobLogId": data.get("jobLogId", 0),
+        "jobId": run.job_id,
+        "identifier": run.run_id,
+        "date": data.get("date", 0),
+        "datePlanned": data.get("datePlanned", 0),
+        "jitter": data.get("jitter", 0),
+        "url": data.get("url", ""),
+        "duration": data.get("duration", 0),
+        "status": data.get("status", 0),
+        "statusText": data.get("statusText", STATUS_TEXT[0]),
+        "httpStatus": data.get("httpStatus", 0),
+        "headers": None,
+        "body": None,
+        "stats": data.get("stats", _zero_stats()),
+        "state": run.state,
+        "runId": data.get("runId", run.run_id),
+        "attempt": data.get("attempt", 1),
+        "trigger": data.get("trigger", "schedule"),
+        "reason": data.get("reason", ""),
+    }
+    if data.get("sslCertExpiry") is not None:
+        item["sslCertExpiry"] = data["sslCertExpiry"]
+    for key in (
+        "remoteIp",
+        "redirects",
+        "bodySize",
+        "tlsVerified",
+        "missedSlots",
+        "jobDisabled",
+        "retryAt",
+        "nextAttempt",
+        "chain",
+    ):
+        if key in data:
+            item[key] = data[key]
+    if response:
+        item["headers"] = response.get("headers")
+        item["body"] = response.get("body")
+    return item
+
+
+def _zero_stats() -> dict[str, int]:
+    return dict.fromkeys(
+        ("nameLookup", "connect", "appConnect", "preTransfer", "startTransfer", "total"), 0
+    )
+
+
+def raw_headers(headers: list[tuple[str, str]]) -> str:
+    """Response headers as cron-job.org shows them: one `Name: value` per CRLF-ended line."""
+    return "".join(f"{name}: {value}\r\n" for name, value in headers) + "\r\n"

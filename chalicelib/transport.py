@@ -1,0 +1,414 @@
+"""The executor's transport: urllib3 connections that time each phase of a call, pools keyed by the
+vetted address, shared TLS contexts, and a watchdog that enforces each call's wall-clock deadline.
+
+The connection classes report into the `Progress` that `attach` made current on their thread.
+urllib3, ssl, socket and certifi are loaded when the first `Transport` is built, not at import:
+the Lambda's cold start imports this module for every route.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    import socket
+    import ssl
+
+    from urllib3.connectionpool import HTTPConnectionPool
+
+POOL_SIZE = 4  # idle keep-alive connections kept per (scheme, address, port, TLS name, trust)
+_MAX_POOLS = 32
+
+
+class Progress:
+    """One call's clock and what its connections report: phase stamps, reuse and TLS facts.
+
+    `begin` starts the clock; phases and `stats` count from then, and the watchdog cuts the call's
+    socket at `deadline`.
+    """
+
+    t0: float  # perf_counter when the call began
+    deadline: float  # perf_counter by which the call must be over
+
+    def __init__(self) -> None:
+        self.end: float | None = None
+        self.stamps: dict[str, float] = {}  # phase -> perf_counter, for the current hop
+        self.reused = False
+        self.tls_verified = False
+        self.cert_expiry: int | None = None
+        # Guarded by WATCHDOG.lock: our duplicate of the socket in use, and whether it was cut.
+        self.watched: socket.socket | None = None
+        self.expired = False
+
+    def begin(self, timeout: float) -> None:
+        self.t0 = time.perf_counter()
+        self.deadline = self.t0 + max(timeout, 0.0)
+
+    def mark(self, phase: str) -> None:
+        self.stamps[phase] = time.perf_counter()
+
+    def remaining(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def timed_out(self) -> bool:
+        return self.expired or time.perf_counter() >= self.deadline
+
+    def stats(self) -> dict[str, int]:
+        """Microseconds from the start of the call, as libcurl reports them; 0 = not reached."""
+
+        def us(at: float | None) -> int:
+            return 0 if at is None else int((at - self.t0) * 1_000_000)
+
+        return {
+            "nameLookup": us(self.stamps.get("nameLookup")),
+            "connect": us(self.stamps.get("connect")),
+            "appConnect": us(self.stamps.get("appConnect")),
+            "preTransfer": us(self.stamps.get("preTransfer")),
+            "startTransfer": us(self.stamps.get("startTransfer")),
+            "total": us(self.end),
+        }
+
+
+_local = threading.local()
+
+
+def attach(progress: Progress) -> None:
+    """Make `progress` the one this thread's connections report to."""
+    _local.progress = progress
+
+
+def detach(progress: Progress) -> None:
+    """End the call: its connections stop reporting and the watchdog forgets it."""
+    _local.progress = None
+    WATCHDOG.release(progress)
+
+
+def _current() -> Progress | None:
+    progress: Progress | None = getattr(_local, "progress", None)
+    return progress
+
+
+class Watchdog:
+    """Cuts the socket of a call that passes its deadline, so no server can hold a call longer.
+
+    Socket timeouts restart with every byte, so a server trickling one byte a second would never
+    trip them; shutting the socket down wakes the blocked read at the deadline. The watchdog works
+    on a duplicate descriptor that the call owns, so it never touches a socket that was closed
+    and whose number was reused.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Condition()
+        self._calls: set[Progress] = set()
+        self._wake_at = float("inf")
+        self._thread: threading.Thread | None = None
+
+    def watch(self, call: Progress, sock: socket.socket) -> None:
+        import socket as socket_module
+
+        with self.lock:
+            self._drop(call)
+            call.watched = socket_module.fromfd(sock.fileno(), sock.family, sock.type)
+            if call.expired:
+                self._cut(call)
+            elif call not in self._calls:
+                self._calls.add(call)
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="cronhook-deadline", daemon=True
+                    )
+                    self._thread.start()
+                if call.deadline < self._wake_at:
+                    self._wake_at = call.deadline
+                    self.lock.notify()
+
+    def unwatch(self, call: Progress) -> bool:
+        """Stop watching the call's socket; True if it was already cut at the deadline."""
+        with self.lock:
+            self._drop(call)
+            return call.expired
+
+    def release(self, call: Progress) -> None:
+        with self.lock:
+            self._drop(call)
+            self._calls.discard(call)
+
+    def _drop(self, call: Progress) -> None:
+        if call.watched is not None:
+            call.watched.close()
+            call.watched = None
+
+    def _cut(self, call: Progress) -> None:
+        import socket as socket_module
+
+        call.expired = True
+        if call.watched is not None:
+            try:
+                call.watched.shutdown(socket_module.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by the peer
+
+    def _run(self) -> None:
+        with self.lock:
+            while True:
+                now = time.perf_counter()
+                nearest = float("inf")
+                for call in list(self._calls):
+                    if call.deadline <= now:
+                        self._cut(call)
+                        self._calls.discard(call)
+                    else:
+                        nearest = min(nearest, call.deadline)
+                self._wake_at = nearest
+                self.lock.wait(None if nearest == float("inf") else nearest - now)
+
+
+WATCHDOG = Watchdog()
+
+
+class Transport:
+    """urllib3 pools whose connections time each phase and report to the current call.
+
+    Built once per process (see `get`); pools are keyed by the vetted address, the TLS name and the
+    trust (whether certificates are verified, and against which extra CA bundle), so a keep-alive
+    connection is only reused for the same target under the same verification.
+    """
+
+    def __init__(self) -> None:
+        import http.client
+
+        from urllib3.connection import HTTPConnection, HTTPSConnection
+        from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+        from urllib3.util.timeout import Timeout
+
+        self.timeout = Timeout
+        self._lock = threading.Lock()
+        self._pools: OrderedDict[tuple[Any, ...], HTTPConnectionPool] = OrderedDict()
+        self._contexts: dict[tuple[bool, str | None], ssl.SSLContext] = {}
+
+        class FirstByteResponse(http.client.HTTPResponse):
+            def begin(self) -> None:
+                # Waiting for one byte before parsing gives startTransfer the first byte's time.
+                if self.fp.peek(1):
+                    call = _current()
+                    if call is not None and "startTransfer" not in call.stamps:
+                        call.mark("startTransfer")
+                super().begin()
+
+        class TimedConnection(HTTPConnection):
+            response_class = FirstByteResponse
+            fresh = False
+            cert_expiry: int | None = None
+
+            def _new_conn(self) -> socket.socket:
+                sock = super()._new_conn()
+                self.fresh = True
+                call = _current()
+                if call is not None:
+                    call.mark("connect")
+                    WATCHDOG.watch(call, sock)
+                return sock
+
+            def request(  # type: ignore[override]
+                self,
+                method: str,
+                url: str,
+                body: Any = None,
+                headers: Mapping[str, str] | None = None,
+                *,
+                chunked: bool = False,
+                preload_content: bool = True,
+                decode_content: bool = True,
+                enforce_content_length: bool = True,
+            ) -> None:
+                call = _current()
+                reused = self.sock is not None and not self.fresh
+                self.fresh = False
+                if call is not None and reused:
+                    # A kept-alive connection: no connect or handshake happens for this call.
+                    call.reused = True
+                    call.mark("connect")
+                    if isinstance(self, HTTPSConnection):
+                        call.mark("appConnect")
+                        call.tls_verified, call.cert_expiry = self.is_verified, self.cert_expiry
+                    WATCHDOG.watch(call, self.sock)
+                super().request(
+                    method,
+                    url,
+                    body=body,
+                    headers=headers,
+                    chunked=chunked,
+                    preload_content=preload_content,
+                    decode_content=decode_content,
+                    enforce_content_length=enforce_content_length,
+                )
+                self.fresh = False  # a plain-HTTP connection is opened inside request()
+                if call is not None:
+                    call.mark("preTransfer")
+
+        class TimedTLSConnection(TimedConnection, HTTPSConnection):
+            def connect(self) -> None:
+                super().connect()
+                sock = cast("ssl.SSLSocket", self.sock)
+                self.cert_expiry = _not_after(sock.getpeercert(binary_form=True))
+                call = _current()
+                if call is not None:
+                    call.mark("appConnect")
+                    call.tls_verified, call.cert_expiry = self.is_verified, self.cert_expiry
+
+        def keep(pool: HTTPConnectionPool, conn: Any) -> bool:
+            """Whether a connection that a call is done with may go back into the pool."""
+            call = _current()
+            if call is not None and WATCHDOG.unwatch(call):
+                # Its socket was cut at the deadline: never hand it to another call.
+                if conn is not None:
+                    conn.close()
+                return False
+            if pool.pool is not None and pool.pool.full():
+                # More calls ran at once than idle connections are kept: close the extra one
+                # quietly instead of urllib3's "pool is full" warning in every run's log.
+                if conn is not None:
+                    conn.close()
+                return False
+            return True
+
+        class Pool(HTTPConnectionPool):
+            ConnectionCls = TimedConnection
+
+            def _put_conn(self, conn: Any) -> None:
+                if keep(self, conn):
+                    super()._put_conn(conn)
+
+        class TLSPool(HTTPSConnectionPool):
+            ConnectionCls = TimedTLSConnection
+
+            def _validate_conn(self, conn: Any) -> None:
+                # Connect before the request as urllib3 does, minus its InsecureRequestWarning: a
+                # job's opt-out is recorded in its results (tls_verified), not in every log line.
+                if conn.is_closed:
+                    conn.connect()
+
+            def _put_conn(self, conn: Any) -> None:
+                if keep(self, conn):
+                    super()._put_conn(conn)
+
+        self._pool_class = Pool
+        self._tls_pool_class = TLSPool
+
+    def pool(
+        self,
+        scheme: str,
+        address: str,
+        port: int,
+        server_name: str,
+        verify: bool,
+        ca_file: str | None = None,
+    ) -> HTTPConnectionPool:
+        """The pool for one vetted address; `ca_file` is trusted besides certifi's bundle."""
+        https = scheme == "https"
+        trust = (verify, ca_file if verify else None) if https else None
+        key = (scheme, address, port, server_name if https else None, trust)
+        with self._lock:
+            pool = self._pools.get(key)
+            if pool is not None:
+                self._pools.move_to_end(key)
+                return pool
+            common: dict[str, Any] = {"maxsize": POOL_SIZE, "block": False, "retries": False}
+            if https:
+                pool = self._tls_pool_class(
+                    address,
+                    port,
+                    ssl_context=self.tls_context(verify, ca_file),
+                    server_hostname=server_name,
+                    **common,
+                )
+            else:
+                pool = self._pool_class(address, port, **common)
+            self._pools[key] = pool
+            if len(self._pools) > _MAX_POOLS:
+                _, oldest = self._pools.popitem(last=False)
+                oldest.close()
+        return pool
+
+    def tls_context(self, verify: bool, ca_file: str | None = None) -> ssl.SSLContext:
+        """The process's one TLS context per trust: certifi's CA bundle plus `ca_file` if given,
+        or none at all without `verify` (`ca_file` is then ignored).
+
+        An unreadable or invalid `ca_file` raises OSError or ssl.SSLError, and nothing is kept.
+        """
+        key = (verify, ca_file if verify else None)
+        context = self._contexts.get(key)
+        if context is None:
+            import ssl
+
+            if verify:
+                import certifi
+
+                context = ssl.create_default_context(cafile=certifi.where())
+                if ca_file is not None:
+                    context.load_verify_locations(cafile=ca_file)
+            else:
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            context = self._contexts.setdefault(key, context)
+        return context
+
+
+_transports: list[Transport] = []
+_transport_lock = threading.Lock()
+
+
+def get() -> Transport:
+    """The process's one Transport, built (and urllib3 loaded) on the first call."""
+    if not _transports:
+        with _transport_lock:
+            if not _transports:
+                _transports.append(Transport())
+    return _transports[0]
+
+
+def _not_after(der: bytes | None) -> int | None:
+    """The notAfter of a DER certificate as epoch seconds (read by hand: no parser to import)."""
+    if not der:
+        return None
+    try:
+        _, start, _ = _der_item(der, 0)  # Certificate
+        _, pos, _ = _der_item(der, start)  # tbsCertificate
+        tag, _, end = _der_item(der, pos)
+        if tag == 0xA0:  # [0] version
+            pos = end
+        for _field in ("serialNumber", "signature", "issuer"):
+            pos = _der_item(der, pos)[2]
+        _, validity, _ = _der_item(der, pos)
+        not_before_end = _der_item(der, validity)[2]
+        tag, start, end = _der_item(der, not_before_end)
+        text = der[start:end].decode("ascii")
+        if tag == 0x17:  # UTCTime YYMMDDHHMMSSZ, years 1950-2049 (RFC 5280)
+            year = int(text[:2])
+            text = str(1900 + year if year >= 50 else 2000 + year) + text[2:]
+        elif tag != 0x18:  # GeneralizedTime YYYYMMDDHHMMSSZ
+            return None
+        import calendar
+
+        return calendar.timegm(time.strptime(text[:14], "%Y%m%d%H%M%S"))
+    except (IndexError, ValueError):
+        return None
+
+
+def _der_item(der: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, start of content, end of content) of the DER item at pos."""
+    tag, length = der[pos], der[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        length = int.from_bytes(der[pos : pos + count], "big")
+        pos += count
+    if pos + length > len(der):
+        raise IndexError("truncated DER")
+    return tag, pos, pos + length

@@ -1,0 +1,309 @@
+"""`make deploy`: one CloudFormation stack with the app and its storage, packaged by Chalice.
+
+    python -m scripts.package --stage prod [--out build/prod]      # package only: offline
+    python -m scripts.package --stage prod --deploy [--artifact-bucket NAME] [--dry-run]
+
+Packaging runs `chalice package` (SAM output) twice. The first run shows which Lambda functions,
+roles and event sources Chalice generates for app.py; from them and infra/resources.json this
+composes the merge template (build/<stage>/merge-template.json) and the second run merges it:
+- the storage resources (tables, bucket, queues) join the stack, with `Stage` pinned to the stage;
+- every function's CRONHOOK_* resource names become Ref/GetAtt on those resources (the names in
+  .chalice/config.json are placeholders), so each name is defined once, in the template;
+- SQS event sources read the template's queue by its Arn attribute (which also orders their
+  creation);
+- each role keeps the actions of .chalice/policy-<stage>.json, with its resources pinned to the
+  stack's partition, region and account.
+The second run reuses Chalice's cached dependency build, so it takes about a second.
+
+Deploying uploads the code with `aws cloudformation package` to an artifact bucket (created if
+missing: cronhook-artifacts-<account>-<region>) and runs `aws cloudformation deploy` for the stack
+`cronhook-<stage>`. It needs the AWS CLI and credentials; packaging needs neither.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from scripts.provision import OUTPUT_ENV, TEMPLATE, load_template
+
+ROOT = Path(__file__).resolve().parent.parent
+CHALICE = Path(sys.executable).parent / "chalice"
+_ARN_ANY_REGION_ACCOUNT = re.compile(r"^arn:aws:([a-z0-9-]+):\*:\*:")
+
+
+class PackageError(Exception):
+    """The app and the storage template cannot be composed into one stack."""
+
+
+def _resolved_name(value: Any, stage: str) -> str | None:
+    """A resource's physical name with the stage filled in; other parameters stay `${...}`."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str):
+        return str(value["Fn::Sub"]).replace("${Stage}", stage)
+    return None
+
+
+_NAME_PROPERTY = {
+    "AWS::DynamoDB::Table": "TableName",
+    "AWS::S3::Bucket": "BucketName",
+    "AWS::SQS::Queue": "QueueName",
+}
+
+
+def _names(storage: Mapping[str, Any], stage: str) -> dict[str, tuple[str, str]]:
+    """Logical id -> (type, physical name with `${AWS::...}` left in) of the storage resources."""
+    out = {}
+    for logical, resource in storage["Resources"].items():
+        prop = _NAME_PROPERTY.get(resource["Type"])
+        if prop is None:
+            continue
+        name = _resolved_name(resource.get("Properties", {}).get(prop), stage)
+        if name is not None:
+            out[logical] = (resource["Type"], name)
+    return out
+
+
+def _glob(name: str) -> str:
+    return re.sub(r"\$\{[^}]+\}", "*", name)
+
+
+def _pin(resource: str, names: Mapping[str, tuple[str, str]]) -> Any:
+    """One policy resource ARN pinned to the stack's partition, region, account and names."""
+    pinned = _ARN_ANY_REGION_ACCOUNT.sub(
+        lambda m: f"arn:${{AWS::Partition}}:{m.group(1)}:${{AWS::Region}}:${{AWS::AccountId}}:",
+        resource,
+    )
+    if pinned.startswith("arn:aws:"):
+        pinned = "arn:${AWS::Partition}:" + pinned[len("arn:aws:") :]
+    for _, name in names.values():
+        if "${" in name and _glob(name) in pinned:
+            pinned = pinned.replace(_glob(name), name)
+    return pinned if pinned == resource else {"Fn::Sub": pinned}
+
+
+def _pinned_policies(policies: Sequence[Any], names: Mapping[str, tuple[str, str]]) -> list[Any]:
+    out = copy.deepcopy(list(policies))
+    for policy in out:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            resources = statement.get("Resource")
+            if isinstance(resources, str):
+                statement["Resource"] = _pin(resources, names)
+            elif isinstance(resources, list):
+                statement["Resource"] = [_pin(r, names) for r in resources]
+    return out
+
+
+def _queue_name(queue: Any) -> str:
+    """The queue name at the end of an SQS event source's ARN (literal or Fn::Sub)."""
+    text = queue.get("Fn::Sub") if isinstance(queue, dict) else queue
+    if not isinstance(text, str):
+        raise PackageError(f"cannot read the queue of an SQS event source: {queue!r}")
+    return text.rsplit(":", 1)[-1]
+
+
+def compose(
+    chalice_template: Mapping[str, Any], storage: Mapping[str, Any], stage: str
+) -> dict[str, Any]:
+    """The merge template for `chalice package --merge-template` (see the module docstring)."""
+    resources: dict[str, Any] = copy.deepcopy(dict(storage["Resources"]))
+    clash = set(resources) & set(chalice_template["Resources"])
+    if clash:
+        raise PackageError(f"logical ids used by both Chalice and the template: {sorted(clash)}")
+    names = _names(storage, stage)
+    queues = {name: logical for logical, (kind, name) in names.items() if kind == "AWS::SQS::Queue"}
+    outputs = storage.get("Outputs", {})
+    variables = {env: outputs[out]["Value"] for out, env in OUTPUT_ENV.items() if out in outputs}
+
+    for logical, resource in chalice_template["Resources"].items():
+        kind = resource["Type"]
+        if kind == "AWS::Serverless::Function":
+            override: dict[str, Any] = {"Environment": {"Variables": copy.deepcopy(variables)}}
+            for event_name, event in resource["Properties"].get("Events", {}).items():
+                if event["Type"] != "SQS":
+                    continue
+                queue = _queue_name(event["Properties"]["Queue"])
+                if queue not in queues:
+                    raise PackageError(
+                        f"{logical}: event {event_name} reads queue {queue!r}, "
+                        f"which the template does not define ({', '.join(sorted(queues))})"
+                    )
+                # Chalice writes the ARN as an Fn::Sub, and the merge is deep: only another Fn::Sub
+                # replaces it rather than joining it.
+                override.setdefault("Events", {})[event_name] = {
+                    "Properties": {"Queue": {"Fn::Sub": f"${{{queues[queue]}.Arn}}"}}
+                }
+            resources[logical] = {"Properties": override}
+        elif kind == "AWS::IAM::Role" and resource["Properties"].get("Policies"):
+            policies = _pinned_policies(resource["Properties"]["Policies"], names)
+            resources[logical] = {"Properties": {"Policies": policies}}
+
+    stage_parameter = dict(storage.get("Parameters", {}).get("Stage", {"Type": "String"}))
+    stage_parameter.update(Default=stage, AllowedValues=[stage])
+    stage_parameter.pop("AllowedPattern", None)
+    return {
+        "Description": f"cronhook ({stage}): the API, tick and worker Lambdas with their "
+        "tables, bucket and queues",
+        "Parameters": {"Stage": stage_parameter},
+        "Resources": resources,
+        "Outputs": copy.deepcopy(dict(outputs)),
+    }
+
+
+def _chalice_package(stage: str, out: Path, merge_template: Path | None = None) -> None:
+    command = [str(CHALICE), "--project-dir", str(ROOT), "package", "--stage", stage]
+    if merge_template is not None:
+        command += ["--merge-template", str(merge_template)]
+    command.append(str(out))
+    env = dict(os.environ)
+    # Packaging needs a region to write ARNs, never credentials or an endpoint.
+    if not env.get("AWS_REGION") and not env.get("AWS_DEFAULT_REGION"):
+        env["AWS_DEFAULT_REGION"] = "us-east-1"
+    env.pop("AWS_ENDPOINT_URL", None)
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise PackageError(
+            f"`{shlex.join(command)}` failed:\n{result.stdout}{result.stderr}".rstrip()
+        )
+
+
+def package(stage: str, out: Path) -> Path:
+    """Package the app and its storage into `out` (sam.json, deployment.zip); returns sam.json."""
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="cronhook-package-") as first:
+        _chalice_package(stage, Path(first))
+        chalice_template = json.loads((Path(first) / "sam.json").read_text())
+    merge_template = out / "merge-template.json"
+    merge_template.write_text(
+        json.dumps(compose(chalice_template, load_template(TEMPLATE), stage), indent=2) + "\n"
+    )
+    _chalice_package(stage, out, merge_template)
+    sam = out / "sam.json"
+    if "REPLACE_WITH" in sam.read_text():
+        raise PackageError(f"{sam} still holds a placeholder from .chalice/config.json")
+    return sam
+
+
+# ---- deploy -----------------------------------------------------------------------------------
+
+
+def _aws(args: Sequence[str], *, capture: bool = False) -> str:
+    result = subprocess.run(["aws", *args], capture_output=capture, text=True)
+    if result.returncode != 0:
+        detail = (result.stderr or "").strip() if capture else ""
+        raise PackageError(f"`aws {shlex.join(args)}` failed {detail}".rstrip())
+    return (result.stdout or "").strip()
+
+
+def deploy_commands(stage: str, out: Path, bucket: str) -> list[list[str]]:
+    """The AWS CLI commands that upload the code and deploy the stack (in order)."""
+    stack = f"cronhook-{stage}"
+    packaged = out / "packaged.yaml"
+    return [
+        [
+            "cloudformation",
+            "package",
+            "--template-file",
+            str(out / "sam.json"),
+            "--s3-bucket",
+            bucket,
+            "--s3-prefix",
+            stack,
+            "--output-template-file",
+            str(packaged),
+        ],
+        [
+            "cloudformation",
+            "deploy",
+            "--template-file",
+            str(packaged),
+            "--stack-name",
+            stack,
+            "--s3-bucket",  # the template is over CloudFormation's 51,200-byte inline limit
+            bucket,
+            "--s3-prefix",
+            stack,
+            "--capabilities",
+            "CAPABILITY_IAM",
+            "CAPABILITY_AUTO_EXPAND",
+            "--parameter-overrides",
+            f"Stage={stage}",
+            "--no-fail-on-empty-changeset",
+        ],
+        [
+            "cloudformation",
+            "describe-stacks",
+            "--stack-name",
+            stack,
+            "--query",
+            "Stacks[0].Outputs",
+            "--output",
+            "table",
+        ],
+    ]
+
+
+def _artifact_bucket(dry_run: bool) -> str:
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if dry_run:
+        return f"cronhook-artifacts-<account>-{region or '<region>'}"
+    region = region or _aws(["configure", "get", "region"], capture=True)
+    if not region:
+        raise PackageError("no AWS region: set AWS_REGION or run `aws configure`")
+    account = _aws(
+        ["sts", "get-caller-identity", "--query", "Account", "--output", "text"], capture=True
+    )
+    return f"cronhook-artifacts-{account}-{region}"
+
+
+def deploy(stage: str, out: Path, bucket: str | None, dry_run: bool) -> None:
+    bucket = bucket or _artifact_bucket(dry_run)
+    steps = deploy_commands(stage, out, bucket)
+    if dry_run:
+        print(f"aws s3 mb s3://{bucket}   # once, if the bucket does not exist")
+        for args in steps:
+            print(shlex.join(["aws", *args]))
+        return
+    try:
+        _aws(["s3api", "head-bucket", "--bucket", bucket], capture=True)
+    except PackageError:
+        print(f"creating the artifact bucket {bucket}", flush=True)
+        _aws(["s3", "mb", f"s3://{bucket}"])
+    for args in steps:
+        print("+ " + shlex.join(["aws", *args]), flush=True)
+        _aws(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="package.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stage", default="prod", help="a stage of .chalice/config.json")
+    parser.add_argument("--out", type=Path, help="output directory (default build/<stage>)")
+    parser.add_argument("--deploy", action="store_true", help="deploy the packaged stack")
+    parser.add_argument("--artifact-bucket", help="S3 bucket for the code (default: derived)")
+    parser.add_argument("--dry-run", action="store_true", help="print the deploy commands only")
+    args = parser.parse_args(argv)
+    out = args.out or ROOT / "build" / args.stage
+    try:
+        sam = package(args.stage, out)
+        print(f"packaged: {sam} and {out / 'deployment.zip'}", flush=True)
+        if args.deploy:
+            deploy(args.stage, out, args.artifact_bucket, args.dry_run)
+    except PackageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

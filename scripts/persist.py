@@ -1,0 +1,218 @@
+"""Save the local stack's data to one JSON file and load it back: `make run` keeps its data.
+
+The file holds every item of the four tables (in DynamoDB's typed JSON, so nothing is lost in
+translation) and every saved response in the bucket, with its tags (they pick the lifecycle rule).
+This reads whole tables with Scan, which is fine for a laptop's data and is never done by the
+service itself. The file is replaced atomically: a crash while saving leaves the previous one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+FORMAT = "cronhook-local-data"
+VERSION = 1
+TABLES = ("jobs", "keys", "runs", "state")
+_BATCH = 25  # DynamoDB's limit for one BatchWriteItem (moto accepts more; AWS does not)
+
+
+class PersistError(Exception):
+    """The data file cannot be read or does not hold cronhook's local data."""
+
+
+@dataclass(frozen=True)
+class Names:
+    """Where the data lives: table name per role (jobs, keys, runs, state) and the bucket."""
+
+    tables: Mapping[str, str]
+    bucket: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Names:
+        return cls(
+            tables={role: env[f"CRONHOOK_{role.upper()}_TABLE"] for role in TABLES},
+            bucket=env["CRONHOOK_BUCKET"],
+        )
+
+
+@dataclass
+class Counts:
+    """How many items per table and objects were saved or restored."""
+
+    items: dict[str, int] = field(default_factory=dict)
+    objects: int = 0
+
+    def describe(self) -> str:
+        parts = [f"{role}: {self.items.get(role, 0)}" for role in TABLES]
+        return ", ".join(parts) + f", saved responses: {self.objects}"
+
+
+def _encode(value: Any) -> Any:
+    """A DynamoDB attribute value made JSON-safe: binary values become base64 text."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for kind, inner in value.items():
+            if kind == "B":
+                out[kind] = base64.b64encode(inner).decode()
+            elif kind == "BS":
+                out[kind] = [base64.b64encode(b).decode() for b in inner]
+            elif kind == "M":
+                out[kind] = {k: _encode(v) for k, v in inner.items()}
+            elif kind == "L":
+                out[kind] = [_encode(v) for v in inner]
+            else:
+                out[kind] = inner
+        return out
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for kind, inner in value.items():
+            if kind == "B":
+                out[kind] = base64.b64decode(inner)
+            elif kind == "BS":
+                out[kind] = [base64.b64decode(b) for b in inner]
+            elif kind == "M":
+                out[kind] = {k: _decode(v) for k, v in inner.items()}
+            elif kind == "L":
+                out[kind] = [_decode(v) for v in inner]
+            else:
+                out[kind] = inner
+        return out
+    return value
+
+
+def snapshot(session: Any, names: Names) -> tuple[dict[str, Any], Counts]:
+    """Everything in the tables and the bucket, as the data file's JSON document."""
+    dynamodb = session.client("dynamodb")
+    s3 = session.client("s3")
+    counts = Counts()
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for role in TABLES:
+        items: list[dict[str, Any]] = []
+        for page in dynamodb.get_paginator("scan").paginate(TableName=names.tables[role]):
+            items.extend({k: _encode(v) for k, v in item.items()} for item in page["Items"])
+        tables[role] = items
+        counts.items[role] = len(items)
+    objects = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=names.bucket):
+        for entry in page.get("Contents", []):
+            got = s3.get_object(Bucket=names.bucket, Key=entry["Key"])
+            tags = s3.get_object_tagging(Bucket=names.bucket, Key=entry["Key"])["TagSet"]
+            objects.append(
+                {
+                    "key": entry["Key"],
+                    "contentType": got.get("ContentType", "application/octet-stream"),
+                    "tags": {t["Key"]: t["Value"] for t in tags},
+                    "body": base64.b64encode(got["Body"].read()).decode(),
+                }
+            )
+    counts.objects = len(objects)
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "savedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "tables": tables,
+        "objects": objects,
+    }
+    return document, counts
+
+
+def write_atomically(path: Path, document: Mapping[str, Any]) -> None:
+    """Write JSON to `path` through a temporary file and a rename; readable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(document, f, separators=(",", ":"))
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(session: Any, names: Names, path: Path) -> Counts:
+    """Snapshot the tables and bucket into `path` (atomically)."""
+    document, counts = snapshot(session, names)
+    write_atomically(path, document)
+    return counts
+
+
+def load(path: Path) -> dict[str, Any] | None:
+    """The data file's document, None when there is no file; PersistError when it is unusable."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise PersistError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise PersistError(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise PersistError(f"{path} does not hold cronhook local data")
+    if document.get("version") != VERSION:
+        raise PersistError(f"{path} has format version {document.get('version')!r}, not {VERSION}")
+    return document
+
+
+def _write_items(dynamodb: Any, table: str, items: list[dict[str, Any]]) -> None:
+    for start in range(0, len(items), _BATCH):
+        requests = [
+            {"PutRequest": {"Item": {name: _decode(value) for name, value in item.items()}}}
+            for item in items[start : start + _BATCH]
+        ]
+        pending: dict[str, Any] = {table: requests}
+        for attempt in range(10):
+            unprocessed = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems")
+            if not unprocessed:
+                break
+            pending = unprocessed
+            time.sleep(0.05 * (attempt + 1))
+        else:
+            raise PersistError(f"could not write every item back into {table}")
+
+
+def restore(session: Any, names: Names, document: Mapping[str, Any]) -> Counts:
+    """Put every saved item and object back (into empty, freshly provisioned resources)."""
+    dynamodb = session.client("dynamodb")
+    s3 = session.client("s3")
+    counts = Counts()
+    tables = document.get("tables") or {}
+    for role in TABLES:
+        items = tables.get(role) or []
+        _write_items(dynamodb, names.tables[role], items)
+        counts.items[role] = len(items)
+    for obj in document.get("objects") or []:
+        kwargs: dict[str, Any] = {
+            "Bucket": names.bucket,
+            "Key": obj["key"],
+            "Body": base64.b64decode(obj["body"]),
+            "ContentType": obj.get("contentType", "application/octet-stream"),
+        }
+        if obj.get("tags"):
+            kwargs["Tagging"] = "&".join(
+                f"{_quote(k)}={_quote(v)}" for k, v in sorted(obj["tags"].items())
+            )
+        s3.put_object(**kwargs)
+        counts.objects += 1
+    return counts
+
+
+def _quote(text: str) -> str:
+    return quote(text, safe="")

@@ -1,0 +1,134 @@
+"""`make bench` in miniature: the runner runs every benchmark in smoke mode and writes its files;
+the shared helpers do what the benchmarks rely on. No timing is asserted anywhere."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from bench import common
+from bench.__main__ import SECTIONS, Outcome, fmt, nest, section_rows
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIRED = [
+    ("cold_start", "import_ms"),
+    ("api", "p50_ms"),
+    ("api", "p99_ms"),
+    ("schedule", "next_after_per_s"),
+]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("bench")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out, done.stdout
+
+
+@pytest.mark.slow
+def test_it_writes_results_with_the_required_keys(smoke_run: tuple[Path, str]) -> None:
+    results = json.loads((smoke_run[0] / "results.json").read_text())
+    for section, key in REQUIRED:
+        assert isinstance(results[section][key], float), (section, key)
+    assert results["machine"]["cores"] >= 1
+    assert results["date"].endswith("Z")
+    assert results["mode"] == "smoke"
+
+
+@pytest.mark.slow
+def test_it_writes_the_performance_page(smoke_run: tuple[Path, str]) -> None:
+    page = (smoke_run[0] / "PERFORMANCE.md").read_text()
+    assert page.startswith("# Performance")
+    assert "| figure | value | baseline | ratio | target | met? |" in page
+    assert "make bench" in page
+    assert "Smoke run" in page
+
+
+@pytest.mark.slow
+def test_it_prints_one_table_with_the_cold_start_target(smoke_run: tuple[Path, str]) -> None:
+    assert "import app (-X importtime)" in smoke_run[1]
+    assert "< 300 ms" in smoke_run[1]
+
+
+def test_it_refuses_a_smoke_run_that_would_overwrite_the_real_results() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--out" in done.stderr
+
+
+def test_it_interpolates_percentiles_between_ranks() -> None:
+    assert common.percentile([1, 2, 3, 4], 50) == 2.5
+    assert common.percentile([5], 99) == 5
+    assert common.summary(range(101)) == {"p50": 50, "p95": 95, "p99": 99, "max": 100}
+
+
+def test_it_says_what_a_figure_nobody_measures_yet_is_waiting_for() -> None:
+    dispatch = next(s for s in SECTIONS if s.module == "dispatch")
+    rows, targets = section_rows(dispatch, Outcome())
+    assert rows[0].value == "not measured yet (needs the tick, issue 5)"
+    assert targets == {}
+
+
+def test_it_shows_a_ratio_and_whether_the_target_is_met() -> None:
+    dispatch = next(s for s in SECTIONS if s.module == "dispatch")
+    outcome = Outcome(
+        figures={"dispatch.runs_per_s": 600.0, "dispatch.baseline_runs_per_s": 1000.0}
+    )
+    rows, targets = section_rows(dispatch, outcome)
+    assert (rows[0].value, rows[0].baseline, rows[0].ratio, rows[0].met) == (
+        "600/s",
+        "1,000/s",
+        "0.60x",
+        "NO",
+    )
+    assert targets["dispatch.runs_per_s"] == {"target": "ratio >= 0.70x", "met": False}
+
+
+def test_it_nests_dotted_keys_and_keeps_clashing_ones_flat() -> None:
+    tree, clashes = nest({"a.b.c": 1.0, "a.b.d": 2.0, "a.e": 3.0, "a.b": 4.0})
+    assert tree == {"a": {"b": {"c": 1.0, "d": 2.0}, "e": 3.0}}
+    assert clashes == {"a.b": 4.0}
+
+
+def test_it_formats_figures_for_people() -> None:
+    assert fmt(142.3, "ms") == "142 ms"
+    assert fmt(0.0512, "ms") == "0.0512 ms"
+    assert fmt(31234.4, "/s") == "31,234/s"
+    assert fmt(1.1, "$") == "$1.10"
+    assert fmt(181.0, "") == "181"
+
+
+def test_it_records_every_request_the_sink_receives() -> None:
+    with common.Sink() as sink:
+        session = requests.Session()
+        session.trust_env = False
+        for n in range(3):
+            assert session.get(f"{sink.url}/job/{n}", timeout=10).text == "ok"
+        assert session.post(f"{sink.url}/job/9", data=b"x" * 1000, timeout=10).status_code == 200
+        arrivals = sink.arrivals()
+    assert [(a.method, a.path) for a in arrivals] == [
+        ("GET", "/job/0"),
+        ("GET", "/job/1"),
+        ("GET", "/job/2"),
+        ("POST", "/job/9"),
+    ]
+    assert all(b.at >= a.at for a, b in itertools.pairwise(arrivals))

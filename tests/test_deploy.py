@@ -1,0 +1,272 @@
+"""What can be checked of a deployment without AWS: the packaged stack, its template, its roles.
+
+`scripts.package` runs `chalice package` with no credentials (the first run on a machine fetches
+the Lambda's Linux wheels from PyPI; later runs reuse Chalice's cache in .chalice/deployments).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scripts import package
+from scripts.provision import OUTPUT_ENV, load_template
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGES = ("dev", "prod")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", params=STAGES)
+def packaged(request: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """`python -m scripts.package` for a stage, with no AWS credentials, profile or endpoint."""
+    stage = request.param
+    out = tmp_path_factory.mktemp(f"build-{stage}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AWS_SHARED_CREDENTIALS_FILE"] = str(out / "no-credentials")
+    env["AWS_CONFIG_FILE"] = str(out / "no-config")
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.package", "--stage", stage, "--out", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    yield {
+        "stage": stage,
+        "out": out,
+        "stdout": result.stdout,
+        "template": json.loads((out / "sam.json").read_text()),
+    }
+
+
+def resources_of(template: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    found = policy["Statement"]
+    return [found] if isinstance(found, dict) else list(found)
+
+
+def resource_text(resource: Any) -> str:
+    if isinstance(resource, dict) and set(resource) == {"Fn::Sub"}:
+        return str(resource["Fn::Sub"])
+    assert isinstance(resource, str), f"unexpected resource {resource!r}"
+    return resource
+
+
+def check_least_privilege(policy: dict[str, Any], stage: str) -> None:
+    for statement in statements(policy):
+        actions = statement["Action"]
+        for action in [actions] if isinstance(actions, str) else actions:
+            assert action != "*" and not action.endswith(":*"), statement
+            assert re.fullmatch(r"[a-z0-9-]+:[A-Za-z]+", action), action
+        found = statement["Resource"]
+        for resource in found if isinstance(found, list) else [found]:
+            text = resource_text(resource)
+            assert text != "*" and text.startswith("arn:"), statement
+            service = text.split(":")[2]
+            if service in ("dynamodb", "s3", "sqs", "logs"):
+                assert f"cronhook-{stage}-" in text, f"{text} is not one of cronhook's resources"
+
+
+def test_it_packages_the_app_and_its_storage_without_credentials(packaged: dict[str, Any]) -> None:
+    out = packaged["out"]
+    assert "packaged:" in packaged["stdout"]
+    assert (out / "deployment.zip").stat().st_size > 0
+    assert (out / "merge-template.json").exists()
+    assert "REPLACE_WITH" not in (out / "sam.json").read_text()
+
+
+def test_it_passes_cfn_lint(packaged: dict[str, Any]) -> None:
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run(
+        [str(cfn_lint), str(packaged["out"] / "sam.json")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_it_names_specific_actions_and_resources_in_every_role(packaged: dict[str, Any]) -> None:
+    roles = resources_of(packaged["template"], "AWS::IAM::Role")
+    assert roles
+    for role in roles.values():
+        for policy in role["Properties"]["Policies"]:
+            check_least_privilege(policy["PolicyDocument"], packaged["stage"])
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_policy_files_name_specific_actions_and_resources(stage: str) -> None:
+    policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+    check_least_privilege(policy, stage)
+
+
+def test_it_pins_the_roles_to_the_stacks_account_and_region(packaged: dict[str, Any]) -> None:
+    for role in resources_of(packaged["template"], "AWS::IAM::Role").values():
+        for policy in role["Properties"]["Policies"]:
+            for statement in statements(policy["PolicyDocument"]):
+                found = statement["Resource"]
+                for resource in found if isinstance(found, list) else [found]:
+                    assert ":*:*:" not in resource_text(resource)
+
+
+def test_it_takes_every_resource_name_from_the_template(packaged: dict[str, Any]) -> None:
+    outputs = load_template()["Outputs"]
+    functions = resources_of(packaged["template"], "AWS::Serverless::Function")
+    assert "APIHandler" in functions
+    for function in functions.values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        for output, env in OUTPUT_ENV.items():
+            assert variables[env] == outputs[output]["Value"]
+
+
+def test_it_keeps_the_tables_and_bucket_when_the_stack_is_deleted(
+    packaged: dict[str, Any],
+) -> None:
+    template = packaged["template"]
+    kept = {
+        **resources_of(template, "AWS::DynamoDB::Table"),
+        **resources_of(template, "AWS::S3::Bucket"),
+    }
+    assert sorted(kept) == ["JobsTable", "KeysTable", "ResponsesBucket", "RunsTable", "StateTable"]
+    assert all(r["DeletionPolicy"] == "Retain" for r in kept.values())
+    assert template["Parameters"]["Stage"]["Default"] == packaged["stage"]
+
+
+def test_it_runs_the_tick_every_minute_and_the_worker_on_the_stacks_queue(
+    packaged: dict[str, Any],
+) -> None:
+    events = [
+        event
+        for function in resources_of(packaged["template"], "AWS::Serverless::Function").values()
+        for event in function["Properties"].get("Events", {}).values()
+    ]
+    assert {"Type": "Schedule", "Properties": {"Schedule": "rate(1 minute)"}} in events
+    queues = [e["Properties"]["Queue"] for e in events if e["Type"] == "SQS"]
+    assert queues == [{"Fn::Sub": "${DispatchQueue.Arn}"}]
+
+
+# ---- the composition, on Chalice-shaped templates -------------------------------------------
+
+
+def chalice_template(queue: str) -> dict[str, Any]:
+    return {
+        "Resources": {
+            "Worker": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {
+                    "Environment": {"Variables": {"CRONHOOK_BUCKET": "placeholder"}},
+                    "Events": {
+                        "WorkerSqsEventSource": {
+                            "Type": "SQS",
+                            "Properties": {
+                                "Queue": {
+                                    "Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}"
+                                    f":${{AWS::AccountId}}:{queue}"
+                                },
+                                "BatchSize": 10,
+                            },
+                        }
+                    },
+                },
+            }
+        }
+    }
+
+
+def test_it_refuses_an_sqs_event_on_a_queue_the_template_does_not_define() -> None:
+    with pytest.raises(package.PackageError, match="reads queue 'cronhook-dev-dispatch'"):
+        package.compose(chalice_template("cronhook-dev-dispatch"), load_template(), "prod")
+
+
+def test_it_replaces_placeholders_with_references_to_the_template() -> None:
+    merge = package.compose(chalice_template("cronhook-prod-dispatch"), load_template(), "prod")
+    worker = merge["Resources"]["Worker"]["Properties"]
+    assert worker["Environment"]["Variables"]["CRONHOOK_BUCKET"] == {"Ref": "ResponsesBucket"}
+    queue = worker["Events"]["WorkerSqsEventSource"]["Properties"]["Queue"]
+    assert queue == {"Fn::Sub": "${DispatchQueue.Arn}"}
+
+
+def test_it_prints_the_deploy_commands_on_a_dry_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    package.deploy("prod", tmp_path, "my-artifacts", dry_run=True)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("aws s3 mb s3://my-artifacts")
+    assert printed[1].startswith("aws cloudformation package --template-file")
+    assert "--stack-name cronhook-prod" in printed[2]
+    assert "--capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND" in printed[2]
+    assert "--parameter-overrides Stage=prod" in printed[2]
+
+
+# ---- the policy covers what the code calls ---------------------------------------------------
+
+# boto3 method -> the IAM action it needs (batch calls need the single-item action).
+CALLS = {
+    "get_item": "dynamodb:GetItem",
+    "put_item": "dynamodb:PutItem",
+    "update_item": "dynamodb:UpdateItem",
+    "delete_item": "dynamodb:DeleteItem",
+    "query": "dynamodb:Query",
+    "scan": "dynamodb:Scan",
+    "batch_get_item": "dynamodb:BatchGetItem",
+    "batch_write_item": "dynamodb:BatchWriteItem",
+    "put_object": "s3:PutObject",
+    "get_object": "s3:GetObject",
+    "delete_object": "s3:DeleteObject",
+    "put_object_tagging": "s3:PutObjectTagging",
+    "send_message": "sqs:SendMessage",
+    "send_message_batch": "sqs:SendMessage",
+    "receive_message": "sqs:ReceiveMessage",
+    "delete_message": "sqs:DeleteMessage",
+    "delete_message_batch": "sqs:DeleteMessage",
+    "change_message_visibility": "sqs:ChangeMessageVisibility",
+    "get_queue_url": "sqs:GetQueueUrl",
+    "get_queue_attributes": "sqs:GetQueueAttributes",
+    "send_email": "ses:SendEmail",
+    "send_raw_email": "ses:SendRawEmail",
+}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_it_allows_every_aws_call_the_deployed_code_makes(stage: str) -> None:
+    sources = [ROOT / "app.py", *sorted((ROOT / "chalicelib").rglob("*.py"))]
+    called = {
+        CALLS[name]
+        for path in sources
+        for name in re.findall(r"\.(\w+)\(", path.read_text())
+        if name in CALLS
+    }
+    policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+    allowed = {a for s in statements(policy) for a in s["Action"]}
+    if "Tagging=" in (ROOT / "chalicelib" / "store" / "blobs.py").read_text():
+        called.add("s3:PutObjectTagging")  # put_object with tags needs this too
+    assert called - allowed == set()
+
+
+def test_the_deployer_policy_names_specific_actions_and_scopes_every_wildcard() -> None:
+    policy = json.loads((ROOT / "infra" / "deployer-policy.json").read_text())
+    for statement in statements(policy):
+        for action in statement["Action"]:
+            assert action != "*" and not action.endswith(":*"), statement
+        found = statement["Resource"]
+        for resource in found if isinstance(found, list) else [found]:
+            # A bare * only where IAM has no resource type, and then narrowed by a condition.
+            assert resource != "*" or statement.get("Condition"), statement
+            assert (
+                resource == "*"
+                or "cronhook-" in resource
+                or "apigateway" in resource
+                or ("transform/Serverless" in resource or "event-source-mapping" in resource)
+            ), statement

@@ -1,0 +1,470 @@
+"""The tick and the worker, on the in-memory stores, with real loopback targets and a fake clock.
+
+The clock starts at a fixed minute; `sleep` moves it forward instead of waiting, so a run planned
+for 12:01:00 runs "at" 12:01:00 without the test waiting a minute.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request as WRequest
+from werkzeug import Response as WResponse
+
+from chalicelib import executor
+from chalicelib.config import Settings
+from chalicelib.dispatch import Dispatcher
+from chalicelib.notify import Notifier, settings_key
+from chalicelib.service import Service
+from chalicelib.store.blobs import MemoryBlobs
+from chalicelib.store.memory import memory_stores
+from chalicelib.store.queue import MemoryQueue
+
+T0 = 1_795_435_200  # 2026-11-23 08:00:00 UTC, a whole minute
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+        self.lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self.lock:
+            self.now += max(0.0, seconds)
+
+
+@dataclass
+class World:
+    stores: Any
+    settings: Settings
+    queue: MemoryQueue
+    blobs: MemoryBlobs
+    clock: Clock
+    dispatcher: Dispatcher
+    service: Service
+
+    def job(self, account: str = "alice", **fields: Any) -> int:
+        payload = {"enabled": True, "schedule": {"cron": "* * * * *"}, **fields}
+        job, _ = self.service.create_job(account, payload)
+        return job.job_id
+
+    def get(self, job_id: int, account: str = "alice") -> Any:
+        return self.stores.jobs.get(account, job_id)
+
+    def runs(self, job_id: int, account: str = "alice") -> list[Any]:
+        page = self.stores.runs.list_for_job(account, job_id, 1000)
+        return sorted(page.items, key=lambda r: r.run_id)
+
+    def work_queue(self) -> dict[str, int]:
+        """Deliver what was queued, as SQS would once each delay passed."""
+        total: dict[str, int] = {}
+        for _ in range(20):
+            sent = self.queue.drain()
+            if not sent:
+                break
+            for body, delay in sent:
+                self.clock.sleep(delay)
+                for key, value in self.dispatcher.work([body], self.clock()).items():
+                    total[key] = total.get(key, 0) + value
+        return total
+
+
+@pytest.fixture
+def world() -> World:
+    settings = Settings(
+        allow_private_targets=True,
+        disable_after_failures=4,
+        inline_max=50,
+        default_request_timeout=5,
+    )
+    stores = memory_stores()
+    clock = Clock(T0 + 30)
+    queue, blobs = MemoryQueue(), MemoryBlobs()
+    notifier = Notifier(stores, settings, clock=clock)
+    dispatcher = Dispatcher(
+        stores, settings, queue, blobs, notifier, clock=clock, sleep=clock.sleep
+    )
+    service = Service(stores, settings, clock=clock)
+    return World(stores, settings, queue, blobs, clock, dispatcher, service)
+
+
+@pytest.fixture
+def target(httpserver: HTTPServer) -> Iterator[HTTPServer]:
+    yield httpserver
+    httpserver.clear()
+
+
+def ok_handler(server: HTTPServer, path: str = "/hook", status: int = 200, **kw: Any) -> str:
+    server.expect_request(path).respond_with_data("done", status=status, **kw)
+    return server.url_for(path)
+
+
+def test_it_fires_a_due_job_at_its_planned_second(world: World, target: HTTPServer) -> None:
+    job_id = world.job(url=ok_handler(target), saveResponses=True)
+    report = world.dispatcher.tick(T0 + 30)
+    assert report["claimed"] == 1 and report["ok"] == 1
+    (run,) = world.runs(job_id)
+    assert run.state == "done"
+    assert run.data["datePlanned"] == T0 + 60 and run.data["date"] == T0 + 60
+    assert run.data["jitter"] == 0 and run.data["status"] == 1 and run.data["httpStatus"] == 200
+    stats = run.data["stats"]
+    assert 0 < stats["connect"] <= stats["startTransfer"] <= stats["total"]
+    (request, _), *_ = target.log
+    assert request.headers["webhook-id"] == f"{job_id}#{T0 + 60}"
+    job = world.get(job_id)
+    assert (job.last_status, job.next_run_at, job.running) == (1, T0 + 120, 0)
+    assert job.success_count == 1 and job.last_execution == T0 + 60
+    saved = world.blobs.get(run.data["responseKey"])
+    assert saved is not None and saved["body"] == "done" and "Content-Type" in saved["headers"]
+
+
+def test_it_claims_only_slots_up_to_the_end_of_the_next_minute(world: World) -> None:
+    job_id = world.job(url="http://127.0.0.1:9/", schedule={"cron": "*/5 * * * *"})
+    assert world.get(job_id).next_run_at == T0 + 300
+    report = world.dispatcher.tick(T0 + 30)
+    assert report.get("claimed", 0) == 0 and world.runs(job_id) == []
+
+
+def test_it_claims_every_slot_of_a_seconds_schedule_in_the_window(
+    world: World, target: HTTPServer
+) -> None:
+    # The fake clock lets the four runs overlap in real time; in production they are 20 s apart.
+    job_id = world.job(url=ok_handler(target), schedule={"cron": "*/20 * * * * ?"}, maxConcurrent=4)
+    world.dispatcher.tick(T0 + 30)
+    planned = [r.data["datePlanned"] for r in world.runs(job_id)]
+    assert planned == [T0 + 40, T0 + 60, T0 + 80, T0 + 100]
+    assert all(r.data["status"] == 1 for r in world.runs(job_id))
+    assert world.get(job_id).next_run_at == T0 + 120
+
+
+def test_it_claims_each_slot_once_when_ticks_race(world: World) -> None:
+    world.settings = replace(world.settings, inline_max=0)
+    world.dispatcher.settings = world.settings
+    ids = [world.job(url="http://127.0.0.1:9/") for _ in range(100)]
+    threads = [threading.Thread(target=world.dispatcher.tick, args=(T0 + 30,)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(len(world.runs(i)) for i in ids) == 100
+    messages = world.queue.drain()
+    assert len(messages) == 100
+    assert sorted(json.loads(b)["job"] for b, _ in messages) == ids
+
+
+def test_it_ignores_a_duplicate_tick_for_the_same_minute(world: World, target: HTTPServer) -> None:
+    job_id = world.job(url=ok_handler(target))
+    world.dispatcher.tick(T0 + 30)
+    world.clock.now = T0 + 30
+    again = world.dispatcher.tick(T0 + 30)
+    assert again.get("claimed", 0) == 0
+    assert len(world.runs(job_id)) == 1 and len(target.log) == 1
+
+
+class Exploding(MemoryQueue):
+    def send(self, messages: Any) -> None:
+        raise RuntimeError("the tick's Lambda died here")
+
+
+def test_it_marks_runs_lost_when_the_tick_dies_after_claiming(world: World) -> None:
+    world.dispatcher.settings = replace(world.settings, inline_max=0)
+    world.dispatcher.queue = Exploding()
+    job_id = world.job(url="http://127.0.0.1:9/")
+    with pytest.raises(RuntimeError):
+        world.dispatcher.tick(T0 + 30)
+    (run,) = world.runs(job_id)
+    assert run.state == "queued" and world.get(job_id).running == 1
+    world.dispatcher.queue = world.queue
+    world.dispatcher.settings = world.settings
+    deadline = run.active_deadline
+    report = world.dispatcher.tick(deadline + 1)
+    lost = world.stores.runs.get("alice", job_id, run.run_id)
+    assert report["lost"] == 1 and lost.state == "lost" and lost.data["status"] == 8
+    assert all(
+        r.data["datePlanned"] != run.data["datePlanned"] or r is lost
+        for r in world.runs(job_id)
+        if r.run_id != run.run_id
+    )
+
+
+def test_it_runs_once_after_downtime_and_skips_the_rest(world: World, target: HTTPServer) -> None:
+    job_id = world.job(url=ok_handler(target))
+    world.clock.now = T0 + 630
+    report = world.dispatcher.tick(T0 + 630)
+    assert report["missed"] == 10
+    (run,) = [r for r in world.runs(job_id) if r.data["datePlanned"] <= T0 + 630]
+    assert run.data["datePlanned"] == T0 + 600 and run.data["missedSlots"] == 9
+    assert run.data["date"] == T0 + 630 and run.data["status"] == 1
+    assert world.get(job_id).next_run_at > T0 + 630
+
+
+def test_it_catches_up_every_missed_slot_oldest_first(world: World, target: HTTPServer) -> None:
+    job_id = world.job(url=ok_handler(target), catchUp=True)
+    world.clock.now = T0 + 330
+    world.dispatcher.tick(T0 + 330)
+    planned = [r.data["datePlanned"] for r in world.runs(job_id)][:5]
+    assert planned == [T0 + 60, T0 + 120, T0 + 180, T0 + 240, T0 + 300]
+    assert len(target.log) >= 5 and world.get(job_id).running == 0
+
+
+def test_it_records_a_skipped_slot_while_the_job_is_busy(world: World) -> None:
+    job_id = world.job(url="http://127.0.0.1:9/")
+    assert world.stores.jobs.acquire("alice", job_id, 1)
+    report = world.dispatcher.tick(T0 + 30)
+    (run,) = world.runs(job_id)
+    assert report["skipped"] == 1 and run.state == "skipped"
+    assert "still in flight" in run.data["statusText"]
+    assert world.get(job_id).next_run_at == T0 + 120
+
+
+def test_it_queues_behind_the_bound_with_queue_max(world: World, target: HTTPServer) -> None:
+    job_id = world.job(url=ok_handler(target), queueMax=2)
+    assert world.stores.jobs.acquire("alice", job_id, 1)
+    world.dispatcher.tick(T0 + 30)
+    (run,) = world.runs(job_id)
+    assert run.state == "waiting"
+    world.stores.jobs.release("alice", job_id)
+    # The next run that finishes frees the slot and starts the waiting one.
+    world.dispatcher.tick(T0 + 90)
+    world.work_queue()
+    states = {r.data["datePlanned"]: r.state for r in world.runs(job_id)}
+    assert states[T0 + 60] == "done" and states[T0 + 120] == "done"
+
+
+def failing_then_ok(server: HTTPServer, failures: list[int]) -> str:
+    calls = {"n": 0}
+
+    def handler(request: WRequest) -> WResponse:
+        calls["n"] += 1
+        if calls["n"] <= len(failures):
+            headers = {"Retry-After": "120"} if failures[calls["n"] - 1] == 429 else {}
+            return WResponse("nope", status=failures[calls["n"] - 1], headers=headers)
+        return WResponse("fine", status=200)
+
+    server.expect_request("/flaky").respond_with_handler(handler)
+    return server.url_for("/flaky")
+
+
+def test_it_retries_with_backoff_until_success(world: World, target: HTTPServer) -> None:
+    job_id = world.job(url=failing_then_ok(target, [500, 502]), retries=3, retryDelay=10)
+    world.dispatcher.tick(T0 + 30)
+    first_delay = world.queue.sent[0][1]
+    assert 8 <= first_delay <= 12
+    world.work_queue()
+    attempts = world.runs(job_id)
+    assert [r.data["attempt"] for r in attempts] == [1, 2, 3]
+    assert [r.data["status"] for r in attempts] == [4, 4, 1]
+    assert {r.data["runId"] for r in attempts} == {attempts[0].run_id}
+    job = world.get(job_id)
+    assert (job.success_count, job.failure_count, job.running, job.last_status) == (1, 0, 0, 1)
+
+
+def test_it_honours_retry_after_on_429(world: World, target: HTTPServer) -> None:
+    world.job(url=failing_then_ok(target, [429]), retries=1, retryDelay=5)
+    world.dispatcher.tick(T0 + 30)
+    assert world.queue.sent[0][1] >= 120
+
+
+def test_it_disables_a_job_whose_target_is_gone(world: World, target: HTTPServer) -> None:
+    job_id = world.job(url=ok_handler(target, status=410), retries=3)
+    report = world.dispatcher.tick(T0 + 30)
+    assert report["disabled"] == 1 and world.queue.sent == []
+    job = world.get(job_id)
+    assert not job.enabled and job.next_run_at is None and "410" in job.disabled_reason
+    assert "410" in world.runs(job_id)[0].data["jobDisabled"]
+
+
+def test_it_disables_a_job_after_a_failure_streak_and_notifies(
+    world: World, target: HTTPServer
+) -> None:
+    hook = target.url_for("/notify")
+    target.expect_request("/notify").respond_with_data("thanks")
+    world.service.set_notification_settings("alice", {"url": hook})
+    job_id = world.job(
+        url=ok_handler(target, "/down", status=500),
+        notification={"onDisable": True, "onFailure": True, "onFailureCount": 2},
+    )
+    for minute in range(4):
+        world.dispatcher.tick(T0 + 30 + 60 * minute)
+    job = world.get(job_id)
+    assert not job.enabled and job.failure_streak == 4 and "4 failed runs" in job.disabled_reason
+    notices = [json.loads(r.get_data()) for r, _ in target.log if r.path == "/notify"]
+    assert [n["type"] for n in notices] == ["job.failed", "job.disabled"]
+    assert notices[0]["failureStreak"] == 2
+    signed = next(r for r, _ in target.log if r.path == "/notify")
+    secret = world.stores.state.get_value(settings_key("alice"))["secret"]
+    from standardwebhooks import Webhook
+
+    Webhook(secret).verify(signed.get_data(), dict(signed.headers))
+
+
+def test_it_notifies_the_first_success_after_failures(world: World, target: HTTPServer) -> None:
+    target.expect_request("/notify").respond_with_data("thanks")
+    world.service.set_notification_settings("alice", {"url": target.url_for("/notify")})
+    job_id = world.job(url=failing_then_ok(target, [500]), notification={"onSuccess": True})
+    world.dispatcher.tick(T0 + 30)
+    world.dispatcher.tick(T0 + 90)
+    notices = [json.loads(r.get_data()) for r, _ in target.log if r.path == "/notify"]
+    assert [n["type"] for n in notices] == ["job.recovered"]
+    assert world.get(job_id).failure_streak == 0
+
+
+def test_it_chains_the_next_job_and_stops_loops(world: World, target: HTTPServer) -> None:
+    url = ok_handler(target)
+    second = world.job(url=url, schedule={})
+    first = world.job(url=url, chainSuccess=second)
+    world.service.update_job("alice", second, {"chainSuccess": first})
+    world.dispatcher.tick(T0 + 30)
+    report = world.work_queue()
+    chained = world.runs(second)
+    assert len(chained) == 1 and chained[0].data["trigger"] == "chain"
+    assert chained[0].data["chain"] == [first]
+    assert report.get("chain_stopped") == 1
+    assert len(world.runs(first)) == 1
+
+
+@pytest.mark.parametrize(
+    ("strategy", "status", "visible", "saved"),
+    [
+        ("MINIMAL", 200, True, False),
+        ("FULL", 200, True, True),
+        ("ERROR", 200, False, False),
+        ("ERROR", 500, True, False),
+        ("OFF", 500, False, False),
+    ],
+)
+def test_it_keeps_history_as_the_strategy_says(
+    world: World, target: HTTPServer, strategy: str, status: int, visible: bool, saved: bool
+) -> None:
+    job_id = world.job(
+        url=ok_handler(target, status=status), historyStrategy=strategy, retentionDays=7
+    )
+    world.dispatcher.tick(T0 + 30)
+    page = world.service.job_history("alice", job_id, 25, None)
+    assert (len(page.items) == 1) is visible
+    (run,) = world.runs(job_id)
+    assert ("responseKey" in run.data) is saved
+    if visible:
+        assert run.expires_at == run.data["date"] + 7 * 86400
+    if saved:
+        assert world.blobs.items[run.data["responseKey"]][1] == 7
+
+
+def test_it_lets_jobs_wait_while_the_scheduler_is_off(world: World, target: HTTPServer) -> None:
+    job_id = world.job(url=ok_handler(target))
+    world.stores.state.set_scheduler_enabled("alice", False)
+    assert world.dispatcher.tick(T0 + 30)["scheduler_off"] == 1
+    world.stores.state.set_scheduler_enabled("alice", True)
+    world.clock.now = T0 + 300
+    world.dispatcher.tick(T0 + 300)
+    runs = [r for r in world.runs(job_id) if r.data["datePlanned"] <= T0 + 300]
+    assert len(runs) == 1 and runs[0].data["missedSlots"] == 4  # 01..04 skipped, 05 ran
+
+
+def test_it_runs_now_without_moving_the_schedule(world: World, target: HTTPServer) -> None:
+    job_id = world.job(url=ok_handler(target))
+    run_id = world.service.run_now(
+        "alice", job_id, {"extendedData": {"body": "override"}}, world.dispatcher
+    )
+    world.work_queue()
+    run = world.service.get_run("alice", run_id)
+    assert run.state == "done" and run.data["trigger"] == "manual"
+    assert target.log[0][0].get_data() == b"override"
+    assert world.get(job_id).next_run_at == T0 + 60
+
+
+def test_it_ignores_a_duplicate_delivery(world: World, target: HTTPServer) -> None:
+    job_id = world.job(url=ok_handler(target))
+    world.service.run_now("alice", job_id, None, world.dispatcher)
+    ((body, _),) = world.queue.drain()
+    world.dispatcher.work([body], world.clock())
+    report = world.dispatcher.work([body], world.clock())
+    assert report == {"duplicate": 1} and len(target.log) == 1
+
+
+def test_it_cancels_a_queued_run_of_a_deleted_job(world: World) -> None:
+    job_id = world.job(url="http://127.0.0.1:9/")
+    world.service.run_now("alice", job_id, None, world.dispatcher)
+    world.service.delete_job("alice", job_id)
+    assert world.work_queue() == {"cancelled": 1}
+
+
+def fake_execute(calls: list[float], clock: Clock) -> Any:
+    def execute(request: executor.Request, policy: executor.Policy) -> executor.Result:
+        calls.append(clock())
+        return executor.Result(
+            status=1,
+            reason="ok",
+            status_text="OK",
+            http_status=200,
+            http_reason="OK",
+            headers=[],
+            body=b"",
+            body_size=0,
+            remote_ip="127.0.0.1",
+            redirects=[],
+            ssl_cert_expiry=None,
+            tls_verified=False,
+            stats=dict.fromkeys(
+                ("nameLookup", "connect", "appConnect", "preTransfer", "startTransfer", "total"), 0
+            ),
+            duration_ms=1,
+            started_at=clock(),
+            retry_after=None,
+        )
+
+    return execute
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        {
+            "timezone": "Europe/Berlin",
+            "expiresAt": 0,
+            "hours": [6, 18],
+            "mdays": [-1],
+            "minutes": [0, 30],
+            "months": [-1],
+            "wdays": [-1],
+        },
+        {"cron": "*/7 9-17 * * *", "timezone": "America/New_York"},
+        {"cron": "15 */10 * * * ?"},
+        {"timing": {"hours": [3], "minutes": [5, 55]}, "timezone": "Asia/Kolkata"},
+        {"at": "2026-11-23T15:45:00+01:00"},
+    ],
+    ids=["cron-job.org", "unix", "quartz", "cronicle", "one-shot"],
+)
+def test_it_fires_each_schedule_form_exactly_at_its_times_over_a_day(
+    world: World, schedule: dict[str, Any]
+) -> None:
+    from chalicelib.schedule import Schedule
+
+    calls: list[float] = []
+    world.dispatcher.execute = fake_execute(calls, world.clock)
+    job_id = world.job(url="http://127.0.0.1:9/", schedule=schedule)
+    start = T0
+    for minute in range(24 * 60):
+        now = start + 30 + 60 * minute
+        world.clock.now = max(world.clock.now, now)
+        world.dispatcher.tick(now)
+    expected = []
+    parsed = Schedule.parse(schedule)
+    t = parsed.next_after(start + 30)  # the job was created at 08:00:30
+    while t is not None and t < start + 86400:
+        expected.append(t)
+        t = parsed.next_after(t)
+    fired = [
+        r.data["datePlanned"] for r in world.runs(job_id) if r.data["datePlanned"] < start + 86400
+    ]
+    assert fired == expected and expected
+    assert [c for c in calls if c < start + 86400] == [float(t) for t in expected]

@@ -1,0 +1,282 @@
+"""`make run` end to end: the real process on free loopback ports, driven over HTTP like a user.
+
+Each stack gets its own CRONHOOK_HOME under pytest's tmp_path, so nothing here touches the
+developer's .cronhook/ or the default ports.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from pytest_httpserver import HTTPServer
+
+from scripts.local import Ticker, next_boundary
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_S = 30
+STOP_TIMEOUT_S = 30
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    home: Path
+    api_port: int
+    aws_port: int
+    process: subprocess.Popen[bytes] | None = None
+    runs: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def log(self) -> Path:
+        return self.home / f"run-{self.runs}.log"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "CRONHOOK_"))}
+        env.update(
+            CRONHOOK_PORT=str(self.api_port),
+            CRONHOOK_AWS_PORT=str(self.aws_port),
+            CRONHOOK_HOME=str(self.home),
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def start(self) -> str:
+        """Start `python -m scripts.local`; returns its banner once the API answers."""
+        self.runs += 1
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "scripts.local"],
+                cwd=ROOT,
+                env=self.env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"the stack exited early:\n{self.log.read_text()}")
+            printed = self.log.read_text()
+            try:
+                answered = requests.get(f"{self.url}/health", timeout=1).status_code == 200
+            except requests.ConnectionError:
+                answered = False
+            if answered and "Ctrl-C stops everything" in printed:
+                return printed
+            time.sleep(0.1)
+        pytest.fail(f"the API did not answer within {START_TIMEOUT_S} s:\n{self.log.read_text()}")
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=STOP_TIMEOUT_S)
+        self.process = None
+        return code
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=STOP_TIMEOUT_S)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    home = tmp_path / "cronhook-home"
+    home.mkdir()
+    running = Stack(home=home, api_port=free_port(), aws_port=free_port())
+    yield running
+    running.kill()
+
+
+def call(stack: Stack, method: str, path: str, key: str, payload: Any = None) -> Any:
+    response = requests.request(
+        method,
+        f"{stack.url}{path}",
+        headers={"Authorization": f"Bearer {key}"},
+        json=payload,
+        timeout=10,
+    )
+    assert response.status_code < 300, response.text
+    return response.json()
+
+
+def admin(stack: Stack, *argv: str) -> Any:
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.admin", "--local", *argv],
+        cwd=ROOT,
+        env=stack.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.slow
+def test_it_keeps_jobs_and_keys_across_a_restart(stack: Stack) -> None:
+    printed = stack.start()
+    admin_key = (stack.home / "admin-key").read_text().strip()
+    assert stack.url in printed and admin_key in printed
+    assert f"curl -s -H 'Authorization: Bearer {admin_key}' {stack.url}/jobs" in printed
+
+    bot = call(
+        stack, "POST", "/keys", admin_key, {"name": "deploy-bot", "scopes": ["read", "write"]}
+    )
+    job_id = call(
+        stack,
+        "PUT",
+        "/jobs",
+        bot["key"],
+        {
+            "job": {
+                "url": "http://127.0.0.1:9/hook",
+                "title": "nightly",
+                "schedule": {"cron": "0 3 * * *"},
+            }
+        },
+    )["jobId"]
+    assert [j["title"] for j in call(stack, "GET", "/jobs", bot["key"])["jobs"]] == ["nightly"]
+    keys = admin(stack, "list-keys", "--account", "local")["keys"]
+    assert sorted(k["name"] for k in keys) == ["admin (make run)", "deploy-bot"]
+
+    assert stack.stop() == 0
+    assert (stack.home / "data.json").exists()
+    assert not (stack.home / "local-env.json").exists()
+
+    printed = stack.start()
+    assert "restored jobs: 1, keys: 2" in printed
+    (job,) = call(stack, "GET", "/jobs", bot["key"])["jobs"]
+    assert (job["jobId"], job["title"], job["url"]) == (
+        job_id,
+        "nightly",
+        "http://127.0.0.1:9/hook",
+    )
+    details = call(stack, "GET", f"/jobs/{job_id}", admin_key)["jobDetails"]
+    assert details["schedule"]["cron"] == "0 3 * * *"
+    assert stack.stop() == 0
+
+
+@pytest.mark.slow
+def test_it_fires_a_due_job_through_a_tick_run_by_hand(
+    stack: Stack, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/hook").respond_with_data("done")
+    stack.start()
+    key = (stack.home / "admin-key").read_text().strip()
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 4))
+    job = {"url": httpserver.url_for("/hook"), "enabled": True, "schedule": {"at": at}}
+    job_id = call(stack, "PUT", "/jobs", key, {"job": job})["jobId"]
+
+    # The tick claims the slot and waits for its second. Should the stack's own ticker reach a
+    # minute boundary first, it claims it instead: either way the job runs once.
+    admin(stack, "tick", "--now", str(time.time()))
+    deadline = time.monotonic() + 20
+    history: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        history = call(stack, "GET", f"/jobs/{job_id}/history", key)["history"]
+        if history and history[0]["httpStatus"] == 200:
+            break
+        time.sleep(0.2)
+    assert [(h["httpStatus"], h["datePlanned"]) for h in history] == [
+        (200, int(calendar.timegm(time.strptime(at, "%Y-%m-%dT%H:%M:%SZ"))))
+    ]
+    assert len(httpserver.log) == 1
+    assert stack.stop() == 0
+
+
+@pytest.mark.slow
+def test_it_refuses_to_start_on_a_port_in_use(stack: Stack) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", stack.api_port))
+        taken.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "scripts.local"],
+            cwd=ROOT,
+            env=stack.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"port {stack.api_port} on 127.0.0.1 is in use" in result.stderr
+
+
+# ---- the ticker's clock -----------------------------------------------------------------------
+
+
+class FakeTime:
+    """Time that moves only while the ticker waits; a long wait may end a little early."""
+
+    def __init__(self, start: float, early: float = 0.0) -> None:
+        self.now = start
+        self.early = early
+
+    def clock(self) -> float:
+        return self.now
+
+
+class FakeStop(threading.Event):
+    def __init__(self, fake: FakeTime) -> None:
+        super().__init__()
+        self.fake = fake
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if not self.is_set() and timeout is not None:
+            self.fake.now += timeout * (1 - self.fake.early) if timeout > 1 else timeout
+        return self.is_set()
+
+
+class RecordingTicker(Ticker):
+    """Records when it would tick instead of ticking; stops after `count` ticks."""
+
+    def __init__(self, fake: FakeTime, count: int) -> None:
+        super().__init__(FakeStop(fake), fake.clock)
+        self.fired: list[float] = []
+        self.count = count
+
+    def fire(self, now: float) -> threading.Thread:
+        self.fired.append(now)
+        if len(self.fired) >= self.count:
+            self.stop.set()
+        return threading.current_thread()
+
+
+def test_it_ticks_at_start_and_then_at_every_minute_boundary() -> None:
+    ticker = RecordingTicker(FakeTime(1_000.5), count=3)
+    ticker.run()
+    assert ticker.fired == [1_000.5, 1_020.0, 1_080.0]
+
+
+def test_it_never_ticks_before_the_boundary_when_a_wait_ends_early() -> None:
+    ticker = RecordingTicker(FakeTime(1_000.5, early=0.001), count=3)
+    ticker.run()
+    assert [round(t, 3) for t in ticker.fired[1:]] == [1_020.0, 1_080.0]
+    assert ticker.fired[1] >= 1_020.0 and ticker.fired[2] >= 1_080.0
+
+
+def test_the_next_boundary_is_strictly_after_now() -> None:
+    assert next_boundary(1_019.999) == 1_020.0
+    assert next_boundary(1_020.0) == 1_080.0

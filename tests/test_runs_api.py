@@ -1,0 +1,235 @@
+"""Runs through the API on moto: run now, the SQS worker, history with predictions, details."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import boto3
+from pytest_httpserver import HTTPServer
+
+from chalicelib import dispatch, wiring
+from tests.helpers import Api, Persona, body, new_job
+
+
+def queued_messages(settings: Any) -> list[str]:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.get_queue_url(QueueName=settings.queue)["QueueUrl"]
+    bodies: list[str] = []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            return bodies
+        for message in got:
+            bodies.append(message["Body"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def work_through_the_lambda(api: Api, bodies: list[str]) -> Any:
+    event = api.client.events.generate_sqs_event(message_bodies=bodies, queue_name="dispatch")
+    return api.client.lambda_.invoke("worker", event)
+
+
+def create(api: Api, who: Persona, **fields: Any) -> int:
+    response = api.put("/jobs", who, new_job(**fields))
+    assert response.status_code == 200, response.body
+    return int(body(response)["jobId"])
+
+
+def test_it_runs_a_job_now_and_shows_it_in_history(
+    api: Api, alice: Persona, settings: Any, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/hook").respond_with_data("hello", headers={"X-Reply": "1"})
+    job_id = create(api, alice, url=httpserver.url_for("/hook"), saveResponses=True)
+    response = api.post(f"/jobs/{job_id}/run", alice)
+    assert response.status_code == 202
+    run_id = body(response)["runId"]
+    assert body(api.get(f"/runs/{run_id}", alice))["run"]["state"] == "queued"
+    assert [r["identifier"] for r in body(api.get("/runs?state=active", alice))["runs"]] == [run_id]
+
+    result = work_through_the_lambda(api, queued_messages(settings))
+    assert result.payload["ok"] == 1
+
+    run = body(api.get(f"/runs/{run_id}", alice))["run"]
+    assert run["state"] == "done" and run["status"] == 1 and run["httpStatus"] == 200
+    assert run["trigger"] == "manual" and run["stats"]["total"] > 0
+    history = body(api.get(f"/jobs/{job_id}/history", alice))
+    assert [h["identifier"] for h in history["history"]] == [run_id]
+    assert history["history"][0]["headers"] is None and history["history"][0]["body"] is None
+    assert len(history["predictions"]) == 3 and history["predictions"] == sorted(
+        history["predictions"]
+    )
+    assert history["totals"] == {"success": 1, "failure": 0, "successRate": 100.0}
+    details = body(api.get(f"/jobs/{job_id}/history/{run_id}", alice))["jobHistoryDetails"]
+    assert details["body"] == "hello" and "X-Reply: 1\r\n" in details["headers"]
+    assert body(api.get("/runs?state=active", alice))["runs"] == []
+    everything = body(api.get("/history", alice))["history"]
+    assert [h["identifier"] for h in everything] == [run_id]
+
+
+def test_it_runs_now_with_another_body(
+    api: Api, alice: Persona, settings: Any, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/hook", method="POST", data="special").respond_with_data("ok")
+    job_id = create(
+        api,
+        alice,
+        url=httpserver.url_for("/hook"),
+        requestMethod="POST",
+        extendedData={"headers": {}, "body": "usual"},
+    )
+    response = api.post(f"/jobs/{job_id}/run", alice, {"extendedData": {"body": "special"}})
+    assert response.status_code == 202
+    work_through_the_lambda(api, queued_messages(settings))
+    run = body(api.get(f"/runs/{body(response)['runId']}", alice))["run"]
+    assert run["status"] == 1, run
+
+
+def test_it_does_nothing_on_a_duplicate_sqs_delivery(
+    api: Api, alice: Persona, settings: Any, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    job_id = create(api, alice, url=httpserver.url_for("/hook"))
+    api.post(f"/jobs/{job_id}/run", alice)
+    messages = queued_messages(settings)
+    work_through_the_lambda(api, messages)
+    second = work_through_the_lambda(api, messages)
+    assert second.payload == {"duplicate": 1}
+    assert len(httpserver.log) == 1
+
+
+def test_it_needs_the_run_scope_to_run_now(api: Api, alice: Persona, carol: Persona) -> None:
+    job_id = create(api, alice)
+    response = api.post(f"/jobs/{job_id}/run", carol)
+    assert response.status_code == 403
+
+
+def test_it_rejects_overrides_of_other_fields(api: Api, alice: Persona) -> None:
+    job_id = create(api, alice)
+    response = api.post(f"/jobs/{job_id}/run", alice, {"url": "https://elsewhere.example/"})
+    assert response.status_code == 400 and body(response)["error"]["field"] == "url"
+    bad = api.post(f"/jobs/{job_id}/run", alice, {"extendedData": {"headers": {"X": "a\nb"}}})
+    assert bad.status_code == 400
+    assert body(bad)["error"]["field"] == "extendedData.headers.X"
+
+
+def test_it_hides_runs_of_other_accounts(api: Api, alice: Persona, bob: Persona) -> None:
+    job_id = create(api, alice)
+    run_id = body(api.post(f"/jobs/{job_id}/run", alice))["runId"]
+    assert api.get(f"/runs/{run_id}", bob).status_code == 404
+    assert api.get(f"/jobs/{job_id}/history", bob).status_code == 404
+    assert api.get(f"/jobs/{job_id}/history/{run_id}", bob).status_code == 404
+    assert api.post(f"/jobs/{job_id}/run", bob).status_code == 404
+    assert body(api.get("/history", bob))["history"] == []
+    assert api.get("/runs/not-a-run", alice).status_code == 404
+
+
+def test_it_pages_history_newest_first(api: Api, alice: Persona, stores: Any) -> None:
+    from chalicelib.store.base import RunRecord
+
+    job_id = create(api, alice)
+    for n in range(5):
+        stores.runs.put(
+            RunRecord(
+                alice.account,
+                job_id,
+                f"{n:013d}-{job_id}-1",
+                "done",
+                {"datePlanned": n, "status": 1},
+            )
+        )
+    first = body(api.get(f"/jobs/{job_id}/history?limit=2", alice))
+    assert [h["datePlanned"] for h in first["history"]] == [4, 3]
+    second = body(api.get(f"/jobs/{job_id}/history?limit=2&cursor={first['cursor']}", alice))
+    assert [h["datePlanned"] for h in second["history"]] == [2, 1]
+    assert api.get(f"/jobs/{job_id}/history?limit=0", alice).status_code == 400
+    text = api.get(f"/jobs/{job_id}/history?format=text&columns=datePlanned,status", alice)
+    assert text.body.decode().splitlines()[:2] == ['"datePlanned","status"', '"4","1"']
+
+
+def test_it_sets_where_notifications_go(api: Api, alice: Persona, carol: Persona) -> None:
+    assert body(api.get("/notifications", alice)) == {"url": "", "email": ""}
+    response = api.put(
+        "/notifications", alice, {"url": "https://hooks.example/cron", "email": "ops@example.com"}
+    )
+    assert response.status_code == 200
+    saved = body(response)
+    assert saved["signingSecret"].startswith("whsec_")
+    assert body(api.get("/notifications", alice)) == {
+        "url": "https://hooks.example/cron",
+        "email": "ops@example.com",
+    }
+    assert "signingSecret" not in body(api.put("/notifications", alice, {"email": ""}))
+    assert api.put("/notifications", carol, {"email": ""}).status_code == 403
+    bad = api.put("/notifications", alice, {"email": "not-an-address"})
+    assert bad.status_code == 400 and body(bad)["error"]["field"] == "email"
+
+
+def test_it_ticks_through_the_scheduled_lambda_on_the_planned_second(
+    api: Api, alice: Persona, httpserver: HTTPServer
+) -> None:
+    from datetime import UTC, datetime
+
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    fire_at = int(time.time()) + 3
+    at = datetime.fromtimestamp(fire_at, UTC).isoformat()
+    job_id = create(api, alice, url=httpserver.url_for("/hook"), schedule={"at": at})
+    event = api.client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+    result = api.client.lambda_.invoke("tick", event)
+    assert result.payload["claimed"] == 1 and result.payload["ok"] == 1
+    (item,) = body(api.get(f"/jobs/{job_id}/history", alice))["history"]
+    assert item["datePlanned"] == fire_at and item["status"] == 1
+    assert 0 <= item["jitter"] < 1000
+    assert body(api.get(f"/jobs/{job_id}", alice))["jobDetails"]["nextExecution"] is None
+
+
+def test_it_claims_each_of_500_slots_once_across_3_racing_ticks(stores: Any, settings: Any) -> None:
+    from dataclasses import replace
+
+    from chalicelib.service import Service
+    from chalicelib.store.blobs import MemoryBlobs
+    from chalicelib.store.queue import MemoryQueue
+
+    now = (int(time.time()) // 60) * 60 + 5
+    template, _ = Service(stores, settings, clock=lambda: now).create_job(
+        "racers", {"url": "http://127.0.0.1:9/", "enabled": True, "schedule": {"cron": "* * * * *"}}
+    )
+    ids = [template.job_id + n for n in range(500)]
+    for job_id in ids[1:]:
+        stores.jobs.create(replace(template, job_id=job_id))
+    scans: list[str] = []
+    client = stores.jobs.table.meta.client
+    client.meta.events.register("before-call.dynamodb.Scan", lambda **kw: scans.append("scan"))
+    # DynamoDB applies each item write atomically; moto, called from threads, does not. One
+    # call at a time restores that guarantee (and only that) for this race.
+    atomic = threading.RLock()
+
+    def enter(**kw: Any) -> None:  # a before-call handler that returned a value would stub
+        atomic.acquire()
+
+    def leave(**kw: Any) -> None:
+        atomic.release()
+
+    client.meta.events.register("before-call.dynamodb", enter)
+    client.meta.events.register("after-call.dynamodb", leave)
+    client.meta.events.register("after-call-error.dynamodb", leave)
+    queue = MemoryQueue()
+    dispatcher = dispatch.Dispatcher(
+        stores, replace(settings, inline_max=0), queue, MemoryBlobs(), clock=lambda: now
+    )
+    threads = [threading.Thread(target=dispatcher.tick, args=(now,)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    messages = [json.loads(b) for b, _ in queue.drain()]
+    assert len(messages) == 500
+    assert sorted(m["job"] for m in messages) == ids
+    runs = [r for job_id in ids for r in stores.runs.list_for_job("racers", job_id, 10).items]
+    assert len(runs) == 500 and {r.state for r in runs} == {"queued"}
+    assert scans == []
+    assert wiring.stores() is stores
