@@ -57,6 +57,7 @@ class Settings:
     disable_after_failures: int = 15
     inline_max: int = 50
     notify_from: str = "cronhook@localhost"
+    kms_key: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -84,4 +85,5 @@ class Settings:
             ),
             inline_max=int(_number(env, "CRONHOOK_INLINE_MAX", 50, 0, 1000)),
             notify_from=env.get("CRONHOOK_NOTIFY_FROM", "cronhook@localhost"),
+            kms_key=env.get("CRONHOOK_KMS_KEY", ""),
         )

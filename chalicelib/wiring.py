@@ -13,6 +13,7 @@ from chalicelib.config import Settings
 from chalicelib.store.base import Stores
 
 if TYPE_CHECKING:
+    from chalicelib.crypto import Sealer
     from chalicelib.store.blobs import Blobs
     from chalicelib.store.queue import Queue
 
@@ -36,12 +37,23 @@ def _boto_session() -> Any:
     return boto3.session.Session()
 
 
+def _boto_config() -> Any:
+    """Bounded retries with jittered exponential backoff for throttling and transient errors
+    (botocore's `standard` mode), and timeouts well inside a Lambda's budget."""
+    from botocore.config import Config
+
+    return Config(
+        retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20
+    )
+
+
 def stores() -> Stores:
     """The DynamoDB-backed stores for the configured tables, made on first use."""
     global _stores
     current = settings()
     with _lock:
         if _stores is None:
+            from chalicelib.crypto import KmsSealer, PlainSealer
             from chalicelib.store.dynamo import (
                 DynamoJobStore,
                 DynamoKeyStore,
@@ -49,9 +61,16 @@ def stores() -> Stores:
                 DynamoStateStore,
             )
 
-            dynamodb = _boto_session().resource("dynamodb", region_name=current.region)
+            session = _boto_session()
+            dynamodb = session.resource(
+                "dynamodb", region_name=current.region, config=_boto_config()
+            )
+            sealer: Sealer = PlainSealer()
+            if current.kms_key:
+                kms = session.client("kms", region_name=current.region, config=_boto_config())
+                sealer = KmsSealer(kms, current.kms_key)
             _stores = Stores(
-                jobs=DynamoJobStore(dynamodb.Table(current.jobs_table), current.due_shards),
+                jobs=DynamoJobStore(dynamodb.Table(current.jobs_table), current.due_shards, sealer),
                 keys=DynamoKeyStore(dynamodb.Table(current.keys_table)),
                 runs=DynamoRunStore(dynamodb.Table(current.runs_table), current.due_shards),
                 state=DynamoStateStore(dynamodb.Table(current.state_table)),
@@ -64,7 +83,9 @@ def client(service: str) -> Any:
     current = settings()
     with _lock:
         if service not in _clients:
-            _clients[service] = _boto_session().client(service, region_name=current.region)
+            _clients[service] = _boto_session().client(
+                service, region_name=current.region, config=_boto_config()
+            )
         return _clients[service]
 
 

@@ -35,13 +35,32 @@ class Names:
 
     tables: Mapping[str, str]
     bucket: str
+    kms_key: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Names:
         return cls(
             tables={role: env[f"CRONHOOK_{role.upper()}_TABLE"] for role in TABLES},
             bucket=env["CRONHOOK_BUCKET"],
+            kms_key=env.get("CRONHOOK_KMS_KEY", ""),
         )
+
+
+def _sealer(session: Any, names: Names) -> Any:
+    from chalicelib.crypto import KmsSealer, PlainSealer
+
+    return KmsSealer(session.client("kms"), names.kms_key) if names.kms_key else PlainSealer()
+
+
+def _reseal(items: list[dict[str, Any]], open_with: Any, seal_with: Any) -> None:
+    """Move job secrets from one key to another. moto's KMS keys die with the process, so the
+    data file (owner-only, local) holds them opened, and a restore seals them with the new key."""
+    for item in items:
+        sealed = item.get("secrets", {}).get("S")
+        if sealed is None:
+            continue
+        context = f"{item['account_id']['S']}#{item['job_id']['N']}"
+        item["secrets"] = {"S": seal_with.seal(open_with.open(sealed, context), context)}
 
 
 @dataclass
@@ -105,6 +124,9 @@ def snapshot(session: Any, names: Names) -> tuple[dict[str, Any], Counts]:
             items.extend({k: _encode(v) for k, v in item.items()} for item in page["Items"])
         tables[role] = items
         counts.items[role] = len(items)
+    from chalicelib.crypto import PlainSealer
+
+    _reseal(tables["jobs"], _sealer(session, names), PlainSealer())
     objects = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=names.bucket):
         for entry in page.get("Contents", []):
@@ -194,6 +216,11 @@ def restore(session: Any, names: Names, document: Mapping[str, Any]) -> Counts:
     s3 = session.client("s3")
     counts = Counts()
     tables = document.get("tables") or {}
+    from chalicelib.crypto import PlainSealer
+
+    jobs = [dict(item) for item in tables.get("jobs") or []]
+    _reseal(jobs, PlainSealer(), _sealer(session, names))
+    tables = {**tables, "jobs": jobs}
     for role in TABLES:
         items = tables.get(role) or []
         _write_items(dynamodb, names.tables[role], items)

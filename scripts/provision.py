@@ -23,6 +23,7 @@ OUTPUT_ENV = {
     "StateTableName": "CRONHOOK_STATE_TABLE",
     "ResponsesBucketName": "CRONHOOK_BUCKET",
     "DispatchQueueName": "CRONHOOK_QUEUE",
+    "SecretsKeyId": "CRONHOOK_KMS_KEY",
 }
 
 
@@ -37,7 +38,12 @@ class _Resolver:
 
     def __init__(self, template: Mapping[str, Any], stage: str, region: str, account: str) -> None:
         self.template = template
-        self.pseudo = {"Stage": stage, "AWS::Region": region, "AWS::AccountId": account}
+        self.pseudo = {
+            "Stage": stage,
+            "AWS::Region": region,
+            "AWS::AccountId": account,
+            "AWS::Partition": "aws",
+        }
         self.physical: dict[str, str] = {}
         self.attributes: dict[tuple[str, str], str] = {}
 
@@ -161,6 +167,18 @@ def _create_queue(sqs: Any, props: Mapping[str, Any]) -> tuple[str, str, str]:
     return name, url, arn
 
 
+def _existing_key(kms: Any, resolve: _Resolver, resources: Mapping[str, Any], logical: str) -> Any:
+    """The key an alias of the template already names (so provisioning twice makes one key)."""
+    for resource in resources.values():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::KMS::Alias" and props.get("TargetKeyId") == {"Ref": logical}:
+            try:
+                return kms.describe_key(KeyId=resolve(props["AliasName"]))["KeyMetadata"]
+            except kms.exceptions.NotFoundException:
+                return None
+    return None
+
+
 def provision(
     session: Any,
     *,
@@ -196,6 +214,21 @@ def provision(
                 resolve.physical[logical] = _create_table(client("dynamodb"), props)
             elif kind == "AWS::S3::Bucket":
                 resolve.physical[logical] = _create_bucket(client("s3"), props, region)
+            elif kind == "AWS::KMS::Key":
+                kms = client("kms")
+                key = (
+                    _existing_key(kms, resolve, resources, logical)
+                    or kms.create_key(Description=props.get("Description", ""))["KeyMetadata"]
+                )
+                resolve.physical[logical] = key["KeyId"]
+                resolve.attributes[(logical, "Arn")] = key["Arn"]
+            elif kind == "AWS::KMS::Alias":
+                kms = client("kms")
+                try:
+                    kms.create_alias(AliasName=props["AliasName"], TargetKeyId=props["TargetKeyId"])
+                except kms.exceptions.AlreadyExistsException:
+                    pass
+                resolve.physical[logical] = props["AliasName"]
             elif kind == "AWS::SQS::Queue":
                 name, url, arn = _create_queue(client("sqs"), props)
                 resolve.physical[logical] = url

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.crypto import PlainSealer, Sealer
 from chalicelib.errors import StoreError
 from chalicelib.store.base import (
     ApiKey,
@@ -115,16 +116,19 @@ def _decode_cursor(cursor: str) -> dict[str, Any]:
 
 
 class DynamoJobStore:
-    def __init__(self, table: Any, shards: int) -> None:
+    """Jobs; their `secrets` are sealed by `sealer` (KMS envelope encryption when configured)."""
+
+    def __init__(self, table: Any, shards: int, sealer: Sealer | None = None) -> None:
         self.table = table
         self.shards = shards
+        self.sealer: Sealer = sealer or PlainSealer()
 
     def _item(self, job: JobRecord) -> dict[str, Any]:
         item: dict[str, Any] = {
             "account_id": job.account_id,
             "job_id": job.job_id,
             "spec": json.dumps(job.spec, separators=(",", ":")),
-            "secrets": json.dumps(job.secrets, separators=(",", ":")),
+            "secrets": self.sealer.seal(job.secrets, job_key(job.account_id, job.job_id)),
             "version": job.version,
             "created_at": job.created_at,
             "updated_at": job.updated_at,
@@ -146,13 +150,13 @@ class DynamoJobStore:
             item["disabled_reason"] = job.disabled_reason
         return item
 
-    @staticmethod
-    def _record(item: dict[str, Any]) -> JobRecord:
+    def _record(self, item: dict[str, Any]) -> JobRecord:
+        account_id, job_id = item["account_id"], int(item["job_id"])
         return JobRecord(
-            account_id=item["account_id"],
-            job_id=int(item["job_id"]),
+            account_id=account_id,
+            job_id=job_id,
             spec=json.loads(item["spec"]),
-            secrets=json.loads(item.get("secrets") or "{}"),
+            secrets=self.sealer.open(item.get("secrets") or "{}", job_key(account_id, job_id)),
             version=int(item["version"]),
             created_at=int(item.get("created_at", 0)),
             updated_at=int(item.get("updated_at", 0)),

@@ -1,0 +1,124 @@
+"""Envelope encryption of the secrets a run needs (basic-auth passwords, signing secrets).
+
+A job's secrets are sealed with AES-256-GCM under a data key from KMS (`GenerateDataKey`); the
+item stores the KMS-encrypted data key beside the ciphertext, and the job's own key
+(`account#job`) is the GCM associated data, so a sealed value moved to another job does not open.
+Plaintext data keys stay in this process's memory only: one is reused for sealing for a few
+minutes, and opened ones are cached by their encrypted form, so a warm tick opens each job's
+secrets without a KMS call per run.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Protocol
+
+from chalicelib.errors import StoreError
+
+PREFIX = "kms1:"
+_REUSE_S = 300  # a sealing data key is used for at most this long
+_CACHE = 1024  # opened data keys kept
+
+
+class Sealer(Protocol):
+    def seal(self, data: dict[str, Any], context: str) -> str: ...
+    def open(self, sealed: str, context: str) -> dict[str, Any]: ...
+
+
+class PlainSealer:
+    """No encryption (no KMS key configured): the JSON as it is. Opens sealed values never."""
+
+    def seal(self, data: dict[str, Any], context: str) -> str:
+        return json.dumps(data, separators=(",", ":"))
+
+    def open(self, sealed: str, context: str) -> dict[str, Any]:
+        if sealed.startswith(PREFIX):
+            raise StoreError("a job's secrets are encrypted but no KMS key is configured")
+        return _plain(sealed)
+
+
+def _plain(text: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(text or "{}")
+    return data
+
+
+class KmsSealer:
+    """AES-GCM under KMS data keys (see the module docstring)."""
+
+    def __init__(self, kms: Any, key_id: str, clock: Any = time.monotonic) -> None:
+        self.kms = kms
+        self.key_id = key_id
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._sealing: tuple[bytes, bytes, float] | None = None  # plaintext, encrypted, since
+        self._opened: OrderedDict[bytes, bytes] = OrderedDict()
+
+    def _data_key(self) -> tuple[bytes, bytes]:
+        with self._lock:
+            if self._sealing is None or self.clock() - self._sealing[2] > _REUSE_S:
+                try:
+                    response = self.kms.generate_data_key(KeyId=self.key_id, KeySpec="AES_256")
+                except Exception as exc:
+                    raise StoreError(f"KMS GenerateDataKey failed: {type(exc).__name__}") from exc
+                plaintext, encrypted = response["Plaintext"], response["CiphertextBlob"]
+                self._sealing = (plaintext, encrypted, self.clock())
+                self._remember(encrypted, plaintext)
+            return self._sealing[0], self._sealing[1]
+
+    def _remember(self, encrypted: bytes, plaintext: bytes) -> None:
+        self._opened[encrypted] = plaintext
+        self._opened.move_to_end(encrypted)
+        while len(self._opened) > _CACHE:
+            self._opened.popitem(last=False)
+
+    def _open_key(self, encrypted: bytes) -> bytes:
+        with self._lock:
+            cached = self._opened.get(encrypted)
+            if cached is not None:
+                self._opened.move_to_end(encrypted)
+                return cached
+        try:
+            plaintext: bytes = self.kms.decrypt(CiphertextBlob=encrypted, KeyId=self.key_id)[
+                "Plaintext"
+            ]
+        except Exception as exc:
+            raise StoreError(f"KMS Decrypt failed: {type(exc).__name__}") from exc
+        with self._lock:
+            self._remember(encrypted, plaintext)
+        return plaintext
+
+    def seal(self, data: dict[str, Any], context: str) -> str:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        plaintext_key, encrypted_key = self._data_key()
+        nonce = os.urandom(12)
+        body = json.dumps(data, separators=(",", ":")).encode()
+        ciphertext = AESGCM(plaintext_key).encrypt(nonce, body, context.encode())
+        envelope = {
+            "k": base64.b64encode(encrypted_key).decode(),
+            "n": base64.b64encode(nonce).decode(),
+            "c": base64.b64encode(ciphertext).decode(),
+        }
+        return PREFIX + json.dumps(envelope, separators=(",", ":"))
+
+    def open(self, sealed: str, context: str) -> dict[str, Any]:
+        if not sealed.startswith(PREFIX):
+            return _plain(sealed)  # written before encryption was configured
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        try:
+            envelope = json.loads(sealed[len(PREFIX) :])
+            key = self._open_key(base64.b64decode(envelope["k"]))
+            body = AESGCM(key).decrypt(
+                base64.b64decode(envelope["n"]), base64.b64decode(envelope["c"]), context.encode()
+            )
+        except (InvalidTag, ValueError, KeyError) as exc:
+            raise StoreError("a job's secrets could not be decrypted") from exc
+        data: dict[str, Any] = json.loads(body)
+        return data
