@@ -284,6 +284,10 @@ def main() -> None:
     moto.start()
     session = boto3.session.Session()
     outputs = provision(session, stage="local")
+    # SES (like moto's) sends only from a verified identity: the notification sender.
+    session.client("ses").verify_email_identity(
+        EmailAddress=os.environ.get("CRONHOOK_NOTIFY_FROM", "cronhook@localhost")
+    )
 
     factory = CLIFactory(project_dir=str(ROOT), environ=os.environ)
     config = factory.create_config_obj(chalice_stage_name="local")

@@ -233,3 +233,30 @@ def test_it_claims_each_of_500_slots_once_across_3_racing_ticks(stores: Any, set
     assert len(runs) == 500 and {r.state for r in runs} == {"queued"}
     assert scans == []
     assert wiring.stores() is stores
+
+
+def test_it_mails_a_failure_notice_through_ses(
+    api: Api, alice: Persona, settings: Any, httpserver: HTTPServer
+) -> None:
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    boto3.client("ses", region_name="us-east-1").verify_email_identity(
+        EmailAddress=settings.notify_from
+    )
+    httpserver.expect_request("/down").respond_with_data("broken", status=500)
+    api.put("/notifications", alice, {"email": "ops@example.com"})
+    job_id = create(
+        api,
+        alice,
+        title="Nightly export",
+        url=httpserver.url_for("/down"),
+        notification={"onFailure": True, "onFailureCount": 1},
+    )
+    api.post(f"/jobs/{job_id}/run", alice)
+    work_through_the_lambda(api, queued_messages(settings))
+    sent = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+    (mail,) = sent
+    assert mail.destinations["ToAddresses"] == ["ops@example.com"]
+    assert mail.subject == "[cronhook] Job Nightly export is failing"
+    assert f"jobId: {job_id}" in mail.body and "httpStatus: 500" in mail.body
