@@ -345,3 +345,28 @@ def worker(event: SQSEvent) -> dict[str, int]:
     report = dispatch.work([record.body for record in event], time.time())
     app.log.info("worker %s", json.dumps(report, sort_keys=True))
     return report
+
+
+# ---- dashboard ----------------------------------------------------------------------------
+# The single-page dashboard (chalicelib/dashboard): static files under a strict CSP, no key
+# needed to load them; the page signs in client-side with a pasted key and calls the API above.
+
+
+def _static(request: Request, name: str | None) -> Response:
+    from chalicelib import dashboard
+
+    served = dashboard.serve(name, request.headers.get("if-none-match"))
+    if served is None:
+        raise NotFound("no such asset")
+    status, text, headers = served
+    return Response(body=text, status_code=status, headers={**headers})
+
+
+@endpoint("/", ["GET"], None)
+def dashboard_page(request: Request) -> Response:
+    return _static(request, None)
+
+
+@endpoint("/assets/{name}", ["GET"], None)
+def dashboard_asset(request: Request, name: str) -> Response:
+    return _static(request, name)

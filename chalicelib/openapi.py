@@ -312,6 +312,37 @@ def _paths() -> dict[str, Any]:
     return {
         "/health": {"get": _op("Service health", None, _obj({"status": _STR, "version": _STR}))},
         "/openapi.json": {"get": _op("This document", None, _obj({}))},
+        "/": {
+            "get": {
+                "summary": "The dashboard: a single page that signs in with a pasted API key",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "The page, under a strict Content-Security-Policy",
+                        "content": {"text/html": {"schema": _STR}},
+                    },
+                    "304": {"description": "Unchanged since the ETag in If-None-Match"},
+                },
+            }
+        },
+        "/assets/{name}": {
+            "get": {
+                "summary": "The dashboard's script (app.js) and stylesheet (app.css)",
+                "security": [],
+                "parameters": [{"name": "name", "in": "path", "required": True, "schema": _STR}],
+                "responses": {
+                    "200": {
+                        "description": "The file",
+                        "content": {
+                            "text/javascript": {"schema": _STR},
+                            "text/css": {"schema": _STR},
+                        },
+                    },
+                    "304": {"description": "Unchanged since the ETag in If-None-Match"},
+                    "404": {"description": "No such asset", **_json(_ref("Error"))},
+                },
+            }
+        },
         "/keys": {
             "post": _op(
                 "Create an API key (the key is shown only in this response)",
