@@ -21,6 +21,12 @@ REQUIRED = [
     ("api", "p50_ms"),
     ("api", "p99_ms"),
     ("schedule", "next_after_per_s"),
+    ("dispatch", "runs_per_s"),
+    ("dispatch", "baseline_runs_per_s"),
+    ("dispatch", "ratio_to_baseline"),
+    ("dispatch", "moto_runs_per_s"),
+    ("cost", "usd_per_million_runs"),
+    ("cost", "requests_per_run"),
 ]
 
 
@@ -46,6 +52,21 @@ def test_it_writes_results_with_the_required_keys(smoke_run: tuple[Path, str]) -
     assert results["machine"]["cores"] >= 1
     assert results["date"].endswith("Z")
     assert results["mode"] == "smoke"
+
+
+@pytest.mark.slow
+def test_it_writes_the_tick_dispatch_and_cost_figures(smoke_run: tuple[Path, str]) -> None:
+    results = json.loads((smoke_run[0] / "results.json").read_text())
+    items_read, requests = results["tick"]["items_read"], results["tick"]["requests"]
+    assert len(items_read) >= 2 and set(items_read) == set(requests)
+    assert all(n.isdigit() and v > 0 for n, v in items_read.items())
+    # Reads track the due jobs, whatever the table size (counts, not timings).
+    assert len(set(items_read.values())) == 1 and len(set(requests.values())) == 1
+    assert set(results["dispatch"]["jitter_ms"]) == {"p50", "p95", "p99", "max"}
+    assert results["cost"]["inline"]["wru_per_run"] >= 1
+    assert results["cost"]["queued"]["sqs_requests_per_run"] > 0
+    assert results["cost"]["saved_response"]["s3_requests_per_run"] == 1
+    assert "dispatch" not in results["modules"] or "error" not in results["modules"]["dispatch"]
 
 
 @pytest.mark.slow
@@ -132,3 +153,42 @@ def test_it_records_every_request_the_sink_receives() -> None:
         ("POST", "/job/9"),
     ]
     assert all(b.at >= a.at for a, b in itertools.pairwise(arrivals))
+
+
+def test_it_sizes_dynamodb_items_as_aws_counts_them() -> None:
+    from bench.bench_cost import item_size
+
+    # Names count; a number is 1 byte per 2 significant digits plus 1; lists and maps 3 bytes
+    # plus 1 per element.
+    assert item_size({"pk": {"S": "abc"}}) == 5
+    assert item_size({"n": {"N": "12345"}}) == 1 + 4
+    assert item_size({"n": {"N": "1000"}}) == 1 + 2
+    assert item_size({"ok": {"BOOL": True}, "x": {"NULL": True}}) == 3 + 2
+    assert item_size({"l": {"L": [{"S": "ab"}, {"N": "7"}]}}) == 1 + 3 + (2 + 1) + (2 + 1)
+    assert item_size({"m": {"M": {"k": {"S": "v"}}}}) == 1 + 3 + (1 + 1 + 1)
+
+
+def test_it_prices_index_writes_by_what_happens_to_the_entry() -> None:
+    from bench.bench_cost import Index, Schema, write_units
+
+    schema = Schema(("pk",), (Index("due", ("shard", "at"), "KEYS_ONLY"),))
+    due = {"pk": {"S": "a"}, "shard": {"S": "s1"}, "at": {"N": "60"}, "big": {"S": "x" * 1500}}
+    moved = {**due, "at": {"N": "120"}}
+    gone = {k: v for k, v in due.items() if k not in ("shard", "at")}
+    assert write_units(schema, None, due, ok=True) == (2, 1)  # 1.5 KB item, entry put
+    assert write_units(schema, due, moved, ok=True) == (2, 2)  # key change: delete + put
+    assert write_units(schema, due, gone, ok=True) == (2, 1)  # entry deleted
+    assert write_units(schema, due, {**due, "big": {"S": "y"}}, ok=True) == (2, 0)
+    assert write_units(schema, due, due, ok=False) == (2, 0)  # a failed condition
+
+
+def test_it_prices_a_run_line_by_line() -> None:
+    from bench import bench_cost
+
+    run = bench_cost.PerRun(wru=10, rru=2, s3_puts=1, sqs=0.3, lambda_invocations=0.1)
+    lines = bench_cost.dollars(run, provisioned=False)
+    assert lines["dynamodb_writes"] == pytest.approx(6.25)  # 10 WRU at $0.625 per million
+    assert lines["s3"] == pytest.approx(5.0)
+    assert lines["sqs"] == pytest.approx(0.12)
+    provisioned = bench_cost.dollars(run, provisioned=True)
+    assert provisioned["dynamodb_writes"] == pytest.approx(10 * 0.00065 / (3600 * 0.7) * 1e6)

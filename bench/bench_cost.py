@@ -1,0 +1,933 @@
+"""What one run costs on AWS: requests and capacity units counted on moto, priced in dollars.
+
+    python bench/bench_cost.py
+
+Routine runs go end to end on moto (tables, bucket, queue and key from infra/resources.json, via
+scripts/provision.py) against the loopback `Sink`: the tick claims, executes and records them
+inline, as it does for a batch of at most `inline_max` runs; the same jobs then run once more
+through SQS (`inline_max=0`, the path of larger batches: tick, queue, worker). Then per run with
+a saved response (`saveResponses`), and per API call (`GET /jobs`, `PUT /jobs` through
+`chalice.test.Client`). The clock is skewed: real time flows, but the tick's waits for planned
+seconds are skipped (their cost is priced below, not slept).
+
+How the units are counted (ReturnConsumedCapacity does not work on moto), by botocore hooks on
+the clients the code under test uses:
+- every DynamoDB write reads the item before and after it with a second, uncounted client, and
+  costs ceil(max(size before, size after) / 1 KB) write units (AWS's rule for PutItem,
+  UpdateItem and DeleteItem), plus, per global secondary index, one unit per index entry put or
+  deleted: an entry appears, disappears, or its key changes (= delete + put); KEYS_ONLY entries
+  are far under 1 KB. A write that fails its condition costs the item's units and no index write.
+- reads: GetItem and BatchGetItem ceil(size / 4 KB) per item (a missing item still costs the
+  minimum), Query the sum of the items read rounded up to 4 KB; eventually consistent halves it.
+- item sizes follow AWS's published rules (name + value bytes; numbers 1 byte per 2 significant
+  digits + 1; maps and lists 3 bytes + 1 per element).
+- S3, SQS and KMS: requests by operation; an SQS batch is billed per 64 KB of payload.
+- Lambda: invocations and GB-seconds are not observable locally, so they are modelled with the
+  memory sizes of .chalice/config.json and the stated assumptions (TICK_WAIT_S and friends).
+
+Per routine run: the counts of JOBS minutely jobs (in ACCOUNTS accounts) over TICKS minutes, with
+each tick's fixed part (the 16 index queries every tick makes, due or not) spread over the runs
+of a minute at the priced load: INLINE_LOAD runs per tick inline (the default inline_max, the
+inline path's cheapest case per run) and QUEUED_LOAD runs a minute through SQS. The headline
+`cost.usd_per_million_runs` is the inline path with DynamoDB on-demand; `cost.queued.*` is the
+SQS path; `usd_lines` split each total by line and `wru_by` the write units by what wrote them.
+
+Prices are us-east-1 list prices, dated in PRICES_DATE; free tiers are left out. DynamoDB is
+priced twice: on-demand, and provisioned capacity at PROVISIONED_UTILISATION (a cron load is
+steady, so provisioned capacity fits it). An API call also pays API Gateway. The last line
+printed is JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import math
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# ---- prices (us-east-1, list prices in effect on PRICES_DATE) -----------------------------------
+PRICES_DATE = "2024-11-01"  # DynamoDB on-demand was halved that day; the others unchanged since
+DYNAMODB_WRU = 0.625 / 1e6  # on-demand, per write request unit
+DYNAMODB_RRU = 0.125 / 1e6  # on-demand, per read request unit
+DYNAMODB_WCU_HOUR = 0.00065  # provisioned, per write capacity unit-hour
+DYNAMODB_RCU_HOUR = 0.00013  # provisioned, per read capacity unit-hour
+PROVISIONED_UTILISATION = 0.70  # average use of provisioned capacity (auto scaling's target)
+S3_PUT = 0.005 / 1000  # PUT, COPY, POST, LIST
+S3_GET = 0.0004 / 1000  # GET and the rest
+SQS_REQUEST = 0.40 / 1e6  # standard queue, per 64 KB chunk of a request
+KMS_REQUEST = 0.03 / 10_000  # symmetric key requests
+LAMBDA_REQUEST = 0.20 / 1e6
+LAMBDA_GB_S = 0.0000166667  # x86_64 (arm64: 0.0000133334)
+API_GATEWAY_REQUEST = 3.50 / 1e6  # REST API, first 333 million a month
+S3_PUT_OPS = {"PutObject", "CopyObject", "PostObject", "ListObjects", "ListObjectsV2"}
+
+# ---- assumptions for what cannot be observed locally -------------------------------------------
+# The tick claims up to the end of the next minute and waits inside Lambda for each planned
+# second when the batch is small (<= inline_max). A routine minutely job is due at :00, and a
+# Rate(1 minute) rule fires at a fixed but arbitrary second of each minute: the tick waits ~60 s
+# if that second is :00-:05 and ~30 s on average. The conservative figure is used for the
+# headline; `cost.inline.usd_per_million_runs_half_wait` is the same with half of it.
+TICK_WAIT_S = 60.0
+TARGET_LATENCY_S = 0.2  # a routine HTTPS target's answer, connection included (the sink: ~1 ms)
+AWS_LATENCY_S = 0.008  # one DynamoDB / SQS / S3 request from Lambda, same region
+WORKER_WAIT_S = 0.5  # SQS delays are whole seconds: the worker waits the rest, on average
+WORKER_BATCH = 10  # messages per worker invocation (the SQS event source's batch_size)
+INLINE_LOAD = 50  # runs per tick in the inline figures (the default inline_max: its best case)
+QUEUED_LOAD = 1000  # runs per minute in the queued figures
+API_DURATION_S = 0.05  # the API Lambda's time per call
+
+JOBS = 50  # routine jobs, due every minute
+TICKS = 2  # minutes run per scenario (the counts are the same every minute)
+ACCOUNTS = 10
+API_CALLS = 10  # per route
+API_JOBS = 20  # jobs in the account that GET /jobs lists
+
+DYNAMO_READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
+DYNAMO_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+
+
+# ---- moto ---------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def dummy_aws() -> Iterator[None]:
+    """Dummy credentials and no endpoint or profile in this process while the block runs, so that
+    nothing can reach real AWS; the previous AWS_* variables come back afterwards."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+    for key in saved:
+        del os.environ[key]
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    try:
+        yield
+    finally:
+        for key in [k for k in os.environ if k.startswith("AWS_")]:
+            del os.environ[key]
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def moto_stack(stage: str = "bench", **env: str) -> Iterator[tuple[Any, Any]]:
+    """moto in this process with every resource of the template; yields (settings, stores) and
+    leaves them installed in `chalicelib.wiring` while the block runs."""
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib import wiring
+    from chalicelib.config import Settings
+    from scripts.provision import environment, provision
+
+    with dummy_aws(), mock_aws():
+        outputs = provision(boto3.session.Session(), stage=stage)
+        settings = Settings.from_env(
+            {
+                **environment(outputs),
+                "CRONHOOK_STAGE": stage,
+                "CRONHOOK_ALLOW_PRIVATE_TARGETS": "true",
+                "CRONHOOK_RATE_LIMIT_PER_S": "10000",
+                "CRONHOOK_RATE_LIMIT_BURST": "10000",
+                **env,
+            }
+        )
+        wiring.configure(settings=settings)
+        try:
+            yield settings, wiring.stores()
+        finally:
+            wiring.configure()
+
+
+def serialize(client: Any) -> None:
+    """One DynamoDB call at a time on this client. DynamoDB applies each item write atomically;
+    moto, called from the tick's threads, does not (tests/test_runs_api.py does the same)."""
+    atomic = threading.RLock()
+
+    def enter(**kw: Any) -> None:  # a before-call handler that returned a value would stub
+        atomic.acquire()
+
+    def leave(**kw: Any) -> None:
+        atomic.release()
+
+    events = client.meta.events
+    events.register_first("before-call.dynamodb", enter)
+    events.register_last("after-call.dynamodb", leave)
+    events.register_last("after-call-error.dynamodb", leave)
+
+
+# ---- DynamoDB item sizes and capacity units ----------------------------------------------------
+
+
+def _number_size(text: str) -> int:
+    mantissa = text.lstrip("+-").lower().split("e")[0].replace(".", "")
+    significant = len(mantissa.strip("0")) or 1
+    return (significant + 1) // 2 + 1
+
+
+def value_size(value: Mapping[str, Any]) -> int:
+    """Bytes of one attribute value in DynamoDB's wire format (`{"S": "x"}`), as AWS counts."""
+    ((kind, data),) = value.items()
+    if kind == "S":
+        return len(str(data).encode())
+    if kind == "N":
+        return _number_size(str(data))
+    if kind == "B":
+        return len(base64.b64decode(data))
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(s.encode()) for s in data)
+    if kind == "NS":
+        return sum(_number_size(n) for n in data)
+    if kind == "BS":
+        return sum(len(base64.b64decode(b)) for b in data)
+    if kind == "L":
+        return 3 + sum(value_size(v) + 1 for v in data)
+    if kind == "M":
+        return 3 + sum(len(k.encode()) + value_size(v) + 1 for k, v in data.items())
+    raise ValueError(f"unknown DynamoDB type {kind!r}")
+
+
+def item_size(item: Mapping[str, Any]) -> int:
+    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    keys: tuple[str, ...]
+    projection: str  # KEYS_ONLY, INCLUDE or ALL
+    include: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Schema:
+    keys: tuple[str, ...]
+    indexes: tuple[Index, ...]
+
+    def entry(self, index: Index, item: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """The item's entry in a global secondary index, None when it has none (sparse)."""
+        if item is None or any(k not in item for k in index.keys):
+            return None
+        if index.projection == "ALL":
+            return dict(item)
+        names = set(self.keys) | set(index.keys) | set(index.include)
+        return {k: v for k, v in item.items() if k in names}
+
+
+def write_units(
+    schema: Schema, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, ok: bool
+) -> tuple[int, int]:
+    """(table units, index units) of one item write that turned `old` into `new`."""
+    size = max(item_size(old) if old else 0, item_size(new) if new else 0)
+    table = max(1, math.ceil(size / 1024))
+    if not ok:
+        return table, 0
+    index = 0
+    for gsi in schema.indexes:
+        before, after = schema.entry(gsi, old), schema.entry(gsi, new)
+        if before is None and after is None:
+            continue
+        if before is None or after is None:
+            index += _units(before or after)
+        elif any(before[k] != after[k] for k in gsi.keys):
+            index += _units(before) + _units(after)  # a key change: delete + put
+        elif before != after:
+            index += _units(after)
+    return table, index
+
+
+def _units(entry: Mapping[str, Any] | None) -> int:
+    return max(1, math.ceil(item_size(entry or {}) / 1024))
+
+
+def _read_units(items: list[Mapping[str, Any]], consistent: bool, whole: bool) -> float:
+    """A query's items are summed then rounded up to 4 KB; a get's items one by one."""
+    factor = 1.0 if consistent else 0.5
+    if whole:
+        return max(1, math.ceil(sum(item_size(i) for i in items) / 4096)) * factor
+    return sum(max(1, math.ceil(item_size(i) / 4096)) for i in items) * factor
+
+
+# ---- the meter ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    calls: Counter[str] = field(default_factory=Counter)  # "dynamodb.PutItem" -> requests
+    rru: float = 0.0
+    wru: int = 0  # table and index units
+    index_wru: int = 0
+    items_read: int = 0
+    sqs_billed: int = 0  # SQS requests as billed (per 64 KB)
+    wru_by: Counter[str] = field(default_factory=Counter)  # what wrote: "runs.create" -> units
+    write_sizes: dict[str, list[int]] = field(default_factory=dict)  # table -> item sizes
+
+    def count(self, prefix: str) -> int:
+        return sum(n for k, n in self.calls.items() if k.startswith(prefix))
+
+    @property
+    def dynamo_reads(self) -> int:
+        return sum(self.calls[f"dynamodb.{op}"] for op in DYNAMO_READS)
+
+    @property
+    def dynamo_writes(self) -> int:
+        return sum(self.calls[f"dynamodb.{op}"] for op in DYNAMO_WRITES)
+
+    @property
+    def s3_puts(self) -> int:
+        return sum(self.calls[f"s3.{op}"] for op in S3_PUT_OPS)
+
+    @property
+    def s3_gets(self) -> int:
+        return self.count("s3.") - self.s3_puts
+
+    @property
+    def requests(self) -> int:
+        """AWS requests: DynamoDB, S3, KMS, and SQS as billed."""
+        return self.count("dynamodb.") + self.count("s3.") + self.count("kms.") + self.sqs_billed
+
+    def minus(self, other: Tally) -> Tally:
+        return Tally(
+            calls=self.calls - other.calls,
+            rru=self.rru - other.rru,
+            wru=self.wru - other.wru,
+            index_wru=self.index_wru - other.index_wru,
+            items_read=self.items_read - other.items_read,
+            sqs_billed=self.sqs_billed - other.sqs_billed,
+            wru_by=self.wru_by - other.wru_by,
+        )
+
+    def plus(self, other: Tally) -> Tally:
+        return Tally(
+            calls=self.calls + other.calls,
+            rru=self.rru + other.rru,
+            wru=self.wru + other.wru,
+            index_wru=self.index_wru + other.index_wru,
+            items_read=self.items_read + other.items_read,
+            sqs_billed=self.sqs_billed + other.sqs_billed,
+            wru_by=self.wru_by + other.wru_by,
+        )
+
+    def copy(self) -> Tally:
+        return replace(
+            self,
+            calls=Counter(self.calls),
+            wru_by=Counter(self.wru_by),
+            write_sizes={k: list(v) for k, v in self.write_sizes.items()},
+        )
+
+
+class Meter:
+    """Counts requests and capacity units on the clients it watches (see the module docstring)."""
+
+    def __init__(self, region: str = "us-east-1") -> None:
+        import boto3
+
+        self.tally = Tally()
+        self._lock = threading.Lock()
+        self._side = boto3.client("dynamodb", region_name=region)  # uncounted: reads images
+        self._schemas: dict[str, Schema] = {}
+        self._paused = False
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Count nothing while the block runs (setting the scene; saves moto's time)."""
+        self._paused = True
+        try:
+            yield
+        finally:
+            self._paused = False
+
+    def snapshot(self) -> Tally:
+        with self._lock:
+            return self.tally.copy()
+
+    # ---- wiring
+
+    def watch_dynamodb(self, client: Any) -> None:
+        """Count this client's DynamoDB calls; also makes them atomic (see `serialize`)."""
+        serialize(client)
+        client.meta.events.register("before-call.dynamodb", self._before)
+        client.meta.events.register("after-call.dynamodb", self._after)
+
+    def watch(self, client: Any) -> None:
+        """Count this client's requests by operation (S3, SQS, KMS)."""
+        service_id = client.meta.service_model.service_id.hyphenize()
+        client.meta.events.register(f"before-call.{service_id}", self._op)
+
+    def _op(self, model: Any, params: Mapping[str, Any], **kw: Any) -> None:
+        if self._paused:
+            return
+        service = model.service_model.endpoint_prefix
+        name = f"{service}.{model.name}"
+        billed = 1
+        if name == "sqs.SendMessageBatch" or name == "sqs.SendMessage":
+            body = params.get("body") or b""
+            size = len(body) if isinstance(body, bytes | str) else 0
+            billed = max(1, math.ceil(size / 65536))
+        with self._lock:
+            self.tally.calls[name] += 1
+            if service == "sqs":
+                self.tally.sqs_billed += billed
+
+    # ---- DynamoDB
+
+    def _schema(self, table: str) -> Schema:
+        schema = self._schemas.get(table)
+        if schema is None:
+            described = self._side.describe_table(TableName=table)["Table"]
+            indexes = tuple(
+                Index(
+                    g["IndexName"],
+                    tuple(k["AttributeName"] for k in g["KeySchema"]),
+                    g["Projection"]["ProjectionType"],
+                    tuple(g["Projection"].get("NonKeyAttributes", [])),
+                )
+                for g in described.get("GlobalSecondaryIndexes", [])
+            )
+            keys = tuple(k["AttributeName"] for k in described["KeySchema"])
+            schema = self._schemas[table] = Schema(keys, indexes)
+        return schema
+
+    def _image(self, table: str, key: Mapping[str, Any]) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self._side.get_item(
+            TableName=table, Key=dict(key), ConsistentRead=True
+        ).get("Item")
+        return found
+
+    def _targets(self, op: str, body: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """(table, key) of every item a write touches."""
+        if op in ("UpdateItem", "DeleteItem"):
+            return [(body["TableName"], body["Key"])]
+        if op == "PutItem":
+            table = body["TableName"]
+            keys = self._schema(table).keys
+            return [(table, {k: body["Item"][k] for k in keys})]
+        if op == "BatchWriteItem":
+            out = []
+            for table, requests in body["RequestItems"].items():
+                keys = self._schema(table).keys
+                for request in requests:
+                    if "PutRequest" in request:
+                        item = request["PutRequest"]["Item"]
+                        out.append((table, {k: item[k] for k in keys}))
+                    else:
+                        out.append((table, request["DeleteRequest"]["Key"]))
+            return out
+        raise ValueError(f"the meter does not price {op}")
+
+    def _before(self, model: Any, params: Mapping[str, Any], context: Any, **kw: Any) -> None:
+        if self._paused:
+            return
+        op = model.name
+        with self._lock:
+            self.tally.calls[f"dynamodb.{op}"] += 1
+        if op in DYNAMO_WRITES:
+            body = json.loads(params["body"])
+            context["bench_meter"] = [
+                (table, key, self._image(table, key)) for table, key in self._targets(op, body)
+            ]
+            context["bench_purpose"] = _purpose(op, body)
+        elif op in DYNAMO_READS:
+            context["bench_meter"] = json.loads(params["body"])
+
+    def _after(self, http_response: Any, model: Any, context: Any, **kw: Any) -> None:
+        op = model.name
+        ok = http_response.status_code < 300
+        if op in DYNAMO_WRITES:
+            wru = index_wru = 0
+            sizes: list[tuple[str, int]] = []
+            by: Counter[str] = Counter()
+            purpose = context.pop("bench_purpose", op)
+            for table, key, old in context.pop("bench_meter", []):
+                new = self._image(table, key) if ok else old
+                table_units, index_units = write_units(self._schema(table), old, new, ok)
+                wru += table_units + index_units
+                index_wru += index_units
+                sizes.append((table, max(item_size(old or {}), item_size(new or {}))))
+                state = (new or {}).get("state", {}).get("S")
+                label = f"{table.rsplit('-', 1)[-1]}.{purpose}"
+                label += f"_{state}" if purpose == "update" and state else ""
+                by[label + ("" if ok else "_failed")] += table_units + index_units
+            with self._lock:
+                self.tally.wru += wru
+                self.tally.index_wru += index_wru
+                self.tally.wru_by += by
+                for table, size in sizes:
+                    self.tally.write_sizes.setdefault(table, []).append(size)
+            return
+        body = context.pop("bench_meter", None)
+        if op not in DYNAMO_READS or body is None or not ok:
+            return
+        data = json.loads(http_response.content)
+        units, read = 0.0, 0
+        if op == "GetItem":
+            item = data.get("Item")
+            units = _read_units([item or {}], bool(body.get("ConsistentRead")), whole=False)
+            read = 1 if item else 0
+        elif op == "BatchGetItem":
+            for table, spec in body["RequestItems"].items():
+                found = data.get("Responses", {}).get(table, [])
+                missing = max(0, len(spec["Keys"]) - len(found))
+                consistent = bool(spec.get("ConsistentRead"))
+                units += _read_units(found + [{}] * missing, consistent, whole=False)
+                read += len(found)
+        elif op in ("Query", "Scan"):
+            units = _read_units(data.get("Items", []), bool(body.get("ConsistentRead")), True)
+            read = int(data.get("ScannedCount", data.get("Count", 0)))
+        with self._lock:
+            self.tally.rru += units
+            self.tally.items_read += read
+
+
+def _purpose(op: str, body: Mapping[str, Any]) -> str:
+    """A short name for what a write does, from its expressions (for the breakdown of units)."""
+    condition = str(body.get("ConditionExpression", ""))
+    update = str(body.get("UpdateExpression", ""))
+    if op == "PutItem":
+        if condition.startswith("attribute_not_exists"):
+            return "create"
+        return "update" if "#state" in condition else "put"
+    if op == "UpdateItem":
+        for word, name in (
+            ("next_run_at", "advance"),
+            ("last_status", "record"),
+            ("tokens", "rate_limit"),
+            ("last_used_at", "touch"),
+            ("ADD n", "next_id"),
+            ("running :minus", "release"),
+            ("running :one", "acquire"),
+        ):
+            if word in update:
+                return name
+        return "update_item"
+    return op
+
+
+def meter_stack(settings: Any, stores: Any) -> Meter:
+    """A meter on every client the stores and the app use (DynamoDB, S3, SQS, KMS)."""
+    from chalicelib import wiring
+
+    meter = Meter(settings.region)
+    meter.watch_dynamodb(stores.jobs.table.meta.client)
+    for service in ("s3", "sqs"):
+        meter.watch(wiring.client(service))
+    kms = getattr(getattr(stores.jobs, "sealer", None), "kms", None)
+    if kms is not None:
+        meter.watch(kms)
+    return meter
+
+
+# ---- time --------------------------------------------------------------------------------------
+
+
+class SkewedClock:
+    """Real time plus an offset: time flows, but `sleep` jumps ahead instead of waiting."""
+
+    def __init__(self, start: float) -> None:
+        self._offset = start - time.time()
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return time.time() + self._offset
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self._offset += max(0.0, seconds)
+
+    def advance_to(self, when: float) -> None:
+        with self._lock:
+            self._offset += max(0.0, when - (time.time() + self._offset))
+
+
+# ---- scenarios ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Scenario:
+    """What some minutes of runs cost: the ticks' share and the workers' share."""
+
+    tick: Tally
+    worker: Tally
+    runs: int
+    ticks: int
+    worker_batches: int = 0
+
+    @property
+    def total(self) -> Tally:
+        return self.tick.plus(self.worker)
+
+
+class ZeroDelayQueue:
+    """The SQS queue, with delays dropped: the bench's clock is skewed ahead of SQS's, and SQS
+    bills a request the same whatever its DelaySeconds."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def send(self, messages: Any) -> None:
+        self.inner.send([(body, 0) for body, _ in messages])
+
+
+def _routine_jobs(service: Any, url: str, count: int) -> None:
+    for n in range(count):
+        payload = {
+            "url": f"{url}/job/{n}",
+            "enabled": True,
+            "title": f"routine {n}",
+            "schedule": {"cron": "* * * * *"},
+        }
+        service.create_job(f"acct-{n % ACCOUNTS}", payload)
+
+
+def _inline(
+    meter: Meter, dispatcher: Any, clock: SkewedClock, first_slot: int, ticks: int, runs: int
+) -> Scenario:
+    before = meter.snapshot()
+    for n in range(ticks):
+        slot = first_slot + 60 * n
+        clock.advance_to(slot - 30)
+        report = dispatcher.tick(clock())
+        if report.get("ok", 0) != runs:
+            raise RuntimeError(f"tick at slot {slot}: expected {runs} ok runs, got {report}")
+    return Scenario(meter.snapshot().minus(before), Tally(), runs * ticks, ticks)
+
+
+def _queued(
+    meter: Meter, dispatcher: Any, clock: SkewedClock, first_slot: int, ticks: int, runs: int
+) -> Scenario:
+    """Tick with inline_max=0, then work the queue as the SQS event source does: receive up to
+    10 messages, invoke the worker with them, delete them in one batch."""
+    from chalicelib import wiring
+
+    sqs = wiring.client("sqs")
+    url = sqs.get_queue_url(QueueName=dispatcher.settings.queue)["QueueUrl"]
+    tick, worker = Tally(), Tally()
+    batches = 0
+    for n in range(ticks):
+        slot = first_slot + 60 * n
+        clock.advance_to(slot - 30)
+        before = meter.snapshot()
+        report = dispatcher.tick(clock())
+        if report.get("queued", 0) != runs:
+            raise RuntimeError(f"tick at slot {slot}: expected {runs} queued runs, got {report}")
+        middle = meter.snapshot()
+        ok = 0
+        while ok < runs:
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            if not got:
+                raise RuntimeError(f"the queue ran dry after {ok} of {runs} runs")
+            batches += 1
+            result = dispatcher.work([m["Body"] for m in got], clock())
+            ok += result.get("ok", 0)
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)
+            ]
+            sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+        after = meter.snapshot()
+        tick = tick.plus(middle.minus(before))
+        worker = worker.plus(after.minus(middle))
+    return Scenario(tick, worker, runs * ticks, ticks, batches)
+
+
+def _api_calls(meter: Meter, stores: Any, calls: int, jobs: int) -> dict[str, Tally]:
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib import auth
+
+    full, _ = auth.create_key(stores, "acct-api", ["admin"], time.time(), name="bench")
+    headers = {"Authorization": f"Bearer {full}", "Content-Type": "application/json"}
+    job = {"url": "http://127.0.0.1:9/cronhook-bench", "enabled": False, "title": "api"}
+    body = json.dumps({"job": job})
+    out: dict[str, Tally] = {}
+    with Client(app, project_dir=str(ROOT), stage_name="dev") as client:
+        with meter.paused():
+            for _ in range(jobs):
+                response = client.http.put("/jobs", headers=headers, body=body)
+                if response.status_code != 200:
+                    raise RuntimeError(f"PUT /jobs answered {response.status_code}")
+        routes: list[tuple[str, Callable[[], Any]]] = [
+            ("get", lambda: client.http.get("/jobs", headers=headers)),
+            ("put", lambda: client.http.put("/jobs", headers=headers, body=body)),
+        ]
+        for name, call in routes:
+            before = meter.snapshot()
+            for _ in range(calls):
+                response = call()
+                if response.status_code != 200:
+                    raise RuntimeError(f"{name.upper()} /jobs answered {response.status_code}")
+            out[name] = meter.snapshot().minus(before)
+    return out
+
+
+def _job_bytes(stores: Any, job: Any) -> tuple[float, float]:
+    """A routine job's item size as stored, and with its secrets as plain JSON (no KMS key):
+    what the envelope adds to each of the two job writes of a run."""
+    from boto3.dynamodb.types import TypeSerializer
+
+    serializer = TypeSerializer()
+    item = stores.jobs._item(job)
+    plain = {**item, "secrets": json.dumps(job.secrets, separators=(",", ":"))}
+    sizes = [item_size({k: serializer.serialize(v) for k, v in i.items()}) for i in (item, plain)]
+    return float(sizes[0]), float(sizes[1])
+
+
+# ---- pricing -----------------------------------------------------------------------------------
+
+
+def lambda_memory_gb(function: str, stage: str = "prod") -> float:
+    """The function's memory in GB, from .chalice/config.json (the stage's, else the default)."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    functions = config.get("stages", {}).get(stage, {}).get("lambda_functions", {})
+    size = functions.get(function, {}).get("lambda_memory_size") or config.get(
+        "lambda_memory_size", 128
+    )
+    return float(size) / 1024
+
+
+@dataclass
+class PerRun:
+    """Average quantities per run (or per API call)."""
+
+    wru: float = 0.0
+    rru: float = 0.0
+    dynamo_reads: float = 0.0
+    dynamo_writes: float = 0.0
+    s3_puts: float = 0.0
+    s3_gets: float = 0.0
+    sqs: float = 0.0
+    kms: float = 0.0
+    lambda_invocations: float = 0.0
+    lambda_gb_s: float = 0.0
+
+    @property
+    def requests(self) -> float:
+        """AWS requests: DynamoDB, S3, SQS (as billed) and KMS; Lambda invocations apart."""
+        return (
+            self.dynamo_reads
+            + self.dynamo_writes
+            + self.s3_puts
+            + self.s3_gets
+            + self.sqs
+            + self.kms
+        )
+
+    @classmethod
+    def of(cls, tally: Tally, divisor: float) -> PerRun:
+        return cls(
+            wru=tally.wru / divisor,
+            rru=tally.rru / divisor,
+            dynamo_reads=tally.dynamo_reads / divisor,
+            dynamo_writes=tally.dynamo_writes / divisor,
+            s3_puts=tally.s3_puts / divisor,
+            s3_gets=tally.s3_gets / divisor,
+            sqs=tally.sqs_billed / divisor,
+            kms=tally.count("kms.") / divisor,
+        )
+
+    def plus(self, other: PerRun, weight: float = 1.0) -> PerRun:
+        names = self.__dataclass_fields__
+        return PerRun(**{n: getattr(self, n) + weight * getattr(other, n) for n in names})
+
+
+def dollars(run: PerRun, provisioned: bool) -> dict[str, float]:
+    """Dollars per million runs (or calls), line by line."""
+    if provisioned:
+        # One capacity unit-hour serves 3,600 request units at full use.
+        wru = DYNAMODB_WCU_HOUR / (3600 * PROVISIONED_UTILISATION)
+        rru = DYNAMODB_RCU_HOUR / (3600 * PROVISIONED_UTILISATION)
+    else:
+        wru, rru = DYNAMODB_WRU, DYNAMODB_RRU
+    lines = {
+        "dynamodb_writes": run.wru * wru,
+        "dynamodb_reads": run.rru * rru,
+        "s3": run.s3_puts * S3_PUT + run.s3_gets * S3_GET,
+        "sqs": run.sqs * SQS_REQUEST,
+        "kms": run.kms * KMS_REQUEST,
+        "lambda_requests": run.lambda_invocations * LAMBDA_REQUEST,
+        "lambda_compute": run.lambda_gb_s * LAMBDA_GB_S,
+    }
+    return {k: v * 1e6 for k, v in lines.items()}
+
+
+def per_run(scenario: Scenario, fixed: Tally, runs_per_tick: float) -> PerRun:
+    """The scenario's counts per run, with each tick's fixed part (the index queries every tick
+    makes, due or not) spread over `runs_per_tick` runs instead of the scenario's own."""
+    marginal = PerRun.of(scenario.total, scenario.runs)
+    fixed_each = PerRun.of(fixed, 1)
+    return marginal.plus(fixed_each, 1 / runs_per_tick - scenario.ticks / scenario.runs)
+
+
+# ---- run ---------------------------------------------------------------------------------------
+
+
+def run() -> dict[str, float]:
+    from bench.common import Sink, budget
+    from chalicelib import wiring
+    from chalicelib.dispatch import POOL_SIZE, Dispatcher
+    from chalicelib.service import Service
+    from chalicelib.store.blobs import MemoryBlobs
+    from chalicelib.store.queue import MemoryQueue
+
+    jobs = int(budget(JOBS, 4))
+    ticks = int(budget(TICKS, 1))
+    api_calls = int(budget(API_CALLS, 2))
+    api_jobs = int(budget(API_JOBS, 2))
+    began = time.perf_counter()
+    with moto_stack() as (settings, stores), Sink() as sink:
+        meter = meter_stack(settings, stores)
+        start = (int(time.time()) // 60 + 1) * 60  # the first slot: a whole minute
+        clock = SkewedClock(start - 100)
+        # A tick with nothing due: what every tick costs whatever the load.
+        before = meter.snapshot()
+        Dispatcher(stores, settings, MemoryQueue(), MemoryBlobs(), clock=clock).tick(clock())
+        fixed = meter.snapshot().minus(before)
+
+        clock.advance_to(start - 45)
+        service = Service(stores, settings, clock=clock)
+        with meter.paused():
+            _routine_jobs(service, sink.url, jobs)
+        base = replace(settings, inline_max=max(jobs, settings.inline_max))
+
+        def dispatcher(**changes: Any) -> Dispatcher:
+            return Dispatcher(
+                stores,
+                replace(base, **changes),
+                ZeroDelayQueue(wiring.queue()),
+                wiring.blobs(),
+                clock=clock,
+                sleep=clock.sleep,
+            )
+
+        inline = _inline(meter, dispatcher(), clock, start, ticks, jobs)
+        slot = start + 60 * ticks
+        queued = _queued(meter, dispatcher(inline_max=0), clock, slot, ticks, jobs)
+        slot += 60 * ticks
+        with meter.paused():
+            for n in range(ACCOUNTS):
+                for job in stores.jobs.list(f"acct-{n}"):
+                    service.update_job(job.account_id, job.job_id, {"saveResponses": True})
+        saved = _inline(meter, dispatcher(), clock, slot, 1, jobs)
+        api = _api_calls(meter, stores, api_calls, api_jobs)
+        sizes = meter.snapshot().write_sizes
+        job_bytes = _job_bytes(stores, stores.jobs.list("acct-0")[0])
+    seconds = time.perf_counter() - began
+
+    # ---- Lambda, modelled (see the assumptions at the top)
+    tick_gb, worker_gb = lambda_memory_gb("tick"), lambda_memory_gb("worker")
+    inline_run = per_run(inline, fixed, INLINE_LOAD)
+    saved_run = per_run(saved, fixed, INLINE_LOAD)
+    queued_run = per_run(queued, fixed, QUEUED_LOAD)
+    # Inline: the tick claims (two writes a run, on POOL_SIZE threads), waits for the planned
+    # second, then runs the batch in waves of POOL_SIZE, each run calling its target and then
+    # writing its records in sequence.
+    waves = math.ceil(INLINE_LOAD / POOL_SIZE)
+    run_writes = inline_run.dynamo_writes - 2
+    tick_s = INLINE_LOAD * 2 * AWS_LATENCY_S / POOL_SIZE + TICK_WAIT_S
+    tick_s += waves * (TARGET_LATENCY_S + run_writes * AWS_LATENCY_S)
+    for each in (inline_run, saved_run):
+        each.lambda_invocations = 1 / INLINE_LOAD
+        each.lambda_gb_s = tick_s * tick_gb / INLINE_LOAD
+    half_wait = replace(inline_run, lambda_gb_s=(tick_s - TICK_WAIT_S / 2) * tick_gb / INLINE_LOAD)
+    # Queued: the tick claims (two writes a run on POOL_SIZE threads) and sends (a request per
+    # 10 runs, in sequence); a worker invocation waits, then calls and records 10 runs at once.
+    tick_queued_s = QUEUED_LOAD * AWS_LATENCY_S * (2 / POOL_SIZE + 1 / WORKER_BATCH)
+    worker_dynamo = queued.worker.count("dynamodb.") / queued.runs
+    worker_s = WORKER_WAIT_S + TARGET_LATENCY_S + worker_dynamo * AWS_LATENCY_S
+    queued_run.lambda_invocations = 1 / QUEUED_LOAD + 1 / WORKER_BATCH
+    queued_run.lambda_gb_s = (
+        tick_queued_s * tick_gb / QUEUED_LOAD + worker_s * worker_gb / WORKER_BATCH
+    )
+
+    out: dict[str, float] = {}
+    totals: dict[str, tuple[float, float]] = {}
+    for name, each in (
+        ("inline", inline_run),
+        ("queued", queued_run),
+        ("saved_response", saved_run),
+    ):
+        on_demand, provisioned = dollars(each, False), dollars(each, True)
+        totals[name] = (sum(on_demand.values()), sum(provisioned.values()))
+        prefix = f"cost.{name}"
+        out |= {
+            f"{prefix}.requests_per_run": round(each.requests, 3),
+            f"{prefix}.dynamodb_reads_per_run": round(each.dynamo_reads, 3),
+            f"{prefix}.dynamodb_writes_per_run": round(each.dynamo_writes, 3),
+            f"{prefix}.wru_per_run": round(each.wru, 3),
+            f"{prefix}.rru_per_run": round(each.rru, 3),
+            f"{prefix}.s3_requests_per_run": round(each.s3_puts + each.s3_gets, 3),
+            f"{prefix}.sqs_requests_per_run": round(each.sqs, 3),
+            f"{prefix}.kms_requests_per_run": round(each.kms, 4),
+            f"{prefix}.lambda_gb_s_per_run": round(each.lambda_gb_s, 5),
+            f"{prefix}.usd_per_million_runs": round(totals[name][0], 3),
+            f"{prefix}.usd_per_million_runs_provisioned": round(totals[name][1], 3),
+        }
+        if name != "saved_response":
+            for line, value in on_demand.items():
+                out[f"{prefix}.usd_lines.{line}"] = round(value, 4)
+            out[f"{prefix}.usd_lines.dynamodb_writes_provisioned"] = round(
+                dollars(each, True)["dynamodb_writes"], 4
+            )
+    out["cost.inline.tick_s_modelled"] = round(tick_s, 2)
+    out["cost.queued.worker_s_modelled"] = round(worker_s, 3)
+    out["cost.inline.usd_per_million_runs_half_wait"] = round(
+        sum(dollars(half_wait, False).values()), 3
+    )
+    out["cost.inline.index_wru_per_run"] = round(inline.total.index_wru / inline.runs, 3)
+    for label, units in sorted(inline.total.wru_by.items()):
+        out[f"cost.inline.wru_by.{label}"] = round(units / inline.runs, 3)
+    for label, units in sorted(queued.total.wru_by.items()):
+        out[f"cost.queued.wru_by.{label}"] = round(units / queued.runs, 3)
+    out["cost.queued.worker_batches"] = float(queued.worker_batches)
+    out["cost.requests_per_run"] = out["cost.inline.requests_per_run"]
+    out["cost.usd_per_million_runs"] = out["cost.inline.usd_per_million_runs"]
+    out["cost.usd_per_million_runs_provisioned"] = out[
+        "cost.inline.usd_per_million_runs_provisioned"
+    ]
+    out["cost.tick_fixed.dynamodb_requests"] = float(fixed.count("dynamodb."))
+    out["cost.tick_fixed.rru"] = round(fixed.rru, 2)
+    api_gb = lambda_memory_gb("api_handler")
+    for name, tally in api.items():
+        call = PerRun.of(tally, api_calls)
+        call.lambda_invocations, call.lambda_gb_s = 1, API_DURATION_S * api_gb
+        usd = sum(dollars(call, False).values()) + API_GATEWAY_REQUEST * 1e6
+        prefix = f"cost.api_{name}_jobs"
+        out |= {
+            f"{prefix}.requests_per_call": round(call.requests, 2),
+            f"{prefix}.wru_per_call": round(call.wru, 2),
+            f"{prefix}.rru_per_call": round(call.rru, 2),
+            f"{prefix}.usd_per_million_calls": round(usd, 3),
+        }
+    out["cost.item_bytes.job"], out["cost.item_bytes.job_unsealed"] = job_bytes
+    for table, values in sorted(sizes.items()):
+        out[f"cost.item_bytes_max.{table.rsplit('-', 1)[-1]}"] = float(max(values))
+    out["cost.moto_seconds"] = round(seconds, 1)
+    return out
+
+
+def main() -> None:
+    figures = run()
+    width = max(len(k) for k in figures)
+    for key, value in figures.items():
+        print(f"{key.ljust(width)}  {value:,.4g}")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
