@@ -70,6 +70,8 @@ def body(request: Request) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("request body is not valid JSON") from None
+    except RecursionError:
+        raise BadRequest("request body is nested too deeply") from None
 
 
 def _wrapped(payload: Any, key: str) -> Any:

@@ -25,6 +25,7 @@ from typing import Any
 
 from chalicelib import executor, runs
 from chalicelib.config import Settings
+from chalicelib.errors import StoreError
 from chalicelib.jobs import METHODS, success_ranges
 from chalicelib.notify import Notifier
 from chalicelib.schedule import Schedule
@@ -104,6 +105,17 @@ class Dispatcher:
         return found
 
     def _claim(self, job: JobRecord, now: float, until: int, report: Counter[str]) -> list[Task]:
+        try:
+            return self._claim_due(job, now, until, report)
+        except StoreError as exc:
+            # One job's storage trouble must not keep the tick from the others.
+            log.error("tick: job %s not claimed: %s", job.job_id, exc.message)
+            report["claim_errors"] += 1
+            return []
+
+    def _claim_due(
+        self, job: JobRecord, now: float, until: int, report: Counter[str]
+    ) -> list[Task]:
         if not job.due or job.next_run_at is None or job.next_run_at > until:
             return []
         schedule = Schedule.parse(job.spec["schedule"])
@@ -255,7 +267,8 @@ class Dispatcher:
             return
         if len(tasks) <= self.settings.inline_max:
             report["inline"] += len(tasks)
-            with ThreadPoolExecutor(min(POOL_SIZE, len(tasks))) as pool:
+            # One thread per task (at most inline_max): a silent target holds only its own run.
+            with ThreadPoolExecutor(len(tasks)) as pool:
                 ordered = sorted(tasks, key=lambda t: t.runs[0].data["deliverAt"])
                 for result in pool.map(self._run_inline, ordered):
                     report.update(result)
@@ -415,15 +428,19 @@ class Dispatcher:
         hidden = strategy == "OFF" or (strategy == "ERROR" and result.ok)
         if not hidden and (strategy == "FULL" or spec.get("saveResponses")):
             key = response_key(job.account_id, job.job_id, run.run_id)
-            self.blobs.put(
-                key,
-                {
-                    "headers": runs.raw_headers(result.headers),
-                    "body": result.body.decode("utf-8", "replace"),
-                },
-                retention,
-            )
-            data["responseKey"] = key
+            try:
+                self.blobs.put(
+                    key,
+                    {
+                        "headers": runs.raw_headers(result.headers),
+                        "body": result.body.decode("utf-8", "replace"),
+                    },
+                    retention,
+                )
+                data["responseKey"] = key
+            except StoreError as exc:
+                # The call happened: record it without its response rather than not at all.
+                log.warning("run %s: response not saved: %s", run.run_id, exc.message)
         expires = int(started) + (3600 if hidden else retention * 86400)
         attempt = int(run.data.get("attempt", 1))
         retry = self._retry_plan(job, result, attempt)
@@ -439,7 +456,14 @@ class Dispatcher:
             None,
             expires,
         )
-        self.stores.runs.update(done, "running")
+        if not self.stores.runs.update(done, "running"):
+            log.warning(
+                "run %s of job %s: its record changed meanwhile (marked lost?); the outcome "
+                "%s is not recorded on it",
+                run.run_id,
+                job.job_id,
+                result.status,
+            )
         report["ok" if result.ok else "failed"] += 1
         if retry is not None:
             # The next attempt inherits this one's in-flight count: the run is not over.

@@ -16,6 +16,7 @@ from typing import Any
 
 from chalicelib import executor
 from chalicelib.config import Settings
+from chalicelib.errors import StoreError
 from chalicelib.store.base import JobRecord, Stores
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,11 @@ class Notifier:
     sent: list[dict[str, Any]] = field(default_factory=list)  # what went out, for the run's record
 
     def notify(self, event: str, job: JobRecord, details: dict[str, Any]) -> None:
-        config = self.stores.state.get_value(settings_key(job.account_id)) or {}
+        try:
+            config = self.stores.state.get_value(settings_key(job.account_id)) or {}
+        except StoreError as exc:
+            log.warning("notification %s for job %s not sent: %s", event, job.job_id, exc.message)
+            return
         if not config.get("url") and not config.get("email"):
             return
         payload = {

@@ -306,6 +306,9 @@ class Service:
         for key in payload:
             if key not in ("url", "email"):
                 raise ValidationError("unknown field", field=key)
+        for key in ("url", "email"):
+            if key in payload and not isinstance(payload[key], str | None):
+                raise ValidationError("must be a string", field=key)
         config = dict(self.stores.state.get_value(settings_key(account_id)) or {})
         out: dict[str, Any] = {}
         if "url" in payload:

@@ -498,14 +498,6 @@ def test_it_delivers_200_healthy_jobs_on_time_beside_20_silent_ones_in_one_tick(
     assert held_back == [], f"{len(held_back)} healthy runs waited more than the silent timeout"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=f"the tick runs inline work on a pool of {POOL_SIZE} threads (dispatch.POOL_SIZE) and "
-    "each silent target holds a thread for its whole timeout: with the default inline_max (50), "
-    f"{2 * POOL_SIZE} silent targets among 50 runs hold the other runs back by two timeouts; "
-    "a thread per inline task (the pool sized to the batch, at most inline_max) would let no "
-    "silent target hold a healthy run back",
-)
 def test_it_delivers_healthy_jobs_on_time_when_silent_ones_outnumber_the_pool() -> None:
     sizes = (50 - 2 * POOL_SIZE, 2 * POOL_SIZE)  # the default inline_max, all in one tick
     report, late = one_inline_tick(sizes, inline_max=Settings().inline_max)
@@ -825,12 +817,6 @@ def test_it_gives_up_on_a_failing_store_call_after_a_bounded_number_of_attempts(
     assert len(backoffs) == allowed - 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a claim that keeps failing for one job (StoreError from _claim inside the tick's "
-    "pool.map) ends the whole tick: the other jobs' claimed runs are never delivered and are "
-    "only marked lost by a later sweep; nothing logs which job failed",
-)
 def test_it_runs_the_other_jobs_when_one_jobs_claim_keeps_failing(
     cloud: tuple[World, Faults], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -929,12 +915,6 @@ def test_it_counts_a_run_once_when_its_record_reply_was_lost(cloud: tuple[World,
     assert (job.success_count, job.running) == (1, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a response that cannot be saved to S3 raises StoreError out of _attempt before the "
-    "run is recorded: the target was called, but the run stays 'running' (later 'lost') and the "
-    "tick ends with the exception; saving should be best effort with a warning",
-)
 def test_it_records_a_run_whose_response_could_not_be_saved(
     cloud: tuple[World, Faults], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -957,12 +937,6 @@ def test_it_records_a_run_whose_response_could_not_be_saved(
     assert any(r.levelno >= logging.WARNING and "S3" in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Notifier.notify reads the account's notification settings without catching "
-    "StoreError, so a failing read raises out of _conclude and ends the tick (notify.py says "
-    "sending never raises); it should log a warning and let the run's record go on",
-)
 def test_it_goes_on_when_the_notification_settings_cannot_be_read(
     cloud: tuple[World, Faults], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -989,12 +963,6 @@ def test_it_goes_on_when_the_notification_settings_cannot_be_read(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="when the run's move from running to done fails its condition (e.g. the sweep marked "
-    "it lost meanwhile), _attempt ignores the False: the job is still counted and notified, "
-    "history keeps the other writer's state, and nothing is logged",
-)
 def test_it_logs_a_run_record_that_lost_its_condition(
     cloud: tuple[World, Faults], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -494,13 +494,6 @@ def test_it_accepts_what_its_document_allows_and_refuses_what_it_forbids(
 # ---- what the fuzzer found, pinned down without it ------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a history cursor the service never issued (GET /history?cursor=%25%25%25, or base64 "
-    "of []) answers 500 storage_error 'bad cursor': _decode_cursor raises StoreError; it should "
-    "be a 400 naming the field `cursor` (and a cursor should carry a MAC, or be checked against "
-    "the queried partition, since DynamoDB rejects a foreign start key with a 500 too)",
-)
 def test_it_answers_400_to_a_cursor_it_never_issued(api: Api, alice: Persona) -> None:
     job_id = body(api.put("/jobs", alice, new_job()))["jobId"]
     answers = [
@@ -513,12 +506,6 @@ def test_it_answers_400_to_a_cursor_it_never_issued(api: Api, alice: Persona) ->
     ] * 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PUT /notifications takes a non-string url or email that is falsy ({}, [], 0) as "
-    "'' and answers 200, clearing the setting; Service.set_notification_settings should refuse "
-    "anything but a string with a 400",
-)
 def test_it_answers_400_to_notification_settings_that_are_not_strings(
     api: Api, alice: Persona
 ) -> None:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.crypto import PlainSealer, Sealer
-from chalicelib.errors import StoreError
+from chalicelib.errors import StoreError, ValidationError
 from chalicelib.store.base import (
     ApiKey,
     JobKeys,
@@ -105,13 +105,18 @@ def _encode_cursor(key: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(plain, sort_keys=True).encode()).decode()
 
 
-def _decode_cursor(cursor: str) -> dict[str, Any]:
+def _decode_cursor(cursor: str, partition: dict[str, Any]) -> dict[str, Any]:
+    """A cursor this store issued for the same partition, or a 400 naming `cursor`."""
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except ValueError:
-        raise StoreError("bad cursor") from None
-    if not isinstance(data, dict):
-        raise StoreError("bad cursor")
+        data = None
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("run_id"), str)
+        or any(data.get(k) != v for k, v in partition.items())
+    ):
+        raise ValidationError("not a cursor of this listing", field="cursor")
     return data
 
 
@@ -540,7 +545,10 @@ class DynamoRunStore:
         # Ask for one more than the page so the cursor is None exactly when nothing follows.
         kwargs.update(ScanIndexForward=False, Limit=limit + 1)
         if cursor:
-            kwargs["ExclusiveStartKey"] = _decode_cursor(cursor)
+            values = kwargs["ExpressionAttributeValues"]
+            field = "account_id" if "IndexName" in kwargs else "job_key"
+            partition = {field: next(iter(values.values()))}
+            kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, partition)
         items: list[dict[str, Any]] = []
         while len(items) <= limit:
             response = _call(lambda: self.table.query(**kwargs))
