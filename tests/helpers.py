@@ -85,3 +85,29 @@ def new_job(**fields: Any) -> dict[str, Any]:
     }
     job.update(fields)
     return {"job": job}
+
+
+def ok_result(started_at: float, duration_ms: int = 1) -> Any:
+    """The executor's Result for a 200 that took no time: for tests that fake the HTTP call."""
+    from chalicelib import executor
+
+    return executor.Result(
+        status=1,
+        reason="ok",
+        status_text="OK",
+        http_status=200,
+        http_reason="OK",
+        headers=[],
+        body=b"",
+        body_size=0,
+        remote_ip="127.0.0.1",
+        redirects=[],
+        ssl_cert_expiry=None,
+        tls_verified=False,
+        stats=dict.fromkeys(
+            ("nameLookup", "connect", "appConnect", "preTransfer", "startTransfer", "total"), 0
+        ),
+        duration_ms=duration_ms,
+        started_at=started_at,
+        retry_after=None,
+    )

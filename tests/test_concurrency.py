@@ -25,6 +25,7 @@ from chalicelib.service import Service
 from chalicelib.store.blobs import MemoryBlobs
 from chalicelib.store.memory import memory_stores
 from scripts.reliability import record
+from tests.helpers import ok_result
 from tests.test_faults import Sink
 
 T0 = 1_795_435_200  # 2026-11-23 08:00:00 UTC, a whole minute
@@ -71,26 +72,7 @@ class Counted:
             self.calls[request.run_id or ""] += 1
         if request.url.startswith(self.sink_prefix):
             return executor.execute(request, policy)
-        return executor.Result(
-            status=1,
-            reason="ok",
-            status_text="OK",
-            http_status=200,
-            http_reason="OK",
-            headers=[],
-            body=b"",
-            body_size=0,
-            remote_ip="127.0.0.1",
-            redirects=[],
-            ssl_cert_expiry=None,
-            tls_verified=False,
-            stats=dict.fromkeys(
-                ("nameLookup", "connect", "appConnect", "preTransfer", "startTransfer", "total"), 0
-            ),
-            duration_ms=0,
-            started_at=float(SLOT),
-            retry_after=None,
-        )
+        return ok_result(float(SLOT), 0)
 
 
 def due_jobs(stores: Any, settings: Settings, count: int, sink: Sink) -> list[int]:

@@ -25,6 +25,7 @@ from chalicelib.service import Service
 from chalicelib.store.blobs import MemoryBlobs
 from chalicelib.store.memory import memory_stores
 from chalicelib.store.queue import MemoryQueue
+from tests.helpers import ok_result
 
 T0 = 1_795_435_200  # 2026-11-23 08:00:00 UTC, a whole minute
 
@@ -401,26 +402,7 @@ def test_it_cancels_a_queued_run_of_a_deleted_job(world: World) -> None:
 def fake_execute(calls: list[float], clock: Clock) -> Any:
     def execute(request: executor.Request, policy: executor.Policy) -> executor.Result:
         calls.append(clock())
-        return executor.Result(
-            status=1,
-            reason="ok",
-            status_text="OK",
-            http_status=200,
-            http_reason="OK",
-            headers=[],
-            body=b"",
-            body_size=0,
-            remote_ip="127.0.0.1",
-            redirects=[],
-            ssl_cert_expiry=None,
-            tls_verified=False,
-            stats=dict.fromkeys(
-                ("nameLookup", "connect", "appConnect", "preTransfer", "startTransfer", "total"), 0
-            ),
-            duration_ms=1,
-            started_at=clock(),
-            retry_after=None,
-        )
+        return ok_result(clock(), 1)
 
     return execute
 
