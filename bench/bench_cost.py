@@ -14,9 +14,10 @@ How the units are counted (ReturnConsumedCapacity does not work on moto), by bot
 the clients the code under test uses:
 - every DynamoDB write reads the item before and after it with a second, uncounted client, and
   costs ceil(max(size before, size after) / 1 KB) write units (AWS's rule for PutItem,
-  UpdateItem and DeleteItem), plus, per global secondary index, one unit per index entry put or
-  deleted: an entry appears, disappears, or its key changes (= delete + put); KEYS_ONLY entries
-  are far under 1 KB. A write that fails its condition costs the item's units and no index write.
+  UpdateItem and DeleteItem; twice that for each item of a TransactWriteItems), plus, per
+  global secondary index, one unit per index entry put or deleted: an entry appears,
+  disappears, or its key changes (= delete + put); KEYS_ONLY entries are far under 1 KB. A
+  write that fails its condition costs the item's units and no index write.
 - reads: GetItem and BatchGetItem ceil(size / 4 KB) per item (a missing item still costs the
   minimum), Query the sum of the items read rounded up to 4 KB; eventually consistent halves it.
 - item sizes follow AWS's published rules (name + value bytes; numbers 1 byte per 2 significant
@@ -75,12 +76,15 @@ API_GATEWAY_REQUEST = 3.50 / 1e6  # REST API, first 333 million a month
 S3_PUT_OPS = {"PutObject", "CopyObject", "PostObject", "ListObjects", "ListObjectsV2"}
 
 # ---- assumptions for what cannot be observed locally -------------------------------------------
-# The tick claims up to the end of the next minute and waits inside Lambda for each planned
-# second when the batch is small (<= inline_max). A routine minutely job is due at :00, and a
-# Rate(1 minute) rule fires at a fixed but arbitrary second of each minute: the tick waits ~60 s
-# if that second is :00-:05 and ~30 s on average. The conservative figure is used for the
-# headline; `cost.inline.usd_per_million_runs_half_wait` is the same with half of it.
-TICK_WAIT_S = 60.0
+# The tick claims up to the end of the next minute. A small batch (<= inline_max) planned within
+# inline_wait_s of the tick waits inside the tick's Lambda; everything else goes to SQS with a
+# delay. A Rate(1 minute) rule fires at a fixed but arbitrary second of each minute, so a
+# routine minutely job due at :00 takes the inline path only if that second is :55-:59, and the
+# SQS path otherwise. The inline figures price the longest wait, inline_wait_s (TICK_WAIT_S);
+# `cost.inline.usd_per_million_runs_half_wait` the same with half of it. The headline is the
+# dearer of the two paths.
+TICK_WAIT_S = float(__import__("chalicelib.config").config.Settings().inline_wait_s)
+INLINE_LEAD_S = 3  # the inline scenario ticks this long before the planned second
 TARGET_LATENCY_S = 0.2  # a routine HTTPS target's answer, connection included (the sink: ~1 ms)
 AWS_LATENCY_S = 0.008  # one DynamoDB / SQS / S3 request from Lambda, same region
 WORKER_WAIT_S = 0.5  # SQS delays are whole seconds: the worker waits the rest, on average
@@ -230,11 +234,15 @@ class Schema:
 
 
 def write_units(
-    schema: Schema, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, ok: bool
+    schema: Schema,
+    old: Mapping[str, Any] | None,
+    new: Mapping[str, Any] | None,
+    ok: bool,
+    transactional: bool = False,
 ) -> tuple[int, int]:
     """(table units, index units) of one item write that turned `old` into `new`."""
     size = max(item_size(old) if old else 0, item_size(new) if new else 0)
-    table = max(1, math.ceil(size / 1024))
+    table = max(1, math.ceil(size / 1024)) * (2 if transactional else 1)
     if not ok:
         return table, 0
     index = 0
@@ -418,6 +426,18 @@ class Meter:
             table = body["TableName"]
             keys = self._schema(table).keys
             return [(table, {k: body["Item"][k] for k in keys})]
+        if op == "TransactWriteItems":
+            out = []
+            for action in body["TransactItems"]:
+                ((kind, spec),) = action.items()
+                if kind == "ConditionCheck":
+                    continue
+                table = spec["TableName"]
+                if kind == "Put":
+                    out.append((table, {k: spec["Item"][k] for k in self._schema(table).keys}))
+                else:
+                    out.append((table, spec["Key"]))
+            return out
         if op == "BatchWriteItem":
             out = []
             for table, requests in body["RequestItems"].items():
@@ -456,7 +476,9 @@ class Meter:
             purpose = context.pop("bench_purpose", op)
             for table, key, old in context.pop("bench_meter", []):
                 new = self._image(table, key) if ok else old
-                table_units, index_units = write_units(self._schema(table), old, new, ok)
+                table_units, index_units = write_units(
+                    self._schema(table), old, new, ok, op == "TransactWriteItems"
+                )
                 wru += table_units + index_units
                 index_wru += index_units
                 sizes.append((table, max(item_size(old or {}), item_size(new or {}))))
@@ -502,7 +524,12 @@ def _purpose(op: str, body: Mapping[str, Any]) -> str:
     if op == "PutItem":
         if condition.startswith("attribute_not_exists"):
             return "create"
+        if str(body.get("Item", {}).get("job_key", {}).get("S", "")).startswith("watch#"):
+            return "watch"
         return "update" if "#state" in condition else "put"
+    if op == "TransactWriteItems":
+        kinds = {next(iter(action)) for action in body["TransactItems"]}
+        return "transact_" + "_".join(sorted(k.lower() for k in kinds))
     if op == "UpdateItem":
         for word, name in (
             ("next_run_at", "advance"),
@@ -601,7 +628,7 @@ def _inline(
     before = meter.snapshot()
     for n in range(ticks):
         slot = first_slot + 60 * n
-        clock.advance_to(slot - 30)
+        clock.advance_to(slot - INLINE_LEAD_S)
         report = dispatcher.tick(clock())
         if report.get("ok", 0) != runs:
             raise RuntimeError(f"tick at slot {slot}: expected {runs} ok runs, got {report}")
@@ -676,16 +703,17 @@ def _api_calls(meter: Meter, stores: Any, calls: int, jobs: int) -> dict[str, Ta
     return out
 
 
-def _job_bytes(stores: Any, job: Any) -> tuple[float, float]:
-    """A routine job's item size as stored, and with its secrets as plain JSON (no KMS key):
-    what the envelope adds to each of the two job writes of a run."""
+def _job_bytes(stores: Any, job: Any) -> tuple[float, float, float]:
+    """A routine job's definition item as stored, the same with its secrets as plain JSON (no
+    KMS key), and its state item: the only one of the two a run writes."""
     from boto3.dynamodb.types import TypeSerializer
 
     serializer = TypeSerializer()
-    item = stores.jobs._item(job)
+    item = stores.jobs._definition(job)
     plain = {**item, "secrets": json.dumps(job.secrets, separators=(",", ":"))}
-    sizes = [item_size({k: serializer.serialize(v) for k, v in i.items()}) for i in (item, plain)]
-    return float(sizes[0]), float(sizes[1])
+    items = (item, plain, stores.jobs._state(job))
+    sizes = [item_size({k: serializer.serialize(v) for k, v in i.items()}) for i in items]
+    return float(sizes[0]), float(sizes[1]), float(sizes[2])
 
 
 # ---- pricing -----------------------------------------------------------------------------------
@@ -895,10 +923,14 @@ def run() -> dict[str, float]:
     for label, units in sorted(queued.total.wru_by.items()):
         out[f"cost.queued.wru_by.{label}"] = round(units / queued.runs, 3)
     out["cost.queued.worker_batches"] = float(queued.worker_batches)
-    out["cost.requests_per_run"] = out["cost.inline.requests_per_run"]
-    out["cost.usd_per_million_runs"] = out["cost.inline.usd_per_million_runs"]
+    # The headline: the dearer of the two paths a routine run takes.
+    worst = max(("inline", "queued"), key=lambda n: out[f"cost.{n}.usd_per_million_runs"])
+    out["cost.path"] = float(worst == "queued")  # 0 inline, 1 queued
+    out["cost.requests_per_run"] = out[f"cost.{worst}.requests_per_run"]
+    out["cost.wru_per_run"] = out[f"cost.{worst}.wru_per_run"]
+    out["cost.usd_per_million_runs"] = out[f"cost.{worst}.usd_per_million_runs"]
     out["cost.usd_per_million_runs_provisioned"] = out[
-        "cost.inline.usd_per_million_runs_provisioned"
+        f"cost.{worst}.usd_per_million_runs_provisioned"
     ]
     out["cost.tick_fixed.dynamodb_requests"] = float(fixed.count("dynamodb."))
     out["cost.tick_fixed.rru"] = round(fixed.rru, 2)
@@ -914,7 +946,11 @@ def run() -> dict[str, float]:
             f"{prefix}.rru_per_call": round(call.rru, 2),
             f"{prefix}.usd_per_million_calls": round(usd, 3),
         }
-    out["cost.item_bytes.job"], out["cost.item_bytes.job_unsealed"] = job_bytes
+    (
+        out["cost.item_bytes.job"],
+        out["cost.item_bytes.job_unsealed"],
+        out["cost.item_bytes.job_state"],
+    ) = job_bytes
     for table, values in sorted(sizes.items()):
         out[f"cost.item_bytes_max.{table.rsplit('-', 1)[-1]}"] = float(max(values))
     out["cost.moto_seconds"] = round(seconds, 1)

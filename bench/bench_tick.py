@@ -88,17 +88,18 @@ def measure(size: int, due: int) -> dict[str, float]:
         if template.next_run_at != slot:
             raise RuntimeError(f"expected the job to wait on {slot}, not {template.next_run_at}")
         loading = time.perf_counter()
-        items = (
-            stores.jobs._item(
-                replace(
-                    template,
-                    account_id=f"acct-{n % ACCOUNTS}",
-                    job_id=template.job_id + n,
-                    # after the tick's window, within a day
-                    next_run_at=slot if n < due else slot + 120 + 60 * (n % 1440),
-                )
+        jobs = (
+            replace(
+                template,
+                account_id=f"acct-{n % ACCOUNTS}",
+                job_id=template.job_id + n,
+                # after the tick's window, within a day
+                next_run_at=slot if n < due else slot + 120 + 60 * (n % 1440),
             )
             for n in range(1, size)
+        )
+        items = (
+            item for job in jobs for item in (stores.jobs._definition(job), stores.jobs._state(job))
         )
         load(stores.jobs.table, items)
         load_s = time.perf_counter() - loading

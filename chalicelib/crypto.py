@@ -1,18 +1,23 @@
-"""Envelope encryption of the secrets a run needs (basic-auth passwords, signing secrets).
+"""Envelope encryption of the secrets a run needs (basic-auth passwords, signing secrets) and of
+the account's notification signing secret.
 
 A job's secrets are sealed with AES-256-GCM under a data key from KMS (`GenerateDataKey`); the
 item stores the KMS-encrypted data key beside the ciphertext, and the job's own key
-(`account#job`) is the GCM associated data, so a sealed value moved to another job does not open.
+(`account#job`) is the GCM associated data, so a sealed value moved to another job does not open
+(the notification secret's context is its settings key, `notifications#account`).
 Plaintext data keys stay in this process's memory only: one is reused for sealing for a few
 minutes, and opened ones are cached by their encrypted form, so a warm tick opens each job's
-secrets without a KMS call per run.
+secrets without a KMS call per run. botocore logs KMS response bodies at DEBUG, data keys
+included: a log filter blanks them (see `_RedactDataKeys`).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -38,7 +43,7 @@ class PlainSealer:
 
     def open(self, sealed: str, context: str) -> dict[str, Any]:
         if sealed.startswith(PREFIX):
-            raise StoreError("a job's secrets are encrypted but no KMS key is configured")
+            raise StoreError("secrets are encrypted but no KMS key is configured")
         return _plain(sealed)
 
 
@@ -47,10 +52,31 @@ def _plain(text: str) -> dict[str, Any]:
     return data
 
 
+class _RedactDataKeys(logging.Filter):
+    """Blanks `Plaintext` in botocore's DEBUG log of a response body. GenerateDataKey and Decrypt
+    answer with the plaintext data key, and the request log holds the sealed item: together they
+    would open every secret sealed under that key to anyone who reads the logs."""
+
+    _FIELD = re.compile(rb'("Plaintext"\s*:\s*)"[^"]*"')
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        body = args[0] if args else None
+        if isinstance(body, bytes) and b'"Plaintext"' in body:
+            record.args = (self._FIELD.sub(rb'\1"<redacted>"', body), *args[1:])
+        return True
+
+
+_REDACT = _RedactDataKeys()
+
+
 class KmsSealer:
     """AES-GCM under KMS data keys (see the module docstring)."""
 
     def __init__(self, kms: Any, key_id: str, clock: Any = time.monotonic) -> None:
+        # botocore.parsers logs every response body (the only place a data key is logged);
+        # a logger's filters see its own records, and addFilter ignores a second add.
+        logging.getLogger("botocore.parsers").addFilter(_REDACT)
         self.kms = kms
         self.key_id = key_id
         self.clock = clock
@@ -119,6 +145,6 @@ class KmsSealer:
                 base64.b64decode(envelope["n"]), base64.b64decode(envelope["c"]), context.encode()
             )
         except (InvalidTag, ValueError, KeyError) as exc:
-            raise StoreError("a job's secrets could not be decrypted") from exc
+            raise StoreError("sealed secrets could not be decrypted") from exc
         data: dict[str, Any] = json.loads(body)
         return data

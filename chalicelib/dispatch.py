@@ -3,12 +3,20 @@
 A slot is claimed by creating its run record (the id is derived from the job and the planned
 time, and the write fails if it exists), then the job is moved past it with a write that only
 lands if the job still waits on that slot. Duplicate ticks, EventBridge double deliveries and
-Lambda retries therefore find the record and stop; a tick that dies after the claim leaves a
+Lambda retries therefore find the record and stop (a claim carries its tick's token, so the
+tick's own retried write is recognised as its own); a tick that dies after the claim leaves a
 queued run whose deadline passes, and a later tick marks it `lost`. Nothing runs twice.
 
+Orphans are found through watch lists rather than an index over every run in flight: before it
+claims, the tick notes its runs and their deadlines, one item per minute of deadlines (a write
+per tick, not per run); each tick reads the lists whose minute has passed and marks the runs
+still queued or running `lost`.
+
 The tick looks ahead to the end of the next minute and delivers each run at its planned second:
-small batches wait and run on a thread pool inside the tick, larger ones go to SQS with a
-delay. Time (`now`, `clock`, `sleep`) is injected so tests can run a day in seconds.
+a small batch planned within `inline_wait_s` runs on a thread pool inside the tick (without a
+queued -> running write: nobody else can hold it), the rest goes to SQS with a delay, where the
+worker's conditional queued -> running step makes a duplicate delivery harmless. Time (`now`,
+`clock`, `sleep`) is injected so tests can run a day in seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import json
 import logging
 import random
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +38,7 @@ from chalicelib.errors import StoreError
 from chalicelib.jobs import METHODS, success_ranges
 from chalicelib.notify import Notifier
 from chalicelib.schedule import Schedule
-from chalicelib.store.base import JobRecord, RunRecord, Stores
+from chalicelib.store.base import JobRecord, RunRecord, Stores, Watch
 from chalicelib.store.blobs import Blobs, response_key
 from chalicelib.store.queue import Queue
 
@@ -42,6 +51,25 @@ POOL_SIZE = 16
 MAX_WAIT_S = 125  # the tick's look-ahead: at most to the end of the next minute
 MAX_CHAIN = 5
 SSL_NOTICE_KEY = "ssl-noticed#{account}#{job}"
+SWEEP_MARK_KEY = "sweep#mark"  # the last minute whose watch list a tick has read
+SWEEP_BACK_MIN = 24 * 60  # watch lists read after downtime: at most a day of them
+SWEEP_FIRST_MIN = 10  # ... and on a fresh deployment
+
+
+@dataclass
+class Plan:
+    """The slots a tick means to claim for one job, and where the job moves after them."""
+
+    job: JobRecord
+    slots: list[tuple[int, float]]  # (planned, deliver at)
+    next_run_at: int | None
+    sequential: bool
+    extra: dict[str, Any]
+    token: str = ""  # the claiming tick's: its own retried create is known as its own
+
+
+def new_token() -> str:
+    return uuid.uuid4().hex[:16]
 
 
 @dataclass
@@ -52,6 +80,7 @@ class Task:
     runs: list[RunRecord]
     counted: bool  # the job's in-flight counter already holds this task
     overrides: dict[str, Any] | None = None
+    inline: bool = False  # run by the tick that claimed it: its runs are still `queued`
 
 
 @dataclass
@@ -82,11 +111,13 @@ class Dispatcher:
             waiting = [job for job in jobs if not switched_on[job.account_id]]
             report["scheduler_off"] += len(waiting)
             ready = [job for job in jobs if switched_on[job.account_id]]
-            tasks = [
-                t
-                for ts in pool.map(lambda j: self._claim(j, now, until, report), ready)
-                for t in ts
-            ]
+            token = new_token()
+            plans = [p for p in (self._plan(j, now, until, report) for j in ready) if p]
+            for plan in plans:
+                plan.token = token
+            # Noted before the claims: a tick that dies after claiming leaves runs on the list.
+            self._watch([self._watch_entry(p.job, slot, at) for p in plans for slot, at in p.slots])
+            tasks = [t for ts in pool.map(lambda p: self._claim(p, report), plans) for t in ts]
         report["claimed"] += sum(len(t.runs) for t in tasks)
         self._deliver(tasks, report)
         return dict(report)
@@ -104,20 +135,19 @@ class Dispatcher:
                 break
         return found
 
-    def _claim(self, job: JobRecord, now: float, until: int, report: Counter[str]) -> list[Task]:
+    def _claim(self, plan: Plan, report: Counter[str]) -> list[Task]:
         try:
-            return self._claim_due(job, now, until, report)
+            return self._claim_slots(plan, report)
         except StoreError as exc:
             # One job's storage trouble must not keep the tick from the others.
-            log.error("tick: job %s not claimed: %s", job.job_id, exc.message)
+            log.error("tick: job %s not claimed: %s", plan.job.job_id, exc.message)
             report["claim_errors"] += 1
             return []
 
-    def _claim_due(
-        self, job: JobRecord, now: float, until: int, report: Counter[str]
-    ) -> list[Task]:
+    def _plan(self, job: JobRecord, now: float, until: int, report: Counter[str]) -> Plan | None:
+        """The slots of `job` this tick should claim, or None."""
         if not job.due or job.next_run_at is None or job.next_run_at > until:
-            return []
+            return None
         schedule = Schedule.parse(job.spec["schedule"])
         first = job.next_run_at
         if first < now - MISSED_AFTER_S:
@@ -130,35 +160,24 @@ class Dispatcher:
                 later = schedule.next_after(later)
             report["missed"] += len(missed)
             if job.spec.get("catchUp"):
-                plan = [(slot, now) for slot in missed]
-                extra: dict[str, Any] = {}
-            else:
-                # As cron-job.org does after downtime: run once now, skip the rest.
-                plan = [(missed[-1], now)]
-                extra = {"missedSlots": len(missed) - 1}
-            return self._claim_slots(job, plan, later, sequential=True, extra=extra, report=report)
+                return Plan(job, [(slot, now) for slot in missed], later, True, {})
+            # As cron-job.org does after downtime: run once now, skip the rest.
+            return Plan(job, [(missed[-1], now)], later, True, {"missedSlots": len(missed) - 1})
         slots = [first]
         later = schedule.next_after(first)
         while later is not None and later <= until:
             slots.append(later)
             later = schedule.next_after(later)
-        plan = [(slot, float(slot)) for slot in slots]
-        return self._claim_slots(job, plan, later, sequential=False, extra={}, report=report)
+        return Plan(job, [(slot, float(slot)) for slot in slots], later, False, {})
 
-    def _claim_slots(
-        self,
-        job: JobRecord,
-        plan: list[tuple[int, float]],
-        next_run_at: int | None,
-        *,
-        sequential: bool,
-        extra: dict[str, Any],
-        report: Counter[str],
-    ) -> list[Task]:
+    def _claim_slots(self, plan: Plan, report: Counter[str]) -> list[Task]:
         """Create the slots' run records, then move the job on; stop at the first taken slot."""
+        job, next_run_at, extra = plan.job, plan.next_run_at, plan.extra
         created: list[RunRecord] = []
-        for slot, deliver_at in plan:
-            run = self._new_run(job, slot, deliver_at, trigger="schedule", extra=extra)
+        for slot, deliver_at in plan.slots:
+            run = self._new_run(
+                job, slot, deliver_at, trigger="schedule", extra=extra, claim=plan.token
+            )
             # The advance below counts one run in flight; the first claimed run carries it, so
             # that the sweep can give it back if this tick dies.
             run.data["holds"] = not created
@@ -195,7 +214,7 @@ class Dispatcher:
             counted = False
         else:
             counted = True
-        if sequential:
+        if plan.sequential:
             return [Task(job, created, counted)]
         return [Task(job, [run], counted and n == 0) for n, run in enumerate(created)]
 
@@ -239,10 +258,10 @@ class Dispatcher:
         tag: str = "",
         first_run: str | None = None,
         extra: dict[str, Any] | None = None,
+        claim: str = "",
     ) -> RunRecord:
         run_id = runs.run_id(job.job_id, planned, attempt, tag)
-        timeout = self._timeout(job)
-        deadline = int(max(deliver_at, self.clock()) + timeout + runs.DEADLINE_MARGIN_S)
+        deadline = self._deadline(job, deliver_at)
         data = {
             "datePlanned": int(planned),
             "plannedMs": round(planned * 1000),
@@ -254,7 +273,20 @@ class Dispatcher:
             "statusText": "Queued",
             **(extra or {}),
         }
-        return RunRecord(job.account_id, job.job_id, run_id, "queued", data, deadline)
+        return RunRecord(
+            job.account_id, job.job_id, run_id, "queued", data, deadline, claim=claim or new_token()
+        )
+
+    def _deadline(self, job: JobRecord, deliver_at: float) -> int:
+        return int(max(deliver_at, self.clock()) + self._timeout(job) + runs.DEADLINE_MARGIN_S)
+
+    def _watch_entry(self, job: JobRecord, planned: float, deliver_at: float) -> Watch:
+        run_id = runs.run_id(job.job_id, planned)
+        return (job.account_id, job.job_id, run_id, self._deadline(job, deliver_at))
+
+    def _watch(self, entries: list[Watch]) -> None:
+        if entries:
+            self.stores.runs.watch(entries, new_token())
 
     def _timeout(self, job: JobRecord) -> int:
         timeout = int(job.spec.get("requestTimeout", -1))
@@ -263,18 +295,25 @@ class Dispatcher:
     # ---- delivery ---------------------------------------------------------------------------
 
     def _deliver(self, tasks: list[Task], report: Counter[str]) -> None:
+        """A small batch planned within `inline_wait_s` runs here; the rest goes to SQS."""
         if not tasks:
             return
-        if len(tasks) <= self.settings.inline_max:
-            report["inline"] += len(tasks)
+        soon = self.clock() + self.settings.inline_wait_s
+        near = [t for t in tasks if t.runs[0].data["deliverAt"] <= soon]
+        if not near or len(near) > self.settings.inline_max:
+            near = []
+        later = [t for t in tasks if not any(t is n for n in near)]
+        if later:
+            report["queued"] += len(later)
+            self._enqueue(later)
+        if near:
+            report["inline"] += len(near)
             # One thread per task (at most inline_max): a silent target holds only its own run.
-            with ThreadPoolExecutor(len(tasks)) as pool:
-                ordered = sorted(tasks, key=lambda t: t.runs[0].data["deliverAt"])
-                for result in pool.map(self._run_inline, ordered):
+            with ThreadPoolExecutor(len(near)) as pool:
+                ordered = sorted(near, key=lambda t: t.runs[0].data["deliverAt"])
+                inline = [replace(t, inline=True) for t in ordered]
+                for result in pool.map(self._run_inline, inline):
                     report.update(result)
-            return
-        report["queued"] += len(tasks)
-        self._enqueue(tasks)
 
     def _enqueue(self, tasks: Iterable[Task]) -> None:
         now = self.clock()
@@ -346,7 +385,11 @@ class Dispatcher:
                 holds = True
             running = replace(run, state="running")
             running.data = {**run.data, "statusText": "Running", "holds": holds}
-            if not self.stores.runs.update(running, "queued"):
+            if task.inline:
+                # The tick that claimed it runs it: no other delivery exists, and the record
+                # stays `queued` (one write fewer per run) until the result replaces it.
+                running.state = "queued"
+            elif not self.stores.runs.update(running, "queued"):
                 report["duplicate"] += 1
                 continue
             report.update(self._attempt(task.job, running, task.overrides, holds and last))
@@ -455,8 +498,9 @@ class Dispatcher:
             {**run.data, **data, "hidden": hidden},
             None,
             expires,
+            run.claim,
         )
-        if not self.stores.runs.update(done, "running"):
+        if not self.stores.runs.update(done, run.state):
             log.warning(
                 "run %s of job %s: its record changed meanwhile (marked lost?); the outcome "
                 "%s is not recorded on it",
@@ -505,6 +549,7 @@ class Dispatcher:
             extra={"chain": run.data["chain"]} if "chain" in run.data else None,
         )
         retry.data["holds"] = counted
+        self._watch([(job.account_id, job.job_id, retry.run_id, retry.active_deadline or 0)])
         self.stores.runs.create(retry)
         self._enqueue([Task(job, [retry], counted, overrides)])
 
@@ -526,6 +571,7 @@ class Dispatcher:
             executed_at=int(done.data["date"]),
             ssl_cert_expiry=result.ssl_cert_expiry,
             release=release,
+            run_id=done.run_id,
         )
         if outcome is None:
             return  # deleted while running
@@ -623,15 +669,17 @@ class Dispatcher:
             queued = replace(waiting, state="queued")
             queued.active_deadline = int(self.clock() + self._timeout(job) + runs.DEADLINE_MARGIN_S)
             queued.data = {**waiting.data, "deliverAt": self.clock(), "statusText": "Queued"}
+            self._watch([(job.account_id, job.job_id, queued.run_id, queued.active_deadline)])
             if self.stores.runs.update(queued, "waiting"):
                 self._enqueue([Task(job, [queued], False)])
 
-    def _finish(self, run: RunRecord, state: str, data: dict[str, Any]) -> None:
+    def _finish(self, run: RunRecord, state: str, data: dict[str, Any]) -> bool:
+        """End the run as `state` unless its record changed meanwhile (then False)."""
         expected = run.state
         run.state, run.active_deadline = state, None
         run.data = {**run.data, **data}
         run.expires_at = int(self.clock()) + 30 * 86400
-        self.stores.runs.update(run, expected)
+        return self.stores.runs.update(run, expected)
 
     # ---- run now, orphans ---------------------------------------------------------------------
 
@@ -647,31 +695,49 @@ class Dispatcher:
         now = self.clock()
         tag = f"{trigger[0]}{self.rng.getrandbits(24):06x}"
         run = self._new_run(job, now, now, trigger=trigger, tag=tag, extra=extra)
+        self._watch([(job.account_id, job.job_id, run.run_id, run.active_deadline or 0)])
         self.stores.runs.create(run)
         self._enqueue([Task(job, [run], False, overrides)])
         return run
 
     def sweep(self, now: float, report: Counter[str]) -> None:
-        """Mark runs whose runner vanished (queued or running past their deadline) as lost."""
-        for shard in self._shards():
-            for account, job_id, run_id in self.stores.runs.active(shard, int(now), QUERY_LIMIT):
-                run = self.stores.runs.get(account, job_id, run_id)
-                if run is None or run.state not in runs.ACTIVE_STATES:
-                    continue
-                if run.active_deadline is None or run.active_deadline > now:
-                    continue
-                self._finish(
-                    run,
-                    "lost",
-                    {
-                        "status": 8,
-                        "statusText": "Lost: its runner stopped before recording a result",
-                        "reason": "lost",
-                    },
-                )
-                if run.data.get("holds"):
-                    self.stores.jobs.release(account, job_id)
-                report["lost"] += 1
+        """Mark runs whose runner vanished (queued or running past their deadline) as lost:
+        read the watch lists of every minute since the last sweep, up to this one."""
+        minute = int(now) // 60
+        mark = self.stores.state.get_value(SWEEP_MARK_KEY)
+        if isinstance(mark, int):
+            first = max(mark + 1, minute - SWEEP_BACK_MIN)
+        else:
+            first = minute - SWEEP_FIRST_MIN
+        minutes = range(first, minute + 1)
+        if not minutes:
+            return
+        with ThreadPoolExecutor(min(POOL_SIZE, len(minutes))) as pool:
+            entries = [e for es in pool.map(self.stores.runs.watched, minutes) for e in es]
+        later: list[Watch] = []
+        for account, job_id, run_id, _ in dict.fromkeys(entries):
+            run = self.stores.runs.get(account, job_id, run_id)
+            if run is None or run.state not in runs.ACTIVE_STATES:
+                continue  # never claimed, or over
+            if run.active_deadline is not None and run.active_deadline > now:
+                later.append((account, job_id, run_id, run.active_deadline))  # given more time
+                continue
+            lost = self._finish(
+                run,
+                "lost",
+                {
+                    "status": 8,
+                    "statusText": "Lost: its runner stopped before recording a result",
+                    "reason": "lost",
+                },
+            )
+            if not lost:
+                continue  # its runner (or another tick) got there first
+            if run.data.get("holds"):
+                self.stores.jobs.release(account, job_id)
+            report["lost"] += 1
+        self._watch(later)
+        self.stores.state.put_value(SWEEP_MARK_KEY, minute)
 
 
 def from_wiring() -> Dispatcher:

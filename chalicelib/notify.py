@@ -3,6 +3,10 @@
 Events: `job.failed` (after `onFailureCount` failures in a row), `job.recovered` (first success
 after failures), `job.disabled`, `job.ssl_cert_expiring`. Sending never raises: a notification
 that cannot be delivered is logged (without secrets) and the run's record goes on.
+
+The account's settings (`url`, `email`, `secret`) are one value in the state table; the signing
+secret in it is sealed like the jobs' secrets (KMS envelope encryption when a key is configured),
+with the settings key as the associated data, so it opens for this account's settings only.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 from chalicelib import executor
 from chalicelib.config import Settings
+from chalicelib.crypto import PREFIX, PlainSealer, Sealer
 from chalicelib.errors import StoreError
 from chalicelib.store.base import JobRecord, Stores
 
@@ -30,7 +35,33 @@ SUBJECTS = {
 
 
 def settings_key(account_id: str) -> str:
+    """The state value holding the account's settings; also the sealed secret's context."""
     return f"notifications#{account_id}"
+
+
+def sealer_of(stores: Stores) -> Sealer:
+    """The sealer of the job store's secrets; PlainSealer for stores that seal nothing (memory)."""
+    sealer: Sealer | None = getattr(stores.jobs, "sealer", None)
+    return sealer if sealer is not None else PlainSealer()
+
+
+def seal_settings(config: dict[str, Any], sealer: Sealer, account_id: str) -> dict[str, Any]:
+    """The settings as stored: the signing secret sealed (a sealed one stays as it is). Without
+    encryption (PlainSealer) the secret stays in clear, as the jobs' secrets do."""
+    secret = config.get("secret")
+    if not secret or secret.startswith(PREFIX):
+        return dict(config)
+    sealed = sealer.seal({"secret": secret}, settings_key(account_id))
+    return {**config, "secret": sealed if sealed.startswith(PREFIX) else secret}
+
+
+def open_settings(config: dict[str, Any], sealer: Sealer, account_id: str) -> dict[str, Any]:
+    """The settings with the signing secret opened; a secret stored in clear (before it was
+    sealed, or without a KMS key) as it is. StoreError when it cannot be opened."""
+    secret = config.get("secret")
+    if not secret or not secret.startswith(PREFIX):
+        return dict(config)
+    return {**config, "secret": sealer.open(secret, settings_key(account_id))["secret"]}
 
 
 @dataclass
@@ -41,6 +72,7 @@ class Notifier:
     execute: Callable[[executor.Request, executor.Policy], executor.Result] = executor.execute
     clock: Callable[[], float] = time.time
     sent: list[dict[str, Any]] = field(default_factory=list)  # what went out, for the run's record
+    sealer: Sealer | None = None  # opens the signing secret; None: the job store's (sealer_of)
 
     def notify(self, event: str, job: JobRecord, details: dict[str, Any]) -> None:
         try:
@@ -59,11 +91,23 @@ class Notifier:
             **details,
         }
         if config.get("url"):
-            self._post(config, payload)
+            self._post(job.account_id, config, payload)
         if config.get("email"):
             self._mail(config["email"], payload)
 
-    def _post(self, config: dict[str, Any], payload: dict[str, Any]) -> None:
+    def _post(self, account_id: str, config: dict[str, Any], payload: dict[str, Any]) -> None:
+        try:
+            config = open_settings(config, self.sealer or sealer_of(self.stores), account_id)
+        except StoreError as exc:
+            # Unsigned would look forged to a receiver that verifies: better not sent at all.
+            self.sent.append({"channel": "webhook", "type": payload["type"], "ok": False})
+            log.warning(
+                "notification %s for job %s not sent: cannot open its signing secret (%s)",
+                payload["type"],
+                payload["jobId"],
+                exc.message,
+            )
+            return
         body = json.dumps(payload).encode()
         request = executor.Request(
             url=config["url"],

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from chalicelib import auth, jobs
 from chalicelib.config import Settings
+from chalicelib.crypto import Sealer
 from chalicelib.errors import Conflict, NotFound, ValidationError
 from chalicelib.schedule import Schedule, ScheduleError
 from chalicelib.store.base import ApiKey, JobRecord, Page, RunRecord, Stores
@@ -31,6 +32,7 @@ class Service:
     stores: Stores
     settings: Settings
     clock: Callable[[], float] = field(default=time.time)
+    sealer: Sealer | None = None  # seals the notification secret; None: the job store's
 
     # ---- jobs -------------------------------------------------------------------------------
 
@@ -297,9 +299,10 @@ class Service:
         return {"url": config.get("url", ""), "email": config.get("email", "")}
 
     def set_notification_settings(self, account_id: str, payload: object) -> dict[str, Any]:
-        """Set where notifications go; a new URL gets a new signing secret, shown once."""
+        """Set where notifications go; a new URL gets a new signing secret, shown once (and is
+        stored sealed)."""
         from chalicelib import signing
-        from chalicelib.notify import settings_key
+        from chalicelib.notify import seal_settings, sealer_of, settings_key
 
         if not isinstance(payload, dict):
             raise ValidationError("must be an object", field="body")
@@ -327,7 +330,10 @@ class Service:
             ):
                 raise ValidationError("is not an e-mail address", field="email")
             config["email"] = email
-        self.stores.state.put_value(settings_key(account_id), config)
+        sealer = self.sealer or sealer_of(self.stores)
+        self.stores.state.put_value(
+            settings_key(account_id), seal_settings(config, sealer, account_id)
+        )
         return {"url": config.get("url", ""), "email": config.get("email", ""), **out}
 
     def set_scheduler(self, account_id: str, payload: object) -> bool:

@@ -52,15 +52,37 @@ def _sealer(session: Any, names: Names) -> Any:
     return KmsSealer(session.client("kms"), names.kms_key) if names.kms_key else PlainSealer()
 
 
-def _reseal(items: list[dict[str, Any]], open_with: Any, seal_with: Any) -> None:
-    """Move job secrets from one key to another. moto's KMS keys die with the process, so the
-    data file (owner-only, local) holds them opened, and a restore seals them with the new key."""
-    for item in items:
+def _reseal(tables: dict[str, list[dict[str, Any]]], open_with: Any, seal_with: Any) -> None:
+    """Move sealed secrets from one key to another: the jobs' secrets and each account's
+    notification signing secret. moto's KMS keys die with the process, so the data file
+    (owner-only, local) holds them opened, and a restore seals them with the new key."""
+    from chalicelib.notify import open_settings, seal_settings, settings_key
+
+    for item in tables.get("jobs") or []:
         sealed = item.get("secrets", {}).get("S")
         if sealed is None:
             continue
         context = f"{item['account_id']['S']}#{item['job_id']['N']}"
         item["secrets"] = {"S": seal_with.seal(open_with.open(sealed, context), context)}
+    for item in tables.get("state") or []:
+        # DynamoStateStore keeps a value under `value#<key>`, as a JSON string.
+        key = item.get("pk", {}).get("S", "").removeprefix("value#")
+        value = item.get("value", {}).get("S")
+        if not key.startswith(settings_key("")) or value is None:
+            continue
+        account = key.removeprefix(settings_key(""))
+        config = open_settings(json.loads(value), open_with, account)
+        item["value"] = {"S": json.dumps(seal_settings(config, seal_with, account))}
+
+
+def _count(role: str, items: list[dict[str, Any]]) -> int:
+    """Items of a table as a person counts them: a job is a definition and a state item (whose
+    job_id is negative), runs leave out the tick's watch lists."""
+    if role == "jobs":
+        return sum(1 for item in items if int(item["job_id"]["N"]) >= 0)
+    if role == "runs":
+        return sum(1 for item in items if not item["job_key"]["S"].endswith("#"))
+    return len(items)
 
 
 @dataclass
@@ -123,10 +145,10 @@ def snapshot(session: Any, names: Names) -> tuple[dict[str, Any], Counts]:
         for page in dynamodb.get_paginator("scan").paginate(TableName=names.tables[role]):
             items.extend({k: _encode(v) for k, v in item.items()} for item in page["Items"])
         tables[role] = items
-        counts.items[role] = len(items)
+        counts.items[role] = _count(role, items)
     from chalicelib.crypto import PlainSealer
 
-    _reseal(tables["jobs"], _sealer(session, names), PlainSealer())
+    _reseal(tables, _sealer(session, names), PlainSealer())
     objects = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=names.bucket):
         for entry in page.get("Contents", []):
@@ -218,13 +240,12 @@ def restore(session: Any, names: Names, document: Mapping[str, Any]) -> Counts:
     tables = document.get("tables") or {}
     from chalicelib.crypto import PlainSealer
 
-    jobs = [dict(item) for item in tables.get("jobs") or []]
-    _reseal(jobs, PlainSealer(), _sealer(session, names))
-    tables = {**tables, "jobs": jobs}
+    tables = {role: [dict(item) for item in tables.get(role) or []] for role in TABLES}
+    _reseal(tables, PlainSealer(), _sealer(session, names))
     for role in TABLES:
         items = tables.get(role) or []
         _write_items(dynamodb, names.tables[role], items)
-        counts.items[role] = len(items)
+        counts.items[role] = _count(role, items)
     for obj in document.get("objects") or []:
         kwargs: dict[str, Any] = {
             "Bucket": names.bucket,

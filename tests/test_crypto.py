@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import logging
 from typing import Any
 
 import boto3
@@ -28,7 +31,9 @@ def test_it_stores_no_secret_of_a_job_in_clear(
             new_job(auth={"enable": True, "user": "u", "password": "hunter2-very-secret"}),
         )
     )
-    (item,) = raw_items(settings.jobs_table)
+    definition, state = sorted(raw_items(settings.jobs_table), key=lambda i: -i["job_id"])
+    assert "secrets" not in state  # the state item a run writes holds no secret
+    item = definition
     assert item["secrets"].startswith(PREFIX)
     assert "hunter2-very-secret" not in str(item)
     assert created["signingSecret"] not in str(item)
@@ -62,3 +67,18 @@ def test_it_reads_secrets_written_before_encryption() -> None:
     assert PlainSealer().open('{"password": "old"}', "a#1") == {"password": "old"}
     with pytest.raises(StoreError):
         PlainSealer().open(PREFIX + "{}", "a#1")
+
+
+def test_it_keeps_plaintext_data_keys_out_of_botocore_debug_logs(
+    aws: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    kms = boto3.client("kms", region_name="us-east-1")
+    sealed = KmsSealer(kms, aws["SecretsKeyId"]).seal({"password": "pw"}, "alice#1")
+    assert KmsSealer(kms, aws["SecretsKeyId"]).open(sealed, "alice#1") == {"password": "pw"}
+    lines = [r.getMessage() for r in caplog.records]
+    encrypted_key = base64.b64decode(json.loads(sealed[len(PREFIX) :])["k"])
+    data_key = base64.b64encode(kms.decrypt(CiphertextBlob=encrypted_key)["Plaintext"]).decode()
+    # Both answers that carry the key (GenerateDataKey, then Decrypt) were logged, blanked.
+    assert sum('"Plaintext": "<redacted>"' in line for line in lines) == 2
+    assert [line for line in lines if data_key in line] == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -85,6 +86,7 @@ def world() -> World:
         allow_private_targets=True,
         disable_after_failures=4,
         inline_max=50,
+        inline_wait_s=125,  # small batches wait in the tick, however far ahead (see below)
         default_request_timeout=5,
     )
     stores = memory_stores()
@@ -187,7 +189,9 @@ def test_it_marks_runs_lost_when_the_tick_dies_after_claiming(world: World) -> N
     world.dispatcher.queue = world.queue
     world.dispatcher.settings = world.settings
     deadline = run.active_deadline
-    report = world.dispatcher.tick(deadline + 1)
+    # Runs are watched by the minute: the first tick of the minute after the deadline sees it.
+    assert world.dispatcher.tick(deadline - 1).get("lost", 0) == 0
+    report = world.dispatcher.tick(deadline + 60)
     lost = world.stores.runs.get("alice", job_id, run.run_id)
     assert report["lost"] == 1 and lost.state == "lost" and lost.data["status"] == 8
     assert all(
@@ -195,6 +199,69 @@ def test_it_marks_runs_lost_when_the_tick_dies_after_claiming(world: World) -> N
         for r in world.runs(job_id)
         if r.run_id != run.run_id
     )
+
+
+def test_it_queues_runs_planned_beyond_the_inline_wait_instead_of_waiting(
+    world: World, target: HTTPServer
+) -> None:
+    world.dispatcher.settings = replace(world.settings, inline_wait_s=Settings().inline_wait_s)
+    far, near = world.job(url=ok_handler(target, "/far")), world.job(url=ok_handler(target, "/n"))
+    world.stores.jobs.advance("alice", near, T0 + 60, T0 + 32, 0)  # due 2 s after the tick
+    report = world.dispatcher.tick(T0 + 30)
+    # near at :32 runs in the tick; near and far at T0+60 wait in SQS, not in the Lambda.
+    assert (report["claimed"], report["queued"], report["inline"], report["ok"]) == (3, 2, 1, 1)
+    assert world.clock() == T0 + 32
+    sent = world.queue.drain()
+    assert sorted((json.loads(m)["job"], delay) for m, delay in sent) == [(1, 30), (2, 30)]
+    world.clock.now = T0 + 60
+    assert world.dispatcher.work([m for m, _ in sent], T0 + 60)["ok"] == 2
+    assert [(r.data["datePlanned"], r.data["jitter"]) for r in world.runs(far)] == [(T0 + 60, 0)]
+
+
+def test_it_marks_a_lost_run_once_when_ticks_sweep_together(world: World) -> None:
+    world.dispatcher.settings = replace(world.settings, inline_max=0)
+    world.dispatcher.queue = Exploding()
+    job_id = world.job(url="http://127.0.0.1:9/")
+    with pytest.raises(RuntimeError):
+        world.dispatcher.tick(T0 + 30)
+    world.dispatcher.queue = world.queue
+    (run,) = world.runs(job_id)
+    later = (run.active_deadline or 0) + 60
+    reports = [Counter[str](), Counter[str]()]
+    threads = [threading.Thread(target=world.dispatcher.sweep, args=(later, r)) for r in reports]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(r["lost"] for r in reports) == 1
+    assert world.get(job_id).running == 0
+    assert world.stores.runs.get("alice", job_id, run.run_id).state == "lost"
+
+
+def test_it_gives_a_run_its_new_deadline_before_calling_it_lost(world: World) -> None:
+    job_id = world.job(url="http://127.0.0.1:9/")
+    job = world.get(job_id)
+    run = world.dispatcher.start_now(job)  # queued, watched at its first deadline
+    moved = world.stores.runs.get("alice", job_id, run.run_id)
+    moved.active_deadline = (run.active_deadline or 0) + 600  # e.g. it waited in line
+    assert world.stores.runs.update(moved, "queued")
+    first = Counter[str]()
+    world.dispatcher.sweep((run.active_deadline or 0) + 60, first)
+    assert first["lost"] == 0
+    second = Counter[str]()
+    world.dispatcher.sweep((moved.active_deadline or 0) + 60, second)
+    assert second["lost"] == 1
+
+
+def test_it_reads_the_watch_lists_it_missed_while_ticks_were_down(world: World) -> None:
+    job_id = world.job(url="http://127.0.0.1:9/")
+    world.dispatcher.sweep(T0, Counter())
+    run = world.dispatcher.start_now(world.get(job_id))
+    hours_later = T0 + 5 * 3600
+    report = Counter[str]()
+    world.dispatcher.sweep(hours_later, report)
+    assert report["lost"] == 1
+    assert world.stores.runs.get("alice", job_id, run.run_id).state == "lost"
 
 
 def test_it_runs_once_after_downtime_and_skips_the_rest(world: World, target: HTTPServer) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +12,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from chalicelib import wiring
+from chalicelib.config import Settings
+from chalicelib.notify import Notifier, settings_key
+from chalicelib.service import Service
+from chalicelib.store.base import Stores
 from scripts import persist
 from scripts.provision import environment, provision
+from tests.executor_servers import Reply, Server
+from tests.helpers import new_job
 
 
 def _fresh_stack() -> tuple[Any, persist.Names]:
@@ -127,3 +136,52 @@ def test_it_refuses_a_file_that_is_not_its_own(tmp_path: Path) -> None:
     path.write_text("{half")
     with pytest.raises(persist.PersistError, match="is not valid JSON"):
         persist.load(path)
+
+
+def _stack_stores() -> tuple[Any, persist.Names, Settings, Stores]:
+    """A fresh stack (with a new KMS key) and the service's DynamoDB stores on it."""
+    session = boto3.session.Session()
+    env = environment(provision(session, stage="local"))
+    settings = replace(Settings.from_env(env), allow_private_targets=True)
+    wiring.configure(settings=settings)
+    return session, persist.Names.from_env(env), settings, wiring.stores()
+
+
+@pytest.fixture
+def unwired() -> Iterator[None]:
+    yield
+    wiring.configure()
+
+
+def test_it_brings_back_the_notification_secret_sealed_under_the_new_key(
+    tmp_path: Path, aws_credentials: None, unwired: None
+) -> None:
+    path = tmp_path / "data.json"
+    with Server({"/notify": Reply(200)}) as target:
+        with mock_aws():
+            session, names, settings, stores = _stack_stores()
+            service = Service(stores, settings)
+            secret = service.set_notification_settings("alice", {"url": target.url("/notify")})[
+                "signingSecret"
+            ]
+            job, _ = service.create_job("alice", new_job(url=target.url("/hook"))["job"])
+            sealed_before = stores.state.get_value(settings_key("alice"))["secret"]
+            persist.save(session, names, path)
+        saved = path.read_text()
+        assert secret in saved  # the file holds it opened: moto's KMS key died with the stack
+
+        with mock_aws():  # a new embedded AWS, with a new KMS key
+            session, names, settings, stores = _stack_stores()
+            document = persist.load(path)
+            assert document is not None
+            persist.restore(session, names, document)
+            stored = stores.state.get_value(settings_key("alice"))
+            restored_job = stores.jobs.get("alice", job.job_id)
+            assert restored_job is not None
+            Notifier(stores, settings).notify("job.failed", restored_job, {"failureStreak": 1})
+        (notice,) = target.seen
+    assert stored["secret"].startswith("kms1:") and stored["secret"] != sealed_before
+    assert secret not in json.dumps(stored)
+    from standardwebhooks import Webhook
+
+    assert Webhook(secret).verify(notice.body, notice.headers)["type"] == "job.failed"

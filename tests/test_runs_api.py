@@ -167,6 +167,51 @@ def test_it_sets_where_notifications_go(api: Api, alice: Persona, carol: Persona
     assert bad.status_code == 400 and body(bad)["error"]["field"] == "email"
 
 
+def notices_after_a_failure(api: Api, who: Persona, settings: Any, server: HTTPServer) -> Any:
+    """Run a failing job that notifies on its first failure; the notification POSTs received."""
+    server.expect_request("/down").respond_with_data("broken", status=500)
+    server.expect_request("/notify").respond_with_data("thanks")
+    job_id = create(
+        api, who, url=server.url_for("/down"), notification={"onFailure": True, "onFailureCount": 1}
+    )
+    api.post(f"/jobs/{job_id}/run", who)
+    work_through_the_lambda(api, queued_messages(settings))
+    return [r for r, _ in server.log if r.path == "/notify"]
+
+
+def test_it_signs_notifications_with_the_sealed_secret(
+    api: Api, alice: Persona, settings: Any, stores: Any, httpserver: HTTPServer
+) -> None:
+    from standardwebhooks import Webhook
+
+    from chalicelib.notify import settings_key
+
+    hook = body(api.put("/notifications", alice, {"url": httpserver.url_for("/notify")}))
+    stored = stores.state.get_value(settings_key(alice.account))
+    assert stored["secret"].startswith("kms1:")
+    (notice,) = notices_after_a_failure(api, alice, settings, httpserver)
+    verified = Webhook(hook["signingSecret"]).verify(notice.get_data(), dict(notice.headers))
+    assert verified["type"] == "job.failed"
+
+
+def test_it_signs_with_a_secret_stored_in_clear_and_seals_it_on_the_next_change(
+    api: Api, alice: Persona, settings: Any, stores: Any, httpserver: HTTPServer
+) -> None:
+    from standardwebhooks import Webhook
+
+    from chalicelib import signing
+    from chalicelib.notify import settings_key
+
+    secret = signing.new_secret()  # as stored before notification secrets were sealed
+    legacy = {"url": httpserver.url_for("/notify"), "email": "", "secret": secret}
+    stores.state.put_value(settings_key(alice.account), legacy)
+    (notice,) = notices_after_a_failure(api, alice, settings, httpserver)
+    Webhook(secret).verify(notice.get_data(), dict(notice.headers))
+    assert "signingSecret" not in body(api.put("/notifications", alice, {"email": "a@b.example"}))
+    stored = stores.state.get_value(settings_key(alice.account))
+    assert stored["secret"].startswith("kms1:") and secret not in json.dumps(stored)
+
+
 def test_it_ticks_through_the_scheduled_lambda_on_the_planned_second(
     api: Api, alice: Persona, httpserver: HTTPServer
 ) -> None:

@@ -221,7 +221,8 @@ def test_it_advances_a_job_once_per_slot(store: Stores) -> None:
     assert store.jobs.advance("alice", 1, slot=100, next_run_at=160, max_running=1) == "started"
     assert store.jobs.advance("alice", 1, slot=100, next_run_at=160, max_running=1) == "moved"
     got = store.jobs.get("alice", 1)
-    assert got is not None and got.next_run_at == 160 and got.running == 1 and got.version == 2
+    assert got is not None and got.next_run_at == 160 and got.running == 1
+    assert (got.version, got.state_version) == (1, 1)  # a claim is not an edit
     assert store.jobs.due(1, until=150, limit=10) == []
 
 
@@ -245,8 +246,8 @@ def test_it_records_outcomes_and_failure_streaks(store: Stores) -> None:
     store.jobs.create(job(next_run_at=100))
     store.jobs.advance("alice", 1, slot=100, next_run_at=160, max_running=5)
     fields = {"status": 4, "duration_ms": 12, "executed_at": 101, "ssl_cert_expiry": None}
-    first = store.jobs.record("alice", 1, ok=False, release=True, **fields)
-    second = store.jobs.record("alice", 1, ok=False, release=False, **fields)
+    first = store.jobs.record("alice", 1, ok=False, release=True, run_id="r1", **fields)
+    second = store.jobs.record("alice", 1, ok=False, release=False, run_id="r2", **fields)
     assert (first, second) == (Outcome(1, 0), Outcome(2, 0))
     fine = store.jobs.record(
         "alice",
@@ -257,13 +258,25 @@ def test_it_records_outcomes_and_failure_streaks(store: Stores) -> None:
         duration_ms=5,
         executed_at=200,
         ssl_cert_expiry=1_900_000_000,
+        run_id="r3",
     )
     assert fine == Outcome(0, 0)
     got = store.jobs.get("alice", 1)
     assert got is not None
     assert (got.last_status, got.last_duration, got.last_execution) == (1, 5, 200)
     assert (got.success_count, got.failure_count, got.ssl_cert_expiry) == (1, 2, 1_900_000_000)
-    assert store.jobs.record("alice", 404, ok=True, release=False, **fields) is None
+    assert store.jobs.record("alice", 404, ok=True, release=False, run_id="r", **fields) is None
+
+
+def test_it_records_a_run_once_when_the_write_is_repeated(store: Stores) -> None:
+    store.jobs.create(job(next_run_at=100))
+    store.jobs.advance("alice", 1, slot=100, next_run_at=160, max_running=5)
+    fields = {"status": 4, "duration_ms": 12, "executed_at": 101, "ssl_cert_expiry": None}
+    first = store.jobs.record("alice", 1, ok=False, release=True, run_id="r1", **fields)
+    again = store.jobs.record("alice", 1, ok=False, release=True, run_id="r1", **fields)
+    assert first == again == Outcome(1, 0)
+    got = store.jobs.get("alice", 1)
+    assert got is not None and (got.failure_count, got.running) == (1, 0)
 
 
 def test_it_releases_a_run_without_going_below_zero(store: Stores) -> None:
@@ -289,26 +302,45 @@ def test_it_keeps_run_state_when_the_definition_is_replaced(store: Stores) -> No
         duration_ms=5,
         executed_at=150,
         ssl_cert_expiry=None,
+        run_id="r1",
     )
     edit.spec["title"] = "edited"
     edit.version += 1
-    assert not store.jobs.replace(edit, expected_version=1)  # the advance bumped the version
+    # Read before the claim: writing it back would put next_run_at on the claimed slot.
+    assert not store.jobs.replace(edit, expected_version=1)
     fresh = store.jobs.get("alice", 1)
     assert fresh is not None
     fresh.spec["title"] = "edited"
     expected, fresh.version = fresh.version, fresh.version + 1
     assert store.jobs.replace(fresh, expected_version=expected)
     got = store.jobs.get("alice", 1)
-    assert got is not None and got.spec["title"] == "edited"
+    assert got is not None and got.spec["title"] == "edited" and got.next_run_at == 160
     assert (got.running, got.success_count, got.last_execution) == (1, 1, 150)
 
 
+def test_it_refuses_an_edit_based_on_a_stale_definition(store: Stores) -> None:
+    store.jobs.create(job(next_run_at=100))
+    first, second = store.jobs.get("alice", 1), store.jobs.get("alice", 1)
+    assert first is not None and second is not None
+    first.version = second.version = 2
+    assert store.jobs.replace(first, expected_version=1)
+    assert not store.jobs.replace(second, expected_version=1)
+
+
 def test_it_claims_a_run_id_once(store: Stores) -> None:
-    first = RunRecord("alice", 1, "r1", state="running", active_deadline=500)
+    first = RunRecord("alice", 1, "r1", state="running", active_deadline=500, claim="tick-a")
     assert store.runs.create(first)
+    assert not store.runs.create(RunRecord("alice", 1, "r1", state="queued", claim="tick-b"))
     assert not store.runs.create(RunRecord("alice", 1, "r1", state="queued"))
     got = store.runs.get("alice", 1, "r1")
-    assert got is not None and got.state == "running"
+    assert got is not None and got.state == "running" and got.claim == "tick-a"
+
+
+def test_it_knows_its_own_claim_when_the_create_is_repeated(store: Stores) -> None:
+    # The first create landed but its reply was lost; the retry finds the claimer's token.
+    run = RunRecord("alice", 1, "r1", state="queued", active_deadline=500, claim="tick-a")
+    assert store.runs.create(run)
+    assert store.runs.create(run)
 
 
 def test_it_moves_a_run_only_from_the_expected_state(store: Stores) -> None:
@@ -322,17 +354,21 @@ def test_it_moves_a_run_only_from_the_expected_state(store: Stores) -> None:
     assert got is not None and got.state == "done" and got.active_deadline is None
 
 
-def test_it_finds_runs_past_their_deadline(store: Stores) -> None:
-    store.runs.create(RunRecord("alice", 8, "late", state="running", active_deadline=100))
-    store.runs.create(RunRecord("alice", 16, "later", state="queued", active_deadline=200))
-    store.runs.create(RunRecord("alice", 24, "fine", state="running", active_deadline=900))
-    store.runs.create(RunRecord("alice", 32, "over", state="done"))
-    store.runs.create(RunRecord("bob#x", 9, "other", state="running", active_deadline=50))
-    assert store.runs.active(0, until=300, limit=10) == [
-        ("alice", 8, "late"),
-        ("alice", 16, "later"),
-    ]
-    assert store.runs.active(1, until=300, limit=10) == [("bob#x", 9, "other")]
+def test_it_files_runs_to_watch_by_the_minute_after_their_deadline(store: Stores) -> None:
+    store.runs.watch([("alice", 8, "late", 100), ("bob#x", 9, "other", 119)], "tick-a")
+    store.runs.watch([("alice", 16, "later", 120)], "tick-b")
+    big = [("carol", n, f"r{n}", 150) for n in range(600)]  # more than one item holds
+    store.runs.watch(big, "tick-c")
+    assert sorted(store.runs.watched(2)) == [("alice", 8, "late", 100), ("bob#x", 9, "other", 119)]
+    assert sorted(store.runs.watched(3)) == sorted([("alice", 16, "later", 120), *big])
+    assert store.runs.watched(1) == [] and store.runs.watched(4) == []
+
+
+def test_it_keeps_watch_lists_out_of_the_account_history(store: Stores) -> None:
+    store.runs.create(RunRecord("alice", 1, "r1", state="queued", active_deadline=500))
+    store.runs.watch([("alice", 1, "r1", 500)], "tick-a")
+    assert [r.run_id for r in store.runs.list_for_account("alice", 10).items] == ["r1"]
+    assert [r.run_id for r in store.runs.list_for_job("alice", 1, 10).items] == ["r1"]
 
 
 def test_it_stores_small_values(store: Stores) -> None:

@@ -16,7 +16,12 @@ from typing import Any, Protocol
 
 @dataclass
 class JobRecord:
-    """A job as stored: its validated settings (`spec`, API shape), secrets apart, and run state."""
+    """A job as stored: its validated settings (`spec`, API shape), secrets apart, and run state.
+
+    `version` counts edits of the definition; `state_version` counts moves of the schedule
+    position (edits and claims), so an edit based on a read taken before a claim cannot put
+    `next_run_at` back on the claimed slot.
+    """
 
     account_id: str
     job_id: int
@@ -35,6 +40,7 @@ class JobRecord:
     failure_count: int = 0
     disabled_reason: str | None = None
     running: int = 0
+    state_version: int = 0
 
     @property
     def enabled(self) -> bool:
@@ -89,6 +95,7 @@ class RunRecord:
     data: dict[str, Any] = field(default_factory=dict)
     active_deadline: int | None = None
     expires_at: int | None = None
+    claim: str = ""  # who created it: a create retried with the same token is the same claim
 
     @property
     def job_key(self) -> str:
@@ -100,6 +107,7 @@ class RunRecord:
 
 JobKeys = list[tuple[str, int]]
 RunKeys = list[tuple[str, int, str]]
+Watch = tuple[str, int, str, int]  # (account, job, run id, deadline) of a run to look at later
 Jobs = list[JobRecord]
 
 # What `JobStore.replace` writes: the job's definition, never its run-state counters.
@@ -116,6 +124,12 @@ DEFINITION_FIELDS = (
 
 def job_key(account_id: str, job_id: int) -> str:
     return f"{account_id}#{job_id}"
+
+
+def watch_minute(deadline: int) -> int:
+    """The watch list (epoch minutes) a run with this deadline goes on: the first whole minute
+    that starts after the deadline."""
+    return deadline // 60 + 1
 
 
 @dataclass
@@ -135,9 +149,10 @@ class Outcome:
 
 
 class JobStore(Protocol):
-    """Jobs. `replace` writes the definition (spec, secrets, schedule position) under a version
-    check; the run-state counters are only changed by `advance` and `record`, so neither side
-    overwrites the other's fields."""
+    """Jobs. `replace` writes the definition (spec, secrets, schedule position) under a check of
+    both `version` and `state_version` as read; the run-state counters are only changed by
+    `advance`, `record`, `acquire` and `release`, so neither side overwrites the other's fields.
+    """
 
     def create(self, job: JobRecord) -> bool: ...
     def get(self, account_id: str, job_id: int) -> JobRecord | None: ...
@@ -152,9 +167,10 @@ class JobStore(Protocol):
     def advance(
         self, account_id: str, job_id: int, slot: int, next_run_at: int | None, max_running: int
     ) -> str:
-        """Move the job past `slot` if it still waits on it. Returns "started" (and counts one
-        more run in flight), "busy" (moved on, but `max_running` runs are already in flight), or
-        "moved" (another tick or an edit moved it first: nothing changed)."""
+        """Move the job past `slot` if it still waits on it (and count one more state_version).
+        Returns "started" (and counts one more run in flight), "busy" (moved on, but
+        `max_running` runs are already in flight), or "moved" (another tick or an edit moved it
+        first: nothing changed)."""
         ...
 
     def record(
@@ -168,8 +184,10 @@ class JobStore(Protocol):
         executed_at: int,
         ssl_cert_expiry: int | None,
         release: bool,
+        run_id: str,
     ) -> Outcome | None:
-        """Store a finished run's outcome on its job (None if the job is gone)."""
+        """Store a finished run's outcome on its job (None if the job is gone). Idempotent per
+        `run_id`: recording the same run again (a retried write) changes nothing."""
         ...
 
     def acquire(self, account_id: str, job_id: int, max_running: int) -> bool:
@@ -192,15 +210,22 @@ class KeyStore(Protocol):
 
 class RunStore(Protocol):
     def create(self, run: RunRecord) -> bool:
-        """Store a new run unless its id exists: the claim of a slot, at most once."""
+        """Store a new run unless its id exists: the claim of a slot, at most once. A create
+        that finds its own `claim` token already stored (its first attempt landed, the reply
+        was lost) is a success too."""
         ...
 
     def update(self, run: RunRecord, expected_state: str) -> bool:
         """Replace the run if it is still in `expected_state` (a lost race returns False)."""
         ...
 
-    def active(self, shard: int, until: int, limit: int) -> RunKeys:
-        """(account, job, run) of the shard's queued/running runs whose deadline <= until."""
+    def watch(self, entries: list[Watch], token: str) -> None:
+        """Note runs to look at once their deadline has passed: one write per minute of
+        deadlines, whatever the number of runs (`token` keeps writers apart)."""
+        ...
+
+    def watched(self, minute: int) -> list[Watch]:
+        """The runs noted for `minute` (epoch minutes): their deadlines fall before its start."""
         ...
 
     def put(self, run: RunRecord) -> None: ...

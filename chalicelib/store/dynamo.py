@@ -26,10 +26,11 @@ from chalicelib.store.base import (
     Jobs,
     Outcome,
     Page,
-    RunKeys,
     RunRecord,
+    Watch,
     job_key,
     refill,
+    watch_minute,
 )
 
 T = TypeVar("T")
@@ -71,7 +72,9 @@ def _query_all(table: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = last
 
 
-def _batch_get(table: Any, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _batch_get(
+    table: Any, keys: list[dict[str, Any]], *, consistent: bool = False
+) -> list[dict[str, Any]]:
     """Items for `keys` (in no particular order), 100 per request, unprocessed keys retried."""
     # The resource's client takes and returns plain Python values, like the Table does.
     client, name = table.meta.client, table.name
@@ -84,7 +87,8 @@ def _batch_get(table: Any, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if attempt:
                 time.sleep(min(1.0, 0.02 * 2**attempt))
             request = functools.partial(
-                client.batch_get_item, RequestItems={name: {"Keys": pending}}
+                client.batch_get_item,
+                RequestItems={name: {"Keys": pending, "ConsistentRead": consistent}},
             )
             response = _call(request)
             assert response is not None
@@ -120,43 +124,98 @@ def _decode_cursor(cursor: str, partition: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _plain(value: Any) -> Any:
+    """An attribute from an error response's item: wire format (`{"S": "x"}`) or plain."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((kind, data),) = value.items()
+        if kind in ("S", "N", "BOOL"):
+            return Decimal(data) if kind == "N" else data
+    return value
+
+
+def _conditional_item(exc: ClientError) -> dict[str, Any] | None:
+    """The item a failed condition saw (ReturnValuesOnConditionCheckFailure=ALL_OLD), or None
+    when the error is another one or the item did not exist."""
+    if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+        return None
+    item = exc.response.get("Item")
+    return {k: _plain(v) for k, v in item.items()} if item else None
+
+
+def _cancelled(exc: ClientError) -> bool:
+    """Whether a transaction was cancelled by a failed condition or a concurrent write (the
+    caller's race to lose), rather than by an error."""
+    error = exc.response.get("Error", {})
+    if error.get("Code") != "TransactionCanceledException":
+        return False
+    reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+    if not reasons:  # some SDKs only say it in the message
+        message = str(error.get("Message", ""))
+        return "ConditionalCheckFailed" in message or "TransactionConflict" in message
+    return all(r in ("None", "ConditionalCheckFailed", "TransactionConflict") for r in reasons)
+
+
+# Fields of a job's state item: what runs change. The definition item holds the rest.
+_STATE_COUNTERS = (
+    "last_status",
+    "last_duration",
+    "last_execution",
+    "failure_streak",
+    "success_count",
+    "failure_count",
+    "running",
+)
+
+
 class DynamoJobStore:
-    """Jobs; their `secrets` are sealed by `sealer` (KMS envelope encryption when configured)."""
+    """Jobs, two items each in one partition (the account): the definition under `job_id`
+    (spec, secrets sealed by `sealer`, version) and a small state item under `-job_id`
+    (schedule position, run counters, last outcome). A run writes only the state item, so its
+    cost does not grow with the job's URL, headers or body; the sparse `due` index holds state
+    items only. An edit writes both items in one transaction."""
 
     def __init__(self, table: Any, shards: int, sealer: Sealer | None = None) -> None:
         self.table = table
         self.shards = shards
         self.sealer: Sealer = sealer or PlainSealer()
 
-    def _item(self, job: JobRecord) -> dict[str, Any]:
+    @staticmethod
+    def _key(account_id: str, job_id: int, state: bool = False) -> dict[str, Any]:
+        return {"account_id": account_id, "job_id": -job_id if state else job_id}
+
+    def _definition(self, job: JobRecord) -> dict[str, Any]:
         item: dict[str, Any] = {
-            "account_id": job.account_id,
-            "job_id": job.job_id,
+            **self._key(job.account_id, job.job_id),
             "spec": json.dumps(job.spec, separators=(",", ":")),
             "secrets": self.sealer.seal(job.secrets, job_key(job.account_id, job.job_id)),
             "version": job.version,
             "created_at": job.created_at,
             "updated_at": job.updated_at,
-            "last_status": job.last_status,
-            "last_duration": job.last_duration,
-            "last_execution": job.last_execution,
-            "failure_streak": job.failure_streak,
-            "success_count": job.success_count,
-            "failure_count": job.failure_count,
-            "running": job.running,
         }
-        if job.due:
-            # Sparse index: only jobs that can fire carry the `due` keys.
-            item["due_shard"] = f"s{job.job_id % self.shards}"
-            item["next_run_at"] = job.next_run_at
-        if job.ssl_cert_expiry is not None:
-            item["ssl_cert_expiry"] = job.ssl_cert_expiry
         if job.disabled_reason:
             item["disabled_reason"] = job.disabled_reason
         return item
 
-    def _record(self, item: dict[str, Any]) -> JobRecord:
+    def _state(self, job: JobRecord) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            **self._key(job.account_id, job.job_id, state=True),
+            "sv": job.state_version,
+            **{name: getattr(job, name) for name in _STATE_COUNTERS},
+        }
+        item.update(self._due_keys(job))
+        if job.ssl_cert_expiry is not None:
+            item["ssl_cert_expiry"] = job.ssl_cert_expiry
+        return item
+
+    def _due_keys(self, job: JobRecord) -> dict[str, Any]:
+        # Sparse index: only jobs that can fire carry the `due` keys.
+        if not job.due:
+            return {}
+        return {"due_shard": f"s{job.job_id % self.shards}", "next_run_at": job.next_run_at}
+
+    def _record(self, item: dict[str, Any], state: dict[str, Any] | None) -> JobRecord:
         account_id, job_id = item["account_id"], int(item["job_id"])
+        run = state or item  # items written before the split kept their state on the definition
         return JobRecord(
             account_id=account_id,
             job_id=job_id,
@@ -165,35 +224,57 @@ class DynamoJobStore:
             version=int(item["version"]),
             created_at=int(item.get("created_at", 0)),
             updated_at=int(item.get("updated_at", 0)),
-            next_run_at=_int(item.get("next_run_at")),
-            last_status=int(item.get("last_status", 0)),
-            last_duration=int(item.get("last_duration", 0)),
-            last_execution=int(item.get("last_execution", 0)),
-            ssl_cert_expiry=_int(item.get("ssl_cert_expiry")),
-            failure_streak=int(item.get("failure_streak", 0)),
-            success_count=int(item.get("success_count", 0)),
-            failure_count=int(item.get("failure_count", 0)),
+            next_run_at=_int(run.get("next_run_at")),
+            last_status=int(run.get("last_status", 0)),
+            last_duration=int(run.get("last_duration", 0)),
+            last_execution=int(run.get("last_execution", 0)),
+            ssl_cert_expiry=_int(run.get("ssl_cert_expiry")),
+            failure_streak=int(run.get("failure_streak", 0)),
+            success_count=int(run.get("success_count", 0)),
+            failure_count=int(run.get("failure_count", 0)),
             disabled_reason=item.get("disabled_reason"),
-            running=int(item.get("running", 0)),
+            running=int(run.get("running", 0)),
+            state_version=int(run.get("sv", 0)),
         )
+
+    def _join(self, items: list[dict[str, Any]]) -> list[JobRecord]:
+        """Records from definition and state items in any order; a state without its
+        definition (a job being created or deleted) is left out."""
+        states = {(i["account_id"], -int(i["job_id"])): i for i in items if int(i["job_id"]) < 0}
+        return [
+            self._record(i, states.get((i["account_id"], int(i["job_id"]))))
+            for i in items
+            if int(i["job_id"]) > 0
+        ]
+
+    def _transact(self, actions: list[dict[str, Any]]) -> bool:
+        client = self.table.meta.client
+        try:
+            client.transact_write_items(TransactItems=actions)
+        except ClientError as exc:
+            if _cancelled(exc):
+                return False
+            code = exc.response.get("Error", {}).get("Code", "unknown")
+            raise StoreError(f"DynamoDB call failed: {code}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"DynamoDB unreachable: {type(exc).__name__}") from exc
+        return True
 
     def create(self, job: JobRecord) -> bool:
-        done = _call(
-            lambda: self.table.put_item(
-                Item=self._item(job), ConditionExpression="attribute_not_exists(job_id)"
-            ),
-            conditional=True,
+        # botocore gives the transaction an idempotency token, so its own retries are safe.
+        name = self.table.name
+        fresh = "attribute_not_exists(job_id)"
+        return self._transact(
+            [
+                {"Put": {"TableName": name, "Item": item, "ConditionExpression": fresh}}
+                for item in (self._definition(job), self._state(job))
+            ]
         )
-        return done is not None
 
     def get(self, account_id: str, job_id: int) -> JobRecord | None:
-        response = _call(
-            lambda: self.table.get_item(
-                Key={"account_id": account_id, "job_id": job_id}, ConsistentRead=True
-            )
-        )
-        item = (response or {}).get("Item")
-        return self._record(item) if item else None
+        keys = [self._key(account_id, job_id), self._key(account_id, job_id, state=True)]
+        found = self._join(_batch_get(self.table, keys, consistent=True))
+        return found[0] if found else None
 
     def list(self, account_id: str) -> list[JobRecord]:
         items = _query_all(
@@ -202,34 +283,59 @@ class DynamoJobStore:
             ExpressionAttributeValues={":a": account_id},
             ConsistentRead=True,
         )
-        return [self._record(item) for item in items]
+        return sorted(self._join(list(items)), key=lambda j: j.job_id)
 
     def get_many(self, keys: JobKeys) -> Jobs:
-        wanted = [{"account_id": a, "job_id": j} for a, j in keys]
-        return [self._record(item) for item in _batch_get(self.table, wanted)]
+        wanted = [self._key(a, j, state) for a, j in keys for state in (False, True)]
+        return self._join(_batch_get(self.table, wanted))
 
     def replace(self, job: JobRecord, expected_version: int) -> bool:
-        # Only the definition: the run-state counters belong to advance() and record().
-        item = self._item(job)
-        sets = ["spec", "secrets", "version", "updated_at", "failure_streak"]
-        removes: list[str] = []
-        for name in ("due_shard", "next_run_at", "disabled_reason"):
-            (sets if name in item else removes).append(name)
+        # The definition, and the schedule position on the state item; the run counters belong
+        # to advance() and record(). Both conditions hold or nothing is written.
+        definition = self._definition(job)
+        sets = ["spec", "secrets", "version", "updated_at"]
         expression = "SET " + ", ".join(f"{n} = :{n}" for n in sets)
-        if removes:
-            expression += " REMOVE " + ", ".join(removes)
-        values = {f":{n}": item[n] for n in sets}
+        if "disabled_reason" in definition:
+            sets.append("disabled_reason")
+            expression += ", disabled_reason = :disabled_reason"
+        else:
+            expression += " REMOVE disabled_reason"
+        values = {f":{n}": definition[n] for n in sets}
         values[":expected"] = expected_version
-        done = _call(
-            lambda: self.table.update_item(
-                Key={"account_id": job.account_id, "job_id": job.job_id},
-                UpdateExpression=expression,
-                ConditionExpression="version = :expected",
-                ExpressionAttributeValues=values,
-            ),
-            conditional=True,
+        due = self._due_keys(job)
+        state_values: dict[str, Any] = {
+            ":streak": job.failure_streak,
+            ":sv": job.state_version,
+            ":next_sv": job.state_version + 1,
+            **{f":{k}": v for k, v in due.items()},
+        }
+        state_expression = "SET failure_streak = :streak, sv = :next_sv"
+        state_expression += "".join(f", {k} = :{k}" for k in due)
+        if not due:
+            state_expression += " REMOVE due_shard, next_run_at"
+        name = self.table.name
+        return self._transact(
+            [
+                {
+                    "Update": {
+                        "TableName": name,
+                        "Key": self._key(job.account_id, job.job_id),
+                        "UpdateExpression": expression,
+                        "ConditionExpression": "version = :expected",
+                        "ExpressionAttributeValues": values,
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": name,
+                        "Key": self._key(job.account_id, job.job_id, state=True),
+                        "UpdateExpression": state_expression,
+                        "ConditionExpression": "sv = :sv",
+                        "ExpressionAttributeValues": state_values,
+                    }
+                },
+            ]
         )
-        return done is not None
 
     def due(self, shard: int, until: int, limit: int) -> JobKeys:
         response = _call(
@@ -241,26 +347,25 @@ class DynamoJobStore:
             )
         )
         assert response is not None
-        return [(i["account_id"], int(i["job_id"])) for i in response.get("Items", [])]
+        return [(i["account_id"], abs(int(i["job_id"]))) for i in response.get("Items", [])]
 
     def _move(
         self, account_id: str, job_id: int, slot: int, next_run_at: int | None, start: int | None
     ) -> bool:
-        key = {"account_id": account_id, "job_id": job_id}
         values: dict[str, Any] = {":slot": slot, ":one": 1}
         if next_run_at is None:
-            expression = "REMOVE next_run_at, due_shard SET version = version + :one"
+            expression = "REMOVE next_run_at, due_shard ADD sv :one"
         else:
-            expression = "SET next_run_at = :next, version = version + :one"
+            expression = "SET next_run_at = :next ADD sv :one"
             values[":next"] = next_run_at
         condition = "next_run_at = :slot"
         if start is not None:
-            expression += " ADD running :one"
+            expression += ", running :one"
             condition += " AND (attribute_not_exists(running) OR running < :max)"
             values[":max"] = start
         done = _call(
             lambda: self.table.update_item(
-                Key=key,
+                Key=self._key(account_id, job_id, state=True),
                 UpdateExpression=expression,
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
@@ -291,10 +396,17 @@ class DynamoJobStore:
         executed_at: int,
         ssl_cert_expiry: int | None,
         release: bool,
+        run_id: str,
     ) -> Outcome | None:
-        sets = ["last_status = :st", "last_duration = :d", "last_execution = :e"]
+        sets = ["last_status = :st", "last_duration = :d", "last_execution = :e", "last_run = :r"]
         adds = ["success_count :one" if ok else "failure_count :one"]
-        values: dict[str, Any] = {":st": status, ":d": duration_ms, ":e": executed_at, ":one": 1}
+        values: dict[str, Any] = {
+            ":st": status,
+            ":d": duration_ms,
+            ":e": executed_at,
+            ":one": 1,
+            ":r": run_id,
+        }
         if ok:
             sets.append("failure_streak = :zero")
             values[":zero"] = 0
@@ -306,25 +418,36 @@ class DynamoJobStore:
         if release:
             adds.append("running :minus")
             values[":minus"] = -1
-        response = _call(
-            lambda: self.table.update_item(
-                Key={"account_id": account_id, "job_id": job_id},
+        try:
+            response = self.table.update_item(
+                Key=self._key(account_id, job_id, state=True),
                 UpdateExpression="SET " + ", ".join(sets) + " ADD " + ", ".join(adds),
-                ConditionExpression="attribute_exists(job_id)",
+                # The same run twice (a retried write whose first reply was lost) adds nothing.
+                ConditionExpression=(
+                    "attribute_exists(job_id) AND "
+                    "(attribute_not_exists(last_run) OR last_run <> :r)"
+                ),
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
-            ),
-            conditional=True,
-        )
-        if response is None:
-            return None
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            old = _conditional_item(exc)
+            if old is not None and old.get("last_run") == run_id:
+                return Outcome(int(old.get("failure_streak", 0)), int(old.get("running", 0)))
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return None  # deleted while running
+            code = exc.response.get("Error", {}).get("Code", "unknown")
+            raise StoreError(f"DynamoDB call failed: {code}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"DynamoDB unreachable: {type(exc).__name__}") from exc
         new = response["Attributes"]
         return Outcome(int(new.get("failure_streak", 0)), int(new.get("running", 0)))
 
     def acquire(self, account_id: str, job_id: int, max_running: int) -> bool:
         done = _call(
             lambda: self.table.update_item(
-                Key={"account_id": account_id, "job_id": job_id},
+                Key=self._key(account_id, job_id, state=True),
                 UpdateExpression="ADD running :one",
                 ConditionExpression=(
                     "attribute_exists(job_id) AND (attribute_not_exists(running) OR running < :max)"
@@ -338,7 +461,7 @@ class DynamoJobStore:
     def release(self, account_id: str, job_id: int) -> None:
         _call(
             lambda: self.table.update_item(
-                Key={"account_id": account_id, "job_id": job_id},
+                Key=self._key(account_id, job_id, state=True),
                 UpdateExpression="ADD running :minus",
                 ConditionExpression="running > :zero",
                 ExpressionAttributeValues={":minus": -1, ":zero": 0},
@@ -347,14 +470,19 @@ class DynamoJobStore:
         )
 
     def delete(self, account_id: str, job_id: int) -> bool:
-        done = _call(
-            lambda: self.table.delete_item(
-                Key={"account_id": account_id, "job_id": job_id},
-                ConditionExpression="attribute_exists(job_id)",
-            ),
-            conditional=True,
+        name = self.table.name
+        return self._transact(
+            [
+                {
+                    "Delete": {
+                        "TableName": name,
+                        "Key": self._key(account_id, job_id),
+                        "ConditionExpression": "attribute_exists(job_id)",
+                    }
+                },
+                {"Delete": {"TableName": name, "Key": self._key(account_id, job_id, True)}},
+            ]
         )
-        return done is not None
 
 
 class DynamoKeyStore:
@@ -477,10 +605,11 @@ class DynamoRunStore:
             "data": json.dumps(run.data, separators=(",", ":")),
         }
         if run.active_deadline is not None:
-            item["active_shard"] = f"s{run.job_id % self.shards}"
             item["deadline"] = run.active_deadline
         if run.expires_at is not None:
             item["expires_at"] = run.expires_at
+        if run.claim:
+            item["claim"] = run.claim
         return item
 
     @staticmethod
@@ -493,19 +622,31 @@ class DynamoRunStore:
             data=json.loads(item.get("data") or "{}"),
             active_deadline=_int(item.get("deadline")),
             expires_at=_int(item.get("expires_at")),
+            claim=item.get("claim", ""),
         )
 
     def put(self, run: RunRecord) -> None:
         _call(lambda: self.table.put_item(Item=self._item(run)))
 
     def create(self, run: RunRecord) -> bool:
-        done = _call(
-            lambda: self.table.put_item(
-                Item=self._item(run), ConditionExpression="attribute_not_exists(run_id)"
-            ),
-            conditional=True,
-        )
-        return done is not None
+        try:
+            self.table.put_item(
+                Item=self._item(run),
+                ConditionExpression="attribute_not_exists(run_id)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            # A retried create whose first attempt landed finds its own claim token.
+            old = _conditional_item(exc)
+            if old is not None and run.claim and old.get("claim") == run.claim:
+                return True
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            code = exc.response.get("Error", {}).get("Code", "unknown")
+            raise StoreError(f"DynamoDB call failed: {code}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"DynamoDB unreachable: {type(exc).__name__}") from exc
+        return True
 
     def update(self, run: RunRecord, expected_state: str) -> bool:
         done = _call(
@@ -519,17 +660,42 @@ class DynamoRunStore:
         )
         return done is not None
 
-    def active(self, shard: int, until: int, limit: int) -> RunKeys:
-        response = _call(
-            lambda: self.table.query(
-                IndexName="active",
-                KeyConditionExpression="active_shard = :s AND deadline <= :u",
-                ExpressionAttributeValues={":s": f"s{shard}", ":u": until},
-                Limit=limit,
-            )
+    # Watch lists share the runs table under partitions no job has: a job's key never ends in
+    # "#". They carry no account_id, so the `by_account` index leaves them out.
+    WATCH_CHUNK = 250  # entries per item: about 12 KB
+    WATCH_KEEP_S = 7 * 86400
+
+    @staticmethod
+    def _watch_key(minute: int) -> str:
+        return f"watch#{minute}#"
+
+    def watch(self, entries: list[Watch], token: str) -> None:
+        by_minute: dict[int, list[Watch]] = {}
+        for entry in entries:
+            by_minute.setdefault(watch_minute(entry[3]), []).append(entry)
+        for minute, group in sorted(by_minute.items()):
+            for n in range(0, len(group), self.WATCH_CHUNK):
+                chunk = [list(e) for e in group[n : n + self.WATCH_CHUNK]]
+                item = {
+                    "job_key": self._watch_key(minute),
+                    "run_id": f"{token}#{n}",
+                    "entries": json.dumps(chunk, separators=(",", ":")),
+                    "expires_at": minute * 60 + self.WATCH_KEEP_S,
+                }
+                _call(functools.partial(self.table.put_item, Item=item))
+
+    def watched(self, minute: int) -> list[Watch]:
+        items = _query_all(
+            self.table,
+            KeyConditionExpression="job_key = :k",
+            ExpressionAttributeValues={":k": self._watch_key(minute)},
+            ConsistentRead=True,
         )
-        assert response is not None
-        return [(*_split_job_key(i["job_key"]), i["run_id"]) for i in response.get("Items", [])]
+        return [
+            (str(a), int(j), str(r), int(d))
+            for item in items
+            for a, j, r, d in json.loads(item["entries"])
+        ]
 
     def get(self, account_id: str, job_id: int, run_id: str) -> RunRecord | None:
         response = _call(

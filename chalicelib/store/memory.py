@@ -14,16 +14,18 @@ from chalicelib.store.base import (
     Jobs,
     Outcome,
     Page,
-    RunKeys,
     RunRecord,
     Stores,
+    Watch,
     refill,
+    watch_minute,
 )
 
 
 class MemoryJobStore:
     def __init__(self, shards: int = 8) -> None:
         self._items: dict[tuple[str, int], JobRecord] = {}
+        self._recorded: dict[tuple[str, int], str] = {}  # the last run recorded on each job
         self._lock = threading.Lock()
         self.shards = shards
 
@@ -56,10 +58,15 @@ class MemoryJobStore:
         with self._lock:
             key = (job.account_id, job.job_id)
             current = self._items.get(key)
-            if current is None or current.version != expected_version:
+            if (
+                current is None
+                or current.version != expected_version
+                or current.state_version != job.state_version
+            ):
                 return False
             for name in DEFINITION_FIELDS:
                 setattr(current, name, copy.deepcopy(getattr(job, name)))
+            current.state_version += 1
             return True
 
     def due(self, shard: int, until: int, limit: int) -> JobKeys:
@@ -82,7 +89,7 @@ class MemoryJobStore:
             if job is None or not job.due or job.next_run_at != slot:
                 return "moved"
             job.next_run_at = next_run_at
-            job.version += 1
+            job.state_version += 1
             if job.running < max_running:
                 job.running += 1
                 return "started"
@@ -99,11 +106,15 @@ class MemoryJobStore:
         executed_at: int,
         ssl_cert_expiry: int | None,
         release: bool,
+        run_id: str,
     ) -> Outcome | None:
         with self._lock:
             job = self._items.get((account_id, job_id))
             if job is None:
                 return None
+            if self._recorded.get((account_id, job_id)) == run_id:
+                return Outcome(job.failure_streak, job.running)
+            self._recorded[(account_id, job_id)] = run_id
             job.last_status = status
             job.last_duration = duration_ms
             job.last_execution = executed_at
@@ -135,6 +146,7 @@ class MemoryJobStore:
 
     def delete(self, account_id: str, job_id: int) -> bool:
         with self._lock:
+            self._recorded.pop((account_id, job_id), None)
             return self._items.pop((account_id, job_id), None) is not None
 
 
@@ -195,14 +207,16 @@ def _page(runs: list[RunRecord], limit: int, cursor: str | None) -> Page:
 class MemoryRunStore:
     def __init__(self, shards: int = 8) -> None:
         self._items: dict[tuple[str, int, str], RunRecord] = {}
+        self._watched: dict[int, list[Watch]] = {}
         self._lock = threading.Lock()
         self.shards = shards
 
     def create(self, run: RunRecord) -> bool:
         with self._lock:
             key = (run.account_id, run.job_id, run.run_id)
-            if key in self._items:
-                return False
+            existing = self._items.get(key)
+            if existing is not None:
+                return bool(run.claim) and existing.claim == run.claim
             self._items[key] = run.copy()
             return True
 
@@ -215,16 +229,14 @@ class MemoryRunStore:
             self._items[key] = run.copy()
             return True
 
-    def active(self, shard: int, until: int, limit: int) -> RunKeys:
+    def watch(self, entries: list[Watch], token: str) -> None:
         with self._lock:
-            found = [
-                (run.active_deadline, key)
-                for key, run in self._items.items()
-                if run.active_deadline is not None
-                and run.job_id % self.shards == shard
-                and run.active_deadline <= until
-            ]
-        return [key for _, key in sorted(found)[:limit]]
+            for entry in entries:
+                self._watched.setdefault(watch_minute(entry[3]), []).append(entry)
+
+    def watched(self, minute: int) -> list[Watch]:
+        with self._lock:
+            return list(self._watched.get(minute, []))
 
     def put(self, run: RunRecord) -> None:
         with self._lock:
