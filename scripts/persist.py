@@ -75,6 +75,36 @@ def _reseal(tables: dict[str, list[dict[str, Any]]], open_with: Any, seal_with: 
         item["value"] = {"S": json.dumps(seal_settings(config, seal_with, account))}
 
 
+_STATE_FIELDS = (
+    "due_shard",
+    "next_run_at",
+    "last_status",
+    "last_duration",
+    "last_execution",
+    "failure_streak",
+    "success_count",
+    "failure_count",
+    "running",
+    "ssl_cert_expiry",
+)
+
+
+def _split_legacy_jobs(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Jobs saved before a job became two items (its definition, and its run state under
+    -job_id): move each such definition's run state onto a state item of its own."""
+    states = {(i["account_id"]["S"], i["job_id"]["N"]) for i in items if "-" in i["job_id"]["N"]}
+    out = []
+    for item in items:
+        job_id = int(item["job_id"]["N"])
+        key = (item["account_id"]["S"], str(-job_id))
+        if job_id > 0 and key not in states and any(n in item for n in _STATE_FIELDS):
+            state = {"account_id": item["account_id"], "job_id": {"N": key[1]}, "sv": {"N": "0"}}
+            state.update({n: item.pop(n) for n in _STATE_FIELDS if n in item})
+            out.append(state)
+        out.append(item)
+    return out
+
+
 def _count(role: str, items: list[dict[str, Any]]) -> int:
     """Items of a table as a person counts them: a job is a definition and a state item (whose
     job_id is negative), runs leave out the tick's watch lists."""
@@ -241,6 +271,7 @@ def restore(session: Any, names: Names, document: Mapping[str, Any]) -> Counts:
     from chalicelib.crypto import PlainSealer
 
     tables = {role: [dict(item) for item in tables.get(role) or []] for role in TABLES}
+    tables["jobs"] = _split_legacy_jobs(tables["jobs"])
     _reseal(tables, PlainSealer(), _sealer(session, names))
     for role in TABLES:
         items = tables.get(role) or []

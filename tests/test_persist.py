@@ -185,3 +185,30 @@ def test_it_brings_back_the_notification_secret_sealed_under_the_new_key(
     from standardwebhooks import Webhook
 
     assert Webhook(secret).verify(notice.body, notice.headers)["type"] == "job.failed"
+
+
+def test_it_splits_a_job_saved_as_one_item_and_it_fires_again(
+    tmp_path: Path, aws_credentials: None, unwired: None
+) -> None:
+    path = tmp_path / "data.json"
+    with mock_aws():
+        session, names, settings, stores = _stack_stores()
+        job, _ = Service(stores, settings).create_job("alice", new_job()["job"])
+        persist.save(session, names, path)
+    document = json.loads(path.read_text())
+    # Rewrite the file as an older cronhook wrote it: one item per job, its run state on it.
+    definition, state = sorted(document["tables"]["jobs"], key=lambda i: -int(i["job_id"]["N"]))
+    state.pop("job_id"), state.pop("account_id"), state.pop("sv")
+    document["tables"]["jobs"] = [{**definition, **state}]
+    path.write_text(json.dumps(document))
+    with mock_aws():
+        session, names, settings, stores = _stack_stores()
+        counts = persist.restore(session, names, persist.load(path) or {})
+        assert counts.items["jobs"] == 1
+        restored = stores.jobs.get("alice", job.job_id)
+        assert restored is not None and restored.next_run_at == job.next_run_at
+        assert stores.jobs.due(job.job_id % settings.due_shards, 2**40, 10) == [
+            ("alice", job.job_id)
+        ]
+        slot = job.next_run_at or 0
+        assert stores.jobs.advance("alice", job.job_id, slot, slot + 60, 1) == "started"
