@@ -337,12 +337,18 @@ def check_jobs(stack: Stack, run: FuzzRun) -> None:
         aws_secret_access_key="local",
     ).Table(names["CRONHOOK_JOBS_TABLE"])
     items = table.scan()["Items"]  # the test may scan; the product never
+    # A job is two items: its definition, and its state item under -job_id.
+    definitions = [i for i in items if int(i["job_id"]) > 0]
+    states = {(i["account_id"], -int(i["job_id"])) for i in items if int(i["job_id"]) < 0}
     required = {"account_id", "job_id", "spec", "secrets", "version", "created_at", "updated_at"}
-    stored = {int(i["job_id"]) for i in items if i["account_id"] == "local"}
-    for item in items:
+    stored = {int(i["job_id"]) for i in definitions if i["account_id"] == "local"}
+    for item in definitions:
         missing = required - set(item)
         if missing:
             run.half_written.append(f"stored job {item.get('job_id')}: lacks {sorted(missing)}")
+    halves = states ^ {(i["account_id"], int(i["job_id"])) for i in definitions}
+    if halves:
+        run.half_written.append(f"definition or state item alone: {sorted(halves)}")
     if stored != {j["jobId"] for j in listed}:
         run.half_written.append(
             f"stored {sorted(stored)} but listed {[j['jobId'] for j in listed]}"
