@@ -272,6 +272,8 @@ class DynamoJobStore:
         )
 
     def get(self, account_id: str, job_id: int) -> JobRecord | None:
+        if job_id <= 0:
+            return None  # ids start at 1; 0 would name the same item twice
         keys = [self._key(account_id, job_id), self._key(account_id, job_id, state=True)]
         found = self._join(_batch_get(self.table, keys, consistent=True))
         return found[0] if found else None
@@ -286,7 +288,12 @@ class DynamoJobStore:
         return sorted(self._join(list(items)), key=lambda j: j.job_id)
 
     def get_many(self, keys: JobKeys) -> Jobs:
-        wanted = [self._key(a, j, state) for a, j in keys for state in (False, True)]
+        wanted = [
+            self._key(a, j, state)
+            for a, j in dict.fromkeys(keys)
+            if j > 0
+            for state in (False, True)
+        ]
         return self._join(_batch_get(self.table, wanted))
 
     def replace(self, job: JobRecord, expected_version: int) -> bool:
