@@ -385,3 +385,7 @@ def test_it_bounds_runs_in_flight(store: Stores) -> None:
     store.jobs.release("alice", 1)
     assert store.jobs.acquire("alice", 1, max_running=2)
     assert not store.jobs.acquire("alice", 404, max_running=2)
+
+
+def test_it_finds_no_job_zero(store: Stores) -> None:
+    assert store.jobs.get("alice", 0) is None and not store.jobs.delete("alice", 0)

@@ -477,6 +477,8 @@ class DynamoJobStore:
         )
 
     def delete(self, account_id: str, job_id: int) -> bool:
+        if job_id <= 0:
+            return False  # ids start at 1; 0 would name the same item twice
         name = self.table.name
         return self._transact(
             [
