@@ -288,6 +288,9 @@ class Dispatcher:
         if entries:
             self.stores.runs.watch(entries, new_token())
 
+    def _watch_runs(self, records: list[RunRecord]) -> None:
+        self._watch([(r.account_id, r.job_id, r.run_id, r.active_deadline or 0) for r in records])
+
     def _timeout(self, job: JobRecord) -> int:
         timeout = int(job.spec.get("requestTimeout", -1))
         return self.settings.default_request_timeout if timeout < 0 else timeout
@@ -300,9 +303,9 @@ class Dispatcher:
             return
         soon = self.clock() + self.settings.inline_wait_s
         near = [t for t in tasks if t.runs[0].data["deliverAt"] <= soon]
-        if not near or len(near) > self.settings.inline_max:
-            near = []
-        later = [t for t in tasks if not any(t is n for n in near)]
+        later = [t for t in tasks if t.runs[0].data["deliverAt"] > soon]
+        if len(near) > self.settings.inline_max:
+            near, later = [], tasks
         if later:
             report["queued"] += len(later)
             self._enqueue(later)
@@ -549,7 +552,7 @@ class Dispatcher:
             extra={"chain": run.data["chain"]} if "chain" in run.data else None,
         )
         retry.data["holds"] = counted
-        self._watch([(job.account_id, job.job_id, retry.run_id, retry.active_deadline or 0)])
+        self._watch_runs([retry])
         self.stores.runs.create(retry)
         self._enqueue([Task(job, [retry], counted, overrides)])
 
@@ -669,7 +672,7 @@ class Dispatcher:
             queued = replace(waiting, state="queued")
             queued.active_deadline = int(self.clock() + self._timeout(job) + runs.DEADLINE_MARGIN_S)
             queued.data = {**waiting.data, "deliverAt": self.clock(), "statusText": "Queued"}
-            self._watch([(job.account_id, job.job_id, queued.run_id, queued.active_deadline)])
+            self._watch_runs([queued])
             if self.stores.runs.update(queued, "waiting"):
                 self._enqueue([Task(job, [queued], False)])
 
@@ -695,7 +698,7 @@ class Dispatcher:
         now = self.clock()
         tag = f"{trigger[0]}{self.rng.getrandbits(24):06x}"
         run = self._new_run(job, now, now, trigger=trigger, tag=tag, extra=extra)
-        self._watch([(job.account_id, job.job_id, run.run_id, run.active_deadline or 0)])
+        self._watch_runs([run])
         self.stores.runs.create(run)
         self._enqueue([Task(job, [run], False, overrides)])
         return run

@@ -36,11 +36,21 @@ from chalicelib.store.base import (
 T = TypeVar("T")
 
 
-def _call(fn: Callable[[], T], *, conditional: bool = False) -> T | None:
-    """Run one DynamoDB call: a failed condition gives None if `conditional`, errors StoreError."""
+def _call(
+    fn: Callable[[], T],
+    *,
+    conditional: bool = False,
+    recover: Callable[[ClientError], Any] | None = None,
+) -> Any:
+    """Run one DynamoDB call: a failed condition gives None if `conditional`, errors StoreError.
+    `recover` sees a ClientError first; what it returns, unless None, is the call's result."""
     try:
         return fn()
     except ClientError as exc:
+        if recover is not None:
+            recovered = recover(exc)
+            if recovered is not None:
+                return recovered
         code = exc.response.get("Error", {}).get("Code", "unknown")
         if conditional and code == "ConditionalCheckFailedException":
             return None
@@ -249,16 +259,8 @@ class DynamoJobStore:
 
     def _transact(self, actions: list[dict[str, Any]]) -> bool:
         client = self.table.meta.client
-        try:
-            client.transact_write_items(TransactItems=actions)
-        except ClientError as exc:
-            if _cancelled(exc):
-                return False
-            code = exc.response.get("Error", {}).get("Code", "unknown")
-            raise StoreError(f"DynamoDB call failed: {code}") from exc
-        except BotoCoreError as exc:
-            raise StoreError(f"DynamoDB unreachable: {type(exc).__name__}") from exc
-        return True
+        write = functools.partial(client.transact_write_items, TransactItems=actions)
+        return _call(write, recover=lambda exc: False if _cancelled(exc) else None) is not False
 
     def create(self, job: JobRecord) -> bool:
         # botocore gives the transaction an idempotency token, so its own retries are safe.
@@ -425,29 +427,26 @@ class DynamoJobStore:
         if release:
             adds.append("running :minus")
             values[":minus"] = -1
-        try:
-            response = self.table.update_item(
-                Key=self._key(account_id, job_id, state=True),
-                UpdateExpression="SET " + ", ".join(sets) + " ADD " + ", ".join(adds),
-                # The same run twice (a retried write whose first reply was lost) adds nothing.
-                ConditionExpression=(
-                    "attribute_exists(job_id) AND "
-                    "(attribute_not_exists(last_run) OR last_run <> :r)"
-                ),
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
+
+        def recorded_before(exc: ClientError) -> dict[str, Any] | None:
             old = _conditional_item(exc)
-            if old is not None and old.get("last_run") == run_id:
-                return Outcome(int(old.get("failure_streak", 0)), int(old.get("running", 0)))
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return None  # deleted while running
-            code = exc.response.get("Error", {}).get("Code", "unknown")
-            raise StoreError(f"DynamoDB call failed: {code}") from exc
-        except BotoCoreError as exc:
-            raise StoreError(f"DynamoDB unreachable: {type(exc).__name__}") from exc
+            return {"Attributes": old} if old and old.get("last_run") == run_id else None
+
+        write = functools.partial(
+            self.table.update_item,
+            Key=self._key(account_id, job_id, state=True),
+            UpdateExpression="SET " + ", ".join(sets) + " ADD " + ", ".join(adds),
+            # The same run twice (a retried write whose first reply was lost) adds nothing.
+            ConditionExpression=(
+                "attribute_exists(job_id) AND (attribute_not_exists(last_run) OR last_run <> :r)"
+            ),
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        response = _call(write, conditional=True, recover=recorded_before)
+        if response is None:
+            return None  # deleted while running
         new = response["Attributes"]
         return Outcome(int(new.get("failure_streak", 0)), int(new.get("running", 0)))
 
@@ -638,24 +637,18 @@ class DynamoRunStore:
         _call(lambda: self.table.put_item(Item=self._item(run)))
 
     def create(self, run: RunRecord) -> bool:
-        try:
-            self.table.put_item(
-                Item=self._item(run),
-                ConditionExpression="attribute_not_exists(run_id)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
+        def own_claim(exc: ClientError) -> dict[str, Any] | None:
             # A retried create whose first attempt landed finds its own claim token.
             old = _conditional_item(exc)
-            if old is not None and run.claim and old.get("claim") == run.claim:
-                return True
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            code = exc.response.get("Error", {}).get("Code", "unknown")
-            raise StoreError(f"DynamoDB call failed: {code}") from exc
-        except BotoCoreError as exc:
-            raise StoreError(f"DynamoDB unreachable: {type(exc).__name__}") from exc
-        return True
+            return old if old and run.claim and old.get("claim") == run.claim else None
+
+        write = functools.partial(
+            self.table.put_item,
+            Item=self._item(run),
+            ConditionExpression="attribute_not_exists(run_id)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        return _call(write, conditional=True, recover=own_claim) is not None
 
     def update(self, run: RunRecord, expected_state: str) -> bool:
         done = _call(
