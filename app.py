@@ -58,6 +58,12 @@ def _principal(request: Request, scope: str) -> auth.Principal:
     return principal
 
 
+def _number(text: str) -> float | int:
+    """A JSON number with a fraction: 5.0 is the integer 5, as JSON Schema reads it."""
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
 def body(request: Request) -> Any:
     """The JSON payload; an empty or non-JSON content type counts as no payload (cron-job.org)."""
     raw = request.raw_body or b""
@@ -67,7 +73,7 @@ def body(request: Request) -> Any:
     if not raw.strip() or "json" not in content_type:
         return None
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_float=_number)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("request body is not valid JSON") from None
     except RecursionError:
@@ -82,7 +88,7 @@ def _wrapped(payload: Any, key: str) -> Any:
 
 
 def _id(value: str, what: str) -> int:
-    if not value.isdigit() or len(value) > 16:
+    if not (value.isascii() and value.isdigit()) or len(value) > 16:
         raise NotFound(f"{what} not found")
     return int(value)
 

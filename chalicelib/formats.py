@@ -37,14 +37,16 @@ def _scalar(value: Any) -> str:
 
 
 def _char(params: Mapping[str, str], name: str, default: int) -> str:
+    """A character given by its decimal code; code 0 gives "" (no qualifier, default line break)."""
     raw = params.get(name)
     if raw is None or raw == "":
         return chr(default)
-    try:
-        code = int(raw)
-        return chr(code) if 0 < code < 0x110000 else ""
-    except ValueError:
-        pass
+    digits = raw.lstrip("0") or "0"
+    # int() would take " 44", "4_4" and other scripts' digits, and a surrogate cannot be sent.
+    if raw.isascii() and raw.isdigit() and len(digits) <= 7:
+        code = int(digits)
+        if code < 0x110000 and not 0xD800 <= code <= 0xDFFF:
+            return chr(code) if code else ""
     raise ValidationError("must be a character code, e.g. 44 for a comma", field=name)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
+from chalicelib import patterns
 from chalicelib.errors import ValidationError
 from chalicelib.schedule import Schedule, ScheduleError
 from chalicelib.store.base import JobRecord
@@ -49,10 +50,11 @@ MAX_HEADERS_TOTAL = 32 * 1024
 MAX_BODY = 64 * 1024
 MAX_AUTH_FIELD = 255
 MAX_PATTERN = 1000
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # an HTTP header name
+_TOKEN = re.compile(TOKEN)
 # Hop-by-hop and framing headers are the transport's business; letting a job set them would
 # allow request smuggling or break the connection.
-_FORBIDDEN_HEADERS = frozenset(
+FORBIDDEN_HEADERS = frozenset(
     {
         "content-length",
         "transfer-encoding",
@@ -159,13 +161,18 @@ def _check_keys(obj: Mapping[str, Any], allowed: Any, path: str) -> None:
 
 
 def validate_url(url: object, path: str = "url") -> str:
+    """An http(s) URL the executor can call: host name in ASCII or an IPv6 literal, no user info;
+    exactly the URLs `patterns.URL` matches, the one the OpenAPI document states."""
     if not isinstance(url, str) or not url.strip():
         raise ValidationError("a URL is required", field=path)
     if len(url) > MAX_URL:
         raise ValidationError(f"must be at most {MAX_URL} characters", field=path)
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
         raise ValidationError("must not contain spaces or control characters", field=path)
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed "[" or a bracketed host that is no IP address
+        raise ValidationError("is not a valid URL", field=path) from None
     if parts.scheme.lower() not in ("http", "https"):
         raise ValidationError("must be an http:// or https:// URL", field=path)
     if not parts.hostname:
@@ -175,9 +182,15 @@ def validate_url(url: object, path: str = "url") -> str:
             "must not carry credentials; use auth.user and auth.password", field=path
         )
     try:
-        parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+        port = parts.port
     except ValueError:
-        raise ValidationError("has an invalid port", field=path) from None
+        port = 0
+    if port == 0 or not patterns.URL_RE.fullmatch(url):
+        raise ValidationError(
+            "must name its host in ASCII (punycode for others, xn--...) or as an IPv6 address "
+            "in brackets, with a port from 1 to 65535 if any",
+            field=path,
+        )
     return url
 
 
@@ -190,9 +203,9 @@ def _headers(value: object) -> dict[str, str]:
     seen: set[str] = set()
     for name in headers:
         where = f"{path}.{name}"
-        if not _TOKEN.match(name) or len(name) > MAX_HEADER_NAME:
+        if not _TOKEN.fullmatch(name) or len(name) > MAX_HEADER_NAME:
             raise ValidationError("is not a valid header name", field=where)
-        if name.lower() in _FORBIDDEN_HEADERS:
+        if name.lower() in FORBIDDEN_HEADERS:
             raise ValidationError("is set by the transport and cannot be overridden", field=where)
         if name.lower() in seen:
             raise ValidationError("is given twice", field=where)
@@ -202,6 +215,9 @@ def _headers(value: object) -> dict[str, str]:
     if total > MAX_HEADERS_TOTAL:
         raise ValidationError(f"headers must total at most {MAX_HEADERS_TOTAL} bytes", field=path)
     return dict(headers)
+
+
+_RANGE = re.compile(r"\s*(\d{3})\s*-\s*(\d{3})\s*", re.ASCII)  # no other digits or spaces
 
 
 def _success_codes(value: object) -> list[int | str]:
@@ -215,9 +231,7 @@ def _success_codes(value: object) -> list[int | str]:
         if is_int(entry) and 100 <= entry <= 599:
             out.append(int(entry))
             continue
-        match = (
-            re.fullmatch(r"\s*(\d{3})\s*-\s*(\d{3})\s*", entry) if isinstance(entry, str) else None
-        )
+        match = _RANGE.fullmatch(entry) if isinstance(entry, str) else None
         if match and 100 <= int(match[1]) <= int(match[2]) <= 599:
             out.append(f"{int(match[1])}-{int(match[2])}")
             continue
@@ -244,6 +258,13 @@ def _pattern(obj: Mapping[str, Any], key: str) -> str:
             re.compile(value)
         except re.error as exc:
             raise ValidationError(f"is not a valid regular expression: {exc}", field=key) from None
+        if not patterns.portable(value):
+            # The document promises JSON Schema's regex format, which is ECMA 262.
+            raise ValidationError(
+                "must read the same in Python and JavaScript: escape a literal {, } or ], and "
+                "leave out (?P...), inline flags, possessive quantifiers and \\A, \\Z",
+                field=key,
+            )
     return value
 
 
@@ -262,32 +283,38 @@ def with_defaults(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def merge(base: dict[str, Any], delta: Mapping[str, Any]) -> dict[str, Any]:
-    """Apply a PATCH delta: nested objects merge key by key; a schedule of another form replaces."""
+    """Apply a PATCH delta: nested objects merge key by key, and so does a schedule."""
     out = copy.deepcopy(base)
     for key, value in delta.items():
-        if (key in _NESTED and isinstance(value, dict) and isinstance(out.get(key), dict)) or (
-            key == "schedule"
-            and isinstance(value, dict)
-            and _same_cronjob_form(out.get(key), value)
-        ):
+        if key in _NESTED and isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = {**out[key], **copy.deepcopy(value)}
+        elif key == "schedule" and isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge_schedule(out[key], copy.deepcopy(value))
         else:
             out[key] = copy.deepcopy(value)
     return out
 
 
-_CRONJOB_FIELDS = {"hours", "mdays", "minutes", "months", "wdays"}
+_SCHEDULE_FORMS = {
+    "lists": {"hours", "mdays", "minutes", "months", "wdays"},
+    "cron": {"cron"},
+    "timing": {"timing"},
+    "at": {"at"},
+}
 
 
-def _same_cronjob_form(current: object, delta: Mapping[str, Any]) -> bool:
-    """Whether a schedule delta tweaks a cron-job.org-style schedule (merge) or swaps forms."""
-    if not isinstance(current, dict):
-        return False
-    current_fields = set(current) & _CRONJOB_FIELDS
-    other_forms = {"cron", "timing", "at"}
-    return (
-        bool(current_fields) and not (set(current) & other_forms) and not (set(delta) & other_forms)
-    )
+def _form(schedule: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset(name for name, keys in _SCHEDULE_FORMS.items() if keys & set(schedule))
+
+
+def _merge_schedule(current: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+    """A delta of the job's own form, or of none (only timezone/expiresAt), changes what it names;
+    one of another form replaces the schedule, keeping its time zone (and expiresAt, but for at)."""
+    new = _form(delta)
+    if not new or new == _form(current):
+        return {**current, **delta}
+    kept = ("timezone",) if "at" in new else ("timezone", "expiresAt")
+    return {**{key: current[key] for key in kept if key in current}, **delta}
 
 
 def validate(payload: object, *, folder_ids: set[int]) -> ValidJob:
@@ -331,7 +358,7 @@ def validate(payload: object, *, folder_ids: set[int]) -> ValidJob:
     spec["extendedData"] = {"headers": _headers(extended["headers"]), "body": body}
 
     timeout = job["requestTimeout"]
-    if timeout != -1:
+    if not (is_int(timeout) and timeout == -1):  # -1: the service default; not -1.0 or true
         timeout = _int(job, "requestTimeout", "requestTimeout", 1, 300)
     spec["requestTimeout"] = timeout
     spec["folderId"] = _int(job, "folderId", "folderId", 0, 2**53)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import __version__
+from chalicelib import __version__, patterns
+from chalicelib.openapi_schemas import closed, schemas
+from chalicelib.openapi_schemas import obj as _obj
+from chalicelib.openapi_schemas import ref as _ref
 
 _INT = {"type": "integer"}
 _BOOL = {"type": "boolean"}
@@ -12,211 +15,15 @@ _STR = {"type": "string"}
 _INT_LIST = {"type": "array", "items": _INT}
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+def _query(pattern: str) -> dict[str, Any]:
+    """A query parameter's value: empty (the default) or one matching `pattern`."""
+    return {"type": "string", "pattern": f"^(?:|{pattern})$"}
 
 
-def _obj(
-    properties: dict[str, Any], required: list[str] | None = None, **extra: Any
-) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "object", "properties": properties, **extra}
-    if required:
-        schema["required"] = required
-    return schema
+def _char_code(low: int) -> dict[str, Any]:
+    codes = [patterns.int_range(low, 0xD7FF), patterns.int_range(0xE000, 0x10FFFF)]
+    return _query("0*" + patterns.group(codes))
 
-
-_SCHEDULE = {
-    "description": (
-        "One of: cron-job.org's object (hours, mdays, minutes, months, wdays with [-1] for every), "
-        '{"cron": "<5-field Unix or 6/7-field Quartz>"}, {"timing": {Cronicle timing}}, '
-        '{"at": "<ISO 8601 with offset>"}; each may add timezone (IANA, default UTC), the first '
-        "three expiresAt (YYYYMMDDhhmmss in the zone, 0 = never). {} means on demand only."
-    ),
-    "type": "object",
-    "properties": {
-        "timezone": _STR,
-        "expiresAt": _INT,
-        "hours": _INT_LIST,
-        "mdays": _INT_LIST,
-        "minutes": _INT_LIST,
-        "months": _INT_LIST,
-        "wdays": _INT_LIST,
-        "cron": _STR,
-        "timing": {"type": "object", "additionalProperties": _INT_LIST},
-        "at": _STR,
-    },
-}
-
-_JOB_INPUT = _obj(
-    {
-        "enabled": _BOOL,
-        "title": {"type": "string", "maxLength": 255},
-        "saveResponses": _BOOL,
-        "url": {"type": "string", "format": "uri", "maxLength": 2048},
-        "auth": _obj({"enable": _BOOL, "user": _STR, "password": _STR}),
-        "notification": _obj(
-            {
-                "onFailure": _BOOL,
-                "onFailureCount": {"type": "integer", "minimum": 1},
-                "onSuccess": _BOOL,
-                "onDisable": _BOOL,
-                "onSslCertExpiry": _BOOL,
-                "onSslCertExpirySeconds": {"type": "integer", "minimum": 0},
-            }
-        ),
-        "extendedData": _obj(
-            {"headers": {"type": "object", "additionalProperties": _STR}, "body": _STR}
-        ),
-        "requestTimeout": {"type": "integer", "minimum": -1, "maximum": 300},
-        "redirectSuccess": _BOOL,
-        "folderId": {"type": "integer", "minimum": 0},
-        "schedule": _ref("Schedule"),
-        "requestMethod": {
-            "oneOf": [
-                {"type": "integer", "minimum": 0, "maximum": 8},
-                {
-                    "type": "string",
-                    "enum": [
-                        "GET",
-                        "POST",
-                        "OPTIONS",
-                        "HEAD",
-                        "PUT",
-                        "DELETE",
-                        "TRACE",
-                        "CONNECT",
-                        "PATCH",
-                    ],
-                },
-            ]
-        },
-        "retries": {"type": "integer", "minimum": 0, "maximum": 10},
-        "retryDelay": {"type": "integer", "minimum": 1, "maximum": 3600},
-        "catchUp": _BOOL,
-        "historyStrategy": {"type": "string", "enum": ["OFF", "ERROR", "MINIMAL", "FULL"]},
-        "retentionDays": {"type": "integer", "minimum": 1, "maximum": 365},
-        "chainSuccess": {"type": "integer", "minimum": 0},
-        "chainFailure": {"type": "integer", "minimum": 0},
-        "successCodes": {"type": "array", "items": {"oneOf": [_INT, _STR]}},
-        "successMatch": _STR,
-        "errorMatch": _STR,
-        "maxDuration": {"type": "integer", "minimum": 0, "maximum": 300000},
-        "tlsVerify": _BOOL,
-        "maxConcurrent": {"type": "integer", "minimum": 1, "maximum": 100},
-        "queueMax": {"type": "integer", "minimum": 0, "maximum": 1000},
-    },
-    description="A job as sent by a client (cron-job.org's DetailedJob plus cronhook's fields).",
-)
-
-_JOB = _obj(
-    {
-        "jobId": _INT,
-        "enabled": _BOOL,
-        "title": _STR,
-        "saveResponses": _BOOL,
-        "url": _STR,
-        "lastStatus": {"type": "integer", "minimum": 0, "maximum": 9},
-        "lastDuration": _INT,
-        "lastExecution": _INT,
-        "sslCertExpiry": _INT,
-        "nextExecution": {"type": ["integer", "null"]},
-        "type": _INT,
-        "requestTimeout": _INT,
-        "redirectSuccess": _BOOL,
-        "folderId": _INT,
-        "schedule": _ref("Schedule"),
-        "requestMethod": _INT,
-    },
-    ["jobId", "enabled", "title", "url", "schedule", "requestMethod"],
-)
-
-_DETAILED_JOB = {
-    "allOf": [
-        _ref("Job"),
-        _obj(
-            {
-                **_JOB_INPUT["properties"],
-                "requestMethod": _INT,
-                "failureStreak": _INT,
-                "successCount": _INT,
-                "failureCount": _INT,
-                "disabledReason": {"type": ["string", "null"]},
-            }
-        ),
-    ]
-}
-
-_KEY = _obj(
-    {
-        "keyId": _STR,
-        "name": _STR,
-        "scopes": {
-            "type": "array",
-            "items": {"type": "string", "enum": ["read", "write", "run", "admin"]},
-        },
-        "ipAllowlist": {"type": "array", "items": _STR},
-        "createdAt": _INT,
-        "lastUsedAt": {"type": ["integer", "null"]},
-        "revoked": _BOOL,
-        "revokedAt": {"type": ["integer", "null"]},
-        "prefix": _STR,
-    },
-    ["keyId", "scopes", "revoked"],
-)
-
-_ERROR = _obj(
-    {"error": _obj({"code": _STR, "field": _STR, "message": _STR}, ["code", "message"])},
-    ["error"],
-)
-
-_STATS = _obj(
-    {
-        k: _INT
-        for k in ("nameLookup", "connect", "appConnect", "preTransfer", "startTransfer", "total")
-    },
-    description="Microseconds from the start of the call, as libcurl counts them.",
-)
-
-_HISTORY_ITEM = _obj(
-    {
-        "jobLogId": _INT,
-        "jobId": _INT,
-        "identifier": _STR,
-        "date": _INT,
-        "datePlanned": _INT,
-        "jitter": _INT,
-        "url": _STR,
-        "duration": _INT,
-        "status": {"type": "integer", "minimum": 0, "maximum": 9},
-        "statusText": _STR,
-        "httpStatus": _INT,
-        "headers": {"type": ["string", "null"]},
-        "body": {"type": ["string", "null"]},
-        "stats": _ref("HistoryItemStats"),
-        "sslCertExpiry": _INT,
-        "state": {
-            "type": "string",
-            "enum": ["queued", "running", "done", "lost", "skipped", "waiting", "cancelled"],
-        },
-        "runId": _STR,
-        "attempt": _INT,
-        "trigger": _STR,
-        "reason": _STR,
-    },
-    ["jobId", "identifier", "date", "datePlanned", "status", "stats", "state"],
-)
-
-SCHEMAS: dict[str, Any] = {
-    "Schedule": _SCHEDULE,
-    "JobInput": _JOB_INPUT,
-    "Job": _JOB,
-    "DetailedJob": _DETAILED_JOB,
-    "Folder": _obj({"folderId": _INT, "title": {"type": "string", "maxLength": 128}}, ["title"]),
-    "Key": _KEY,
-    "HistoryItem": _HISTORY_ITEM,
-    "HistoryItemStats": _STATS,
-    "Error": _ERROR,
-}
 
 _ERRORS = {
     "400": "Invalid input; the error names the field",
@@ -240,16 +47,21 @@ def _op(
     response: dict[str, Any],
     *,
     request: dict[str, Any] | None = None,
+    request_required: bool = True,
     params: list[str] = (),  # type: ignore[assignment]
     status: str = "200",
     listing: bool = False,
     paged: bool = False,
-    query: list[str] = (),  # type: ignore[assignment]
+    query: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
         "responses": {status: {"description": "OK", **_json(response)}},
     }
+    if listing:  # format=text or xml
+        op["responses"][status]["content"].update(
+            {"text/plain": {"schema": _STR}, "application/xml": {"schema": _STR}}
+        )
     if scope:
         op["description"] = f"Needs an API key with the `{scope}` scope (or `admin`)."
         op["security"] = [{"bearer": []}, {"apiKey": []}]
@@ -259,56 +71,71 @@ def _op(
             op["responses"][code] = {"description": text, **_json(_ref("Error"))}
     else:
         op["security"] = []
-    parameters = [
-        {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params
-    ]
+    parameters = [{"name": p, "in": "path", "required": True, "schema": _STR} for p in params]
+    named: list[tuple[str, str, dict[str, Any]]] = []
     if listing:
-        for name, text in (
-            ("format", "json (default), text or xml"),
-            ("columns", "comma-separated field names (dotted for nested)"),
-            ("includeheaders", "false drops the header line of text output"),
-            ("fieldSeparator", "character code, default 44"),
-            ("textQualifier", "character code, default 34"),
-            ("lineBreak", "character code, default 10"),
-        ):
-            parameters.append(
-                {
-                    "name": name,
-                    "in": "query",
-                    "required": False,
-                    "description": text,
-                    "schema": {"type": "string"},
-                }
-            )
+        named += [
+            (
+                "format",
+                "json (default), text or xml",
+                _query(patterns.words(("json", "text", "xml"))),
+            ),
+            ("columns", "comma-separated field names (dotted for nested)", _STR),
+            (
+                "includeheaders",
+                "false drops the header line of text output",
+                _query(patterns.words(("true", "false"))),
+            ),
+            ("fieldSeparator", "character code, default 44", _char_code(1)),
+            ("textQualifier", "character code, default 34; 0 for none", _char_code(0)),
+            ("lineBreak", "character code, default 10 (0 too)", _char_code(0)),
+        ]
     if paged:
-        for name, text in (
-            ("limit", "items per page, 1-100 (default 25)"),
-            ("cursor", "the `cursor` of the previous page"),
-        ):
-            parameters.append(
-                {
-                    "name": name,
-                    "in": "query",
-                    "required": False,
-                    "description": text,
-                    "schema": {"type": "string"},
-                }
-            )
-    parameters.extend(
-        {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
-        for name in query
-    )
+        named += [
+            (
+                "limit",
+                "items per page, 1-100 (default 25)",
+                _query("0*" + patterns.int_range(1, 100)),
+            ),
+            (
+                "cursor",
+                "the `cursor` of the previous page of this listing; others are refused",
+                {"type": "string", "pattern": "^[A-Za-z0-9_=-]*$"},
+            ),
+        ]
+    named += [
+        (name, schema.pop("description", ""), schema) for name, schema in (query or {}).items()
+    ]
+    parameters += [
+        {"name": name, "in": "query", "required": False, "description": text, "schema": schema}
+        for name, text, schema in named
+    ]
     if parameters:
         op["parameters"] = parameters
     if request is not None:
-        op["requestBody"] = {"required": True, **_json(request)}
+        op["requestBody"] = {"required": request_required, **_json(request)}
     return op
 
 
+def _rows(name: str) -> dict[str, Any]:
+    """A listing's items: whole, or cut down to the fields its `columns` parameter names."""
+    chosen = _obj({}, description="Only the fields named in `columns` (dotted for nested ones).")
+    return {"type": "array", "items": {"anyOf": [_ref(name), chosen]}}
+
+
 def _paths() -> dict[str, Any]:
+    # The {"job": ...} and {"folder": ...} wrappers ignore other fields, as cron-job.org does.
     job_body = _obj({"job": _ref("JobInput")}, ["job"])
-    folder_body = _obj({"folder": _ref("Folder")}, ["folder"])
+    job_delta = _obj({"job": _ref("JobDelta")}, ["job"])
+    folder_body = _obj({"folder": _ref("FolderInput")}, ["folder"])
+    folder_delta = _obj({"folder": _ref("FolderDelta")}, ["folder"])
     empty = _obj({})
+    nothing = {"type": "null"}
+    email = {
+        "type": "string",
+        "maxLength": 254,
+        "pattern": patterns.EMAIL,
+    }
     return {
         "/health": {"get": _op("Service health", None, _obj({"status": _STR, "version": _STR}))},
         "/openapi.json": {"get": _op("This document", None, _obj({}))},
@@ -348,15 +175,8 @@ def _paths() -> dict[str, Any]:
                 "Create an API key (the key is shown only in this response)",
                 "admin",
                 {"allOf": [_ref("Key"), _obj({"key": _STR}, ["key"])]},
-                request=_obj(
-                    {
-                        "name": _STR,
-                        "scopes": {"type": "array", "items": _STR},
-                        "ipAllowlist": {"type": "array", "items": _STR},
-                        "rateLimit": {"type": "number"},
-                        "rateLimitBurst": {"type": "number"},
-                    }
-                ),
+                request={"anyOf": [_ref("KeyInput"), nothing]},
+                request_required=False,
                 status="201",
             ),
             "get": _op(
@@ -370,7 +190,7 @@ def _paths() -> dict[str, Any]:
             "get": _op(
                 "List jobs",
                 "read",
-                _obj({"jobs": {"type": "array", "items": _ref("Job")}, "someFailed": _BOOL}),
+                _obj({"jobs": _rows("Job"), "someFailed": _BOOL}),
                 listing=True,
             ),
             "put": _op(
@@ -391,7 +211,7 @@ def _paths() -> dict[str, Any]:
                 "Job details", "read", _obj({"jobDetails": _ref("DetailedJob")}), params=["jobId"]
             ),
             "patch": _op(
-                "Update a job with a delta", "write", empty, request=job_body, params=["jobId"]
+                "Update a job with a delta", "write", empty, request=job_delta, params=["jobId"]
             ),
             "delete": _op("Delete a job", "write", empty, params=["jobId"]),
         },
@@ -408,16 +228,13 @@ def _paths() -> dict[str, Any]:
                 "Run the job now (optionally with another body or headers, for this run only)",
                 "run",
                 _obj({"runId": _STR}),
-                request=_obj(
-                    {
-                        "extendedData": _obj(
-                            {
-                                "headers": {"type": "object", "additionalProperties": _STR},
-                                "body": _STR,
-                            }
-                        )
-                    }
-                ),
+                request={
+                    "anyOf": [
+                        closed({"extendedData": {"anyOf": [_ref("ExtendedData"), nothing]}}),
+                        nothing,
+                    ]
+                },
+                request_required=False,
                 params=["jobId"],
                 status="202",
             )
@@ -428,7 +245,7 @@ def _paths() -> dict[str, Any]:
                 "read",
                 _obj(
                     {
-                        "history": {"type": "array", "items": _ref("HistoryItem")},
+                        "history": _rows("HistoryItem"),
                         "predictions": _INT_LIST,
                         "cursor": {"type": ["string", "null"]},
                         "totals": _obj(
@@ -459,7 +276,7 @@ def _paths() -> dict[str, Any]:
                 "read",
                 _obj(
                     {
-                        "history": {"type": "array", "items": _ref("HistoryItem")},
+                        "history": _rows("HistoryItem"),
                         "cursor": {"type": ["string", "null"]},
                     }
                 ),
@@ -479,9 +296,9 @@ def _paths() -> dict[str, Any]:
             "get": _op(
                 "Runs queued or running (state=active)",
                 "read",
-                _obj({"runs": {"type": "array", "items": _ref("HistoryItem")}}),
+                _obj({"runs": _rows("HistoryItem")}),
                 listing=True,
-                query=["state"],
+                query={"state": {"enum": ["active"], "description": "only active (default)"}},
             )
         },
         "/notifications": {
@@ -492,7 +309,12 @@ def _paths() -> dict[str, Any]:
                 "Set the notification URL and/or e-mail (a new URL gets a new signing secret)",
                 "admin",
                 _obj({"url": _STR, "email": _STR, "signingSecret": _STR}),
-                request=_obj({"url": _STR, "email": _STR}),
+                request=closed(
+                    {
+                        "url": {"anyOf": [nothing, {"const": ""}, _ref("Url")]},
+                        "email": {"anyOf": [nothing, {"const": ""}, email]},
+                    }
+                ),
             ),
         },
         "/folders": {
@@ -512,7 +334,7 @@ def _paths() -> dict[str, Any]:
                 params=["folderId"],
             ),
             "patch": _op(
-                "Rename a folder", "write", empty, request=folder_body, params=["folderId"]
+                "Rename a folder", "write", empty, request=folder_delta, params=["folderId"]
             ),
             "delete": _op(
                 "Delete a folder (its jobs move to the root)", "write", empty, params=["folderId"]
@@ -542,10 +364,17 @@ def _paths() -> dict[str, Any]:
                         },
                     }
                 ),
-                request=_obj(
+                request=closed(
                     {
-                        "schedule": _ref("Schedule"),
-                        "after": {"oneOf": [_STR, {"type": "number"}]},
+                        "schedule": _ref("ScheduleInput"),
+                        "after": {
+                            "anyOf": [
+                                nothing,
+                                {"type": "number"},
+                                {"type": "string", "format": "date-time"},
+                            ],
+                            "description": "Epoch seconds or a time with offset; default now.",
+                        },
                         "count": {"type": "integer", "minimum": 1, "maximum": 100},
                     }
                 ),
@@ -565,7 +394,7 @@ def document() -> dict[str, Any]:
         },
         "paths": _paths(),
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": schemas(),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},

@@ -17,6 +17,22 @@ from tests.helpers import Api, Persona, make_persona
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_botocore_models() -> Iterator[None]:
+    """Every boto3 session of the run shares one botocore loader: a fresh session otherwise
+    parses each service's model files again (~75 ms a client, several clients a test). A Lambda
+    keeps its session and its clients, so this changes nothing that the tests look at."""
+    import functools
+
+    import botocore.loaders
+    import botocore.session
+
+    cached = functools.lru_cache(maxsize=None)(botocore.loaders.create_loader)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader", cached)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Dummy credentials and no endpoint override: nothing here may reach real AWS."""

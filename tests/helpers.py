@@ -64,6 +64,32 @@ def make_persona(stores: Any, name: str, account: str, scopes: list[str], **kw: 
     return Persona(name, account, full, record.key_id)
 
 
+def create_jobs(stores: Any, records: Any) -> None:
+    """Store many job records for a test's setup. On DynamoDB each job is the same two items that
+    `jobs.create` writes, put in batches: moto copies every table for each TransactWriteItems
+    (its rollback), which makes hundreds of creates take a minute."""
+    jobs = stores.jobs
+    if not hasattr(jobs, "table"):
+        for record in records:
+            assert jobs.create(record)
+        return
+    with jobs.table.batch_writer() as batch:
+        for record in records:
+            batch.put_item(Item=jobs._definition(record))
+            batch.put_item(Item=jobs._state(record))
+
+
+def all_runs(stores: Any, account: str) -> list[Any]:
+    """Every run record of the account, through the all-jobs listing a page at a time."""
+    out, cursor = [], None
+    while True:
+        page = stores.runs.list_for_account(account, 1000, cursor)
+        out.extend(page.items)
+        if page.cursor is None:
+            return out
+        cursor = page.cursor
+
+
 def body(response: Any) -> Any:
     return json.loads(response.body)
 

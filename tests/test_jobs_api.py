@@ -150,6 +150,26 @@ def test_it_swaps_a_schedule_for_another_form(api: Api, alice: Persona) -> None:
     assert schedule["cron"] == "30 4 * * 1-5" and "hours" not in schedule
 
 
+def test_it_changes_the_time_zone_of_a_schedule_and_keeps_its_form(
+    api: Api, alice: Persona
+) -> None:
+    job_id = create(api, alice, schedule={"cron": "30 4 * * 1-5", "timezone": "UTC"})
+    response = api.patch(
+        f"/jobs/{job_id}", alice, {"job": {"schedule": {"timezone": "Asia/Tokyo"}}}
+    )
+    assert response.status_code == 200, response.body
+    schedule = details(api, alice, job_id)["schedule"]
+    assert schedule["cron"] == "30 4 * * 1-5" and schedule["timezone"] == "Asia/Tokyo"
+
+
+def test_it_refuses_some_lists_for_a_schedule_of_another_form(api: Api, alice: Persona) -> None:
+    job_id = create(api, alice, schedule={"cron": "30 4 * * 1-5", "timezone": "UTC"})
+    response = api.patch(f"/jobs/{job_id}", alice, {"job": {"schedule": {"hours": [4]}}})
+    assert response.status_code == 400
+    assert body(response)["error"]["field"].startswith("schedule")
+    assert details(api, alice, job_id)["schedule"]["cron"] == "30 4 * * 1-5"
+
+
 def test_it_stops_predicting_runs_of_a_disabled_job(api: Api, alice: Persona) -> None:
     job_id = create(api, alice)
     api.patch(f"/jobs/{job_id}", alice, {"job": {"enabled": False}})
@@ -202,6 +222,10 @@ def test_it_answers_404_to_a_non_numeric_job_id(api: Api, alice: Persona) -> Non
         ({"url": "https://"}, "url"),
         ({"url": "https://user:pw@example.com/"}, "url"),
         ({"url": "https://example.com:99999/"}, "url"),
+        ({"url": "https://example.com:0/"}, "url"),
+        ({"url": "http://[::1/"}, "url"),  # urlsplit raises: this was a 500
+        ({"url": "http://[example.com]/"}, "url"),
+        ({"url": "https://bücher.example/"}, "url"),  # punycode: https://xn--bcher-kva.example/
         ({"enabled": "yes"}, "enabled"),
         ({"title": "x" * 256}, "title"),
         ({"requestMethod": 9}, "requestMethod"),
@@ -213,6 +237,7 @@ def test_it_answers_404_to_a_non_numeric_job_id(api: Api, alice: Persona) -> Non
         ({"notification": {"onFailureCount": 0}}, "notification.onFailureCount"),
         ({"extendedData": {"headers": {"Bad Name": "x"}}}, "extendedData.headers.Bad Name"),
         ({"extendedData": {"headers": {"X-A": "a\r\nX-Injected: 1"}}}, "extendedData.headers.X-A"),
+        ({"extendedData": {"headers": {"X-A\n": "a"}}}, "extendedData.headers.X-A\n"),
         (
             {"extendedData": {"headers": {"Content-Length": "5"}}},
             "extendedData.headers.Content-Length",
@@ -236,7 +261,9 @@ def test_it_answers_404_to_a_non_numeric_job_id(api: Api, alice: Persona) -> Non
         ({"historyStrategy": "SOME"}, "historyStrategy"),
         ({"retentionDays": 0}, "retentionDays"),
         ({"successCodes": ["2xx"]}, "successCodes"),
+        ({"successCodes": ["\u0662\u0660\u0660-\u0662\u0669\u0669"]}, "successCodes"),
         ({"successMatch": "(unclosed"}, "successMatch"),
+        ({"errorMatch": "{error}"}, "errorMatch"),  # JavaScript (the document's dialect) refuses
         ({"chainSuccess": 999999}, "chainSuccess"),
         ({"maxConcurrent": 0}, "maxConcurrent"),
         ({"surprise": 1}, "surprise"),
@@ -261,6 +288,24 @@ def test_it_names_the_out_of_range_minute(api: Api, alice: Persona) -> None:
         ),
     )
     assert "61" in body(response)["error"]["message"]
+
+
+def test_it_reads_a_number_with_a_zero_fraction_as_the_integer(api: Api, alice: Persona) -> None:
+    raw = json.dumps({"job": {"url": "https://example.com", "retries": 2}}).replace("2}", "2.0}")
+    response = api.put("/jobs", alice, raw=raw)
+    assert response.status_code == 200, response.body
+    retries = details(api, alice, body(response)["jobId"])["retries"]
+    assert retries == 2 and isinstance(retries, int)
+
+
+def test_it_takes_an_ipv6_literal_in_the_url(api: Api, alice: Persona) -> None:
+    job_id = create(api, alice, url="http://[2001:db8::1]:8080/hook")
+    assert details(api, alice, job_id)["url"] == "http://[2001:db8::1]:8080/hook"
+
+
+def test_it_answers_404_to_a_job_id_in_other_digits(api: Api, alice: Persona) -> None:
+    create(api, alice)
+    assert api.get("/jobs/\u0661", alice).status_code == 404  # ARABIC-INDIC DIGIT ONE
 
 
 def test_it_requires_the_job_wrapper(api: Api, alice: Persona) -> None:
@@ -343,6 +388,23 @@ def test_it_cuts_json_listings_to_the_chosen_columns(api: Api, alice: Persona) -
     job_id = create(api, alice)
     listing = body(api.get("/jobs?columns=jobId,schedule.timezone", alice))
     assert listing["jobs"] == [{"jobId": job_id, "schedule.timezone": "Europe/Berlin"}]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("fieldSeparator=0", "fieldSeparator"),
+        ("fieldSeparator=4_4", "fieldSeparator"),
+        ("textQualifier=-1", "textQualifier"),
+        ("lineBreak=55296", "lineBreak"),  # a surrogate cannot be sent
+        ("lineBreak=1114112", "lineBreak"),
+    ],
+)
+def test_it_refuses_a_character_code_it_cannot_use(
+    api: Api, alice: Persona, query: str, field: str
+) -> None:
+    response = api.get(f"/jobs?format=text&{query}", alice)
+    assert response.status_code == 400 and body(response)["error"]["field"] == field
 
 
 def test_it_rejects_an_unknown_format(api: Api, alice: Persona) -> None:

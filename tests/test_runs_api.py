@@ -11,7 +11,7 @@ import boto3
 from pytest_httpserver import HTTPServer
 
 from chalicelib import dispatch, wiring
-from tests.helpers import Api, Persona, body, new_job
+from tests.helpers import Api, Persona, all_runs, body, create_jobs, new_job
 
 
 def queued_messages(settings: Any) -> list[str]:
@@ -244,8 +244,7 @@ def test_it_claims_each_of_500_slots_once_across_3_racing_ticks(stores: Any, set
         "racers", {"url": "http://127.0.0.1:9/", "enabled": True, "schedule": {"cron": "* * * * *"}}
     )
     ids = [template.job_id + n for n in range(500)]
-    for job_id in ids[1:]:
-        stores.jobs.create(replace(template, job_id=job_id))
+    create_jobs(stores, [replace(template, job_id=job_id) for job_id in ids[1:]])
     scans: list[str] = []
     client = stores.jobs.table.meta.client
     client.meta.events.register("before-call.dynamodb.Scan", lambda **kw: scans.append("scan"))
@@ -274,8 +273,8 @@ def test_it_claims_each_of_500_slots_once_across_3_racing_ticks(stores: Any, set
     messages = [json.loads(b) for b, _ in queue.drain()]
     assert len(messages) == 500
     assert sorted(m["job"] for m in messages) == ids
-    runs = [r for job_id in ids for r in stores.runs.list_for_job("racers", job_id, 10).items]
-    assert len(runs) == 500 and {r.state for r in runs} == {"queued"}
+    runs = all_runs(stores, "racers")
+    assert sorted(r.job_id for r in runs) == ids and {r.state for r in runs} == {"queued"}
     assert scans == []
     assert wiring.stores() is stores
 
