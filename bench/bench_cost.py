@@ -534,7 +534,7 @@ def _purpose(op: str, body: Mapping[str, Any]) -> str:
         for word, name in (
             ("next_run_at", "advance"),
             ("last_status", "record"),
-            ("tokens", "rate_limit"),
+            ("tat = ", "rate_limit"),
             ("last_used_at", "touch"),
             ("ADD n", "next_id"),
             ("running :minus", "release"),

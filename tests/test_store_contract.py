@@ -189,6 +189,30 @@ def test_it_allows_a_burst_then_refills_at_the_rate(store: Stores) -> None:
     assert store.state.take_token("other", rate=2, burst=3, now=now)[0]
 
 
+def test_it_lets_a_request_through_while_others_of_its_key_keep_cutting_in(stores: Any) -> None:
+    """DynamoDB only: before each write of one request, another request of the same key writes
+    the bucket. No read-modify-write, so the first is not refused for losing the race."""
+    client = stores.state.table.meta.client
+    cuts = {"left": 6, "inside": False}
+
+    def cut_in(**kwargs: Any) -> None:  # a before-call handler that returned a value would stub
+        if cuts["inside"] or not cuts["left"]:
+            return
+        cuts["inside"], cuts["left"] = True, cuts["left"] - 1
+        try:
+            later = 1000.0 + 0.001 * (6 - cuts["left"])  # each one a moment after the last
+            assert stores.state.take_token("k", rate=100, burst=100, now=later)[0]
+        finally:
+            cuts["inside"] = False
+
+    client.meta.events.register("before-call.dynamodb.UpdateItem", cut_in)
+    try:
+        assert [stores.state.take_token("k", 100, 100, 1000.0)[0] for _ in range(3)] == [True] * 3
+    finally:
+        client.meta.events.unregister("before-call.dynamodb.UpdateItem", cut_in)
+    assert cuts["left"] <= 3  # each of the three was cut in on at least once
+
+
 def test_it_saves_folders_with_optimistic_versions(store: Stores) -> None:
     assert store.state.folders("alice") == ({}, 0)
     assert store.state.put_folders("alice", {1: "Backups"}, expected_version=0)

@@ -29,7 +29,6 @@ from chalicelib.store.base import (
     RunRecord,
     Watch,
     job_key,
-    refill,
     watch_minute,
 )
 
@@ -765,6 +764,7 @@ class DynamoStateStore:
 
     def __init__(self, table: Any) -> None:
         self.table = table
+        self._busy: dict[str, float] = {}  # bucket -> its `tat` as last seen by this process
 
     def next_id(self, counter: str) -> int:
         response = _call(
@@ -791,37 +791,53 @@ class DynamoStateStore:
         )
 
     def take_token(self, bucket: str, rate: float, burst: float, now: float) -> tuple[bool, float]:
-        pk = f"rate#{bucket}"
-        # Optimistic read-modify-write: DynamoDB expressions cannot compute min(), so the refill
-        # happens here and the write only lands if nobody else wrote the bucket in between.
-        for _ in range(5):
-            response = _call(lambda: self.table.get_item(Key={"pk": pk}, ConsistentRead=True))
-            item = (response or {}).get("Item")
-            if item:
-                tokens, updated = float(item["tokens"]), float(item["updated"])
-            else:
-                tokens, updated = burst, now
-            level = refill(tokens, updated, rate, burst, now)
-            allowed = level >= 1.0
-            new_level = level - 1.0 if allowed else level
-            values: dict[str, Any] = {":t": _dec(new_level), ":u": _dec(now)}
-            if item:
-                condition = "updated = :old"
-                values[":old"] = item["updated"]
-            else:
-                condition = "attribute_not_exists(pk)"
-            values[":e"] = int(now + burst / rate) + 3600
-            write = functools.partial(
-                self.table.update_item,
-                Key={"pk": pk},
-                UpdateExpression="SET tokens = :t, updated = :u, expires_at = :e",
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
-            )
-            done = _call(write, conditional=True)
-            if done is not None:
-                return allowed, 0.0 if allowed else (1.0 - new_level) / rate
-        return False, 1.0 / rate
+        """A token bucket kept as its theoretical arrival time (GCRA): `tat` moves on by 1/rate
+        per request taken, and a request is refused while `tat` is beyond `now + burst/rate -
+        1/rate`. Each step is one conditional write that no concurrent request can spoil (no
+        read-modify-write), so parallel requests of one key are never refused for racing."""
+        pk, step = f"rate#{bucket}", 1.0 / rate
+        latest = now + burst * step - step  # the last `tat` that still lets a request through
+        values = {":now": _dec(now), ":e": int(now + burst * step) + 3600}
+        busy = functools.partial(
+            self.table.update_item,
+            Key={"pk": pk},
+            UpdateExpression="SET tat = tat + :step, expires_at = :e",
+            ConditionExpression="tat BETWEEN :now AND :latest",
+            ExpressionAttributeValues={**values, ":step": _dec(step), ":latest": _dec(latest)},
+            ReturnValues="UPDATED_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        idle = functools.partial(
+            self.table.update_item,
+            Key={"pk": pk},
+            UpdateExpression="SET tat = :next, expires_at = :e REMOVE tokens, updated",
+            ConditionExpression="attribute_not_exists(tat) OR tat < :now",
+            ExpressionAttributeValues={**values, ":next": _dec(now + step)},
+            ReturnValues="UPDATED_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        seen: list[dict[str, Any] | None] = []
+
+        def failed(exc: ClientError) -> Any:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                return None
+            seen.append(_conditional_item(exc))
+            return False
+
+        # Start with the write that fitted this bucket last time in this process.
+        order = [busy, idle] if self._busy.get(bucket, 0.0) >= now else [idle, busy]
+        for _ in range(4):
+            for write in order:
+                seen.clear()
+                response = _call(write, recover=failed)
+                if response is not False:
+                    self._busy[bucket] = float(response["Attributes"]["tat"])
+                    return True, 0.0
+                tat = _float((seen[0] or {}).get("tat")) if seen else None
+                if tat is not None and tat > latest:
+                    self._busy[bucket] = tat
+                    return False, tat - latest
+        return False, step  # the bucket kept changing under us: a crowd of this key's requests
 
     def get_value(self, key: str) -> Any:
         response = _call(
