@@ -503,12 +503,21 @@ class Dispatcher:
             expires,
             run.claim,
         )
-        if not self.stores.runs.update(done, run.state):
+        replaced = self._keep_result(done, run.state)
+        if replaced == "lost":
+            release = False  # the sweep that marked it lost gave its in-flight count back
             log.warning(
-                "run %s of job %s: its record changed meanwhile (marked lost?); the outcome "
-                "%s is not recorded on it",
+                "run %s of job %s: its result came after it was marked lost; recorded late",
                 run.run_id,
                 job.job_id,
+            )
+        elif replaced != run.state:
+            log.warning(
+                "run %s of job %s: its record is %s meanwhile; the outcome %s is not recorded on "
+                "it",
+                run.run_id,
+                job.job_id,
+                replaced,
                 result.status,
             )
         report["ok" if result.ok else "failed"] += 1
@@ -519,6 +528,23 @@ class Dispatcher:
             return report
         self._conclude(job, done, result, release, report)
         return report
+
+    def _keep_result(self, done: RunRecord, expected: str) -> str:
+        """Write the attempt's record over the run's, if that is still `expected` or a sweep
+        marked it lost while it ran (the call did happen: its result is worth more than "lost").
+        Returns the state the result replaced, or the one that kept it out."""
+        for _ in range(3):
+            if self.stores.runs.update(done, expected):
+                return expected
+            current = self.stores.runs.get(done.account_id, done.job_id, done.run_id)
+            if current is None:
+                return "deleted"
+            if current.state not in (expected, "lost"):
+                return current.state
+            if current.state == "lost":
+                done.data = {**done.data, "late": True}
+            expected = current.state  # the same again: the failure said nothing; retry it
+        return "contended"
 
     def _retry_plan(self, job: JobRecord, result: executor.Result, attempt: int) -> int | None:
         """Seconds until the next attempt, or None when this attempt is the run's last."""

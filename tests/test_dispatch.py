@@ -218,6 +218,24 @@ def test_it_queues_runs_planned_beyond_the_inline_wait_instead_of_waiting(
     assert [(r.data["datePlanned"], r.data["jitter"]) for r in world.runs(far)] == [(T0 + 60, 0)]
 
 
+def test_it_keeps_the_result_of_a_run_marked_lost_while_it_ran(world: World) -> None:
+    job_id = world.job(url="http://127.0.0.1:9/", maxConcurrent=2)
+    assert world.stores.jobs.acquire("alice", job_id, 2)  # another run of the job is in flight
+
+    def slow_call(request: executor.Request, policy: executor.Policy) -> executor.Result:
+        (run,) = world.runs(job_id)
+        report: Counter[str] = Counter()
+        world.dispatcher.sweep((run.active_deadline or 0) + 60, report)  # it took too long
+        assert report["lost"] == 1
+        return ok_result(world.clock(), 1)
+
+    world.dispatcher.execute = slow_call
+    world.dispatcher.tick(T0 + 30)
+    (run,) = world.runs(job_id)
+    assert run.state == "done" and run.data["httpStatus"] == 200  # the call did happen
+    assert world.get(job_id).running == 1  # released once (by the sweep), not twice
+
+
 def test_it_marks_a_lost_run_once_when_ticks_sweep_together(world: World) -> None:
     world.dispatcher.settings = replace(world.settings, inline_max=0)
     world.dispatcher.queue = Exploding()
