@@ -404,7 +404,11 @@ def page_limit(params: Mapping[str, str] | None) -> tuple[int, str | None]:
     """`limit` (1-100, default 25) and `cursor` query parameters of a history listing."""
     params = params or {}
     raw = params.get("limit") or str(HISTORY_PAGE)
-    if not raw.isdigit() or not 1 <= int(raw) <= HISTORY_PAGE_MAX:
+    # Length first: int() refuses strings of more than 4,300 digits with an error of its own.
+    if (
+        not (raw.isascii() and raw.isdigit() and len(raw) <= 3)
+        or not 1 <= int(raw) <= HISTORY_PAGE_MAX
+    ):
         raise ValidationError(f"must be an integer from 1 to {HISTORY_PAGE_MAX}", field="limit")
     return int(raw), params.get("cursor") or None
 

@@ -144,7 +144,9 @@ def test_it_pages_history_newest_first(api: Api, alice: Persona, stores: Any) ->
     assert [h["datePlanned"] for h in first["history"]] == [4, 3]
     second = body(api.get(f"/jobs/{job_id}/history?limit=2&cursor={first['cursor']}", alice))
     assert [h["datePlanned"] for h in second["history"]] == [2, 1]
-    assert api.get(f"/jobs/{job_id}/history?limit=0", alice).status_code == 400
+    for limit in ("0", "101", "9" * 5000, "\u0661\u0660"):  # the last: 10 in Arabic-Indic digits
+        assert api.get(f"/jobs/{job_id}/history?limit={limit}", alice).status_code == 400
+        assert api.get(f"/history?limit={limit}", alice).status_code == 400
     text = api.get(f"/jobs/{job_id}/history?format=text&columns=datePlanned,status", alice)
     assert text.body.decode().splitlines()[:2] == ['"datePlanned","status"', '"4","1"']
 
