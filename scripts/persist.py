@@ -75,31 +75,19 @@ def _reseal(tables: dict[str, list[dict[str, Any]]], open_with: Any, seal_with: 
         item["value"] = {"S": json.dumps(seal_settings(config, seal_with, account))}
 
 
-_STATE_FIELDS = (
-    "due_shard",
-    "next_run_at",
-    "last_status",
-    "last_duration",
-    "last_execution",
-    "failure_streak",
-    "success_count",
-    "failure_count",
-    "running",
-    "ssl_cert_expiry",
-)
-
-
 def _split_legacy_jobs(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Jobs saved before a job became two items (its definition, and its run state under
     -job_id): move each such definition's run state onto a state item of its own."""
+    from chalicelib.store.dynamo import STATE_FIELDS
+
     states = {(i["account_id"]["S"], i["job_id"]["N"]) for i in items if "-" in i["job_id"]["N"]}
     out = []
     for item in items:
         job_id = int(item["job_id"]["N"])
         key = (item["account_id"]["S"], str(-job_id))
-        if job_id > 0 and key not in states and any(n in item for n in _STATE_FIELDS):
+        if job_id > 0 and key not in states and any(n in item for n in STATE_FIELDS):
             state = {"account_id": item["account_id"], "job_id": {"N": key[1]}, "sv": {"N": "0"}}
-            state.update({n: item.pop(n) for n in _STATE_FIELDS if n in item})
+            state.update({n: item.pop(n) for n in STATE_FIELDS if n in item})
             out.append(state)
         out.append(item)
     return out

@@ -178,12 +178,18 @@ class Exploding(MemoryQueue):
         raise RuntimeError("the tick's Lambda died here")
 
 
-def test_it_marks_runs_lost_when_the_tick_dies_after_claiming(world: World) -> None:
+def die_after_claiming(world: World) -> int:
+    """A job whose run the tick claims, then dies before handing it to the queue."""
     world.dispatcher.settings = replace(world.settings, inline_max=0)
     world.dispatcher.queue = Exploding()
     job_id = world.job(url="http://127.0.0.1:9/")
     with pytest.raises(RuntimeError):
         world.dispatcher.tick(T0 + 30)
+    return job_id
+
+
+def test_it_marks_runs_lost_when_the_tick_dies_after_claiming(world: World) -> None:
+    job_id = die_after_claiming(world)
     (run,) = world.runs(job_id)
     assert run.state == "queued" and world.get(job_id).running == 1
     world.dispatcher.queue = world.queue
@@ -237,11 +243,7 @@ def test_it_keeps_the_result_of_a_run_marked_lost_while_it_ran(world: World) -> 
 
 
 def test_it_marks_a_lost_run_once_when_ticks_sweep_together(world: World) -> None:
-    world.dispatcher.settings = replace(world.settings, inline_max=0)
-    world.dispatcher.queue = Exploding()
-    job_id = world.job(url="http://127.0.0.1:9/")
-    with pytest.raises(RuntimeError):
-        world.dispatcher.tick(T0 + 30)
+    job_id = die_after_claiming(world)
     world.dispatcher.queue = world.queue
     (run,) = world.runs(job_id)
     later = (run.active_deadline or 0) + 60

@@ -174,6 +174,9 @@ _STATE_COUNTERS = (
     "failure_count",
     "running",
 )
+# Every attribute a state item may carry besides its key and `sv` (persist.py moves these off
+# job items written before the split).
+STATE_FIELDS = ("due_shard", "next_run_at", *_STATE_COUNTERS, "ssl_cert_expiry")
 
 
 class DynamoJobStore:
