@@ -404,13 +404,15 @@ def page_limit(params: Mapping[str, str] | None) -> tuple[int, str | None]:
     """`limit` (1-100, default 25) and `cursor` query parameters of a history listing."""
     params = params or {}
     raw = params.get("limit") or str(HISTORY_PAGE)
-    # Length first: int() refuses strings of more than 4,300 digits with an error of its own.
+    # Leading zeros are taken (the document allows them), then the length is checked before
+    # int(), which refuses strings of more than 4,300 digits with an error of its own.
+    digits = raw.lstrip("0")
     if (
-        not (raw.isascii() and raw.isdigit() and len(raw) <= 3)
-        or not 1 <= int(raw) <= HISTORY_PAGE_MAX
+        not (raw.isascii() and raw.isdigit() and len(digits) <= 3)
+        or not 1 <= int(digits or "0") <= HISTORY_PAGE_MAX
     ):
         raise ValidationError(f"must be an integer from 1 to {HISTORY_PAGE_MAX}", field="limit")
-    return int(raw), params.get("cursor") or None
+    return int(digits), params.get("cursor") or None
 
 
 def run_job_id(run_id: str) -> int:

@@ -147,6 +147,9 @@ def test_it_pages_history_newest_first(api: Api, alice: Persona, stores: Any) ->
     for limit in ("0", "101", "9" * 5000, "\u0661\u0660"):  # the last: 10 in Arabic-Indic digits
         assert api.get(f"/jobs/{job_id}/history?limit={limit}", alice).status_code == 400
         assert api.get(f"/history?limit={limit}", alice).status_code == 400
+    for limit in ("0000000002", "0" * 5000 + "2"):  # leading zeros, as the document allows
+        page = body(api.get(f"/jobs/{job_id}/history?limit={limit}", alice))
+        assert [h["datePlanned"] for h in page["history"]] == [4, 3]
     text = api.get(f"/jobs/{job_id}/history?format=text&columns=datePlanned,status", alice)
     assert text.body.decode().splitlines()[:2] == ['"datePlanned","status"', '"4","1"']
 
