@@ -46,8 +46,10 @@ log = logging.getLogger(__name__)
 
 MISSED_AFTER_S = 60  # a slot older than one tick period was missed (the ticks were down)
 MAX_CATCH_UP = 1000  # missed slots looked at per job and tick
-QUERY_LIMIT = 1000  # due keys per shard and query
+DUE_LIMIT = 10_000  # due keys read per shard and tick
 POOL_SIZE = 16
+TASKS_PER_MESSAGE = 10  # tasks due the same second packed into one SQS message
+WORKER_THREADS = 10 * TASKS_PER_MESSAGE  # a worker invocation's 10 messages, a thread a task
 MAX_WAIT_S = 125  # the tick's look-ahead: at most to the end of the next minute
 MAX_CHAIN = 5
 SSL_NOTICE_KEY = "ssl-noticed#{account}#{job}"
@@ -65,6 +67,7 @@ class Plan:
     next_run_at: int | None
     sequential: bool
     extra: dict[str, Any]
+    until: int = 0  # the claiming tick's window ends here
     token: str = ""  # the claiming tick's: its own retried create is known as its own
 
 
@@ -126,14 +129,7 @@ class Dispatcher:
         return range(self.settings.due_shards)
 
     def _due(self, shard: int, until: int) -> list[tuple[str, int]]:
-        found: list[tuple[str, int]] = []
-        for _ in range(10):  # claimed jobs leave the index, so a re-query returns the next ones
-            page = self.stores.jobs.due(shard, until, QUERY_LIMIT)
-            fresh = [k for k in page if k not in found]
-            found.extend(fresh)
-            if len(page) < QUERY_LIMIT or not fresh:
-                break
-        return found
+        return self.stores.jobs.due(shard, until, DUE_LIMIT)
 
     def _claim(self, plan: Plan, report: Counter[str]) -> list[Task]:
         try:
@@ -160,15 +156,16 @@ class Dispatcher:
                 later = schedule.next_after(later)
             report["missed"] += len(missed)
             if job.spec.get("catchUp"):
-                return Plan(job, [(slot, now) for slot in missed], later, True, {})
+                return Plan(job, [(slot, now) for slot in missed], later, True, {}, until)
             # As cron-job.org does after downtime: run once now, skip the rest.
-            return Plan(job, [(missed[-1], now)], later, True, {"missedSlots": len(missed) - 1})
+            extra = {"missedSlots": len(missed) - 1}
+            return Plan(job, [(missed[-1], now)], later, True, extra, until)
         slots = [first]
         later = schedule.next_after(first)
         while later is not None and later <= until:
             slots.append(later)
             later = schedule.next_after(later)
-        return Plan(job, [(slot, float(slot)) for slot in slots], later, False, {})
+        return Plan(job, [(slot, float(slot)) for slot in slots], later, False, {}, until)
 
     def _claim_slots(self, plan: Plan, report: Counter[str]) -> list[Task]:
         """Create the slots' run records, then move the job on; stop at the first taken slot."""
@@ -200,6 +197,8 @@ class Dispatcher:
             job.next_run_at or 0,
             next_run_at,
             int(job.spec.get("maxConcurrent", 1)) if created else 0,
+            # A job due again within the next tick's window may stay put in the due index.
+            stay_until=plan.until + 60,
         )
         if outcome == "moved":
             report["moved_meanwhile"] += 1
@@ -319,20 +318,26 @@ class Dispatcher:
                     report.update(result)
 
     def _enqueue(self, tasks: Iterable[Task]) -> None:
+        """Send tasks to the worker, up to TASKS_PER_MESSAGE of them in one message when they
+        are due the same second: a worker invocation (10 messages) then runs up to 100."""
         now = self.clock()
-        messages = []
+        by_delay: dict[int, list[dict[str, Any]]] = {}
         for task in tasks:
-            body = {
-                "v": 1,
+            entry: dict[str, Any] = {
                 "account": task.job.account_id,
                 "job": task.job.job_id,
                 "runs": [r.run_id for r in task.runs],
                 "counted": task.counted,
             }
             if task.overrides:
-                body["overrides"] = task.overrides
+                entry["overrides"] = task.overrides
             delay = int(max(0.0, task.runs[0].data["deliverAt"] - now))
-            messages.append((json.dumps(body), delay))
+            by_delay.setdefault(delay, []).append(entry)
+        messages = [
+            (json.dumps({"v": 2, "tasks": group[n : n + TASKS_PER_MESSAGE]}), delay)
+            for delay, group in sorted(by_delay.items())
+            for n in range(0, len(group), TASKS_PER_MESSAGE)
+        ]
         self.queue.send(messages)
 
     def _run_inline(self, task: Task) -> Counter[str]:
@@ -343,33 +348,55 @@ class Dispatcher:
         return self._run_task(task)
 
     def work(self, bodies: Iterable[str], now: float) -> dict[str, int]:
-        """The SQS worker: run each message's task unless another delivery already took it."""
+        """The SQS worker: run each message's tasks unless another delivery already took them.
+        The batch's jobs and runs are read in a few batched requests, then every task gets a
+        thread of its own (a silent target holds only its own run)."""
         report: Counter[str] = Counter()
-        tasks = []
+        entries: list[dict[str, Any]] = []
         for body in bodies:
             try:
                 message = json.loads(body)
-                job = self.stores.jobs.get(message["account"], int(message["job"]))
-                records = [
-                    self.stores.runs.get(message["account"], int(message["job"]), run_id)
-                    for run_id in message["runs"]
-                ]
-            except (ValueError, KeyError, TypeError):
+                # v1 (before tasks were packed): one task, its fields on the message itself.
+                found = message["tasks"] if message.get("v", 1) >= 2 else [message]
+                entries.extend(
+                    {
+                        "account": str(t["account"]),
+                        "job": int(t["job"]),
+                        "runs": [str(r) for r in t["runs"]],
+                        "counted": bool(t.get("counted")),
+                        "overrides": t.get("overrides"),
+                    }
+                    for t in found
+                )
+            except (ValueError, KeyError, TypeError, AttributeError):
                 log.error("dropping a malformed dispatch message")
                 report["malformed"] += 1
-                continue
-            queued = [r for r in records if r is not None and r.state == "queued"]
+        job_keys = list(dict.fromkeys((e["account"], e["job"]) for e in entries))
+        jobs = {
+            (j.account_id, j.job_id): j
+            for j in (self.stores.jobs.get_many(job_keys, consistent=True) if job_keys else [])
+        }
+        run_keys = [(e["account"], e["job"], r) for e in entries for r in e["runs"]]
+        records = {
+            (r.account_id, r.job_id, r.run_id): r
+            for r in (self.stores.runs.get_many(run_keys) if run_keys else [])
+        }
+        tasks = []
+        for entry in entries:
+            found_runs = [records.get((entry["account"], entry["job"], r)) for r in entry["runs"]]
+            queued = [r for r in found_runs if r is not None and r.state == "queued"]
             if not queued:
                 report["duplicate"] += 1
                 continue
+            job = jobs.get((entry["account"], entry["job"]))
             if job is None:
                 for run in queued:
                     self._finish(run, "cancelled", {"status": 0, "statusText": "Job deleted"})
                 report["cancelled"] += len(queued)
                 continue
-            tasks.append(Task(job, queued, bool(message.get("counted")), message.get("overrides")))
+            tasks.append(Task(job, queued, entry["counted"], entry["overrides"]))
         if tasks:
-            with ThreadPoolExecutor(min(POOL_SIZE, len(tasks))) as pool:
+            with ThreadPoolExecutor(min(WORKER_THREADS, len(tasks))) as pool:
                 for result in pool.map(self._run_inline, tasks):
                     report.update(result)
         return dict(report)

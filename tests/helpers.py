@@ -90,6 +90,11 @@ def all_runs(stores: Any, account: str) -> list[Any]:
         cursor = page.cursor
 
 
+def sent_tasks(sent: list[tuple[str, int]]) -> list[tuple[dict[str, Any], int]]:
+    """Each task of the SQS messages `sent` (body, delay), with its message's delay."""
+    return [(task, delay) for text, delay in sent for task in json.loads(text)["tasks"]]
+
+
 def body(response: Any) -> Any:
     return json.loads(response.body)
 

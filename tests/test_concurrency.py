@@ -9,6 +9,7 @@ arrived. A smaller race runs on DynamoDB (moto), whose conditional writes are th
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from collections import Counter, deque
@@ -34,8 +35,13 @@ ACCOUNT = "acct-racers"
 TICKS, WORKERS, BATCH = 3, 2, 10
 
 
+def tasks(body: str) -> int:
+    return len(json.loads(body)["tasks"])
+
+
 class TwiceQueue:
-    """SQS at least once, taken literally: each message is delivered twice, in a seeded shuffle."""
+    """SQS at least once, taken literally: each message is delivered twice, in a seeded shuffle.
+    `sent` and `delivered` count the tasks the messages carry, however many share one."""
 
     def __init__(self, seed: int) -> None:
         self.pending: deque[str] = deque()
@@ -49,13 +55,13 @@ class TwiceQueue:
         copies = bodies * 2
         with self.lock:
             self.rng.shuffle(copies)
-            self.sent += len(bodies)
+            self.sent += sum(tasks(body) for body in bodies)
             self.pending.extend(copies)
 
     def take(self, limit: int) -> list[str]:
         with self.lock:
             batch = [self.pending.popleft() for _ in range(min(limit, len(self.pending)))]
-            self.delivered += len(batch)
+            self.delivered += sum(tasks(body) for body in batch)
             return batch
 
 

@@ -26,7 +26,7 @@ from chalicelib.service import Service
 from chalicelib.store.blobs import MemoryBlobs
 from chalicelib.store.memory import memory_stores
 from chalicelib.store.queue import MemoryQueue
-from tests.helpers import ok_result
+from tests.helpers import ok_result, sent_tasks
 
 T0 = 1_795_435_200  # 2026-11-23 08:00:00 UTC, a whole minute
 
@@ -159,9 +159,9 @@ def test_it_claims_each_slot_once_when_ticks_race(world: World) -> None:
     for thread in threads:
         thread.join()
     assert sum(len(world.runs(i)) for i in ids) == 100
-    messages = world.queue.drain()
-    assert len(messages) == 100
-    assert sorted(json.loads(b)["job"] for b, _ in messages) == ids
+    tasks = sent_tasks(world.queue.drain())
+    assert len(tasks) == 100
+    assert sorted(task["job"] for task, _ in tasks) == ids
 
 
 def test_it_ignores_a_duplicate_tick_for_the_same_minute(world: World, target: HTTPServer) -> None:
@@ -218,7 +218,7 @@ def test_it_queues_runs_planned_beyond_the_inline_wait_instead_of_waiting(
     assert (report["claimed"], report["queued"], report["inline"], report["ok"]) == (3, 2, 1, 1)
     assert world.clock() == T0 + 32
     sent = world.queue.drain()
-    assert sorted((json.loads(m)["job"], delay) for m, delay in sent) == [(1, 30), (2, 30)]
+    assert sorted((task["job"], delay) for task, delay in sent_tasks(sent)) == [(1, 30), (2, 30)]
     world.clock.now = T0 + 60
     assert world.dispatcher.work([m for m, _ in sent], T0 + 60)["ok"] == 2
     assert [(r.data["datePlanned"], r.data["jitter"]) for r in world.runs(far)] == [(T0 + 60, 0)]
@@ -477,6 +477,38 @@ def test_it_ignores_a_duplicate_delivery(world: World, target: HTTPServer) -> No
     world.dispatcher.work([body], world.clock())
     report = world.dispatcher.work([body], world.clock())
     assert report == {"duplicate": 1} and len(target.log) == 1
+
+
+def test_it_packs_runs_due_the_same_second_into_few_messages(
+    world: World, target: HTTPServer
+) -> None:
+    # 25 runs due at T0 + 60 travel in 3 messages; one worker invocation runs them all.
+    world.dispatcher.settings = replace(world.settings, inline_max=0)
+    ids = [world.job(url=ok_handler(target, f"/p{n}")) for n in range(25)]
+    every_20_s = {"cron": "*/20 * * * * ?"}
+    world.job(url=ok_handler(target, "/s"), schedule=every_20_s, maxConcurrent=4)
+    report = world.dispatcher.tick(T0 + 30)
+    assert report["queued"] == 25 + 4
+    sent = world.queue.drain()
+    by_delay = sorted((delay, len(json.loads(text)["tasks"])) for text, delay in sent)
+    assert by_delay == [(10, 1), (30, 6), (30, 10), (30, 10), (50, 1), (70, 1)]
+    world.clock.now = T0 + 60
+    report = world.dispatcher.work([text for text, delay in sent if delay == 30], T0 + 60)
+    assert report == {"ok": 26}
+    assert all(world.runs(i)[0].data["status"] == 1 for i in ids)
+
+
+def test_it_works_a_message_queued_before_runs_were_packed(
+    world: World, target: HTTPServer
+) -> None:
+    job_id = world.job(url=ok_handler(target))
+    world.service.run_now("alice", job_id, None, world.dispatcher)
+    ((text, _),) = world.queue.drain()
+    (task,) = json.loads(text)["tasks"]
+    old = json.dumps({"v": 1, **task})  # as cronhook sent it before: one task a message
+    assert world.dispatcher.work([old, "{not json"], world.clock()) == {"ok": 1, "malformed": 1}
+    assert world.dispatcher.work([old], world.clock()) == {"duplicate": 1}
+    assert len(target.log) == 1
 
 
 def test_it_cancels_a_queued_run_of_a_deleted_job(world: World) -> None:

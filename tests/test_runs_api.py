@@ -11,7 +11,7 @@ import boto3
 from pytest_httpserver import HTTPServer
 
 from chalicelib import dispatch, wiring
-from tests.helpers import Api, Persona, all_runs, body, create_jobs, new_job
+from tests.helpers import Api, Persona, all_runs, body, create_jobs, new_job, sent_tasks
 
 
 def queued_messages(settings: Any) -> list[str]:
@@ -275,9 +275,9 @@ def test_it_claims_each_of_500_slots_once_across_3_racing_ticks(stores: Any, set
         thread.start()
     for thread in threads:
         thread.join()
-    messages = [json.loads(b) for b, _ in queue.drain()]
-    assert len(messages) == 500
-    assert sorted(m["job"] for m in messages) == ids
+    tasks = sent_tasks(queue.drain())
+    assert len(tasks) == 500
+    assert sorted(task["job"] for task, _ in tasks) == ids
     runs = all_runs(stores, "racers")
     assert sorted(r.job_id for r in runs) == ids and {r.state for r in runs} == {"queued"}
     assert scans == []
@@ -309,3 +309,57 @@ def test_it_mails_a_failure_notice_through_ses(
     assert mail.destinations["ToAddresses"] == ["ops@example.com"]
     assert mail.subject == "[cronhook] Job Nightly export is failing"
     assert f"jobId: {job_id}" in mail.body and "httpStatus: 500" in mail.body
+
+
+def test_it_claims_every_slot_once_over_20_minutes_while_frequent_jobs_stay_in_the_index(
+    stores: Any, settings: Any
+) -> None:
+    # On DynamoDB a claim whose next slot is due for the next tick leaves the job's `due` index
+    # key alone (one write instead of three). Ticks at a fixed second of each minute, with a
+    # duplicate tick now and then, must still claim each slot of every job exactly once.
+    from dataclasses import replace
+
+    from chalicelib.schedule import Schedule
+    from chalicelib.service import Service
+    from chalicelib.store.blobs import MemoryBlobs
+    from chalicelib.store.queue import MemoryQueue
+
+    start = (int(time.time()) // 3600 + 1) * 3600
+    clock = [float(start - 60)]
+    service = Service(stores, settings, clock=lambda: clock[0])
+    crons = ["* * * * *", "*/2 * * * *", "*/7 * * * *", "5,6,7 * * * *"]
+    jobs = [
+        service.create_job(
+            "stayers", {"url": "http://127.0.0.1:9/", "enabled": True, "schedule": {"cron": c}}
+        )[0]
+        for c in crons
+    ]
+    index_moves: list[str] = []
+
+    def note(params: Any, **kw: Any) -> None:
+        if "next_run_at = :next" in params.get("UpdateExpression", ""):
+            index_moves.append(params["Key"]["job_id"])
+
+    client = stores.jobs.table.meta.client
+    client.meta.events.register("provide-client-params.dynamodb.UpdateItem", note)
+    queued_only = replace(settings, inline_max=0)
+    dispatcher = dispatch.Dispatcher(
+        stores, queued_only, MemoryQueue(), MemoryBlobs(), clock=lambda: clock[0]
+    )
+    for minute in range(20):
+        clock[0] = start - 60 + 60 * minute + 37
+        dispatcher.tick(clock[0])
+        if minute % 6 == 3:
+            dispatcher.tick(clock[0] + 5)  # EventBridge delivered this minute's tick twice
+    until = start + 60 * 20 - 1  # the last tick's window
+    runs = all_runs(stores, "stayers")
+    for job, cron in zip(jobs, crons, strict=True):
+        planned = Schedule.parse({"cron": cron}).upcoming(1000, start - 1)
+        expected = [p for p in planned if p <= until]
+        got = sorted(r.data["datePlanned"] for r in runs if r.job_id == job.job_id)
+        assert got == expected, cron
+    # The minutely job moved in the index once (its first claim is not yet a stay); the job
+    # due every 7 minutes moved at each of its claims.
+    moves = {j.job_id: index_moves.count(-j.job_id) for j in jobs}
+    assert moves[jobs[0].job_id] <= 1
+    assert moves[jobs[2].job_id] >= 2

@@ -250,6 +250,38 @@ def test_it_advances_a_job_once_per_slot(store: Stores) -> None:
     assert store.jobs.due(1, until=150, limit=10) == []
 
 
+def test_it_claims_a_frequent_job_once_per_slot_while_it_stays_in_the_index(
+    store: Stores,
+) -> None:
+    # A claim whose next slot falls in the next tick's window may leave the index key alone
+    # (DynamoDB does: one write instead of three); the job still waits on the new slot.
+    store.jobs.create(job(next_run_at=100))
+    for slot in (100, 160, 220):
+        assert store.jobs.due(1, until=slot + 59, limit=10) == [("alice", 1)]
+        stay = slot + 119  # the next tick's window ends here
+        assert store.jobs.advance("alice", 1, slot, slot + 60, 5, stay_until=stay) == "started"
+        assert store.jobs.advance("alice", 1, slot, slot + 60, 5, stay_until=stay) == "moved"
+        got = store.jobs.get("alice", 1)
+        assert got is not None and got.next_run_at == slot + 60
+    # A slot beyond the next window moves the job in the index again.
+    store.jobs.advance("alice", 1, 280, 10_000, 5, stay_until=399)
+    assert store.jobs.due(1, until=9_999, limit=10) == []
+    assert store.jobs.due(1, until=10_000, limit=10) == [("alice", 1)]
+
+
+def test_it_claims_a_job_stored_before_slots_were_kept_apart(stores: Stores) -> None:
+    # Items written before `slot` existed hold their slot in the index key alone.
+    stores.jobs.create(job(next_run_at=100))
+    table = stores.jobs.table  # type: ignore[attr-defined]
+    table.update_item(Key={"account_id": "alice", "job_id": -1}, UpdateExpression="REMOVE slot")
+    got = stores.jobs.get("alice", 1)
+    assert got is not None and got.next_run_at == 100
+    assert stores.jobs.advance("alice", 1, 160, 220, 1) == "moved"
+    assert stores.jobs.advance("alice", 1, 100, 160, 1, stay_until=200) == "started"
+    got = stores.jobs.get("alice", 1)
+    assert got is not None and got.next_run_at == 160
+
+
 def test_it_moves_a_busy_job_on_without_counting_a_run(store: Stores) -> None:
     store.jobs.create(job(next_run_at=100))
     store.jobs.advance("alice", 1, slot=100, next_run_at=160, max_running=1)

@@ -156,21 +156,34 @@ class JobStore(Protocol):
 
     def create(self, job: JobRecord) -> bool: ...
     def get(self, account_id: str, job_id: int) -> JobRecord | None: ...
-    def get_many(self, keys: JobKeys) -> Jobs: ...
+    def get_many(self, keys: JobKeys, consistent: bool = False) -> Jobs:
+        """The jobs of `keys` that exist, in no particular order; eventually consistent (the
+        tick's read) unless `consistent`."""
+        ...
+
     def list(self, account_id: str) -> list[JobRecord]: ...
     def replace(self, job: JobRecord, expected_version: int) -> bool: ...
     def delete(self, account_id: str, job_id: int) -> bool: ...
     def due(self, shard: int, until: int, limit: int) -> JobKeys:
-        """(account, job) of the shard's enabled jobs with next_run_at <= until, oldest first."""
+        """(account, job) of at most `limit` of the shard's enabled jobs with next_run_at <=
+        until, oldest first; it may also name jobs that `advance` let stay (their next run is
+        later: the caller checks)."""
         ...
 
     def advance(
-        self, account_id: str, job_id: int, slot: int, next_run_at: int | None, max_running: int
+        self,
+        account_id: str,
+        job_id: int,
+        slot: int,
+        next_run_at: int | None,
+        max_running: int,
+        stay_until: int = 0,
     ) -> str:
         """Move the job past `slot` if it still waits on it (and count one more state_version).
         Returns "started" (and counts one more run in flight), "busy" (moved on, but
         `max_running` runs are already in flight), or "moved" (another tick or an edit moved it
-        first: nothing changed)."""
+        first: nothing changed). When `next_run_at <= stay_until` (the caller will look at the
+        job again by then anyway), the store may leave the job where it was in `due`."""
         ...
 
     def record(
@@ -230,6 +243,11 @@ class RunStore(Protocol):
 
     def put(self, run: RunRecord) -> None: ...
     def get(self, account_id: str, job_id: int, run_id: str) -> RunRecord | None: ...
+    def get_many(self, keys: list[tuple[str, int, str]]) -> list[RunRecord]:
+        """The runs of (account, job, run_id) `keys` that exist, read consistently, in no
+        particular order."""
+        ...
+
     def list_for_job(
         self, account_id: str, job_id: int, limit: int, cursor: str | None = None
     ) -> Page: ...

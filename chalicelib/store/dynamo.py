@@ -176,7 +176,7 @@ _STATE_COUNTERS = (
 )
 # Every attribute a state item may carry besides its key and `sv` (persist.py moves these off
 # job items written before the split).
-STATE_FIELDS = ("due_shard", "next_run_at", *_STATE_COUNTERS, "ssl_cert_expiry")
+STATE_FIELDS = ("due_shard", "next_run_at", "slot", *_STATE_COUNTERS, "ssl_cert_expiry")
 
 
 class DynamoJobStore:
@@ -184,7 +184,14 @@ class DynamoJobStore:
     (spec, secrets sealed by `sealer`, version) and a small state item under `-job_id`
     (schedule position, run counters, last outcome). A run writes only the state item, so its
     cost does not grow with the job's URL, headers or body; the sparse `due` index holds state
-    items only. An edit writes both items in one transaction."""
+    items only. An edit writes both items in one transaction.
+
+    The state item's `slot` is the run the job waits on (`JobRecord.next_run_at`); its
+    `next_run_at` is the `due` index's key, when a tick should look at the job, never after
+    `slot`. The two are equal except while a frequent job stays put in the index: a claim whose
+    next slot falls in the next tick's window leaves the index key as it is (the job is due for
+    that tick anyway), which saves the index's delete and put (2 of a claim's 3 write units).
+    Items written before `slot` existed hold their slot in `next_run_at`."""
 
     def __init__(self, table: Any, shards: int, sealer: Sealer | None = None) -> None:
         self.table = table
@@ -223,7 +230,8 @@ class DynamoJobStore:
         # Sparse index: only jobs that can fire carry the `due` keys.
         if not job.due:
             return {}
-        return {"due_shard": f"s{job.job_id % self.shards}", "next_run_at": job.next_run_at}
+        shard = f"s{job.job_id % self.shards}"
+        return {"due_shard": shard, "next_run_at": job.next_run_at, "slot": job.next_run_at}
 
     def _record(self, item: dict[str, Any], state: dict[str, Any] | None) -> JobRecord:
         account_id, job_id = item["account_id"], int(item["job_id"])
@@ -236,7 +244,7 @@ class DynamoJobStore:
             version=int(item["version"]),
             created_at=int(item.get("created_at", 0)),
             updated_at=int(item.get("updated_at", 0)),
-            next_run_at=_int(run.get("next_run_at")),
+            next_run_at=_int(run.get("slot", run.get("next_run_at"))),
             last_status=int(run.get("last_status", 0)),
             last_duration=int(run.get("last_duration", 0)),
             last_execution=int(run.get("last_execution", 0)),
@@ -291,14 +299,14 @@ class DynamoJobStore:
         )
         return sorted(self._join(list(items)), key=lambda j: j.job_id)
 
-    def get_many(self, keys: JobKeys) -> Jobs:
+    def get_many(self, keys: JobKeys, consistent: bool = False) -> Jobs:
         wanted = [
             self._key(a, j, state)
             for a, j in dict.fromkeys(keys)
             if j > 0
             for state in (False, True)
         ]
-        return self._join(_batch_get(self.table, wanted))
+        return self._join(_batch_get(self.table, wanted, consistent=consistent))
 
     def replace(self, job: JobRecord, expected_version: int) -> bool:
         # The definition, and the schedule position on the state item; the run counters belong
@@ -323,7 +331,7 @@ class DynamoJobStore:
         state_expression = "SET failure_streak = :streak, sv = :next_sv"
         state_expression += "".join(f", {k} = :{k}" for k in due)
         if not due:
-            state_expression += " REMOVE due_shard, next_run_at"
+            state_expression += " REMOVE due_shard, next_run_at, slot"
         name = self.table.name
         return self._transact(
             [
@@ -349,27 +357,41 @@ class DynamoJobStore:
         )
 
     def due(self, shard: int, until: int, limit: int) -> JobKeys:
-        response = _call(
-            lambda: self.table.query(
-                IndexName="due",
-                KeyConditionExpression="due_shard = :s AND next_run_at <= :u",
-                ExpressionAttributeValues={":s": f"s{shard}", ":u": until},
-                Limit=limit,
-            )
-        )
-        assert response is not None
-        return [(i["account_id"], abs(int(i["job_id"]))) for i in response.get("Items", [])]
+        kwargs: dict[str, Any] = {
+            "IndexName": "due",
+            "KeyConditionExpression": "due_shard = :s AND next_run_at <= :u",
+            "ExpressionAttributeValues": {":s": f"s{shard}", ":u": until},
+        }
+        found: JobKeys = []
+        while len(found) < limit:
+            kwargs["Limit"] = limit - len(found)
+            response = _call(lambda: self.table.query(**kwargs))
+            assert response is not None
+            found.extend((i["account_id"], abs(int(i["job_id"]))) for i in response["Items"])
+            if not response.get("LastEvaluatedKey"):
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return found
 
     def _move(
-        self, account_id: str, job_id: int, slot: int, next_run_at: int | None, start: int | None
+        self,
+        account_id: str,
+        job_id: int,
+        slot: int,
+        next_run_at: int | None,
+        start: int | None,
+        stay_until: int,
     ) -> bool:
         values: dict[str, Any] = {":slot": slot, ":one": 1}
         if next_run_at is None:
-            expression = "REMOVE next_run_at, due_shard ADD sv :one"
-        else:
-            expression = "SET next_run_at = :next ADD sv :one"
+            expression = "REMOVE next_run_at, due_shard, slot ADD sv :one"
+        elif next_run_at <= stay_until:
+            expression = "SET slot = :next ADD sv :one"  # the index key stays: no index write
             values[":next"] = next_run_at
-        condition = "next_run_at = :slot"
+        else:
+            expression = "SET next_run_at = :next, slot = :next ADD sv :one"
+            values[":next"] = next_run_at
+        condition = "(slot = :slot OR (attribute_not_exists(slot) AND next_run_at = :slot))"
         if start is not None:
             expression += ", running :one"
             condition += " AND (attribute_not_exists(running) OR running < :max)"
@@ -386,13 +408,19 @@ class DynamoJobStore:
         return done is not None
 
     def advance(
-        self, account_id: str, job_id: int, slot: int, next_run_at: int | None, max_running: int
+        self,
+        account_id: str,
+        job_id: int,
+        slot: int,
+        next_run_at: int | None,
+        max_running: int,
+        stay_until: int = 0,
     ) -> str:
-        if self._move(account_id, job_id, slot, next_run_at, max_running):
+        if self._move(account_id, job_id, slot, next_run_at, max_running, stay_until):
             return "started"
         # Either someone moved the job first, or it is at its bound: only the second still
         # needs moving on.
-        if self._move(account_id, job_id, slot, next_run_at, None):
+        if self._move(account_id, job_id, slot, next_run_at, None, stay_until):
             return "busy"
         return "moved"
 
@@ -710,6 +738,10 @@ class DynamoRunStore:
         )
         item = (response or {}).get("Item")
         return self._record(item) if item else None
+
+    def get_many(self, keys: list[tuple[str, int, str]]) -> list[RunRecord]:
+        wanted = [{"job_key": job_key(a, j), "run_id": r} for a, j, r in dict.fromkeys(keys)]
+        return [self._record(i) for i in _batch_get(self.table, wanted, consistent=True)]
 
     def _page(self, limit: int, cursor: str | None, **kwargs: Any) -> Page:
         # Ask for one more than the page so the cursor is None exactly when nothing follows.

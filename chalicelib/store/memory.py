@@ -42,7 +42,7 @@ class MemoryJobStore:
             job = self._items.get((account_id, job_id))
             return job.copy() if job else None
 
-    def get_many(self, keys: JobKeys) -> Jobs:
+    def get_many(self, keys: JobKeys, consistent: bool = False) -> Jobs:
         with self._lock:
             return [self._items[k].copy() for k in keys if k in self._items]
 
@@ -82,7 +82,13 @@ class MemoryJobStore:
         return [key for _, key in sorted(found)[:limit]]
 
     def advance(
-        self, account_id: str, job_id: int, slot: int, next_run_at: int | None, max_running: int
+        self,
+        account_id: str,
+        job_id: int,
+        slot: int,
+        next_run_at: int | None,
+        max_running: int,
+        stay_until: int = 0,
     ) -> str:
         with self._lock:
             job = self._items.get((account_id, job_id))
@@ -246,6 +252,11 @@ class MemoryRunStore:
         with self._lock:
             run = self._items.get((account_id, job_id, run_id))
             return run.copy() if run else None
+
+    def get_many(self, keys: list[tuple[str, int, str]]) -> list[RunRecord]:
+        with self._lock:
+            found = (self._items.get(k) for k in dict.fromkeys(keys))
+            return [run.copy() for run in found if run is not None]
 
     def list_for_job(
         self, account_id: str, job_id: int, limit: int, cursor: str | None = None
