@@ -34,9 +34,9 @@ inline path's cheapest case per run) and QUEUED_LOAD runs a minute through SQS. 
 SQS path; `usd_lines` split each total by line and `wru_by` the write units by what wrote them.
 
 Prices are us-east-1 list prices, dated in PRICES_DATE; free tiers are left out. DynamoDB is
-priced twice: on-demand, and provisioned capacity at PROVISIONED_UTILISATION (a cron load is
-steady, so provisioned capacity fits it). An API call also pays API Gateway. The last line
-printed is JSON.
+priced three ways: on-demand, provisioned capacity at PROVISIONED_UTILISATION (a cron load is
+steady, so provisioned capacity fits it), and the same with 1-year reserved capacity. An API
+call also pays API Gateway. The last line printed is JSON.
 """
 
 from __future__ import annotations
@@ -66,6 +66,10 @@ DYNAMODB_RRU = 0.125 / 1e6  # on-demand, per read request unit
 DYNAMODB_WCU_HOUR = 0.00065  # provisioned, per write capacity unit-hour
 DYNAMODB_RCU_HOUR = 0.00013  # provisioned, per read capacity unit-hour
 PROVISIONED_UTILISATION = 0.70  # average use of provisioned capacity (auto scaling's target)
+# Reserved capacity, 1-year term, per 100 units: $150 upfront + $0.0128 an hour (writes), $30 +
+# $0.0025 (reads); spread over the term's 8,760 hours, per unit-hour (54% under provisioned).
+DYNAMODB_WCU_HOUR_RESERVED = (150 / 8760 + 0.0128) / 100
+DYNAMODB_RCU_HOUR_RESERVED = (30 / 8760 + 0.0025) / 100
 S3_PUT = 0.005 / 1000  # PUT, COPY, POST, LIST
 S3_GET = 0.0004 / 1000  # GET and the rest
 SQS_REQUEST = 0.40 / 1e6  # standard queue, per 64 KB chunk of a request
@@ -89,6 +93,7 @@ TARGET_LATENCY_S = 0.2  # a routine HTTPS target's answer, connection included (
 AWS_LATENCY_S = 0.008  # one DynamoDB / SQS / S3 request from Lambda, same region
 WORKER_WAIT_S = 0.5  # SQS delays are whole seconds: the worker waits the rest, on average
 WORKER_BATCH = 10  # messages per worker invocation (the SQS event source's batch_size)
+RUN_CPU_S = 0.005  # CPU per run on a whole core: TLS handshake (~2-3 ms) and the run's own code
 INLINE_LOAD = 50  # runs per tick in the inline figures (the default inline_max: its best case)
 QUEUED_LOAD = 1000  # runs per minute in the queued figures
 API_DURATION_S = 0.05  # the API Lambda's time per call
@@ -533,6 +538,7 @@ def _purpose(op: str, body: Mapping[str, Any]) -> str:
     if op == "UpdateItem":
         for word, name in (
             ("next_run_at", "advance"),
+            ("slot = :next", "advance"),
             ("last_status", "record"),
             ("tat = ", "rate_limit"),
             ("last_used_at", "touch"),
@@ -774,12 +780,14 @@ class PerRun:
         return PerRun(**{n: getattr(self, n) + weight * getattr(other, n) for n in names})
 
 
-def dollars(run: PerRun, provisioned: bool) -> dict[str, float]:
+def dollars(run: PerRun, provisioned: bool, reserved: bool = False) -> dict[str, float]:
     """Dollars per million runs (or calls), line by line."""
     if provisioned:
         # One capacity unit-hour serves 3,600 request units at full use.
-        wru = DYNAMODB_WCU_HOUR / (3600 * PROVISIONED_UTILISATION)
-        rru = DYNAMODB_RCU_HOUR / (3600 * PROVISIONED_UTILISATION)
+        wcu_hour = DYNAMODB_WCU_HOUR_RESERVED if reserved else DYNAMODB_WCU_HOUR
+        rcu_hour = DYNAMODB_RCU_HOUR_RESERVED if reserved else DYNAMODB_RCU_HOUR
+        wru = wcu_hour / (3600 * PROVISIONED_UTILISATION)
+        rru = rcu_hour / (3600 * PROVISIONED_UTILISATION)
     else:
         wru, rru = DYNAMODB_WRU, DYNAMODB_RRU
     lines = {
@@ -808,7 +816,7 @@ def per_run(scenario: Scenario, fixed: Tally, runs_per_tick: float) -> PerRun:
 def run() -> dict[str, float]:
     from bench.common import Sink, budget
     from chalicelib import wiring
-    from chalicelib.dispatch import POOL_SIZE, Dispatcher
+    from chalicelib.dispatch import POOL_SIZE, TASKS_PER_MESSAGE, Dispatcher
     from chalicelib.service import Service
     from chalicelib.store.blobs import MemoryBlobs
     from chalicelib.store.queue import MemoryQueue
@@ -874,24 +882,38 @@ def run() -> dict[str, float]:
         each.lambda_gb_s = tick_s * tick_gb / INLINE_LOAD
     half_wait = replace(inline_run, lambda_gb_s=(tick_s - TICK_WAIT_S / 2) * tick_gb / INLINE_LOAD)
     # Queued: the tick claims (two writes a run on POOL_SIZE threads) and sends (a request per
-    # 10 runs, in sequence); a worker invocation waits, then calls and records 10 runs at once.
-    tick_queued_s = QUEUED_LOAD * AWS_LATENCY_S * (2 / POOL_SIZE + 1 / WORKER_BATCH)
-    worker_dynamo = queued.worker.count("dynamodb.") / queued.runs
-    worker_s = WORKER_WAIT_S + TARGET_LATENCY_S + worker_dynamo * AWS_LATENCY_S
-    queued_run.lambda_invocations = 1 / QUEUED_LOAD + 1 / WORKER_BATCH
+    # 10 messages of up to TASKS_PER_MESSAGE runs due the same second). A worker invocation gets
+    # 10 messages: cron jobs fire at second 0, so at QUEUED_LOAD it holds WORKER_RUNS runs. It
+    # reads their jobs and runs in a few batched requests, waits for the planned second, then
+    # gives each run a thread: the invocation lasts one run's call and writes, or the CPU of all
+    # its runs on the function's share of a core (memory / 1,769 MB) if that is longer.
+    sends = math.ceil(QUEUED_LOAD / TASKS_PER_MESSAGE / WORKER_BATCH)
+    tick_queued_s = (QUEUED_LOAD * 2 / POOL_SIZE + sends) * AWS_LATENCY_S
+    worker_runs = min(QUEUED_LOAD, WORKER_BATCH * TASKS_PER_MESSAGE)
+    reads_per_batch = queued.worker.dynamo_reads / max(1, queued.worker_batches)
+    writes_per_run = queued.worker.dynamo_writes / queued.runs
+    io_s = TARGET_LATENCY_S + (reads_per_batch + writes_per_run) * AWS_LATENCY_S
+    cpu_s = worker_runs * RUN_CPU_S / min(1.0, worker_gb * 1024 / 1769)
+    worker_s = WORKER_WAIT_S + max(io_s, cpu_s)
+    queued_run.lambda_invocations = 1 / QUEUED_LOAD + 1 / worker_runs
     queued_run.lambda_gb_s = (
-        tick_queued_s * tick_gb / QUEUED_LOAD + worker_s * worker_gb / WORKER_BATCH
+        tick_queued_s * tick_gb / QUEUED_LOAD + worker_s * worker_gb / worker_runs
     )
 
     out: dict[str, float] = {}
-    totals: dict[str, tuple[float, float]] = {}
+    totals: dict[str, tuple[float, float, float]] = {}
     for name, each in (
         ("inline", inline_run),
         ("queued", queued_run),
         ("saved_response", saved_run),
     ):
         on_demand, provisioned = dollars(each, False), dollars(each, True)
-        totals[name] = (sum(on_demand.values()), sum(provisioned.values()))
+        reserved = dollars(each, True, reserved=True)
+        totals[name] = (
+            sum(on_demand.values()),
+            sum(provisioned.values()),
+            sum(reserved.values()),
+        )
         prefix = f"cost.{name}"
         out |= {
             f"{prefix}.requests_per_run": round(each.requests, 3),
@@ -905,6 +927,7 @@ def run() -> dict[str, float]:
             f"{prefix}.lambda_gb_s_per_run": round(each.lambda_gb_s, 5),
             f"{prefix}.usd_per_million_runs": round(totals[name][0], 3),
             f"{prefix}.usd_per_million_runs_provisioned": round(totals[name][1], 3),
+            f"{prefix}.usd_per_million_runs_reserved": round(totals[name][2], 3),
         }
         if name != "saved_response":
             for line, value in on_demand.items():
@@ -929,9 +952,10 @@ def run() -> dict[str, float]:
     out["cost.requests_per_run"] = out[f"cost.{worst}.requests_per_run"]
     out["cost.wru_per_run"] = out[f"cost.{worst}.wru_per_run"]
     out["cost.usd_per_million_runs"] = out[f"cost.{worst}.usd_per_million_runs"]
-    out["cost.usd_per_million_runs_provisioned"] = out[
-        f"cost.{worst}.usd_per_million_runs_provisioned"
-    ]
+    for pricing in ("provisioned", "reserved"):  # the dearer path under each pricing
+        out[f"cost.usd_per_million_runs_{pricing}"] = max(
+            out[f"cost.{path}.usd_per_million_runs_{pricing}"] for path in ("inline", "queued")
+        )
     out["cost.tick_fixed.dynamodb_requests"] = float(fixed.count("dynamodb."))
     out["cost.tick_fixed.rru"] = round(fixed.rru, 2)
     api_gb = lambda_memory_gb("api_handler")

@@ -57,8 +57,9 @@ class Settings:
     disable_after_failures: int = 15
     inline_max: int = 50
     # Runs planned further ahead than this go through SQS with a delay rather than keep the
-    # tick's Lambda waiting (billed while it waits); 125 makes every small batch wait inline.
-    inline_wait_s: float = 5.0
+    # tick's Lambda waiting (billed while it waits; past ~2 s of waiting, a run through SQS costs
+    # less, see bench/bench_cost.py); 125 makes every small batch wait inline.
+    inline_wait_s: float = 2.0
     notify_from: str = "cronhook@localhost"
     kms_key: str = ""
 
@@ -87,7 +88,7 @@ class Settings:
                 _number(env, "CRONHOOK_DISABLE_AFTER_FAILURES", 15, 1, 10_000)
             ),
             inline_max=int(_number(env, "CRONHOOK_INLINE_MAX", 50, 0, 1000)),
-            inline_wait_s=_number(env, "CRONHOOK_INLINE_WAIT_S", 5.0, 0, 125),
+            inline_wait_s=_number(env, "CRONHOOK_INLINE_WAIT_S", 2.0, 0, 125),
             notify_from=env.get("CRONHOOK_NOTIFY_FROM", "cronhook@localhost"),
             kms_key=env.get("CRONHOOK_KMS_KEY", ""),
         )

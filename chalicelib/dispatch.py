@@ -372,10 +372,7 @@ class Dispatcher:
                 log.error("dropping a malformed dispatch message")
                 report["malformed"] += 1
         job_keys = list(dict.fromkeys((e["account"], e["job"]) for e in entries))
-        jobs = {
-            (j.account_id, j.job_id): j
-            for j in (self.stores.jobs.get_many(job_keys, consistent=True) if job_keys else [])
-        }
+        jobs = {(j.account_id, j.job_id): j for j in self._jobs(job_keys)}
         run_keys = [(e["account"], e["job"], r) for e in entries for r in e["runs"]]
         records = {
             (r.account_id, r.job_id, r.run_id): r
@@ -400,6 +397,16 @@ class Dispatcher:
                 for result in pool.map(self._run_inline, tasks):
                     report.update(result)
         return dict(report)
+
+    def _jobs(self, keys: list[tuple[str, int]]) -> list[JobRecord]:
+        """The jobs of `keys`, read at half the price of a consistent read; one missing from
+        that read (created a moment ago, for a run-now) is read again consistently."""
+        if not keys:
+            return []
+        found = self.stores.jobs.get_many(keys)
+        seen = {(j.account_id, j.job_id) for j in found}
+        missing = [k for k in keys if k not in seen]
+        return found + (self.stores.jobs.get_many(missing, consistent=True) if missing else [])
 
     def _run_task(self, task: Task) -> Counter[str]:
         """Run the task's runs in order; one in-flight count covers all of them (catch-up)."""
@@ -771,8 +778,13 @@ class Dispatcher:
         with ThreadPoolExecutor(min(POOL_SIZE, len(minutes))) as pool:
             entries = [e for es in pool.map(self.stores.runs.watched, minutes) for e in es]
         later: list[Watch] = []
-        for account, job_id, run_id, _ in dict.fromkeys(entries):
-            run = self.stores.runs.get(account, job_id, run_id)
+        keys = list(dict.fromkeys((a, j, r) for a, j, r, _ in entries))
+        # Runs claimed minutes ago: an eventually consistent read sees them, and the conditional
+        # write below decides anyway.
+        found = self.stores.runs.get_many(keys, consistent=False) if keys else []
+        records = {(r.account_id, r.job_id, r.run_id): r for r in found}
+        for account, job_id, run_id in keys:
+            run = records.get((account, job_id, run_id))
             if run is None or run.state not in runs.ACTIVE_STATES:
                 continue  # never claimed, or over
             if run.active_deadline is not None and run.active_deadline > now:

@@ -243,9 +243,11 @@ class RunStore(Protocol):
 
     def put(self, run: RunRecord) -> None: ...
     def get(self, account_id: str, job_id: int, run_id: str) -> RunRecord | None: ...
-    def get_many(self, keys: list[tuple[str, int, str]]) -> list[RunRecord]:
-        """The runs of (account, job, run_id) `keys` that exist, read consistently, in no
-        particular order."""
+    def get_many(
+        self, keys: list[tuple[str, int, str]], consistent: bool = True
+    ) -> list[RunRecord]:
+        """The runs of (account, job, run_id) `keys` that exist, in no particular order; read
+        consistently unless told otherwise."""
         ...
 
     def list_for_job(

@@ -739,9 +739,11 @@ class DynamoRunStore:
         item = (response or {}).get("Item")
         return self._record(item) if item else None
 
-    def get_many(self, keys: list[tuple[str, int, str]]) -> list[RunRecord]:
+    def get_many(
+        self, keys: list[tuple[str, int, str]], consistent: bool = True
+    ) -> list[RunRecord]:
         wanted = [{"job_key": job_key(a, j), "run_id": r} for a, j, r in dict.fromkeys(keys)]
-        return [self._record(i) for i in _batch_get(self.table, wanted, consistent=True)]
+        return [self._record(i) for i in _batch_get(self.table, wanted, consistent=consistent)]
 
     def _page(self, limit: int, cursor: str | None, **kwargs: Any) -> Page:
         # Ask for one more than the page so the cursor is None exactly when nothing follows.

@@ -253,7 +253,9 @@ class MemoryRunStore:
             run = self._items.get((account_id, job_id, run_id))
             return run.copy() if run else None
 
-    def get_many(self, keys: list[tuple[str, int, str]]) -> list[RunRecord]:
+    def get_many(
+        self, keys: list[tuple[str, int, str]], consistent: bool = True
+    ) -> list[RunRecord]:
         with self._lock:
             found = (self._items.get(k) for k in dict.fromkeys(keys))
             return [run.copy() for run in found if run is not None]
