@@ -88,7 +88,7 @@ S3_PUT_OPS = {"PutObject", "CopyObject", "PostObject", "ListObjects", "ListObjec
 # `cost.inline.usd_per_million_runs_half_wait` the same with half of it. The headline is the
 # dearer of the two paths.
 TICK_WAIT_S = float(__import__("chalicelib.config").config.Settings().inline_wait_s)
-INLINE_LEAD_S = 3  # the inline scenario ticks this long before the planned second
+INLINE_LEAD_S = 1  # the inline scenario ticks this long before the slot (< inline_wait_s)
 TARGET_LATENCY_S = 0.2  # a routine HTTPS target's answer, connection included (the sink: ~1 ms)
 AWS_LATENCY_S = 0.008  # one DynamoDB / SQS / S3 request from Lambda, same region
 WORKER_WAIT_S = 0.5  # SQS delays are whole seconds: the worker waits the rest, on average
