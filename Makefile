@@ -34,14 +34,14 @@ test: lint typecheck pytest
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-# `make deploy STAGE=prod`: package (offline) into build/$(STAGE), then deploy the one
-# CloudFormation stack cronhook-$(STAGE) with the AWS CLI (README, "Deploy").
+# `make deploy STAGE=prod [CAPACITY=provisioned]`: package (offline) into build/$(STAGE), then
+# deploy the one CloudFormation stack cronhook-$(STAGE) with the AWS CLI (README, "Deploy").
 package: $(STAMP)
 	$(BIN)/python -m scripts.package --stage $(STAGE) --out build/$(STAGE)
 
 deploy: $(STAMP)
 	@command -v aws >/dev/null || { echo "make deploy needs the AWS CLI (v2): see README, Deploy"; exit 1; }
-	$(BIN)/python -m scripts.package --stage $(STAGE) --out build/$(STAGE) --deploy $(if $(ARTIFACT_BUCKET),--artifact-bucket $(ARTIFACT_BUCKET))
+	$(BIN)/python -m scripts.package --stage $(STAGE) --out build/$(STAGE) --deploy $(if $(ARTIFACT_BUCKET),--artifact-bucket $(ARTIFACT_BUCKET)) $(if $(CAPACITY),--capacity $(CAPACITY))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

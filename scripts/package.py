@@ -149,13 +149,16 @@ def compose(
             policies = _pinned_policies(resource["Properties"]["Policies"], names)
             resources[logical] = {"Properties": {"Policies": policies}}
 
-    stage_parameter = dict(storage.get("Parameters", {}).get("Stage", {"Type": "String"}))
+    parameters = copy.deepcopy(dict(storage.get("Parameters", {})))
+    stage_parameter = dict(parameters.get("Stage", {"Type": "String"}))
     stage_parameter.update(Default=stage, AllowedValues=[stage])
     stage_parameter.pop("AllowedPattern", None)
+    parameters["Stage"] = stage_parameter
     return {
         "Description": f"cronhook ({stage}): the API, tick and worker Lambdas with their "
         "tables, bucket and queues",
-        "Parameters": {"Stage": stage_parameter},
+        "Parameters": parameters,
+        "Conditions": copy.deepcopy(dict(storage.get("Conditions", {}))),
         "Resources": resources,
         "Outputs": copy.deepcopy(dict(outputs)),
     }
@@ -206,9 +209,13 @@ def _aws(args: Sequence[str], *, capture: bool = False) -> str:
     return (result.stdout or "").strip()
 
 
-def deploy_commands(stage: str, out: Path, bucket: str) -> list[list[str]]:
-    """The AWS CLI commands that upload the code and deploy the stack (in order)."""
+def deploy_commands(
+    stage: str, out: Path, bucket: str, capacity: str | None = None
+) -> list[list[str]]:
+    """The AWS CLI commands that upload the code and deploy the stack (in order). Without
+    `capacity`, a new stack is on-demand and an existing one keeps what it has."""
     stack = f"cronhook-{stage}"
+    overrides = [f"Stage={stage}"] + ([f"Capacity={capacity}"] if capacity else [])
     packaged = out / "packaged.yaml"
     return [
         [
@@ -238,7 +245,7 @@ def deploy_commands(stage: str, out: Path, bucket: str) -> list[list[str]]:
             "CAPABILITY_IAM",
             "CAPABILITY_AUTO_EXPAND",
             "--parameter-overrides",
-            f"Stage={stage}",
+            *overrides,
             "--no-fail-on-empty-changeset",
         ],
         [
@@ -267,9 +274,11 @@ def _artifact_bucket(dry_run: bool) -> str:
     return f"cronhook-artifacts-{account}-{region}"
 
 
-def deploy(stage: str, out: Path, bucket: str | None, dry_run: bool) -> None:
+def deploy(
+    stage: str, out: Path, bucket: str | None, dry_run: bool, capacity: str | None = None
+) -> None:
     bucket = bucket or _artifact_bucket(dry_run)
-    steps = deploy_commands(stage, out, bucket)
+    steps = deploy_commands(stage, out, bucket, capacity)
     if dry_run:
         print(f"aws s3 mb s3://{bucket}   # once, if the bucket does not exist")
         for args in steps:
@@ -292,13 +301,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deploy", action="store_true", help="deploy the packaged stack")
     parser.add_argument("--artifact-bucket", help="S3 bucket for the code (default: derived)")
     parser.add_argument("--dry-run", action="store_true", help="print the deploy commands only")
+    parser.add_argument(
+        "--capacity",
+        choices=["on-demand", "provisioned"],
+        help="DynamoDB capacity of the jobs and runs tables (default: on-demand for a new "
+        "stack, unchanged for an existing one)",
+    )
     args = parser.parse_args(argv)
     out = args.out or ROOT / "build" / args.stage
     try:
         sam = package(args.stage, out)
         print(f"packaged: {sam} and {out / 'deployment.zip'}", flush=True)
         if args.deploy:
-            deploy(args.stage, out, args.artifact_bucket, args.dry_run)
+            deploy(args.stage, out, args.artifact_bucket, args.dry_run, args.capacity)
     except PackageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -33,12 +33,30 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     return data
 
 
-class _Resolver:
-    """Resolves the few intrinsic functions the template uses (Ref, Fn::Sub, Fn::GetAtt)."""
+_NO_VALUE = object()  # AWS::NoValue: the property is left out
 
-    def __init__(self, template: Mapping[str, Any], stage: str, region: str, account: str) -> None:
+
+class _Resolver:
+    """Resolves the few intrinsic functions the template uses (Ref, Fn::Sub, Fn::GetAtt, Fn::If
+    on its conditions, which compare parameters with Fn::Equals)."""
+
+    def __init__(
+        self,
+        template: Mapping[str, Any],
+        stage: str,
+        region: str,
+        account: str,
+        parameters: Mapping[str, str] | None = None,
+    ) -> None:
         self.template = template
+        defaults = {
+            name: str(spec["Default"])
+            for name, spec in template.get("Parameters", {}).items()
+            if "Default" in spec
+        }
         self.pseudo = {
+            **defaults,
+            **(parameters or {}),
             "Stage": stage,
             "AWS::Region": region,
             "AWS::AccountId": account,
@@ -46,20 +64,35 @@ class _Resolver:
         }
         self.physical: dict[str, str] = {}
         self.attributes: dict[tuple[str, str], str] = {}
+        self.conditions = {
+            name: self._holds(rule) for name, rule in template.get("Conditions", {}).items()
+        }
+
+    def _holds(self, rule: Mapping[str, Any]) -> bool:
+        if set(rule) != {"Fn::Equals"}:
+            raise ValueError(f"cannot evaluate the condition {rule!r} locally")
+        left, right = (self(v) for v in rule["Fn::Equals"])
+        return bool(left == right)
 
     def __call__(self, value: Any) -> Any:
         if isinstance(value, dict):
             if set(value) == {"Ref"}:
                 name = value["Ref"]
+                if name == "AWS::NoValue":
+                    return _NO_VALUE
                 return self.pseudo[name] if name in self.pseudo else self.physical[name]
             if set(value) == {"Fn::Sub"}:
                 return re.sub(r"\$\{([^}]+)\}", lambda m: self._sub(m.group(1)), value["Fn::Sub"])
             if set(value) == {"Fn::GetAtt"}:
                 logical, attribute = value["Fn::GetAtt"]
                 return self.attributes[(logical, attribute)]
-            return {k: self(v) for k, v in value.items()}
+            if set(value) == {"Fn::If"}:
+                condition, then, otherwise = value["Fn::If"]
+                return self(then if self.conditions[condition] else otherwise)
+            resolved = {k: self(v) for k, v in value.items()}
+            return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
         if isinstance(value, list):
-            return [self(v) for v in value]
+            return [v for v in (self(v) for v in value) if v is not _NO_VALUE]
         return value
 
     def _sub(self, name: str) -> str:
@@ -79,6 +112,8 @@ def _create_table(dynamodb: Any, props: Mapping[str, Any]) -> str:
         "KeySchema": props["KeySchema"],
         "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
     }
+    if props.get("ProvisionedThroughput"):
+        kwargs["ProvisionedThroughput"] = props["ProvisionedThroughput"]
     if props.get("GlobalSecondaryIndexes"):
         kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
     if props.get("SSESpecification", {}).get("SSEEnabled"):
@@ -187,10 +222,13 @@ def provision(
     account: str = LOCAL_ACCOUNT,
     endpoint_url: str | None = None,
     template: Mapping[str, Any] | None = None,
+    parameters: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Create every resource of the template (idempotently) and return the template's outputs."""
+    """Create every resource of the template (idempotently) and return the template's outputs.
+    Resources whose condition does not hold are left out, and so is auto scaling (a local
+    endpoint has no capacity to scale)."""
     template = load_template() if template is None else template
-    resolve = _Resolver(template, stage, region, account)
+    resolve = _Resolver(template, stage, region, account, parameters)
     clients: dict[str, Any] = {}
 
     def client(service: str) -> Any:
@@ -201,7 +239,12 @@ def provision(
         return clients[service]
 
     resources = template["Resources"]
-    pending = list(resources)
+    pending = [
+        logical
+        for logical, resource in resources.items()
+        if resolve.conditions.get(resource.get("Condition", ""), True)
+        and not resource["Type"].startswith("AWS::ApplicationAutoScaling::")
+    ]
     while pending:
         progressed = False
         for logical in list(pending):

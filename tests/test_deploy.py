@@ -207,7 +207,10 @@ def test_it_prints_the_deploy_commands_on_a_dry_run(
     assert printed[1].startswith("aws cloudformation package --template-file")
     assert "--stack-name cronhook-prod" in printed[2]
     assert "--capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND" in printed[2]
-    assert "--parameter-overrides Stage=prod" in printed[2]
+    assert "--parameter-overrides Stage=prod --no-fail-on-empty-changeset" in printed[2]
+    package.deploy("prod", tmp_path, "my-artifacts", dry_run=True, capacity="provisioned")
+    printed = capsys.readouterr().out.splitlines()
+    assert "--parameter-overrides Stage=prod Capacity=provisioned" in printed[2]
 
 
 # ---- the policy covers what the code calls ---------------------------------------------------

@@ -71,3 +71,55 @@ def test_it_provisions_idempotently(aws: dict[str, str]) -> None:
     from scripts.provision import provision
 
     assert provision(boto3.session.Session(), stage="test") == aws
+
+
+def test_it_scales_every_table_and_index_it_can_provision() -> None:
+    # Capacity=provisioned: each table with provisioned throughput, and each of its indexes,
+    # has read and write auto scaling that tracks 70% use, and only under that condition.
+    template = load_template()
+    resources = template["Resources"]
+    assert template["Parameters"]["Capacity"]["Default"] == "on-demand"
+    targets = {
+        (r["Properties"]["ResourceId"]["Fn::Sub"], r["Properties"]["ScalableDimension"]): logical
+        for logical, r in resources.items()
+        if r["Type"] == "AWS::ApplicationAutoScaling::ScalableTarget"
+    }
+    policies = {
+        r["Properties"]["ScalingTargetId"]["Ref"]: r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::ApplicationAutoScaling::ScalingPolicy"
+    }
+    wanted = set()
+    for logical, resource in resources.items():
+        props = resource["Properties"]
+        if "ProvisionedThroughput" not in props:
+            continue
+        assert props["BillingMode"]["Fn::If"] == ["Provisioned", "PROVISIONED", "PAY_PER_REQUEST"]
+        ids = [(f"table/${{{logical}}}", "table")] + [
+            (f"table/${{{logical}}}/index/{g['IndexName']}", "index")
+            for g in props.get("GlobalSecondaryIndexes", [])
+        ]
+        for resource_id, level in ids:
+            for unit in ("Read", "Write"):
+                wanted.add((resource_id, f"dynamodb:{level}:{unit}CapacityUnits"))
+    assert set(targets) == wanted and len(wanted) == 8  # jobs, due, runs, by_account
+    for target in targets.values():
+        assert resources[target]["Condition"] == "Provisioned"
+        config = policies[target]["TargetTrackingScalingPolicyConfiguration"]
+        assert config["TargetValue"] == 70
+
+
+def test_it_creates_provisioned_tables_when_asked(aws_credentials: None) -> None:
+    from moto import mock_aws
+
+    from scripts.provision import provision
+
+    with mock_aws():
+        session = boto3.session.Session()
+        outputs = provision(session, stage="cap", parameters={"Capacity": "provisioned"})
+        dynamodb = session.client("dynamodb", region_name="us-east-1")
+        jobs = dynamodb.describe_table(TableName=outputs["JobsTableName"])["Table"]
+        keys = dynamodb.describe_table(TableName=outputs["KeysTableName"])["Table"]
+    assert jobs["BillingModeSummary"]["BillingMode"] == "PROVISIONED"
+    assert jobs["ProvisionedThroughput"]["WriteCapacityUnits"] == 5
+    assert keys["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
