@@ -50,6 +50,7 @@ DUE_LIMIT = 10_000  # due keys read per shard and tick
 POOL_SIZE = 16
 TASKS_PER_MESSAGE = 10  # tasks due the same second packed into one SQS message
 WORKER_THREADS = 10 * TASKS_PER_MESSAGE  # a worker invocation's 10 messages, a thread a task
+INLINE_POOL_SIZE = 64  # threads running the tick's inline batch (at most inline_max runs)
 MAX_WAIT_S = 125  # the tick's look-ahead: at most to the end of the next minute
 MAX_CHAIN = 5
 SSL_NOTICE_KEY = "ssl-noticed#{account}#{job}"
@@ -310,8 +311,10 @@ class Dispatcher:
             self._enqueue(later)
         if near:
             report["inline"] += len(near)
-            # One thread per task (at most inline_max): a silent target holds only its own run.
-            with ThreadPoolExecutor(len(near)) as pool:
+            # One thread per task up to INLINE_POOL_SIZE: a silent target holds only its own
+            # thread; beyond that, hundreds of threads waking at the same second spend more CPU
+            # fighting over the GIL and locks than the calls themselves take.
+            with ThreadPoolExecutor(min(len(near), INLINE_POOL_SIZE)) as pool:
                 ordered = sorted(near, key=lambda t: t.runs[0].data["deliverAt"])
                 inline = [replace(t, inline=True) for t in ordered]
                 for result in pool.map(self._run_inline, inline):
