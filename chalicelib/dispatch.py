@@ -361,7 +361,7 @@ class Dispatcher:
                 message = json.loads(body)
                 # v1 (before tasks were packed): one task, its fields on the message itself.
                 found = message["tasks"] if message.get("v", 1) >= 2 else [message]
-                entries.extend(
+                parsed = [  # the whole message or none of it
                     {
                         "account": str(t["account"]),
                         "job": int(t["job"]),
@@ -370,10 +370,12 @@ class Dispatcher:
                         "overrides": t.get("overrides"),
                     }
                     for t in found
-                )
+                ]
             except (ValueError, KeyError, TypeError, AttributeError):
                 log.error("dropping a malformed dispatch message")
                 report["malformed"] += 1
+                continue
+            entries.extend(parsed)
         job_keys = list(dict.fromkeys((e["account"], e["job"]) for e in entries))
         jobs = {(j.account_id, j.job_id): j for j in self._jobs(job_keys)}
         run_keys = [(e["account"], e["job"], r) for e in entries for r in e["runs"]]
@@ -782,17 +784,36 @@ class Dispatcher:
             entries = [e for es in pool.map(self.stores.runs.watched, minutes) for e in es]
         later: list[Watch] = []
         keys = list(dict.fromkeys((a, j, r) for a, j, r, _ in entries))
-        # Runs claimed minutes ago: an eventually consistent read sees them, and the conditional
-        # write below decides anyway.
+        # Runs claimed minutes ago: an eventually consistent read (half the price) sees them.
         found = self.stores.runs.get_many(keys, consistent=False) if keys else []
         records = {(r.account_id, r.job_id, r.run_id): r for r in found}
-        for account, job_id, run_id in keys:
-            run = records.get((account, job_id, run_id))
-            if run is None or run.state not in runs.ACTIVE_STATES:
-                continue  # never claimed, or over
+        for key in keys:
+            self._sweep_run(key, records.get(key), now, later, report)
+        self._watch(later)
+        self.stores.state.put_value(SWEEP_MARK_KEY, minute)
+
+    def _sweep_run(
+        self,
+        key: tuple[str, int, str],
+        run: RunRecord | None,
+        now: float,
+        later: list[Watch],
+        report: Counter[str],
+    ) -> None:
+        """Mark one watched run lost if it is still active past its deadline. `run` is from an
+        eventually consistent read: when it shows nothing, or a state its record has left, the
+        record is read again consistently before the run is let go."""
+        account, job_id, run_id = key
+        for fresh in (False, True):
+            if fresh:
+                run = self.stores.runs.get(account, job_id, run_id)
+            if run is None:
+                continue  # never claimed (or not seen yet: read again)
+            if run.state not in runs.ACTIVE_STATES:
+                return  # over
             if run.active_deadline is not None and run.active_deadline > now:
-                later.append((account, job_id, run_id, run.active_deadline))  # given more time
-                continue
+                later.append((account, job_id, run_id, run.active_deadline))  # more time
+                return
             lost = self._finish(
                 run,
                 "lost",
@@ -802,13 +823,12 @@ class Dispatcher:
                     "reason": "lost",
                 },
             )
-            if not lost:
-                continue  # its runner (or another tick) got there first
-            if run.data.get("holds"):
-                self.stores.jobs.release(account, job_id)
-            report["lost"] += 1
-        self._watch(later)
-        self.stores.state.put_value(SWEEP_MARK_KEY, minute)
+            if lost:
+                if run.data.get("holds"):
+                    self.stores.jobs.release(account, job_id)
+                report["lost"] += 1
+                return
+            # Its runner (or another tick) got there first, or the read was stale: read again.
 
 
 def from_wiring() -> Dispatcher:

@@ -207,6 +207,30 @@ def test_it_marks_runs_lost_when_the_tick_dies_after_claiming(world: World) -> N
     )
 
 
+@pytest.mark.parametrize("stale", ["queued", "unseen"])
+def test_it_marks_a_run_lost_through_a_stale_read(world: World, stale: str) -> None:
+    # The sweep reads its runs eventually consistent. A read that still shows the run queued
+    # (its worker had moved it to running, then died) or shows nothing yet must not let it go.
+    job_id = die_after_claiming(world)
+    (run,) = world.runs(job_id)
+    running = replace(run, state="running")
+    assert world.stores.runs.update(running, "queued")
+    world.dispatcher.queue = world.queue
+    world.dispatcher.settings = world.settings
+    reads: list[bool] = []
+
+    def eventually(keys: Any, consistent: bool = True) -> list[Any]:
+        reads.append(consistent)
+        return [run] if stale == "queued" else []
+
+    world.stores.runs.get_many = eventually  # type: ignore[method-assign]
+    report = world.dispatcher.tick((run.active_deadline or 0) + 60)
+    assert reads == [False] and report["lost"] == 1
+    lost = world.stores.runs.get("alice", job_id, run.run_id)
+    # The lost run gave its in-flight count back; the one left is the new slot's, now queued.
+    assert lost.state == "lost" and report["queued"] == 1 and world.get(job_id).running == 1
+
+
 def test_it_queues_runs_planned_beyond_the_inline_wait_instead_of_waiting(
     world: World, target: HTTPServer
 ) -> None:
