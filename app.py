@@ -172,6 +172,7 @@ def list_jobs(principal: auth.Principal, request: Request) -> Any:
 @endpoint("/jobs", ["PUT", "POST"], "write")
 def create_job(principal: auth.Principal, request: Request) -> dict[str, Any]:
     job, secret = service().create_job(principal.account_id, _wrapped(body(request), "job"))
+    service().fire_soon(job, _dispatcher)
     return {"jobId": job.job_id, "signingSecret": secret}
 
 
@@ -183,7 +184,10 @@ def get_job(principal: auth.Principal, request: Request, jobId: str) -> dict[str
 
 @endpoint("/jobs/{jobId}", ["PATCH"], "write")
 def update_job(principal: auth.Principal, request: Request, jobId: str) -> dict[str, Any]:
-    service().update_job(principal.account_id, _id(jobId, "job"), _wrapped(body(request), "job"))
+    job = service().update_job(
+        principal.account_id, _id(jobId, "job"), _wrapped(body(request), "job")
+    )
+    service().fire_soon(job, _dispatcher)
     return {}
 
 

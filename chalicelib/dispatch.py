@@ -384,6 +384,7 @@ class Dispatcher:
             for r in (self.stores.runs.get_many(run_keys) if run_keys else [])
         }
         tasks = []
+        switched_on: dict[str, bool] = {}
         for entry in entries:
             found_runs = [records.get((entry["account"], entry["job"], r)) for r in entry["runs"]]
             queued = [r for r in found_runs if r is not None and r.state == "queued"]
@@ -391,17 +392,35 @@ class Dispatcher:
                 report["duplicate"] += 1
                 continue
             job = jobs.get((entry["account"], entry["job"]))
-            if job is None:
+            why = "Job deleted" if job is None else self._stopped(job, queued[0], switched_on)
+            if why:
                 for run in queued:
-                    self._finish(run, "cancelled", {"status": 0, "statusText": "Job deleted"})
+                    self._finish(run, "cancelled", {"status": 0, "statusText": why})
+                if job is not None and entry["counted"]:
+                    self.stores.jobs.release(job.account_id, job.job_id)
                 report["cancelled"] += len(queued)
                 continue
+            assert job is not None
             tasks.append(Task(job, queued, entry["counted"], entry["overrides"]))
         if tasks:
             with ThreadPoolExecutor(min(WORKER_THREADS, len(tasks))) as pool:
                 for result in pool.map(self._run_inline, tasks):
                     report.update(result)
         return dict(report)
+
+    def _stopped(self, job: JobRecord, run: RunRecord, switched_on: dict[str, bool]) -> str:
+        """Why a scheduled run claimed ahead must not fire after all: its job was disabled (by
+        its user, a 410, a failure streak) or its account's scheduler switched off since the
+        claim. A run-now or chained run was asked for explicitly and still runs."""
+        if run.data.get("trigger", "schedule") != "schedule":
+            return ""
+        if not job.enabled:
+            reason = f" ({job.disabled_reason})" if job.disabled_reason else ""
+            return f"Cancelled: the job was disabled{reason}"
+        account = job.account_id
+        if account not in switched_on:
+            switched_on[account] = self.stores.state.scheduler_enabled(account)
+        return "" if switched_on[account] else "Cancelled: the scheduler is switched off"
 
     def _jobs(self, keys: list[tuple[str, int]]) -> list[JobRecord]:
         """The jobs of `keys`, read at half the price of a consistent read; one missing from
@@ -473,7 +492,9 @@ class Dispatcher:
             success_match=spec.get("successMatch") or None,
             error_match=spec.get("errorMatch") or None,
             max_duration_ms=spec.get("maxDuration") or None,
-            webhook_id=runs.slot_key(job.job_id, planned_ms / 1000),
+            webhook_id=runs.webhook_id(
+                job.job_id, planned_ms / 1000, run.data.get("runId", run.run_id)
+            ),
             signing_secrets=secrets,
             run_id=run.run_id,
             planned_time=planned_ms / 1000,
@@ -612,7 +633,7 @@ class Dispatcher:
             self.clock() + delay,
             trigger=run.data.get("trigger", "schedule"),
             attempt=attempt,
-            tag=run.run_id.split("-", 3)[3] if run.run_id.count("-") >= 3 else "",
+            tag=runs.run_tag(run.run_id),
             first_run=run.data.get("runId", run.run_id),
             extra={"chain": run.data["chain"]} if "chain" in run.data else None,
         )
@@ -767,6 +788,29 @@ class Dispatcher:
         self.stores.runs.create(run)
         self._enqueue([Task(job, [run], False, overrides)])
         return run
+
+    def claim_early(self, job: JobRecord) -> int:
+        """Claim the slots of a job just saved (created, rescheduled, enabled) that fall before
+        the next tick: the tick that covered this minute ran before the job could fire in it, so
+        a seconds schedule or a one-shot time a few seconds away would otherwise wait for the
+        next minute. The same claim as the tick's (a racing tick cannot double a slot); the runs
+        go to the queue, delayed to their planned seconds. Returns the number claimed."""
+        now = self.clock()
+        until = (int(now) // 60 + 1) * 60 - 1  # the end of this minute: the next tick takes over
+        if not job.due or job.next_run_at is None or job.next_run_at > until:
+            return 0
+        if not self.stores.state.scheduler_enabled(job.account_id):
+            return 0
+        report: Counter[str] = Counter()
+        plan = self._plan(job, now, until, report)
+        if plan is None:
+            return 0
+        plan.token = new_token()
+        self._watch([self._watch_entry(job, slot, at) for slot, at in plan.slots])
+        tasks = self._claim(plan, report)
+        if tasks:
+            self._enqueue(tasks)
+        return sum(len(t.runs) for t in tasks)
 
     def sweep(self, now: float, report: Counter[str]) -> None:
         """Mark runs whose runner vanished (queued or running past their deadline) as lost:

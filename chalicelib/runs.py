@@ -1,7 +1,8 @@
 """Runs: ids, the history item a run becomes (cron-job.org's HistoryItem), retry backoff.
 
 A run id starts with the planned time in milliseconds, so a job's runs sort by plan; the slot
-key (`jobId#plannedTime`) is what a target sees as `webhook-id`, the same on every attempt.
+key (`jobId#plannedTime`, and for a run-now or chained run its tag) is what a target sees as
+`webhook-id`: the same on every attempt, different for every run.
 """
 
 from __future__ import annotations
@@ -36,6 +37,20 @@ def run_id(job_id: int, planned: float, attempt: int = 1, tag: str = "") -> str:
 
 def slot_key(job_id: int, planned: float) -> str:
     return f"{job_id}#{int(planned)}"
+
+
+def run_tag(run_id: str) -> str:
+    """The tag that sets a run-now or chained run apart from its job's other runs that second
+    ("" for a scheduled slot)."""
+    parts = run_id.split("-", 3)
+    return parts[3] if len(parts) > 3 else ""
+
+
+def webhook_id(job_id: int, planned: float, first_run_id: str) -> str:
+    """What targets see as `webhook-id` (receivers drop a message id they have seen): the slot
+    key, plus the tag of a run-now, so two run-nows in one second are two messages."""
+    tag = run_tag(first_run_id)
+    return f"{slot_key(job_id, planned)}#{tag}" if tag else slot_key(job_id, planned)
 
 
 def retry_delay(attempt: int, base: int, retry_after: float | None, rng: random.Random) -> int:

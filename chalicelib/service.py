@@ -6,6 +6,7 @@ found". Time comes from the injected clock so tests can run a day in a second.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -17,9 +18,11 @@ from zoneinfo import ZoneInfo
 from chalicelib import auth, jobs
 from chalicelib.config import Settings
 from chalicelib.crypto import Sealer
-from chalicelib.errors import Conflict, NotFound, ValidationError
+from chalicelib.errors import Conflict, NotFound, StoreError, ValidationError
 from chalicelib.schedule import Schedule, ScheduleError
 from chalicelib.store.base import ApiKey, JobRecord, Page, RunRecord, Stores
+
+log = logging.getLogger(__name__)
 
 SIGNING_OVERLAP_S = 24 * 3600  # after a rotation the old secret signs too, for a day
 MAX_FOLDER_TITLE = 128
@@ -112,6 +115,19 @@ class Service:
             if self.stores.jobs.replace(job, expected):
                 return job
         raise Conflict("the job changed while it was being updated; try again")
+
+    def fire_soon(self, job: JobRecord, dispatcher: Callable[[], Any]) -> int:
+        """After a save: claim the job's slots that fall before the next tick (a seconds
+        schedule, a one-shot time within this minute), which that tick would only see late.
+        The job is saved whatever happens here; a slot this cannot claim the tick still runs."""
+        end_of_minute = (int(self.clock()) // 60 + 1) * 60
+        if not job.due or job.next_run_at is None or job.next_run_at >= end_of_minute:
+            return 0
+        try:
+            return int(dispatcher().claim_early(job))
+        except StoreError as exc:
+            log.error("job %s saved, its early slots left to the tick: %s", job.job_id, exc)
+            return 0
 
     def delete_job(self, account_id: str, job_id: int) -> None:
         if not self.stores.jobs.delete(account_id, job_id):

@@ -28,7 +28,7 @@ from chalicelib.store.memory import memory_stores
 from chalicelib.store.queue import MemoryQueue
 from tests.helpers import ok_result, sent_tasks
 
-T0 = 1_795_435_200  # 2026-11-23 08:00:00 UTC, a whole minute
+T0 = 1_795_435_200  # 2026-11-23 12:00:00 UTC, a whole minute
 
 
 class Clock:
@@ -542,6 +542,89 @@ def test_it_cancels_a_queued_run_of_a_deleted_job(world: World) -> None:
     assert world.work_queue() == {"cancelled": 1}
 
 
+def test_it_cancels_claimed_runs_of_a_job_disabled_before_they_fire(
+    world: World, target: HTTPServer
+) -> None:
+    # The tick claims up to two minutes ahead; a job paused (or disabled by a 410) meanwhile
+    # must not call its target again. A run-now of the paused job was asked for: it runs.
+    world.dispatcher.settings = replace(world.settings, inline_max=0)
+    job_id = world.job(url=ok_handler(target), schedule={"cron": "*/30 * * * * ?"})
+    assert world.dispatcher.tick(T0 + 30)["queued"] == 2
+    world.service.update_job("alice", job_id, {"enabled": False})
+    world.service.run_now("alice", job_id, None, world.dispatcher)
+    assert world.work_queue() == {"cancelled": 2, "ok": 1}
+    assert len(target.log) == 1
+    runs = world.runs(job_id)
+    assert [r.data["trigger"] for r in runs if r.state == "done"] == ["manual"]
+    cancelled = [r for r in runs if r.state == "cancelled"]
+    assert [r.data["datePlanned"] for r in cancelled] == [T0 + 60, T0 + 90]
+    assert {r.data["statusText"] for r in cancelled} == {"Cancelled: the job was disabled"}
+    assert world.get(job_id).running == 0  # the claim's in-flight count was given back
+
+
+def test_it_cancels_claimed_runs_once_the_scheduler_is_switched_off(
+    world: World, target: HTTPServer
+) -> None:
+    world.dispatcher.settings = replace(world.settings, inline_max=0)
+    job_id = world.job(url=ok_handler(target), schedule={"cron": "*/30 * * * * ?"})
+    assert world.dispatcher.tick(T0 + 30)["queued"] == 2
+    world.stores.state.set_scheduler_enabled("alice", False)
+    assert world.work_queue() == {"cancelled": 2}
+    assert target.log == [] and world.get(job_id).running == 0
+    (run, _) = world.runs(job_id)
+    assert run.data["statusText"] == "Cancelled: the scheduler is switched off"
+
+
+def test_two_runs_now_in_one_second_are_two_webhook_messages(
+    world: World, target: HTTPServer
+) -> None:
+    # Receivers drop a webhook-id they have seen; retries of one run keep theirs.
+    target.expect_request("/hook").respond_with_data("no", status=500)
+    job_id = world.job(url=target.url_for("/hook"), retries=1, retryDelay=1)
+    world.service.run_now("alice", job_id, None, world.dispatcher)
+    world.service.run_now("alice", job_id, None, world.dispatcher)
+    world.work_queue()
+    ids = [request.headers["webhook-id"] for request, _ in target.log]
+    assert len(ids) == 4 and len(set(ids)) == 2
+    assert all(i.startswith(f"{job_id}#{T0 + 30}#m") for i in ids)
+    first_run = world.runs(job_id)[0].data["runId"]
+    assert ids.count(f"{job_id}#{T0 + 30}#{first_run.split('-', 3)[3]}") == 2
+
+
+def test_a_job_saved_mid_minute_fires_its_slots_before_the_next_tick(
+    world: World, target: HTTPServer
+) -> None:
+    # The tick of this minute ran before the job existed; waiting for the next one would fire
+    # T0 + 40 and T0 + 50 late (and skip one of them while the other ran).
+    world.clock.now = T0 + 35
+    job_id = world.job(url=ok_handler(target), schedule={"cron": "*/10 * * * * ?"})
+    job = world.get(job_id)
+    assert world.service.fire_soon(job, lambda: world.dispatcher) == 2
+    for text, delay in sorted(world.queue.drain(), key=lambda m: m[1]):
+        world.clock.now = T0 + 35 + delay  # as SQS delivers it
+        assert world.dispatcher.work([text], world.clock()) == {"ok": 1}
+    assert [r.data["date"] for r in world.runs(job_id)] == [T0 + 40, T0 + 50]
+    world.clock.now = T0 + 60
+    report = world.dispatcher.tick(T0 + 60)  # takes over from the next slot: nothing twice
+    assert report["claimed"] == 12 and report.get("already_claimed", 0) == 0
+    planned = [r.data["datePlanned"] for r in world.runs(job_id)]
+    assert planned == sorted(set(planned)) and planned[:3] == [T0 + 40, T0 + 50, T0 + 60]
+
+
+def test_fire_soon_leaves_slots_of_later_minutes_to_the_tick(world: World) -> None:
+    job_id = world.job(url="http://127.0.0.1:9/")  # every minute: next slot T0 + 60
+    assert world.service.fire_soon(world.get(job_id), lambda: world.dispatcher) == 0
+    world.clock.now = T0 + 45
+    paused = world.job(url="http://127.0.0.1:9/", enabled=False, schedule={"cron": "* * * * * ?"})
+    assert world.service.fire_soon(world.get(paused), lambda: world.dispatcher) == 0
+    one_shot = world.job(url="http://127.0.0.1:9/", schedule={"at": "2026-11-23T12:00:50Z"})
+    world.stores.state.set_scheduler_enabled("alice", False)
+    assert world.service.fire_soon(world.get(one_shot), lambda: world.dispatcher) == 0
+    world.stores.state.set_scheduler_enabled("alice", True)
+    assert world.service.fire_soon(world.get(one_shot), lambda: world.dispatcher) == 1
+    assert world.queue.drain()[0][1] == 5  # delayed to its planned second
+
+
 def fake_execute(calls: list[float], clock: Clock) -> Any:
     def execute(request: executor.Request, policy: executor.Policy) -> executor.Result:
         calls.append(clock())
@@ -584,7 +667,7 @@ def test_it_fires_each_schedule_form_exactly_at_its_times_over_a_day(
         world.dispatcher.tick(now)
     expected = []
     parsed = Schedule.parse(schedule)
-    t = parsed.next_after(start + 30)  # the job was created at 08:00:30
+    t = parsed.next_after(start + 30)  # the job was created at 12:00:30
     while t is not None and t < start + 86400:
         expected.append(t)
         t = parsed.next_after(t)

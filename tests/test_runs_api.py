@@ -225,7 +225,10 @@ def test_it_ticks_through_the_scheduled_lambda_on_the_planned_second(
     httpserver.expect_request("/hook").respond_with_data("ok")
     fire_at = int(time.time()) + 2  # within the tick's inline wait: it runs the job itself
     at = datetime.fromtimestamp(fire_at, UTC).isoformat()
+    # Saved while the scheduler is off, so that the save does not claim the slot itself.
+    api.put("/scheduler", alice, {"enabled": False})
     job_id = create(api, alice, url=httpserver.url_for("/hook"), schedule={"at": at})
+    api.put("/scheduler", alice, {"enabled": True})
     event = api.client.events.generate_cw_event(
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
     )
@@ -235,6 +238,25 @@ def test_it_ticks_through_the_scheduled_lambda_on_the_planned_second(
     assert item["datePlanned"] == fire_at and item["status"] == 1
     assert 0 <= item["jitter"] < 1000
     assert body(api.get(f"/jobs/{job_id}", alice))["jobDetails"]["nextExecution"] is None
+
+
+def test_a_job_saved_mid_minute_claims_its_slot_at_once_not_at_the_next_tick(
+    api: Api, alice: Persona
+) -> None:
+    from datetime import UTC, datetime
+
+    while time.time() % 60 > 56:  # the slot must fall in the minute the job is saved in
+        time.sleep(0.5)
+    fire_at = int(time.time()) + 3
+    at = datetime.fromtimestamp(fire_at, UTC).isoformat()
+    job_id = create(api, alice, url="http://127.0.0.1:9/", schedule={"at": at})
+    (run,) = body(api.get("/runs?state=active", alice))["runs"]
+    assert (run["jobId"], run["datePlanned"], run["state"]) == (job_id, fire_at, "queued")
+    assert body(api.get(f"/jobs/{job_id}", alice))["jobDetails"]["nextExecution"] is None
+    event = api.client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+    assert api.client.lambda_.invoke("tick", event).payload.get("claimed", 0) == 0
 
 
 def test_it_claims_each_of_500_slots_once_across_3_racing_ticks(stores: Any, settings: Any) -> None:
