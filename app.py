@@ -165,7 +165,9 @@ def revoke_key(principal: auth.Principal, request: Request, keyId: str) -> dict[
 
 @endpoint("/jobs", ["GET"], "read")
 def list_jobs(principal: auth.Principal, request: Request) -> Any:
-    rows = [jobs.summary(j) for j in service().list_jobs(principal.account_id)]
+    svc = service()
+    now = svc.clock()
+    rows = [jobs.summary(j, now) for j in svc.list_jobs(principal.account_id)]
     return _listing(request, "jobs", rows, {"someFailed": False})
 
 
@@ -179,7 +181,7 @@ def create_job(principal: auth.Principal, request: Request) -> dict[str, Any]:
 @endpoint("/jobs/{jobId}", ["GET"], "read")
 def get_job(principal: auth.Principal, request: Request, jobId: str) -> dict[str, Any]:
     job = service().get_job(principal.account_id, _id(jobId, "job"))
-    return {"jobDetails": jobs.details(job)}
+    return {"jobDetails": jobs.details(job, service().clock())}
 
 
 @endpoint("/jobs/{jobId}", ["PATCH"], "write")

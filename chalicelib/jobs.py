@@ -398,7 +398,18 @@ def _ssl_expiry(job: JobRecord) -> dict[str, Any]:
     return {}
 
 
-def summary(job: JobRecord) -> dict[str, Any]:
+def next_execution(job: JobRecord, now: float) -> int | None:
+    """When the job fires next, None while it is disabled. Its stored position (`next_run_at`)
+    is the first slot no tick has claimed yet; the tick claims up to two minutes ahead, so the
+    schedule's next time after `now` may be earlier: a slot claimed, waiting for its second."""
+    if not job.enabled:
+        return None
+    ahead = Schedule.parse(job.spec["schedule"]).next_after(now)
+    found = [t for t in (job.next_run_at, ahead) if t is not None]
+    return min(found) if found else None
+
+
+def summary(job: JobRecord, now: float) -> dict[str, Any]:
     """cron-job.org's `Job` object: what `GET /jobs` lists (no secrets)."""
     spec = job.spec
     return {
@@ -411,7 +422,7 @@ def summary(job: JobRecord) -> dict[str, Any]:
         "lastDuration": job.last_duration,
         "lastExecution": job.last_execution,
         **_ssl_expiry(job),
-        "nextExecution": job.next_run_at if job.due else None,
+        "nextExecution": next_execution(job, now),
         "type": 0,
         "requestTimeout": spec["requestTimeout"],
         "redirectSuccess": spec["redirectSuccess"],
@@ -421,9 +432,9 @@ def summary(job: JobRecord) -> dict[str, Any]:
     }
 
 
-def details(job: JobRecord) -> dict[str, Any]:
+def details(job: JobRecord, now: float) -> dict[str, Any]:
     """cron-job.org's `DetailedJob` plus cronhook's fields; the password is masked."""
-    out = summary(job)
+    out = summary(job, now)
     spec = job.spec
     has_password = bool(job.secrets.get("password"))
     out["auth"] = {**spec["auth"], "password": PASSWORD_MASK if has_password else ""}

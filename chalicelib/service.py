@@ -290,11 +290,13 @@ class Service:
 
     def job_history(self, account_id: str, job_id: int, limit: int, cursor: str | None) -> Page:
         self.get_job(account_id, job_id)
-        page = self.stores.runs.list_for_job(account_id, job_id, limit, cursor)
+        # Runs planned up to now: a slot the tick claimed ahead is a prediction until it fires.
+        now = self.clock()
+        page = self.stores.runs.list_for_job(account_id, job_id, limit, cursor, now)
         return Page([r for r in page.items if not r.data.get("hidden")], page.cursor)
 
     def account_history(self, account_id: str, limit: int, cursor: str | None) -> Page:
-        page = self.stores.runs.list_for_account(account_id, limit, cursor)
+        page = self.stores.runs.list_for_account(account_id, limit, cursor, self.clock())
         return Page([r for r in page.items if not r.data.get("hidden")], page.cursor)
 
     def active_runs(self, account_id: str) -> list[RunRecord]:
@@ -303,10 +305,11 @@ class Service:
         return [r for r in page.items if r.state in ("queued", "running", "waiting")]
 
     def predictions(self, job: JobRecord, count: int = 3) -> list[int]:
-        if not job.due or job.next_run_at is None:
+        first = jobs.next_execution(job, self.clock())
+        if first is None:
             return []
         schedule = Schedule.parse(job.spec["schedule"])
-        return [job.next_run_at, *schedule.upcoming(count - 1, job.next_run_at)]
+        return [first, *schedule.upcoming(count - 1, first)]
 
     def notification_settings(self, account_id: str) -> dict[str, Any]:
         from chalicelib.notify import settings_key

@@ -18,7 +18,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request as WRequest
 from werkzeug import Response as WResponse
 
-from chalicelib import executor
+from chalicelib import executor, jobs
 from chalicelib.config import Settings
 from chalicelib.dispatch import Dispatcher
 from chalicelib.notify import Notifier, settings_key
@@ -609,6 +609,35 @@ def test_a_job_saved_mid_minute_fires_its_slots_before_the_next_tick(
     assert report["claimed"] == 12 and report.get("already_claimed", 0) == 0
     planned = [r.data["datePlanned"] for r in world.runs(job_id)]
     assert planned == sorted(set(planned)) and planned[:3] == [T0 + 40, T0 + 50, T0 + 60]
+
+
+def test_the_next_execution_is_a_slot_claimed_ahead_until_it_fires(world: World) -> None:
+    # The tick at 12:00:30 claims 12:01:00 ahead: the job's position moves to 12:02:00, but
+    # what a user must read as the next execution is 12:01:00, until it has fired.
+    world.dispatcher.settings = replace(world.settings, inline_max=0)
+    job_id = world.job(url="http://127.0.0.1:9/")
+    assert world.dispatcher.tick(T0 + 30)["queued"] == 1
+    job = world.get(job_id)
+    assert job.next_run_at == T0 + 120
+    assert jobs.next_execution(job, T0 + 31) == T0 + 60
+    assert jobs.summary(job, T0 + 31)["nextExecution"] == T0 + 60
+    assert world.service.predictions(job) == [T0 + 60, T0 + 120, T0 + 180]
+    # ... and it is a prediction, not yet history (the run shows in GET /runs?state=active).
+    assert world.service.job_history("alice", job_id, 10, None).items == []
+    assert world.service.account_history("alice", 10, None).items == []
+    assert [r.data["datePlanned"] for r in world.service.active_runs("alice")] == [T0 + 60]
+    world.clock.now = T0 + 60
+    (planned,) = world.service.job_history("alice", job_id, 10, None).items
+    assert planned.data["datePlanned"] == T0 + 60
+    world.clock.now = T0 + 31
+    assert jobs.next_execution(job, T0 + 60) == T0 + 120  # fired (or firing): the next one
+    one_shot = world.job(url="http://127.0.0.1:9/", schedule={"at": "2026-11-23T12:01:30Z"})
+    assert world.dispatcher.tick(T0 + 31)["queued"] == 1
+    claimed = world.get(one_shot)
+    assert claimed.next_run_at is None and jobs.next_execution(claimed, T0 + 31) == T0 + 90
+    assert jobs.next_execution(claimed, T0 + 90) is None
+    world.service.update_job("alice", job_id, {"enabled": False})
+    assert jobs.details(world.get(job_id), T0 + 31)["nextExecution"] is None
 
 
 def test_fire_soon_leaves_slots_of_later_minutes_to_the_tick(world: World) -> None:

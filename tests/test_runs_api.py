@@ -252,7 +252,7 @@ def test_a_job_saved_mid_minute_claims_its_slot_at_once_not_at_the_next_tick(
     job_id = create(api, alice, url="http://127.0.0.1:9/", schedule={"at": at})
     (run,) = body(api.get("/runs?state=active", alice))["runs"]
     assert (run["jobId"], run["datePlanned"], run["state"]) == (job_id, fire_at, "queued")
-    assert body(api.get(f"/jobs/{job_id}", alice))["jobDetails"]["nextExecution"] is None
+    assert body(api.get(f"/jobs/{job_id}", alice))["jobDetails"]["nextExecution"] == fire_at
     event = api.client.events.generate_cw_event(
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
     )

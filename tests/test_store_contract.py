@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib import runs
 from chalicelib.store.base import ApiKey, JobRecord, Outcome, RunRecord, Stores
 from chalicelib.store.memory import memory_stores
 
@@ -165,6 +166,22 @@ def test_it_lists_an_accounts_runs_across_jobs(store: Stores) -> None:
     assert [r.run_id for r in page.items] == ["a2", "a1"]
     assert store.runs.get("alice", 2, "a2") == run("a2", job_id=2)
     assert store.runs.get("bob", 2, "a2") is None
+
+
+def test_it_lists_only_runs_planned_up_to_a_time(store: Stores) -> None:
+    # History leaves out slots claimed ahead: ids start with the planned time in milliseconds.
+    t = 1_795_435_260
+    ids = [runs.run_id(1, t - 60), runs.run_id(1, t, 2), runs.run_id(1, t + 0.001)]
+    ids.append(runs.run_id(1, t + 60))
+    for run_id in ids:
+        store.runs.put(run(run_id))
+    page = store.runs.list_for_job("alice", 1, limit=1, planned_until=t)
+    assert [r.run_id for r in page.items] == [ids[1]]
+    rest = store.runs.list_for_job("alice", 1, limit=5, cursor=page.cursor, planned_until=t)
+    assert [r.run_id for r in rest.items] == [ids[0]] and rest.cursor is None
+    everything = store.runs.list_for_account("alice", limit=10, planned_until=t + 60)
+    assert [r.run_id for r in everything.items] == ids[::-1]
+    assert len(store.runs.list_for_account("alice", limit=10, planned_until=t).items) == 2
 
 
 def test_it_counts_ids_upwards(store: Stores) -> None:

@@ -126,6 +126,12 @@ def job_key(account_id: str, job_id: int) -> str:
     return f"{account_id}#{job_id}"
 
 
+def run_id_bound(planned_until: float) -> str:
+    """The run ids below this one are of runs planned up to `planned_until`: an id starts with
+    its planned time in milliseconds, 13 digits (chalicelib.runs.run_id)."""
+    return f"{round(planned_until * 1000) + 1:013d}"
+
+
 def watch_minute(deadline: int) -> int:
     """The watch list (epoch minutes) a run with this deadline goes on: the first whole minute
     that starts after the deadline."""
@@ -251,9 +257,20 @@ class RunStore(Protocol):
         ...
 
     def list_for_job(
-        self, account_id: str, job_id: int, limit: int, cursor: str | None = None
+        self,
+        account_id: str,
+        job_id: int,
+        limit: int,
+        cursor: str | None = None,
+        planned_until: float | None = None,
     ) -> Page: ...
-    def list_for_account(self, account_id: str, limit: int, cursor: str | None = None) -> Page: ...
+    def list_for_account(
+        self,
+        account_id: str,
+        limit: int,
+        cursor: str | None = None,
+        planned_until: float | None = None,
+    ) -> Page: ...
 
 
 class StateStore(Protocol):

@@ -29,6 +29,7 @@ from chalicelib.store.base import (
     RunRecord,
     Watch,
     job_key,
+    run_id_bound,
     watch_minute,
 )
 
@@ -745,14 +746,19 @@ class DynamoRunStore:
         wanted = [{"job_key": job_key(a, j), "run_id": r} for a, j, r in dict.fromkeys(keys)]
         return [self._record(i) for i in _batch_get(self.table, wanted, consistent=consistent)]
 
-    def _page(self, limit: int, cursor: str | None, **kwargs: Any) -> Page:
+    def _page(
+        self, limit: int, cursor: str | None, planned_until: float | None, **kwargs: Any
+    ) -> Page:
         # Ask for one more than the page so the cursor is None exactly when nothing follows.
         kwargs.update(ScanIndexForward=False, Limit=limit + 1)
+        values = kwargs["ExpressionAttributeValues"]
         if cursor:
-            values = kwargs["ExpressionAttributeValues"]
             field = "account_id" if "IndexName" in kwargs else "job_key"
             partition = {field: next(iter(values.values()))}
             kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, partition)
+        if planned_until is not None:
+            kwargs["KeyConditionExpression"] += " AND run_id < :until"
+            values[":until"] = run_id_bound(planned_until)
         items: list[dict[str, Any]] = []
         while len(items) <= limit:
             response = _call(lambda: self.table.query(**kwargs))
@@ -777,19 +783,32 @@ class DynamoRunStore:
         return Page([self._record(item) for item in items], next_cursor)
 
     def list_for_job(
-        self, account_id: str, job_id: int, limit: int, cursor: str | None = None
+        self,
+        account_id: str,
+        job_id: int,
+        limit: int,
+        cursor: str | None = None,
+        planned_until: float | None = None,
     ) -> Page:
         return self._page(
             limit,
             cursor,
+            planned_until,
             KeyConditionExpression="job_key = :k",
             ExpressionAttributeValues={":k": job_key(account_id, job_id)},
         )
 
-    def list_for_account(self, account_id: str, limit: int, cursor: str | None = None) -> Page:
+    def list_for_account(
+        self,
+        account_id: str,
+        limit: int,
+        cursor: str | None = None,
+        planned_until: float | None = None,
+    ) -> Page:
         return self._page(
             limit,
             cursor,
+            planned_until,
             IndexName="by_account",
             KeyConditionExpression="account_id = :a",
             ExpressionAttributeValues={":a": account_id},

@@ -18,6 +18,7 @@ from chalicelib.store.base import (
     Stores,
     Watch,
     refill,
+    run_id_bound,
     watch_minute,
 )
 
@@ -226,10 +227,15 @@ class MemoryKeyStore:
                 key.last_used_at = when
 
 
-def _page(runs: list[RunRecord], limit: int, cursor: str | None) -> Page:
+def _page(
+    runs: list[RunRecord], limit: int, cursor: str | None, planned_until: float | None
+) -> Page:
     newest_first = sorted(runs, key=lambda r: r.run_id, reverse=True)
     if cursor is not None:
         newest_first = [r for r in newest_first if r.run_id < cursor]
+    if planned_until is not None:
+        bound = run_id_bound(planned_until)
+        newest_first = [r for r in newest_first if r.run_id < bound]
     items = newest_first[:limit]
     more = len(newest_first) > limit
     return Page([_copy(r) for r in items], items[-1].run_id if more and items else None)
@@ -286,16 +292,27 @@ class MemoryRunStore:
             return [_copy(run) for run in found if run is not None]
 
     def list_for_job(
-        self, account_id: str, job_id: int, limit: int, cursor: str | None = None
+        self,
+        account_id: str,
+        job_id: int,
+        limit: int,
+        cursor: str | None = None,
+        planned_until: float | None = None,
     ) -> Page:
         with self._lock:
             runs = [r for (a, j, _), r in self._items.items() if a == account_id and j == job_id]
-        return _page(runs, limit, cursor)
+        return _page(runs, limit, cursor, planned_until)
 
-    def list_for_account(self, account_id: str, limit: int, cursor: str | None = None) -> Page:
+    def list_for_account(
+        self,
+        account_id: str,
+        limit: int,
+        cursor: str | None = None,
+        planned_until: float | None = None,
+    ) -> Page:
         with self._lock:
             runs = [r for (a, _, _), r in self._items.items() if a == account_id]
-        return _page(runs, limit, cursor)
+        return _page(runs, limit, cursor, planned_until)
 
 
 class MemoryStateStore:
