@@ -409,14 +409,20 @@ class Dispatcher:
         return dict(report)
 
     def _stopped(self, job: JobRecord, run: RunRecord, switched_on: dict[str, bool]) -> str:
-        """Why a scheduled run claimed ahead must not fire after all: its job was disabled (by
-        its user, a 410, a failure streak) or its account's scheduler switched off since the
-        claim. A run-now or chained run was asked for explicitly and still runs."""
+        """Why a scheduled run claimed ahead must not fire after all: since the claim its job
+        was disabled (by its user, a 410, a failure streak), rescheduled away from its time, or
+        its account's scheduler switched off. A run-now or chained run was asked for explicitly
+        and still runs, and so do the retries of a run that happened."""
         if run.data.get("trigger", "schedule") != "schedule":
             return ""
         if not job.enabled:
             reason = f" ({job.disabled_reason})" if job.disabled_reason else ""
             return f"Cancelled: the job was disabled{reason}"
+        planned = int(run.data["datePlanned"])
+        if run.data.get("attempt", 1) == 1:
+            schedule = Schedule.parse(job.spec["schedule"])
+            if schedule.next_after(planned - 1) != planned:
+                return "Cancelled: the job's schedule no longer has this time"
         account = job.account_id
         if account not in switched_on:
             switched_on[account] = self.stores.state.scheduler_enabled(account)

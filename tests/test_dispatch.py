@@ -562,6 +562,19 @@ def test_it_cancels_claimed_runs_of_a_job_disabled_before_they_fire(
     assert world.get(job_id).running == 0  # the claim's in-flight count was given back
 
 
+def test_it_cancels_claimed_runs_the_new_schedule_of_their_job_does_not_have(
+    world: World, target: HTTPServer
+) -> None:
+    world.dispatcher.settings = replace(world.settings, inline_max=0)
+    job_id = world.job(url=ok_handler(target), schedule={"cron": "*/30 * * * * ?"})
+    assert world.dispatcher.tick(T0 + 30)["queued"] == 2  # 12:01:00 and 12:01:30
+    world.service.update_job("alice", job_id, {"schedule": {"cron": "* * * * *"}})
+    assert world.work_queue() == {"cancelled": 1, "ok": 1}  # 12:01:00 is still a slot
+    done, cancelled = world.runs(job_id)
+    assert (done.state, done.data["datePlanned"]) == ("done", T0 + 60)
+    assert cancelled.data["statusText"] == "Cancelled: the job's schedule no longer has this time"
+
+
 def test_it_cancels_claimed_runs_once_the_scheduler_is_switched_off(
     world: World, target: HTTPServer
 ) -> None:
