@@ -208,6 +208,8 @@ def key_to_api(key: ApiKey) -> dict[str, object]:
         "name": key.name,
         "scopes": list(key.scopes),
         "ipAllowlist": list(key.ip_allowlist),
+        "rateLimit": key.rate_limit_per_s,  # None: the deployment's default
+        "rateLimitBurst": key.rate_limit_burst,
         "createdAt": key.created_at,
         "lastUsedAt": key.last_used_at,
         "revoked": key.revoked,

@@ -342,6 +342,8 @@ _KEY = obj(
         "name": _STR,
         "scopes": {"type": "array", "items": {"type": "string", "enum": list(auth.SCOPES)}},
         "ipAllowlist": {"type": "array", "items": _STR},
+        "rateLimit": {"type": ["number", "null"]},
+        "rateLimitBurst": {"type": ["number", "null"]},
         "createdAt": _INT,
         "lastUsedAt": {"type": ["integer", "null"]},
         "revoked": _BOOL,

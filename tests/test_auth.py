@@ -96,7 +96,9 @@ def test_it_limits_each_key_on_its_own(api: Api, stores: Any, alice: Persona) ->
 
 def test_it_creates_a_key_and_shows_it_once(api: Api, alice: Persona) -> None:
     response = api.post(
-        "/keys", alice, {"name": "ci", "scopes": ["read", "run"], "ipAllowlist": ["192.0.2.0/24"]}
+        "/keys",
+        alice,
+        {"name": "ci", "scopes": ["read", "run"], "ipAllowlist": ["192.0.2.0/24"], "rateLimit": 2},
     )
     assert response.status_code == 201
     created = body(response)
@@ -105,7 +107,8 @@ def test_it_creates_a_key_and_shows_it_once(api: Api, alice: Persona) -> None:
     listing = api.get("/keys", alice)
     text = listing.body.decode()
     assert created["key"].split("_")[2] not in text
-    assert created["keyId"] in [k["keyId"] for k in json.loads(text)["keys"]]
+    (listed,) = [k for k in json.loads(text)["keys"] if k["keyId"] == created["keyId"]]
+    assert (listed["rateLimit"], listed["rateLimitBurst"]) == (2, None)  # None: the default
 
 
 def test_it_rejects_an_unknown_scope(api: Api, alice: Persona) -> None:
