@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from chalicelib import auth, jobs
 from chalicelib.config import Settings
 from chalicelib.crypto import Sealer
-from chalicelib.errors import Conflict, NotFound, StoreError, ValidationError
+from chalicelib.errors import Conflict, NotFound, ValidationError
 from chalicelib.schedule import Schedule, ScheduleError
 from chalicelib.store.base import ApiKey, JobRecord, Page, RunRecord, Stores
 
@@ -119,14 +119,16 @@ class Service:
     def fire_soon(self, job: JobRecord, dispatcher: Callable[[], Any]) -> int:
         """After a save: claim the job's slots that fall before the next tick (a seconds
         schedule, a one-shot time within this minute), which that tick would only see late.
-        The job is saved whatever happens here; a slot this cannot claim the tick still runs."""
+        The job is saved by now, so nothing here may fail the request (a client would save it
+        twice): a slot this cannot claim is the next tick's, and one claimed but not queued
+        is marked lost by the sweep."""
         end_of_minute = (int(self.clock()) // 60 + 1) * 60
         if not job.due or job.next_run_at is None or job.next_run_at >= end_of_minute:
             return 0
         try:
             return int(dispatcher().claim_early(job))
-        except StoreError as exc:
-            log.error("job %s saved, its early slots left to the tick: %s", job.job_id, exc)
+        except Exception:  # any failure: storage, SQS, configuration
+            log.exception("job %s saved; its slots of this minute are left to the tick", job.job_id)
             return 0
 
     def delete_job(self, account_id: str, job_id: int) -> None:

@@ -667,6 +667,20 @@ def test_fire_soon_leaves_slots_of_later_minutes_to_the_tick(world: World) -> No
     assert world.queue.drain()[0][1] == 5  # delayed to its planned second
 
 
+def test_a_failed_early_claim_leaves_the_saved_job_to_the_tick(world: World) -> None:
+    world.clock.now = T0 + 45
+    job_id = world.job(url="http://127.0.0.1:9/", schedule={"cron": "*/10 * * * * ?"})
+
+    def broken() -> Dispatcher:
+        raise RuntimeError("no queue")
+
+    assert world.service.fire_soon(world.get(job_id), broken) == 0
+    assert world.get(job_id).next_run_at == T0 + 50
+    world.dispatcher.execute = fake_execute([], world.clock)
+    world.clock.now = T0 + 60
+    assert world.dispatcher.tick(T0 + 60)["claimed"] >= 1  # the slot at T0 + 50, late
+
+
 def fake_execute(calls: list[float], clock: Clock) -> Any:
     def execute(request: executor.Request, policy: executor.Policy) -> executor.Result:
         calls.append(clock())
