@@ -302,8 +302,10 @@ class Service:
         return Page([r for r in page.items if not r.data.get("hidden")], page.cursor)
 
     def active_runs(self, account_id: str) -> list[RunRecord]:
-        """Queued and running runs: they are recent, so the newest 500 runs hold them all."""
-        page = self.stores.runs.list_for_account(account_id, 500)
+        """The runs in flight: due and queued, running, or waiting for a place. They are recent,
+        so the newest 500 runs planned up to now hold them all; a slot the tick claimed ahead
+        is not in flight before its second (seconds schedules claim hundreds ahead)."""
+        page = self.stores.runs.list_for_account(account_id, 500, planned_until=self.clock())
         return [r for r in page.items if r.state in ("queued", "running", "waiting")]
 
     def predictions(self, job: JobRecord, count: int = 3) -> list[int]:

@@ -635,13 +635,14 @@ def test_the_next_execution_is_a_slot_claimed_ahead_until_it_fires(world: World)
     assert jobs.next_execution(job, T0 + 31) == T0 + 60
     assert jobs.summary(job, T0 + 31)["nextExecution"] == T0 + 60
     assert world.service.predictions(job) == [T0 + 60, T0 + 120, T0 + 180]
-    # ... and it is a prediction, not yet history (the run shows in GET /runs?state=active).
+    # ... and it is a prediction, not yet history, nor a run in flight.
     assert world.service.job_history("alice", job_id, 10, None).items == []
     assert world.service.account_history("alice", 10, None).items == []
-    assert [r.data["datePlanned"] for r in world.service.active_runs("alice")] == [T0 + 60]
+    assert world.service.active_runs("alice") == []
     world.clock.now = T0 + 60
     (planned,) = world.service.job_history("alice", job_id, 10, None).items
     assert planned.data["datePlanned"] == T0 + 60
+    assert [r.data["datePlanned"] for r in world.service.active_runs("alice")] == [T0 + 60]
     world.clock.now = T0 + 31
     assert jobs.next_execution(job, T0 + 60) == T0 + 120  # fired (or firing): the next one
     one_shot = world.job(url="http://127.0.0.1:9/", schedule={"at": "2026-11-23T12:01:30Z"})
