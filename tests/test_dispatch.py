@@ -542,14 +542,20 @@ def test_it_cancels_a_queued_run_of_a_deleted_job(world: World) -> None:
     assert world.work_queue() == {"cancelled": 1}
 
 
+def claim_two_ahead(world: World, target: HTTPServer) -> int:
+    """A job every 30 s whose runs at 12:01:00 and 12:01:30 the tick at 12:00:30 sent to SQS."""
+    world.dispatcher.settings = replace(world.settings, inline_max=0)
+    job_id = world.job(url=ok_handler(target), schedule={"cron": "*/30 * * * * ?"})
+    assert world.dispatcher.tick(T0 + 30)["queued"] == 2
+    return job_id
+
+
 def test_it_cancels_claimed_runs_of_a_job_disabled_before_they_fire(
     world: World, target: HTTPServer
 ) -> None:
     # The tick claims up to two minutes ahead; a job paused (or disabled by a 410) meanwhile
     # must not call its target again. A run-now of the paused job was asked for: it runs.
-    world.dispatcher.settings = replace(world.settings, inline_max=0)
-    job_id = world.job(url=ok_handler(target), schedule={"cron": "*/30 * * * * ?"})
-    assert world.dispatcher.tick(T0 + 30)["queued"] == 2
+    job_id = claim_two_ahead(world, target)
     world.service.update_job("alice", job_id, {"enabled": False})
     world.service.run_now("alice", job_id, None, world.dispatcher)
     assert world.work_queue() == {"cancelled": 2, "ok": 1}
@@ -565,9 +571,7 @@ def test_it_cancels_claimed_runs_of_a_job_disabled_before_they_fire(
 def test_it_cancels_claimed_runs_the_new_schedule_of_their_job_does_not_have(
     world: World, target: HTTPServer
 ) -> None:
-    world.dispatcher.settings = replace(world.settings, inline_max=0)
-    job_id = world.job(url=ok_handler(target), schedule={"cron": "*/30 * * * * ?"})
-    assert world.dispatcher.tick(T0 + 30)["queued"] == 2  # 12:01:00 and 12:01:30
+    job_id = claim_two_ahead(world, target)
     world.service.update_job("alice", job_id, {"schedule": {"cron": "* * * * *"}})
     assert world.work_queue() == {"cancelled": 1, "ok": 1}  # 12:01:00 is still a slot
     done, cancelled = world.runs(job_id)
@@ -578,9 +582,7 @@ def test_it_cancels_claimed_runs_the_new_schedule_of_their_job_does_not_have(
 def test_it_cancels_claimed_runs_once_the_scheduler_is_switched_off(
     world: World, target: HTTPServer
 ) -> None:
-    world.dispatcher.settings = replace(world.settings, inline_max=0)
-    job_id = world.job(url=ok_handler(target), schedule={"cron": "*/30 * * * * ?"})
-    assert world.dispatcher.tick(T0 + 30)["queued"] == 2
+    job_id = claim_two_ahead(world, target)
     world.stores.state.set_scheduler_enabled("alice", False)
     assert world.work_queue() == {"cancelled": 2}
     assert target.log == [] and world.get(job_id).running == 0
