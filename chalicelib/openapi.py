@@ -241,7 +241,7 @@ def _paths() -> dict[str, Any]:
         },
         "/jobs/{jobId}/history": {
             "get": _op(
-                "The job's runs, newest first, with the next 3 predicted runs",
+                "The job's runs planned up to now, newest first, and its next 3 runs",
                 "read",
                 _obj(
                     {
@@ -272,7 +272,7 @@ def _paths() -> dict[str, Any]:
         },
         "/history": {
             "get": _op(
-                "Runs of every job of the account, newest first",
+                "Runs of every job of the account planned up to now, newest first",
                 "read",
                 _obj(
                     {
@@ -294,7 +294,7 @@ def _paths() -> dict[str, Any]:
         },
         "/runs": {
             "get": _op(
-                "Runs queued or running (state=active)",
+                "Runs in flight: due and queued, running or waiting (state=active)",
                 "read",
                 _obj({"runs": _rows("HistoryItem")}),
                 listing=True,
