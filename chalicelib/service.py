@@ -286,9 +286,19 @@ class Service:
 
     def get_run(self, account_id: str, run_id: str) -> RunRecord:
         run = self.stores.runs.get(account_id, run_job_id(run_id), run_id)
-        if run is None or run.data.get("hidden"):
+        if run is None or run.data.get("hidden") or not self._live(account_id, [run]):
             raise NotFound("run not found")
         return run
+
+    def _live(self, account_id: str, found: list[RunRecord]) -> list[RunRecord]:
+        """The runs whose job still exists: as on cron-job.org, a job's history goes with it
+        (its items stay in the table until their TTL; job ids are never reused)."""
+        wanted = list({(account_id, r.job_id) for r in found})
+        alive = {j.job_id for j in self.stores.jobs.get_many(wanted)} if wanted else set()
+        missing = [k for k in wanted if k[1] not in alive]
+        if missing:  # or created a moment ago: an eventually consistent read may not show it yet
+            alive |= {j.job_id for j in self.stores.jobs.get_many(missing, consistent=True)}
+        return [r for r in found if r.job_id in alive]
 
     def job_history(self, account_id: str, job_id: int, limit: int, cursor: str | None) -> Page:
         self.get_job(account_id, job_id)
@@ -299,14 +309,17 @@ class Service:
 
     def account_history(self, account_id: str, limit: int, cursor: str | None) -> Page:
         page = self.stores.runs.list_for_account(account_id, limit, cursor, self.clock())
-        return Page([r for r in page.items if not r.data.get("hidden")], page.cursor)
+        shown = [r for r in page.items if not r.data.get("hidden")]
+        return Page(self._live(account_id, shown), page.cursor)
 
     def active_runs(self, account_id: str) -> list[RunRecord]:
         """The runs in flight: due and queued, running, or waiting for a place. They are recent,
         so the newest 500 runs planned up to now hold them all; a slot the tick claimed ahead
         is not in flight before its second (seconds schedules claim hundreds ahead)."""
         page = self.stores.runs.list_for_account(account_id, 500, planned_until=self.clock())
-        return [r for r in page.items if r.state in ("queued", "running", "waiting")]
+        return self._live(
+            account_id, [r for r in page.items if r.state in ("queued", "running", "waiting")]
+        )
 
     def predictions(self, job: JobRecord, count: int = 3) -> list[int]:
         first = jobs.next_execution(job, self.clock())

@@ -391,3 +391,19 @@ def test_it_claims_every_slot_once_over_20_minutes_while_frequent_jobs_stay_in_t
     moves = {j.job_id: index_moves.count(-j.job_id) for j in jobs}
     assert moves[jobs[0].job_id] <= 1
     assert moves[jobs[2].job_id] >= 2
+
+
+def test_a_deleted_jobs_runs_leave_the_history_with_it(
+    api: Api, alice: Persona, settings: Any, httpserver: HTTPServer
+) -> None:
+    # As on cron-job.org: deleting a job deletes its history (the items expire by their TTL).
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    kept, gone = (create(api, alice, url=httpserver.url_for("/hook")) for _ in range(2))
+    run_ids = [body(api.post(f"/jobs/{j}/run", alice))["runId"] for j in (kept, gone)]
+    work_through_the_lambda(api, queued_messages(settings))
+    assert len(body(api.get("/history", alice))["history"]) == 2
+    assert api.delete(f"/jobs/{gone}", alice).status_code == 200
+    assert [h["jobId"] for h in body(api.get("/history", alice))["history"]] == [kept]
+    assert api.get(f"/runs/{run_ids[0]}", alice).status_code == 200
+    assert api.get(f"/runs/{run_ids[1]}", alice).status_code == 404
+    assert api.get(f"/jobs/{gone}/history", alice).status_code == 404
