@@ -38,7 +38,7 @@ from chalicelib.errors import StoreError
 from chalicelib.jobs import METHODS, success_ranges
 from chalicelib.notify import Notifier
 from chalicelib.schedule import Schedule
-from chalicelib.store.base import JobRecord, RunRecord, Stores, Watch
+from chalicelib.store.base import JobRecord, RunRecord, Stores, Watch, existing_jobs
 from chalicelib.store.blobs import Blobs, response_key
 from chalicelib.store.queue import Queue
 
@@ -377,7 +377,8 @@ class Dispatcher:
                 continue
             entries.extend(parsed)
         job_keys = list(dict.fromkeys((e["account"], e["job"]) for e in entries))
-        jobs = {(j.account_id, j.job_id): j for j in self._jobs(job_keys)}
+        # Read eventually; a job created a moment ago (for a run-now) consistently.
+        jobs = {(j.account_id, j.job_id): j for j in existing_jobs(self.stores.jobs, job_keys)}
         run_keys = [(e["account"], e["job"], r) for e in entries for r in e["runs"]]
         records = {
             (r.account_id, r.job_id, r.run_id): r
@@ -427,16 +428,6 @@ class Dispatcher:
         if account not in switched_on:
             switched_on[account] = self.stores.state.scheduler_enabled(account)
         return "" if switched_on[account] else "Cancelled: the scheduler is switched off"
-
-    def _jobs(self, keys: list[tuple[str, int]]) -> list[JobRecord]:
-        """The jobs of `keys`, read at half the price of a consistent read; one missing from
-        that read (created a moment ago, for a run-now) is read again consistently."""
-        if not keys:
-            return []
-        found = self.stores.jobs.get_many(keys)
-        seen = {(j.account_id, j.job_id) for j in found}
-        missing = [k for k in keys if k not in seen]
-        return found + (self.stores.jobs.get_many(missing, consistent=True) if missing else [])
 
     def _run_task(self, task: Task) -> Counter[str]:
         """Run the task's runs in order; one in-flight count covers all of them (catch-up)."""

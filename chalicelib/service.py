@@ -20,7 +20,7 @@ from chalicelib.config import Settings
 from chalicelib.crypto import Sealer
 from chalicelib.errors import Conflict, NotFound, ValidationError
 from chalicelib.schedule import Schedule, ScheduleError
-from chalicelib.store.base import ApiKey, JobRecord, Page, RunRecord, Stores
+from chalicelib.store.base import ApiKey, JobRecord, Page, RunRecord, Stores, existing_jobs
 
 log = logging.getLogger(__name__)
 
@@ -294,10 +294,7 @@ class Service:
         """The runs whose job still exists: as on cron-job.org, a job's history goes with it
         (its items stay in the table until their TTL; job ids are never reused)."""
         wanted = list({(account_id, r.job_id) for r in found})
-        alive = {j.job_id for j in self.stores.jobs.get_many(wanted)} if wanted else set()
-        missing = [k for k in wanted if k[1] not in alive]
-        if missing:  # or created a moment ago: an eventually consistent read may not show it yet
-            alive |= {j.job_id for j in self.stores.jobs.get_many(missing, consistent=True)}
+        alive = {j.job_id for j in existing_jobs(self.stores.jobs, wanted)}
         return [r for r in found if r.job_id in alive]
 
     def job_history(self, account_id: str, job_id: int, limit: int, cursor: str | None) -> Page:

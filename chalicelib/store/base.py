@@ -132,6 +132,17 @@ def run_id_bound(planned_until: float) -> str:
     return f"{round(planned_until * 1000) + 1:013d}"
 
 
+def existing_jobs(store: JobStore, keys: JobKeys) -> Jobs:
+    """The jobs of `keys` that exist, read at half the price of a consistent read; one missing
+    from that read (created a moment ago) is read again consistently."""
+    if not keys:
+        return []
+    found = store.get_many(keys)
+    seen = {(j.account_id, j.job_id) for j in found}
+    missing = [k for k in keys if k not in seen]
+    return found + (store.get_many(missing, consistent=True) if missing else [])
+
+
 def watch_minute(deadline: int) -> int:
     """The watch list (epoch minutes) a run with this deadline goes on: the first whole minute
     that starts after the deadline."""
