@@ -419,8 +419,8 @@ class Dispatcher:
         if not job.enabled:
             reason = f" ({job.disabled_reason})" if job.disabled_reason else ""
             return f"Cancelled: the job was disabled{reason}"
-        planned = int(run.data["datePlanned"])
         if run.data.get("attempt", 1) == 1:
+            planned = int(run.data["datePlanned"])
             schedule = Schedule.parse(job.spec["schedule"])
             if schedule.next_after(planned - 1) != planned:
                 return "Cancelled: the job's schedule no longer has this time"
@@ -794,13 +794,9 @@ class Dispatcher:
         go to the queue, delayed to their planned seconds. Returns the number claimed."""
         now = self.clock()
         until = (int(now) // 60 + 1) * 60 - 1  # the end of this minute: the next tick takes over
-        if not job.due or job.next_run_at is None or job.next_run_at > until:
-            return 0
-        if not self.stores.state.scheduler_enabled(job.account_id):
-            return 0
         report: Counter[str] = Counter()
-        plan = self._plan(job, now, until, report)
-        if plan is None:
+        plan = self._plan(job, now, until, report)  # None unless due by `until`
+        if plan is None or not self.stores.state.scheduler_enabled(job.account_id):
             return 0
         plan.token = new_token()
         self._watch([self._watch_entry(job, slot, at) for slot, at in plan.slots])

@@ -35,6 +35,11 @@ def run_id(job_id: int, planned: float, attempt: int = 1, tag: str = "") -> str:
     return f"{base}-{tag}" if tag else base
 
 
+def run_id_bound(planned_until: float) -> str:
+    """The run ids below this one are those of runs planned up to `planned_until`."""
+    return f"{round(planned_until * 1000) + 1:013d}"
+
+
 def slot_key(job_id: int, planned: float) -> str:
     return f"{job_id}#{int(planned)}"
 

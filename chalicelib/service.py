@@ -122,6 +122,7 @@ class Service:
         The job is saved by now, so nothing here may fail the request (a client would save it
         twice): a slot this cannot claim is the next tick's, and one claimed but not queued
         is marked lost by the sweep."""
+        # A cheap test first: the dispatcher (and its imports) only for a slot in this minute.
         end_of_minute = (int(self.clock()) // 60 + 1) * 60
         if not job.due or job.next_run_at is None or job.next_run_at >= end_of_minute:
             return 0

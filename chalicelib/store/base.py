@@ -126,12 +126,6 @@ def job_key(account_id: str, job_id: int) -> str:
     return f"{account_id}#{job_id}"
 
 
-def run_id_bound(planned_until: float) -> str:
-    """The run ids below this one are of runs planned up to `planned_until`: an id starts with
-    its planned time in milliseconds, 13 digits (chalicelib.runs.run_id)."""
-    return f"{round(planned_until * 1000) + 1:013d}"
-
-
 def existing_jobs(store: JobStore, keys: JobKeys) -> Jobs:
     """The jobs of `keys` that exist, read at half the price of a consistent read; one missing
     from that read (created a moment ago) is read again consistently."""

@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.crypto import PlainSealer, Sealer
 from chalicelib.errors import StoreError, ValidationError
+from chalicelib.runs import run_id_bound
 from chalicelib.store.base import (
     ApiKey,
     JobKeys,
@@ -29,7 +30,6 @@ from chalicelib.store.base import (
     RunRecord,
     Watch,
     job_key,
-    run_id_bound,
     watch_minute,
 )
 

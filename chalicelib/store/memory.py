@@ -6,6 +6,7 @@ import copy
 import threading
 from typing import Any, TypeVar
 
+from chalicelib.runs import run_id_bound
 from chalicelib.store.base import (
     DEFINITION_FIELDS,
     ApiKey,
@@ -18,7 +19,6 @@ from chalicelib.store.base import (
     Stores,
     Watch,
     refill,
-    run_id_bound,
     watch_minute,
 )
 
