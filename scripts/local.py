@@ -34,6 +34,7 @@ ACCOUNT = "local"
 LOCAL_ENV_FILE = "local-env.json"  # the running stack's endpoint and names, for admin.py --local
 DATA_FILE = "data.json"
 WORKER_WAIT_S = 1  # SQS long-poll wait: short enough for a prompt shutdown
+WORKER_CONCURRENCY = 8  # worker batches at once (Lambda runs many invocations side by side)
 STOP_GRACE_S = 5  # on shutdown, how long ticks and the worker may take to finish their work
 
 log = logging.getLogger("make-run")
@@ -49,7 +50,7 @@ def home() -> Path:
 
 def _port(name: str, default: int) -> int:
     raw = os.environ.get(name, str(default)).strip()
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) < 65536:
         sys.exit(f"{name} must be a TCP port number, not {raw!r}")
     port = int(raw)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -183,8 +184,27 @@ def work_messages(sqs: Any, queue_url: str, messages: list[dict[str, Any]], now:
     return True
 
 
-def run_worker(stop: threading.Event, sqs: Any, queue_url: str) -> None:
-    """Long-poll the dispatch queue and work its messages in batches of up to 10."""
+def run_worker(
+    stop: threading.Event,
+    sqs: Any,
+    queue_url: str,
+    concurrency: int = WORKER_CONCURRENCY,
+) -> None:
+    """Long-poll the dispatch queue and work its messages in batches of up to 10, up to
+    `concurrency` batches at once: Lambda's SQS integration hands each batch to an invocation of
+    its own, so a slow target holds its batch only, not the messages that come due behind it."""
+    free = threading.BoundedSemaphore(concurrency)
+    batches: list[threading.Thread] = []
+
+    def invoke(messages: list[dict[str, Any]]) -> None:
+        try:
+            work_messages(sqs, queue_url, messages, time.time())
+        except Exception as exc:
+            if not stop.is_set():
+                log.warning("worker: cannot delete worked messages (%s); they come back", exc)
+        finally:
+            free.release()
+
     while not stop.is_set():
         try:
             importlib.import_module("chalicelib.dispatch")
@@ -192,25 +212,31 @@ def run_worker(stop: threading.Event, sqs: Any, queue_url: str) -> None:
             _report_once(f"worker: cannot import chalicelib.dispatch ({exc}); queue not read")
             stop.wait(60)
             continue
+        # Receive only what an invocation is free to work: a received message is hidden from
+        # everyone else until its visibility timeout.
+        if not free.acquire(timeout=WORKER_WAIT_S):
+            continue
         try:
             received = sqs.receive_message(
                 QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=WORKER_WAIT_S
             )
         except Exception as exc:
+            free.release()
             if stop.is_set():
-                return
+                break
             log.warning("worker: cannot read the dispatch queue (%s); retrying", exc)
             stop.wait(1)
             continue
         messages = received.get("Messages", [])
         if not messages:
+            free.release()
             continue
-        try:
-            work_messages(sqs, queue_url, messages, time.time())
-        except Exception as exc:
-            if stop.is_set():
-                return
-            log.warning("worker: cannot delete worked messages (%s); they come back", exc)
+        batch = threading.Thread(target=invoke, args=(messages,), name="worker-batch", daemon=True)
+        batch.start()
+        batches = [b for b in batches if b.is_alive()] + [batch]
+    deadline = time.monotonic() + STOP_GRACE_S
+    for batch in batches:
+        batch.join(max(0.0, deadline - time.monotonic()))
 
 
 # ---- start and stop -------------------------------------------------------------------------

@@ -280,3 +280,59 @@ def test_it_never_ticks_before_the_boundary_when_a_wait_ends_early() -> None:
 def test_the_next_boundary_is_strictly_after_now() -> None:
     assert next_boundary(1_019.999) == 1_020.0
     assert next_boundary(1_020.0) == 1_080.0
+
+
+# ---- the worker's batches ---------------------------------------------------------------------
+
+
+class FakeQueue:
+    """Hands out `batches` one per receive, then nothing; remembers what was received."""
+
+    def __init__(self, batches: int) -> None:
+        self.pending = [[{"Body": f"m{n}", "ReceiptHandle": f"r{n}"}] for n in range(batches)]
+        self.lock = threading.Lock()
+
+    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+        with self.lock:
+            if self.pending:
+                return {"Messages": self.pending.pop(0)}
+        time.sleep(0.01)
+        return {}
+
+
+def test_a_slow_batch_does_not_hold_the_messages_due_behind_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Lambda's SQS integration works each batch in an invocation of its own: a run whose target
+    # answers slowly must not delay (and so push into maxConcurrent skips) the next second's runs.
+    import scripts.local as local
+
+    started: list[str] = []
+    release = threading.Event()
+    both = threading.Event()
+
+    def slow_work(sqs: Any, url: str, messages: list[dict[str, Any]], now: float) -> bool:
+        started.append(messages[0]["Body"])
+        if len(started) == 2:
+            both.set()
+        release.wait(10)
+        return True
+
+    monkeypatch.setattr(local, "work_messages", slow_work)
+    stop = threading.Event()
+    worker = threading.Thread(target=local.run_worker, args=(stop, FakeQueue(3), "q", 2))
+    worker.start()
+    try:
+        assert both.wait(10), f"only {started} started while the first batch was in work"
+        time.sleep(0.2)
+        assert started == ["m0", "m1"]  # at most `concurrency` batches are received at once
+        release.set()
+        deadline = time.monotonic() + 10
+        while len(started) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert started == ["m0", "m1", "m2"]  # a freed place takes the next batch
+    finally:
+        release.set()
+        stop.set()
+        worker.join(10)
+    assert not worker.is_alive()
