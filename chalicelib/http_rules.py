@@ -286,7 +286,7 @@ def retry_after(
     value = next((v.strip() for k, v in headers if k.lower() == "retry-after"), None)
     if not value:
         return None
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     from email.utils import parsedate_to_datetime
 

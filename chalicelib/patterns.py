@@ -139,7 +139,7 @@ def cron() -> str:
     unix = f"{minute} {hour} (?:\\?|{dom}) {month} (?:\\?|{_field(0, 7, DAYS)})"
     head = f"{_field(0, 59)} {minute} {hour}"
     days = f"(?:\\? {month} {_field(1, 7, DAYS)}|{dom} {month} \\?)"
-    quartz = f"{head} {days}(?: {_field(1970, 2099, ranges=False)})?"
+    quartz = f"{head} {days}(?: {_field(1970, 2199, ranges=False)})?"
     return f"^(?:{words(MACROS)}|{unix}|{quartz})$"
 
 

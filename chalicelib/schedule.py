@@ -4,8 +4,9 @@ Forms of the job's `schedule` field, told apart by their keys (each may add `tim
 IANA name defaulting to "UTC"; the first three may add `expiresAt`):
 
 - cron-job.org `{hours, mdays, minutes, months, wdays}`: `[-1]` means every; `expiresAt` is
-  `YYYYMMDDhhmmss` in the schedule's zone (0 = never, runs exactly at it still fire). When both
-  `mdays` and `wdays` are restricted they combine like Vixie cron: a day matching either fires.
+  `YYYYMMDDhhmmss` in the schedule's zone (0 = never, runs exactly at it still fire). A day must
+  match both `mdays` and `wdays`, as cron-job.org's executor selects jobs (`mday` AND `wday`),
+  unlike Vixie cron's OR.
   `None`, `{}`, only `timezone`/`expiresAt`, or all five lists empty mean kind "none".
 - `{"cron": ...}`: 5 fields are Unix cron (Vixie rules, names, `@daily`-style macros, and the
   common `L`, `W`, `#` extensions); 6-7 fields are Quartz (seconds first, optional year, `?`,
@@ -47,7 +48,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from chalicelib.schedule_describe import describe_spec
 from chalicelib.schedule_fields import (
@@ -179,7 +180,7 @@ class Schedule:
             lists["months"],
             lists["wdays"],
             None,
-            day_or=True,
+            day_or=False,
         )
         return cls("cronjob", timezone, expires_at, spec, lists)
 
@@ -296,11 +297,20 @@ def _timezone(value: Any) -> str:
         raise ScheduleError(
             "schedule.timezone", "must be an IANA time zone name such as 'Europe/Berlin'"
         )
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ScheduleError("schedule.timezone", f"unknown time zone {value!r}") from None
+    # Not whatever ZoneInfo loads: the host's own files (`localtime`, `posixrules`, `posix/...`,
+    # `right/...`) mean another thing, or nothing, on another machine.
+    if value not in _iana_names():
+        raise ScheduleError("schedule.timezone", f"unknown time zone {value!r}")
     return value
+
+
+@lru_cache(maxsize=1)
+def _iana_names() -> frozenset[str]:
+    """The IANA zone names (links such as US/Eastern included) of the pinned tzdata package."""
+    from importlib import resources
+
+    names = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8").split()
+    return frozenset(names) - {"Factory"}
 
 
 def _expiry_wall(value: int) -> datetime:

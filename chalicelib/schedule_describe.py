@@ -56,6 +56,17 @@ def describe_spec(kind: str, spec: Spec, source: Any) -> str:
     )
 
     text, zero_based = cron_text(kind, source)
+    parts = text.split()
+    dow_at = 4 if len(parts) == 5 else 5
+    whole_week = False
+    if len(spec.dow) == 7 and not (spec.dow_last or spec.dow_nth) and parts[dow_at] not in "*?":
+        # Every weekday spelled out (`0-7`, `SUN-SAT`): cron-descriptor would say "Sunday
+        # through Sunday". With Vixie's OR the day of month no longer narrows anything either.
+        parts[dow_at] = "*"
+        whole_week = True
+        if spec.day_or:
+            parts[dow_at - 2] = "*"
+        text = " ".join(parts)
     options = Options(
         CasingTypeEnum.Sentence,
         day_of_week_start_index_zero=zero_based,
@@ -64,18 +75,22 @@ def describe_spec(kind: str, spec: Spec, source: Any) -> str:
     )
     try:
         descriptor = ExpressionDescriptor(text, options)
-        if spec.day_or or spec.dom_every or spec.dow_every:
+        if spec.dom_every or spec.dow_every or whole_week:
             return str(descriptor.get_description())
-        # cron-descriptor words a restricted day-of-month with a restricted day-of-week as
-        # Vixie's "or"; Cronicle (and Vixie after a "*/n" day-of-month) needs both to match.
+        # cron-descriptor words a restricted day of month with a restricted day of week as
+        # Vixie's "or" for one weekday but not for a range ("on day 1, Monday through Friday");
+        # Cronicle and cron-job.org (and Vixie after a "*/n" day of month) need both to match.
         parts = text.split()
         parts[2 if len(parts) == 5 else 3] = "*"
         weekdays = ExpressionDescriptor(" ".join(parts), options)
+        dow = weekdays.get_description(DescriptionTypeEnum.DAYOFWEEK)
+        if spec.day_or:
+            dow = ", or " + dow.removeprefix(", ").removeprefix("only ")
         joined = "".join(
             [
                 descriptor.get_description(DescriptionTypeEnum.TIMEOFDAY),
                 descriptor.get_description(DescriptionTypeEnum.DAYOFMONTH),
-                weekdays.get_description(DescriptionTypeEnum.DAYOFWEEK),
+                dow,
                 descriptor.get_description(DescriptionTypeEnum.MONTH),
                 descriptor.get_description(DescriptionTypeEnum.YEAR),
             ]

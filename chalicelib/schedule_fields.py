@@ -24,7 +24,7 @@ MACROS = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
-QUARTZ_YEARS = (1970, 2099)
+QUARTZ_YEARS = (1970, 2199)  # EventBridge's year field; Quartz takes up to 100 years ahead
 
 
 class ScheduleError(ValueError):
@@ -103,7 +103,7 @@ def _number(text: str, f: _Field) -> int:
     upper = text.upper()
     if upper in f.names:
         return f.names.index(upper) + f.name_base
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise _fail(f"'{text}' is not a valid {f.name}")
     value = int(text)
     if not f.lo <= value <= f.hi:
@@ -111,35 +111,39 @@ def _number(text: str, f: _Field) -> int:
     return value
 
 
-def _item(item: str, f: _Field) -> tuple[set[int], bool]:
-    """One comma-separated item -> its values, and whether it used a step."""
+def _item(item: str, f: _Field, wrap: bool = False) -> tuple[set[int], bool]:
+    """One comma-separated item -> its values, and whether it used a step. With `wrap` (Quartz)
+    a range that ends below its start runs on past the field's end: hours 22-2 are 22,23,0,1,2."""
     base, slash, step_text = item.partition("/")
+    span = f.hi - f.lo + 1
     if base == "*":
         lo, hi = f.lo, f.hi
     elif "-" in base:
         a, _, b = base.partition("-")
         lo, hi = _number(a, f), _number(b, f)
-        if lo > hi:
+        if lo > hi and not wrap:
             raise _fail(f"{f.name} range {base} runs backwards; list it as two ranges")
+        if lo > hi:
+            hi += span
     else:
         lo = _number(base, f)
         # Quartz and most crons read "5/15" as "from 5 to the end, every 15".
         hi = f.hi if slash else lo
-    if not slash:
-        return set(range(lo, hi + 1)), False
-    span = f.hi - f.lo + 1
-    if not step_text.isdigit() or not 1 <= int(step_text) <= span:
-        raise _fail(f"{f.name} step '{step_text}' must be a number from 1 to {span}")
-    return set(range(lo, hi + 1, int(step_text))), True
+    step = 1
+    if slash:
+        if not (step_text.isascii() and step_text.isdigit()) or not 1 <= int(step_text) <= span:
+            raise _fail(f"{f.name} step '{step_text}' must be a number from 1 to {span}")
+        step = int(step_text)
+    return {f.lo + (v - f.lo) % span for v in range(lo, hi + 1, step)}, bool(slash)
 
 
-def _plain(text: str, f: _Field) -> tuple[set[int], bool]:
+def _plain(text: str, f: _Field, wrap: bool = False) -> tuple[set[int], bool]:
     values: set[int] = set()
     stepped = False
     for item in text.split(","):
         if not item:
             raise _fail(f"{f.name} field '{text}' has an empty list item")
-        got, step = _item(item, f)
+        got, step = _item(item, f, wrap)
         values |= got
         stepped = stepped or step
     return values, stepped
@@ -154,7 +158,7 @@ class _Days:
     nearest: set[int]
 
 
-def _dom(text: str) -> _Days:
+def _dom(text: str, wrap: bool = False) -> _Days:
     out = _Days(text in ("*", "?"), set(), set(), False, set())
     if out.every:
         return out
@@ -165,13 +169,13 @@ def _dom(text: str) -> _Days:
             out.last.add(0)
         elif item.startswith("L-"):
             back = item[2:]
-            if not back.isdigit() or not 0 <= int(back) <= 30:
+            if not (back.isascii() and back.isdigit()) or not 0 <= int(back) <= 30:
                 raise _fail(f"'{item}' needs a number of days 0-30 after 'L-'")
             out.last.add(int(back))
         elif item.endswith("W"):
             out.nearest.add(_number(item[:-1], _DOM))
         else:
-            out.dom |= _item(item, _DOM)[0]
+            out.dom |= _item(item, _DOM, wrap)[0]
     return out
 
 
@@ -199,11 +203,11 @@ def _dow(text: str, quartz: bool) -> _Weekdays:
             out.last.add(internal(_number(item[:-1], f)))
         elif "#" in item:
             day, _, nth = item.partition("#")
-            if not nth.isdigit() or not 1 <= int(nth) <= 5:
+            if not (nth.isascii() and nth.isdigit()) or not 1 <= int(nth) <= 5:
                 raise _fail(f"'{item}' needs a week number 1-5 after '#'")
             out.nth.add((internal(_number(day, f)), int(nth)))
         else:
-            out.dow |= {internal(v) for v in _item(item, f)[0]}
+            out.dow |= {internal(v) for v in _item(item, f, quartz)[0]}
     return out
 
 
@@ -297,14 +301,15 @@ def _quartz(parts: list[str]) -> Spec:
     for name, value in (("second", second), ("minute", minute), ("hour", hour)):
         if "?" in value:
             raise _fail(f"'?' is only allowed in day-of-month or day-of-week, not the {name}")
-    hours, hour_stepped = _plain(hour, _HOUR)
+    # Quartz reads a range that ends below its start as wrapping round (22-2, FRI-MON, NOV-FEB).
+    hours, hour_stepped = _plain(hour, _HOUR, wrap=True)
     return _spec(
-        _plain(second, _SECOND)[0],
-        _plain(minute, _MINUTE)[0],
+        _plain(second, _SECOND, wrap=True)[0],
+        _plain(minute, _MINUTE, wrap=True)[0],
         hours,
         hour_stepped,
-        _dom(dom),
-        _plain(month, _MONTH)[0],
+        _dom(dom, wrap=True),
+        _plain(month, _MONTH, wrap=True)[0],
         _dow(dow, quartz=True),
         None if year == "*" else _plain(year, _YEAR)[0],
         False,

@@ -147,7 +147,10 @@ class Walker:
         self._zone = zone
         self._utc = zone.key in ("UTC", "Etc/UTC")
         both = not spec.dom_every and not spec.dow_every and not spec.day_or
-        self._horizon = AND_HORIZON_YEARS if both else HORIZON_YEARS
+        # A fifth weekday of February (`2#5` in February) comes only in a leap year whose 1 February
+        # is that weekday: up to 28 years apart, like "29 February on a Monday".
+        fifth = any(nth == 5 for _, nth in spec.dow_nth)
+        self._horizon = AND_HORIZON_YEARS if both or fifth else HORIZON_YEARS
         self._months: dict[int, tuple[int, tuple[int, ...]]] = {}
 
     def next_after(self, t: float, limit: int | None) -> int | None:

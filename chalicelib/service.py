@@ -452,7 +452,7 @@ def page_limit(params: Mapping[str, str] | None) -> tuple[int, str | None]:
 def run_job_id(run_id: str) -> int:
     """The job id inside a run id (`<planned ms>-<job>-<attempt>[-tag]`)."""
     parts = run_id.split("-")
-    if len(parts) < 3 or not parts[1].isdigit() or len(parts[1]) > 16:
+    if len(parts) < 3 or not (parts[1].isascii() and parts[1].isdigit()) or len(parts[1]) > 16:
         raise NotFound("run not found")
     return int(parts[1])
 

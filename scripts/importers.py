@@ -203,9 +203,8 @@ def _cronicle(event: Mapping[str, Any], where: str) -> Candidate:
         job["extendedData"] = extended
     if "timeout" in params:
         timeout = params["timeout"]
-        job["requestTimeout"] = (
-            int(timeout) if isinstance(timeout, str) and timeout.isdigit() else timeout
-        )
+        digits = isinstance(timeout, str) and timeout.isascii() and timeout.isdigit()
+        job["requestTimeout"] = int(timeout) if digits else timeout
     if "follow" in params:
         # Cronicle follows redirects; cronhook does not, but can count a redirect as success.
         job["redirectSuccess"] = _flag(params["follow"])

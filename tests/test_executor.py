@@ -760,6 +760,13 @@ def test_it_parses_retry_after_in_seconds_and_as_a_date() -> None:
     assert fine.retry_after is None
 
 
+def test_it_ignores_a_retry_after_of_digits_that_are_not_ascii() -> None:
+    from chalicelib import http_rules
+
+    # "²" is a digit to str.isdigit() but not to float(); Latin-1 headers can carry it.
+    assert http_rules.retry_after(503, [("Retry-After", "\u00b2")], clock) is None
+
+
 def _at(request: Request, url: str) -> Request:
     import dataclasses
 

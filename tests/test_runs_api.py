@@ -129,6 +129,7 @@ def test_it_hides_runs_of_other_accounts(api: Api, alice: Persona, bob: Persona)
     assert api.post(f"/jobs/{job_id}/run", bob).status_code == 404
     assert body(api.get("/history", bob))["history"] == []
     assert api.get("/runs/not-a-run", alice).status_code == 404
+    assert api.get("/runs/1-\u00b2-1", alice).status_code == 404  # "²" passes str.isdigit()
 
 
 def test_it_pages_history_newest_first(api: Api, alice: Persona, stores: Any) -> None:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from chalicelib.schedule import Schedule
+from chalicelib.schedule import Schedule, ScheduleError
 
 
 def epoch(iso: str) -> float:
@@ -77,16 +77,17 @@ def test_it_runs_a_cronjob_org_object_every_half_hour_on_weekdays() -> None:
     ]
 
 
-def test_it_combines_cronjob_org_mdays_and_wdays_like_vixie_cron() -> None:
-    data = {"hours": [9], "mdays": [1], "minutes": [0], "months": [-1], "wdays": [1]}
-    # 2026-06-01 is a Monday; the 1st or any Monday fires.
-    assert runs(data, "2026-05-30T00:00:00+00:00", 4) == [
-        "2026-06-01T09:00:00+00:00",
-        "2026-06-08T09:00:00+00:00",
-        "2026-06-15T09:00:00+00:00",
-        "2026-06-22T09:00:00+00:00",
+def test_it_fires_cronjob_org_lists_on_days_matching_both_mdays_and_wdays() -> None:
+    # cron-job.org's executor selects jobs with (mday = -1 OR mday = d) AND (wday = -1 OR
+    # wday = w): Friday the 13th, not every Friday and every 13th as Vixie cron would.
+    data = {"hours": [9], "mdays": [13], "minutes": [0], "months": [-1], "wdays": [5]}
+    assert runs(data, "2026-01-01T00:00:00+00:00", 3) == [
+        "2026-02-13T09:00:00+00:00",
+        "2026-03-13T09:00:00+00:00",
+        "2026-11-13T09:00:00+00:00",
     ]
-    assert runs(data, "2026-06-29T12:00:00+00:00", 1) == ["2026-07-01T09:00:00+00:00"]
+    assert "Friday" in Schedule.parse(data).describe()
+    assert " or " not in Schedule.parse(data).describe()
 
 
 def test_it_dedupes_and_sorts_cronjob_org_lists() -> None:
@@ -185,6 +186,41 @@ def test_it_fires_volt_mxs_last_friday_of_each_month_in_2026_only() -> None:
 def test_it_finds_a_quartz_year_beyond_the_usual_horizon() -> None:
     assert runs({"cron": "0 0 0 1 1 ? 2045"}, "2026-01-01T00:00:00+00:00", 2) == [
         "2045-01-01T00:00:00+00:00"
+    ]
+
+
+def test_it_finds_a_fifth_weekday_of_february_decades_ahead() -> None:
+    # Only a leap year whose 1 February is a Monday has five Mondays in February.
+    expected = ["2044-02-29T00:00:00+00:00", "2072-02-29T00:00:00+00:00"]
+    assert runs({"cron": "0 0 0 ? 2 2#5"}, "2026-01-01T00:00:00+00:00", 2) == expected
+    assert runs({"cron": "0 0 * 2 1#5"}, "2026-01-01T00:00:00+00:00", 2) == expected
+
+
+def test_it_wraps_a_quartz_range_that_ends_below_its_start() -> None:
+    # Quartz's CronExpression runs such a range on past the field's end; Unix cron refuses it.
+    hours = runs({"cron": "0 0 22-2/2 * * ?"}, "2026-01-01T03:00:00+00:00", 3)
+    assert hours == [
+        "2026-01-01T22:00:00+00:00",
+        "2026-01-02T00:00:00+00:00",
+        "2026-01-02T02:00:00+00:00",
+    ]
+    days = runs({"cron": "0 0 12 ? * FRI-MON"}, "2026-01-01T00:00:00+00:00", 5)
+    assert [d[:10] for d in days] == [
+        "2026-01-02",  # Friday
+        "2026-01-03",
+        "2026-01-04",
+        "2026-01-05",  # Monday
+        "2026-01-09",
+    ]
+    months = runs({"cron": "0 0 0 1 NOV-FEB ?"}, "2026-02-15T00:00:00+00:00", 2)
+    assert months == ["2026-11-01T00:00:00+00:00", "2026-12-01T00:00:00+00:00"]
+    with pytest.raises(ScheduleError, match="runs backwards"):
+        Schedule.parse({"cron": "0 22-2 * * *"})
+
+
+def test_it_takes_eventbridge_years_up_to_2199() -> None:
+    assert runs({"cron": "cron(0 12 1 1 ? 2150)"}, "2026-01-01T00:00:00+00:00") == [
+        "2150-01-01T12:00:00+00:00"
     ]
 
 
@@ -557,6 +593,12 @@ def test_it_applies_the_gap_rule_to_cronjob_org_and_cronicle_forms() -> None:
         ),
         ({"cron": "@daily", "timezone": "Asia/Tokyo"}, "At 00:00 (Asia/Tokyo)"),
         ({"cron": "0 0 13 * 5"}, "At 00:00, on day 13 of the month, or on Friday (UTC)"),
+        (
+            {"cron": "0 0 1,15 * 1-5"},
+            "At 00:00, on day 1 and 15 of the month, or Monday through Friday (UTC)",
+        ),
+        ({"cron": "0 9 * * 0-7"}, "At 09:00 (UTC)"),
+        ({"cron": "0 9 13 * 0-7"}, "At 09:00 (UTC)"),  # Vixie's OR with every weekday
         (
             {"cron": "0 9 * * *", "timezone": "Europe/Berlin", "expiresAt": 20261231235959},
             "At 09:00, until 2026-12-31 23:59:59 (Europe/Berlin)",

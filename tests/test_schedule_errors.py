@@ -37,6 +37,14 @@ CASES: list[tuple[Any, str, str]] = [
     ),
     ({"timezone": "Europe"}, "schedule.timezone", "unknown time zone 'Europe'"),
     ({"timezone": "../etc/passwd"}, "schedule.timezone", "unknown time zone '../etc/passwd'"),
+    # Files of this host's zoneinfo that are not IANA zones: another host may lack them.
+    ({"timezone": "localtime"}, "schedule.timezone", "unknown time zone 'localtime'"),
+    (
+        {"timezone": "posix/Europe/Berlin"},
+        "schedule.timezone",
+        "unknown time zone 'posix/Europe/Berlin'",
+    ),
+    ({"timezone": "Factory"}, "schedule.timezone", "unknown time zone 'Factory'"),
     (
         {"timezone": 1},
         "schedule.timezone",
@@ -197,7 +205,11 @@ CASES: list[tuple[Any, str, str]] = [
     ({"cron": "60 0 12 ? * 1"}, "schedule.cron", "second 60 is out of range 0-59"),
     ({"cron": "0 0 12 ? * 0"}, "schedule.cron", "day-of-week 0 is out of range 1-7"),
     ({"cron": "0 0 12 ? * 8"}, "schedule.cron", "day-of-week 8 is out of range 1-7"),
-    ({"cron": "0 0 12 ? * 1 2100"}, "schedule.cron", "year 2100 is out of range 1970-2099"),
+    ({"cron": "0 0 12 ? * 1 2200"}, "schedule.cron", "year 2200 is out of range 1970-2199"),
+    ({"cron": "² * * * *"}, "schedule.cron", "'²' is not a valid minute"),
+    ({"cron": "*/² * * * *"}, "schedule.cron", "minute step '²' must be a number from 1 to 60"),
+    ({"cron": "0 0 12 ? * 1#²"}, "schedule.cron", "'1#²' needs a week number 1-5 after '#'"),
+    ({"cron": "0 0 12 L-² * ?"}, "schedule.cron", "'L-²' needs a number of days 0-30 after 'L-'"),
     ({"cron": "0 0 12 ? * 6#6"}, "schedule.cron", "'6#6' needs a week number 1-5 after '#'"),
     ({"cron": "0 0 12 L-31 * ?"}, "schedule.cron", "'L-31' needs a number of days 0-30 after 'L-'"),
     ({"cron": "0 0 12 32W * ?"}, "schedule.cron", "day-of-month 32 is out of range 1-31"),

@@ -522,10 +522,10 @@
       if (!list) return null;
       lists[LIST_FIELDS[i].key] = list;
     }
-    // Vixie cron treats a day field starting with "*" (such as */2) as unrestricted when the
-    // other day field is restricted; lists cannot say that, so such an expression stays cron.
-    const starred = (f) => f.startsWith("*") && f !== "*";
-    if ((starred(fields[2]) && fields[4] !== "*") || (starred(fields[4]) && fields[2] !== "*")) return null;
+    // cron-job.org's lists fire on a day matching both day fields; Vixie cron fires on either
+    // when both are restricted (neither starts with "*"), so such an expression stays cron.
+    const restricted = (f) => !f.startsWith("*");
+    if (restricted(fields[2]) && restricted(fields[4])) return null;
     return lists;
   }
 
