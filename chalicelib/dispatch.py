@@ -648,6 +648,16 @@ class Dispatcher:
         report: Counter[str],
     ) -> None:
         """The run's last attempt ended: update the job, then notifications, chains, the queue."""
+        queue = release and int(job.spec.get("queueMax", 0)) > 0
+        # The oldest waiting run takes over this run's in-flight count, so that the line keeps
+        # its order: a slot coming due meanwhile finds the job still at its bound and waits
+        # behind it (or is skipped) instead of taking the freed place. Not when this result
+        # may disable the job: the waiting run then starts after the disabling, and stops.
+        may_disable = result.http_status == 410 or (
+            not result.ok and job.failure_streak + 1 >= self.settings.disable_after_failures
+        )
+        if queue and not may_disable and self._start_waiting(job, counted=True):
+            queue = release = False
         outcome = self.stores.jobs.record(
             job.account_id,
             job.job_id,
@@ -688,8 +698,8 @@ class Dispatcher:
         chain = job.spec["chainSuccess"] if result.ok else job.spec["chainFailure"]
         if chain:
             report[self._chain(job, done, int(chain))] += 1
-        if release and int(job.spec.get("queueMax", 0)):
-            self._start_waiting(job)
+        if queue:
+            self._start_waiting(job, counted=False)
 
     def _notify(
         self, wanted: bool, event: str, job: JobRecord, run: RunRecord, streak: int, **extra: Any
@@ -750,14 +760,24 @@ class Dispatcher:
         self.start_now(target, trigger="chain", extra={"chain": path})
         return "chained"
 
-    def _start_waiting(self, job: JobRecord) -> None:
+    def _start_waiting(self, job: JobRecord, counted: bool) -> bool:
+        """Deliver the job's oldest waiting run, with the in-flight count of the run that just
+        ended if `counted` (else it takes a free place when it starts, or waits again)."""
         for waiting in self._waiting_runs(job)[:1]:
             queued = replace(waiting, state="queued")
             queued.active_deadline = int(self.clock() + self._timeout(job) + runs.DEADLINE_MARGIN_S)
-            queued.data = {**waiting.data, "deliverAt": self.clock(), "statusText": "Queued"}
+            # `holds`: should this delivery be lost, the sweep gives the count back.
+            queued.data = {
+                **waiting.data,
+                "deliverAt": self.clock(),
+                "statusText": "Queued",
+                "holds": counted,
+            }
             self._watch_runs([queued])
             if self.stores.runs.update(queued, "waiting"):
-                self._enqueue([Task(job, [queued], False)])
+                self._enqueue([Task(job, [queued], counted)])
+                return True
+        return False
 
     def _finish(self, run: RunRecord, state: str, data: dict[str, Any]) -> bool:
         """End the run as `state` unless its record changed meanwhile (then False)."""

@@ -352,6 +352,30 @@ def test_it_queues_behind_the_bound_with_queue_max(world: World, target: HTTPSer
     assert states[T0 + 60] == "done" and states[T0 + 120] == "done"
 
 
+def test_a_waiting_run_keeps_its_place_in_line(world: World, target: HTTPServer) -> None:
+    job_id = world.job(url=ok_handler(target), queueMax=2)
+    via_sqs = Dispatcher(
+        world.stores,
+        replace(world.settings, inline_max=0),
+        world.queue,
+        world.blobs,
+        clock=world.clock,
+        sleep=world.clock.sleep,
+    )
+    via_sqs.tick(T0 + 30)  # 12:01, holding the job's one place, to SQS
+    ((first, _),) = world.queue.drain()
+    # 12:01 is still in flight (its worker started late) when 12:02 is claimed: 12:02 waits.
+    via_sqs.tick(T0 + 90)
+    assert {r.data["datePlanned"]: r.state for r in world.runs(job_id)}[T0 + 120] == "waiting"
+    world.clock.now = T0 + 121
+    via_sqs.work([first], world.clock())  # 12:01 ends: 12:02 is next in line
+    via_sqs.tick(T0 + 150)  # 12:03 comes due before 12:02 has started: it must not overtake
+    world.work_queue()
+    order = [request.headers["webhook-id"] for request, _ in target.log]
+    assert order == [f"{job_id}#{T0 + n * 60}" for n in (1, 2, 3)]
+    assert world.get(job_id).running == 0
+
+
 def failing_then_ok(server: HTTPServer, failures: list[int]) -> str:
     calls = {"n": 0}
 
