@@ -397,8 +397,10 @@ class Dispatcher:
             if why:
                 for run in queued:
                     self._finish(run, "cancelled", {"status": 0, "statusText": why})
-                if job is not None and entry["counted"]:
-                    self.stores.jobs.release(job.account_id, job.job_id)
+                if job is not None:
+                    # The next in line gets its turn (and is cancelled in turn if its job has
+                    # stopped), so no run is left waiting for a place that nobody frees.
+                    self._pass_on(job, entry["counted"])
                 report["cancelled"] += len(queued)
                 continue
             assert job is not None
@@ -760,6 +762,13 @@ class Dispatcher:
         self.start_now(target, trigger="chain", extra={"chain": path})
         return "chained"
 
+    def _pass_on(self, job: JobRecord, counted: bool) -> None:
+        """A run of the job ended without a result: start the next waiting run with its
+        in-flight count, if it held one, or give the count back."""
+        started = int(job.spec.get("queueMax", 0)) > 0 and self._start_waiting(job, counted)
+        if counted and not started:
+            self.stores.jobs.release(job.account_id, job.job_id)
+
     def _start_waiting(self, job: JobRecord, counted: bool) -> bool:
         """Deliver the job's oldest waiting run, with the in-flight count of the run that just
         ended if `counted` (else it takes a free place when it starts, or waits again)."""
@@ -882,7 +891,9 @@ class Dispatcher:
             )
             if lost:
                 if run.data.get("holds"):
-                    self.stores.jobs.release(account, job_id)
+                    job = self.stores.jobs.get(account, job_id)
+                    if job is not None:
+                        self._pass_on(job, True)
                 report["lost"] += 1
                 return
             # Its runner (or another tick) got there first, or the read was stale: read again.

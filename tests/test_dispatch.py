@@ -352,9 +352,9 @@ def test_it_queues_behind_the_bound_with_queue_max(world: World, target: HTTPSer
     assert states[T0 + 60] == "done" and states[T0 + 120] == "done"
 
 
-def test_a_waiting_run_keeps_its_place_in_line(world: World, target: HTTPServer) -> None:
-    job_id = world.job(url=ok_handler(target), queueMax=2)
-    via_sqs = Dispatcher(
+def queued_world(world: World) -> Dispatcher:
+    """The world's dispatcher with every run sent through SQS (as larger batches go)."""
+    return Dispatcher(
         world.stores,
         replace(world.settings, inline_max=0),
         world.queue,
@@ -362,6 +362,11 @@ def test_a_waiting_run_keeps_its_place_in_line(world: World, target: HTTPServer)
         clock=world.clock,
         sleep=world.clock.sleep,
     )
+
+
+def test_a_waiting_run_keeps_its_place_in_line(world: World, target: HTTPServer) -> None:
+    job_id = world.job(url=ok_handler(target), queueMax=2)
+    via_sqs = queued_world(world)
     via_sqs.tick(T0 + 30)  # 12:01, holding the job's one place, to SQS
     ((first, _),) = world.queue.drain()
     # 12:01 is still in flight (its worker started late) when 12:02 is claimed: 12:02 waits.
@@ -374,6 +379,38 @@ def test_a_waiting_run_keeps_its_place_in_line(world: World, target: HTTPServer)
     order = [request.headers["webhook-id"] for request, _ in target.log]
     assert order == [f"{job_id}#{T0 + n * 60}" for n in (1, 2, 3)]
     assert world.get(job_id).running == 0
+
+
+def test_a_disabled_jobs_waiting_runs_are_all_cancelled(world: World, target: HTTPServer) -> None:
+    job_id = world.job(url=ok_handler(target), queueMax=2)
+    via_sqs = queued_world(world)
+    via_sqs.tick(T0 + 30)  # 12:01 holds the job's place
+    ((first, _),) = world.queue.drain()
+    via_sqs.tick(T0 + 90)  # 12:02 waits
+    via_sqs.tick(T0 + 150)  # 12:03 waits
+    world.service.update_job("alice", job_id, {"enabled": False})
+    world.clock.now = T0 + 160
+    via_sqs.work([first], world.clock())
+    world.work_queue()
+    states = {r.data["datePlanned"]: r.state for r in world.runs(job_id)}
+    assert states == {T0 + 60: "cancelled", T0 + 120: "cancelled", T0 + 180: "cancelled"}
+    assert target.log == [] and world.get(job_id).running == 0
+
+
+def test_a_lost_run_hands_its_place_to_the_next_in_line(world: World, target: HTTPServer) -> None:
+    job_id = world.job(url=ok_handler(target), queueMax=2)
+    via_sqs = queued_world(world)
+    via_sqs.tick(T0 + 30)  # 12:01 holds the job's place...
+    world.queue.drain()  # ...and its delivery is lost
+    via_sqs.tick(T0 + 90)  # 12:02 waits
+    world.clock.now = T0 + 600
+    via_sqs.tick(world.clock())  # 12:01 is marked lost; the job has missed 12:03 to 12:10
+    world.work_queue()
+    order = [request.headers["webhook-id"] for request, _ in target.log]
+    assert order[0] == f"{job_id}#{T0 + 120}"  # the waiting run first, then the late slot
+    runs_by_slot = {r.data["datePlanned"]: r.state for r in world.runs(job_id)}
+    assert runs_by_slot[T0 + 60] == "lost" and runs_by_slot[T0 + 120] == "done"
+    assert "waiting" not in runs_by_slot.values() and world.get(job_id).running == 0
 
 
 def failing_then_ok(server: HTTPServer, failures: list[int]) -> str:
