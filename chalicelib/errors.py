@@ -23,6 +23,12 @@ class CronhookError(Exception):
         return {"error": error}
 
 
+# What a path or method the API does not have answers, deployed (an API Gateway response) and in
+# `make run`. Without it both answer 403 and, when the request has an Authorization header, quote
+# that header, API key and all, in the body.
+NO_SUCH_ROUTE = {"error": {"code": "not_found", "message": "no such route or method"}}
+
+
 class ValidationError(CronhookError):
     status = 400
     code = "invalid_field"

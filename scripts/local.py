@@ -242,6 +242,36 @@ def run_worker(
 # ---- start and stop -------------------------------------------------------------------------
 
 
+def _answer_unknown_routes_with_404() -> None:
+    """`chalice local` answers a path or method the app lacks as API Gateway does by default:
+    403, quoting the Authorization header (the API key) in the body. The deployed stack answers
+    404 with the error shape (scripts.package); so does the local one."""
+    from chalice import local as chalice_local
+
+    from chalicelib.errors import NO_SUCH_ROUTE
+
+    gateway = chalice_local.LocalGateway
+    if getattr(gateway.handle_request, "no_such_route", False):
+        return
+    original = gateway.handle_request
+
+    def handle_request(self: Any, method: str, path: str, headers: Any, body: Any) -> Any:
+        try:
+            return original(self, method, path, headers, body)
+        except chalice_local.ForbiddenError:
+            # The app has no Chalice authorizers (keys are checked in the routes), so this is
+            # the gateway's "no such route".
+            return {
+                "statusCode": 404,
+                "headers": {"Content-Type": "application/json"},
+                "multiValueHeaders": {},
+                "body": json.dumps(NO_SUCH_ROUTE),
+            }
+
+    handle_request.no_such_route = True  # type: ignore[attr-defined]
+    gateway.handle_request = handle_request  # type: ignore[method-assign]
+
+
 def _quiet_logging() -> None:
     """One line per API request and per tick; moto's and werkzeug's request lines stay off."""
     handler = logging.StreamHandler(sys.stderr)
@@ -338,6 +368,7 @@ def main() -> None:
     sqs = session.client("sqs")
     queue_url = sqs.get_queue_url(QueueName=wiring.settings().queue)["QueueUrl"]
 
+    _answer_unknown_routes_with_404()
     server = factory.create_local_server(config.chalice_app, config, "127.0.0.1", api_port)
     stop = threading.Event()
 

@@ -149,6 +149,10 @@ def compose(
             policies = _pinned_policies(resource["Properties"]["Policies"], names)
             resources[logical] = {"Properties": {"Policies": policies}}
 
+    api = [k for k, v in chalice_template["Resources"].items() if v["Type"] == API_TYPE]
+    for logical in api:
+        resources[f"{logical}NoSuchRoute"] = _no_such_route(logical)
+
     parameters = copy.deepcopy(dict(storage.get("Parameters", {})))
     stage_parameter = dict(parameters.get("Stage", {"Type": "String"}))
     stage_parameter.update(Default=stage, AllowedValues=[stage])
@@ -161,6 +165,29 @@ def compose(
         "Conditions": copy.deepcopy(dict(storage.get("Conditions", {}))),
         "Resources": resources,
         "Outputs": copy.deepcopy(dict(outputs)),
+    }
+
+
+API_TYPE = "AWS::Serverless::Api"
+
+
+def _no_such_route(api: str) -> dict[str, Any]:
+    """API Gateway answers a path or method it does not have with MISSING_AUTHENTICATION_TOKEN:
+    403, and a message quoting the request's Authorization header. Ours: 404, the error shape of
+    every other error, and nothing of the request."""
+    from chalicelib.errors import NO_SUCH_ROUTE
+
+    return {
+        "Type": "AWS::ApiGateway::GatewayResponse",
+        "Properties": {
+            "RestApiId": {"Ref": api},
+            "ResponseType": "MISSING_AUTHENTICATION_TOKEN",
+            "StatusCode": "404",
+            "ResponseParameters": {
+                "gatewayresponse.header.Content-Type": "'application/json'",
+            },
+            "ResponseTemplates": {"application/json": json.dumps(NO_SUCH_ROUTE)},
+        },
     }
 
 

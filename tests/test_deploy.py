@@ -90,6 +90,17 @@ def test_it_packages_the_app_and_its_storage_without_credentials(packaged: dict[
     assert "REPLACE_WITH" not in (out / "sam.json").read_text()
 
 
+def test_it_answers_a_missing_route_with_404_and_never_quotes_the_request(
+    packaged: dict[str, Any],
+) -> None:
+    (response,) = resources_of(packaged["template"], "AWS::ApiGateway::GatewayResponse").values()
+    properties = response["Properties"]
+    assert properties["ResponseType"] == "MISSING_AUTHENTICATION_TOKEN"
+    assert properties["StatusCode"] == "404" and properties["RestApiId"] == {"Ref": "RestAPI"}
+    (template,) = properties["ResponseTemplates"].values()
+    assert json.loads(template)["error"]["code"] == "not_found" and "$" not in template
+
+
 def test_it_passes_cfn_lint(packaged: dict[str, Any]) -> None:
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
     result = subprocess.run(

@@ -204,6 +204,13 @@ def test_it_fires_a_due_job_through_a_tick_run_by_hand(
         (200, int(calendar.timegm(time.strptime(at, "%Y-%m-%dT%H:%M:%SZ"))))
     ]
     assert len(httpserver.log) == 1
+
+    # A path the API does not have: 404 in the error shape, never the key quoted back.
+    for headers in ({"Authorization": f"Bearer {key}"}, {}):
+        missing = requests.get(f"{stack.url}/jobs/{job_id}/histories", headers=headers, timeout=10)
+        assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "not_found"
+        assert key not in missing.text
     assert stack.stop() == 0
 
 
