@@ -239,6 +239,32 @@ def run_worker(
         batch.join(max(0.0, deadline - time.monotonic()))
 
 
+def pending_messages(queue_name: str) -> list[dict[str, Any]]:
+    """The dispatch queue's messages, each with when it becomes deliverable (epoch seconds),
+    read from moto's backend: SQS has no call that shows a delayed message. A message a worker
+    had received but not deleted is deliverable when its visibility timeout ends."""
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.sqs.models import sqs_backends
+
+    region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    queue = sqs_backends[DEFAULT_ACCOUNT_ID][region].queues.get(queue_name)
+    if queue is None:
+        return []
+    now_ms = time.time() * 1000
+    return [
+        {"body": m.body, "deliverAt": max(m.delayed_until, m.visible_at, now_ms) / 1000}
+        for m in list(queue._messages)
+    ]
+
+
+def send_again(sqs: Any, queue_url: str, messages: list[dict[str, Any]], now: float) -> int:
+    """Put saved messages back, each delayed to when it was due (at once if that has passed)."""
+    for message in messages:
+        delay = min(900, max(0, math.ceil(float(message["deliverAt"]) - now)))
+        sqs.send_message(QueueUrl=queue_url, MessageBody=message["body"], DelaySeconds=delay)
+    return len(messages)
+
+
 # ---- start and stop -------------------------------------------------------------------------
 
 
@@ -367,6 +393,10 @@ def main() -> None:
     key, source = _admin_key(wiring.stores(), state_dir)
     sqs = session.client("sqs")
     queue_url = sqs.get_queue_url(QueueName=wiring.settings().queue)["QueueUrl"]
+    # The runs claimed before the last stop were waiting in the queue: without their messages
+    # they would sit `queued`, holding their jobs' places, until marked lost minutes later.
+    if saved is not None and saved.get("queue"):
+        restored += f", queue messages: {send_again(sqs, queue_url, saved['queue'], time.time())}"
 
     _answer_unknown_routes_with_404()
     server = factory.create_local_server(config.chalice_app, config, "127.0.0.1", api_port)
@@ -427,8 +457,13 @@ def main() -> None:
         server.shutdown()
         server.server.server_close()
         try:
-            counts = persist.save(session, names, state_dir / DATA_FILE)
-            print(f"saved {counts.describe()} to {state_dir / DATA_FILE}", flush=True)
+            queue = pending_messages(wiring.settings().queue)
+            counts = persist.save(session, names, state_dir / DATA_FILE, {"queue": queue})
+            print(
+                f"saved {counts.describe()}, queue messages: {len(queue)} "
+                f"to {state_dir / DATA_FILE}",
+                flush=True,
+            )
         except Exception as exc:
             sys.exit(f"could not save the data (the previous {DATA_FILE} is unchanged): {exc}")
         finally:

@@ -207,9 +207,10 @@ def write_atomically(path: Path, document: Mapping[str, Any]) -> None:
         raise
 
 
-def save(session: Any, names: Names, path: Path) -> Counts:
-    """Snapshot the tables and bucket into `path` (atomically)."""
+def save(session: Any, names: Names, path: Path, extra: Mapping[str, Any] | None = None) -> Counts:
+    """Snapshot the tables and bucket, with `extra` keys, into `path` (atomically)."""
     document, counts = snapshot(session, names)
+    document.update(extra or {})
     write_atomically(path, document)
     return counts
 

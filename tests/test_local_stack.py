@@ -343,3 +343,36 @@ def test_a_slow_batch_does_not_hold_the_messages_due_behind_it(
         stop.set()
         worker.join(10)
     assert not worker.is_alive()
+
+
+def test_the_dispatch_queue_outlives_a_restart(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Runs claimed ahead wait in the queue, delayed to their seconds; the stack saves them at a
+    # stop and sends them again at the next start, still delayed to the same seconds.
+    import boto3
+    from moto import mock_aws
+
+    import scripts.local as local
+
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        sqs = boto3.client("sqs")
+        url = sqs.create_queue(QueueName="dispatch")["QueueUrl"]
+        now = time.time()
+        sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=40)
+        sqs.send_message(QueueUrl=url, MessageBody="now")
+        saved = json.loads(json.dumps(local.pending_messages("dispatch")))
+        assert {m["body"]: round(m["deliverAt"] - now) for m in saved} == {"later": 40, "now": 0}
+        sqs.purge_queue(QueueUrl=url)  # the stop: moto keeps nothing
+        assert local.send_again(sqs, url, saved, now + 10) == 2
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        assert [m["Body"] for m in got] == ["now"]  # "later" is still delayed (30 s more)
+        assert (
+            sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+            )["Attributes"]["ApproximateNumberOfMessagesDelayed"]
+            == "1"
+        )
