@@ -77,6 +77,9 @@ class Hop:
         return (self.scheme, self.host, self.port)
 
 
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+
 def first_hop(request: Request, user_agent: str, now: float) -> Hop:
     """The job's request with variables replaced (`now` is the run's start), or fail (7 or 8)."""
     method = request.method.upper()
@@ -112,6 +115,10 @@ def first_hop(request: Request, user_agent: str, now: float) -> Hop:
         body = substitute(body).encode("utf-8")
     elif body is not None and (b"{{" in body or b"%cjo:" in body):
         body = substitute(body.decode("latin-1")).encode("latin-1")
+    if body and not any(name.lower() == "content-type" for name in headers):
+        # What curl sends with a body, and so cron-job.org: a form endpoint (PHP's $_POST,
+        # express.urlencoded) reads a migrated job's body only with it.
+        headers["Content-Type"] = FORM_CONTENT_TYPE
     return Hop(method, clean_url, scheme, host, port, target, headers, body, authorization)
 
 

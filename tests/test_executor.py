@@ -550,6 +550,17 @@ def test_it_sends_auth_headers_and_body() -> None:
     assert seen.headers["host"] == f"127.0.0.1:{server.port}"
 
 
+def test_it_sends_a_body_without_content_type_as_a_form_like_curl() -> None:
+    # cron-job.org sends a job's body with curl, which labels it a form: PHP's $_POST reads it.
+    with Server({"/": Reply(200)}) as server:
+        assert execute(Request(server.url("/"), "POST", body="a=1&b=2"), LOCAL).ok
+        assert execute(Request(server.url("/"), "GET"), LOCAL).ok
+    posted, got = server.seen
+    assert posted.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert posted.body == b"a=1&b=2"
+    assert "content-type" not in got.headers
+
+
 def test_it_sends_url_credentials_as_basic_auth_and_never_reports_them() -> None:
     with Server({"/": Reply(302, [("Location", "/next")]), "/next": Reply(200)}) as server:
         url = f"http://alice:wonder%20land@127.0.0.1:{server.port}/"
