@@ -53,9 +53,10 @@ MAX_PATTERN = 1000
 TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # an HTTP header name
 _TOKEN = re.compile(TOKEN)
 # Hop-by-hop and framing headers are the transport's business; letting a job set them would
-# allow request smuggling or break the connection.
+# allow request smuggling or break the connection. Host comes from the URL (it was dropped).
 FORBIDDEN_HEADERS = frozenset(
     {
+        "host",
         "content-length",
         "transfer-encoding",
         "connection",

@@ -67,6 +67,11 @@ class Service:
         if not isinstance(payload, dict):
             raise ValidationError("must be an object", field="job")
         valid = jobs.validate(jobs.with_defaults(payload), folder_ids=self._folder_ids(account_id))
+        if valid.password == jobs.PASSWORD_MASK:
+            # A job copied from what GET returned: the mask is not the password it stands for.
+            raise ValidationError(
+                "is the mask GET /jobs/{jobId} shows; send the real password", field="auth.password"
+            )
         self._check_chains(account_id, valid.spec)
         now = self.clock()
         secret = signing.new_secret()

@@ -115,6 +115,14 @@ def test_it_keeps_the_password_when_the_mask_comes_back(
     assert stored.secrets["password"] == "pw"
 
 
+def test_it_refuses_a_copy_that_carries_the_mask_as_password(api: Api, alice: Persona) -> None:
+    job_id = create(api, alice, auth={"enable": True, "user": "u", "password": "pw"})
+    copy = {k: v for k, v in details(api, alice, job_id).items() if k != "jobId"}
+    response = api.put("/jobs", alice, {"job": copy})
+    assert response.status_code == 400
+    assert body(response)["error"]["field"] == "auth.password"
+
+
 def test_it_updates_only_the_fields_in_the_delta(api: Api, alice: Persona) -> None:
     job_id = create(api, alice, title="before")
     response = api.patch(f"/jobs/{job_id}", alice, {"job": {"title": "after"}})
@@ -242,6 +250,7 @@ def test_it_answers_404_to_a_non_numeric_job_id(api: Api, alice: Persona) -> Non
             {"extendedData": {"headers": {"Content-Length": "5"}}},
             "extendedData.headers.Content-Length",
         ),
+        ({"extendedData": {"headers": {"Host": "example.org"}}}, "extendedData.headers.Host"),
         ({"extendedData": {"body": "x" * (64 * 1024 + 1)}}, "extendedData.body"),
         (
             {
