@@ -149,9 +149,12 @@ def compose(
             policies = _pinned_policies(resource["Properties"]["Policies"], names)
             resources[logical] = {"Properties": {"Policies": policies}}
 
-    api = [k for k, v in chalice_template["Resources"].items() if v["Type"] == API_TYPE]
-    for logical in api:
-        resources[f"{logical}NoSuchRoute"] = _no_such_route(logical)
+    for logical, resource in chalice_template["Resources"].items():
+        if resource["Type"] == API_TYPE:
+            # In the API's definition, so that every deployment of it carries the response.
+            responses = {"MISSING_AUTHENTICATION_TOKEN": _no_such_route()}
+            body = {"x-amazon-apigateway-gateway-responses": responses}
+            resources[logical] = {"Properties": {"DefinitionBody": body}}
 
     parameters = copy.deepcopy(dict(storage.get("Parameters", {})))
     stage_parameter = dict(parameters.get("Stage", {"Type": "String"}))
@@ -171,23 +174,16 @@ def compose(
 API_TYPE = "AWS::Serverless::Api"
 
 
-def _no_such_route(api: str) -> dict[str, Any]:
+def _no_such_route() -> dict[str, Any]:
     """API Gateway answers a path or method it does not have with MISSING_AUTHENTICATION_TOKEN:
     403, and a message quoting the request's Authorization header. Ours: 404, the error shape of
     every other error, and nothing of the request."""
     from chalicelib.errors import NO_SUCH_ROUTE
 
     return {
-        "Type": "AWS::ApiGateway::GatewayResponse",
-        "Properties": {
-            "RestApiId": {"Ref": api},
-            "ResponseType": "MISSING_AUTHENTICATION_TOKEN",
-            "StatusCode": "404",
-            "ResponseParameters": {
-                "gatewayresponse.header.Content-Type": "'application/json'",
-            },
-            "ResponseTemplates": {"application/json": json.dumps(NO_SUCH_ROUTE)},
-        },
+        "statusCode": "404",
+        "responseParameters": {"gatewayresponse.header.Content-Type": "'application/json'"},
+        "responseTemplates": {"application/json": json.dumps(NO_SUCH_ROUTE)},
     }
 
 

@@ -93,11 +93,12 @@ def test_it_packages_the_app_and_its_storage_without_credentials(packaged: dict[
 def test_it_answers_a_missing_route_with_404_and_never_quotes_the_request(
     packaged: dict[str, Any],
 ) -> None:
-    (response,) = resources_of(packaged["template"], "AWS::ApiGateway::GatewayResponse").values()
-    properties = response["Properties"]
-    assert properties["ResponseType"] == "MISSING_AUTHENTICATION_TOKEN"
-    assert properties["StatusCode"] == "404" and properties["RestApiId"] == {"Ref": "RestAPI"}
-    (template,) = properties["ResponseTemplates"].values()
+    (api,) = resources_of(packaged["template"], "AWS::Serverless::Api").values()
+    definition = api["Properties"]["DefinitionBody"]
+    assert definition["paths"]  # the app's routes are still there
+    response = definition["x-amazon-apigateway-gateway-responses"]["MISSING_AUTHENTICATION_TOKEN"]
+    assert response["statusCode"] == "404"
+    (template,) = response["responseTemplates"].values()
     assert json.loads(template)["error"]["code"] == "not_found" and "$" not in template
 
 
