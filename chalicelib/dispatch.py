@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 MISSED_AFTER_S = 60  # a slot older than one tick period was missed (the ticks were down)
 MAX_CATCH_UP = 1000  # missed slots looked at per job and tick
+# A run may still be in flight this long after its timeout (starting late, then recording).
+IN_FLIGHT_MARGIN_S = 10
 DUE_LIMIT = 10_000  # due keys read per shard and tick
 POOL_SIZE = 16
 TASKS_PER_MESSAGE = 10  # tasks due the same second packed into one SQS message
@@ -70,6 +72,7 @@ class Plan:
     extra: dict[str, Any]
     until: int = 0  # the claiming tick's window ends here
     token: str = ""  # the claiming tick's: its own retried create is known as its own
+    reserve: bool = False  # the claim may count the first run in flight already (see _reserve)
 
 
 def new_token() -> str:
@@ -156,17 +159,32 @@ class Dispatcher:
             while later is not None and later <= now:  # beyond the catch-up bound: skip ahead
                 later = schedule.next_after(later)
             report["missed"] += len(missed)
+            reserve = self._reserve(job, schedule, now, now)
             if job.spec.get("catchUp"):
-                return Plan(job, [(slot, now) for slot in missed], later, True, {}, until)
+                every = [(slot, now) for slot in missed]
+                return Plan(job, every, later, True, {}, until, reserve=reserve)
             # As cron-job.org does after downtime: run once now, skip the rest.
             extra = {"missedSlots": len(missed) - 1}
-            return Plan(job, [(missed[-1], now)], later, True, extra, until)
+            return Plan(job, [(missed[-1], now)], later, True, extra, until, reserve=reserve)
         slots = [first]
         later = schedule.next_after(first)
         while later is not None and later <= until:
             slots.append(later)
             later = schedule.next_after(later)
-        return Plan(job, [(slot, float(slot)) for slot in slots], later, False, {}, until)
+        reserve = self._reserve(job, schedule, first, now)
+        return Plan(
+            job, [(slot, float(slot)) for slot in slots], later, False, {}, until, reserve=reserve
+        )
+
+    def _reserve(self, job: JobRecord, schedule: Schedule, start: float, now: float) -> bool:
+        """Whether the claim may count the run starting at `start` in flight already, which
+        saves the write of counting it when it starts: only when no other scheduled run of the
+        job can be in flight, or start, before it. A place taken a minute early would turn away
+        the runs in between (a seconds schedule's, or the run of this minute still going)."""
+        if job.running:
+            return False
+        earlier = schedule.next_after(now - self._timeout(job) - IN_FLIGHT_MARGIN_S)
+        return earlier is None or earlier >= start
 
     def _claim_slots(self, plan: Plan, report: Counter[str]) -> list[Task]:
         """Create the slots' run records, then move the job on; stop at the first taken slot."""
@@ -176,9 +194,9 @@ class Dispatcher:
             run = self._new_run(
                 job, slot, deliver_at, trigger="schedule", extra=extra, claim=plan.token
             )
-            # The advance below counts one run in flight; the first claimed run carries it, so
-            # that the sweep can give it back if this tick dies.
-            run.data["holds"] = not created
+            # The advance below may count one run in flight (`plan.reserve`); the first claimed
+            # run carries it, so that the sweep can give it back if this tick dies.
+            run.data["holds"] = plan.reserve and not created
             if self.stores.runs.create(run):
                 created.append(run)
                 continue
@@ -197,7 +215,7 @@ class Dispatcher:
             job.job_id,
             job.next_run_at or 0,
             next_run_at,
-            int(job.spec.get("maxConcurrent", 1)) if created else 0,
+            int(job.spec.get("maxConcurrent", 1)) if created and plan.reserve else 0,
             # A job due again within the next tick's window may stay put in the due index.
             stay_until=plan.until + 60,
         )
@@ -206,14 +224,10 @@ class Dispatcher:
             return self._cancel(created, "the job changed while its slot was being claimed")
         if not created:
             return []
-        if outcome == "busy":
-            first, created = created[0], created[1:]
-            report[self._hold_back(job, first)] += 1
-            if not created:
-                return []
-            counted = False
-        else:
-            counted = True
+        # Not counted ("busy"): each run takes its place when it starts, or finds the job at
+        # its bound then and waits or is skipped.
+        counted = outcome == "started"
+        created[0].data["holds"] = counted
         if plan.sequential:
             return [Task(job, created, counted)]
         return [Task(job, [run], counted and n == 0) for n, run in enumerate(created)]
@@ -228,9 +242,11 @@ class Dispatcher:
         limit = int(job.spec.get("maxConcurrent", 1))
         queue_max = int(job.spec.get("queueMax", 0))
         if queue_max and self._waiting_count(job) < queue_max:
+            expected = run.state
             run.state, run.active_deadline = "waiting", None
-            run.data["statusText"] = f"Waiting: {limit} run(s) of this job in flight"
-            self.stores.runs.update(run, "queued")
+            run.data = {**run.data, "statusText": f"Waiting: {limit} run(s) of this job in flight"}
+            run.data.pop("holds", None)
+            self.stores.runs.update(run, expected)
             return "waiting"
         self._finish(
             run,
@@ -435,25 +451,44 @@ class Dispatcher:
         """Run the task's runs in order; one in-flight count covers all of them (catch-up)."""
         report: Counter[str] = Counter()
         holds = task.counted
-        limit = int(task.job.spec.get("maxConcurrent", 1))
         for n, run in enumerate(task.runs):
             last = n == len(task.runs) - 1
-            if run.data.get("trigger") != "manual" and not holds:
-                if not self.stores.jobs.acquire(task.job.account_id, task.job.job_id, limit):
-                    report[self._hold_back(task.job, run)] += 1
-                    continue
-                holds = True
+            take_place = run.data.get("trigger") != "manual" and not holds
             running = replace(run, state="running")
-            running.data = {**run.data, "statusText": "Running", "holds": holds}
+            # `holds` before the place is taken: should the runner die in between, the sweep
+            # gives back a place that was not taken (no harm: the count never goes below 0)
+            # rather than keep one forever (the job would never run again).
+            running.data = {**run.data, "statusText": "Running", "holds": holds or take_place}
             if task.inline:
-                # The tick that claimed it runs it: no other delivery exists, and the record
-                # stays `queued` (one write fewer per run) until the result replaces it.
-                running.state = "queued"
-            elif not self.stores.runs.update(running, "queued"):
-                report["duplicate"] += 1
-                continue
+                # The tick that claimed it runs it: no other delivery exists. A run that was
+                # counted when it was claimed stays `queued` (one write fewer per run) until
+                # the result replaces it; one that takes its place now says so for the sweep.
+                if take_place and not self._take_place(task.job, run, report):
+                    continue
+                if not take_place:
+                    running.state = "queued"
+                elif not self.stores.runs.update(running, "queued"):
+                    self.stores.jobs.release(task.job.account_id, task.job.job_id)
+                    continue
+            else:
+                # The conditional queued -> running step comes first: a duplicate delivery
+                # stops here, before it could take a place or turn the run away.
+                if not self.stores.runs.update(running, "queued"):
+                    report["duplicate"] += 1
+                    continue
+                if take_place and not self._take_place(task.job, running, report):
+                    continue
+            holds = holds or take_place
             report.update(self._attempt(task.job, running, task.overrides, holds and last))
         return report
+
+    def _take_place(self, job: JobRecord, run: RunRecord, report: Counter[str]) -> bool:
+        """Count the run in flight, or hold it back (wait in line or skip) at the job's bound."""
+        limit = int(job.spec.get("maxConcurrent", 1))
+        if self.stores.jobs.acquire(job.account_id, job.job_id, limit):
+            return True
+        report[self._hold_back(job, run)] += 1
+        return False
 
     # ---- one attempt ------------------------------------------------------------------------
 
@@ -563,8 +598,9 @@ class Dispatcher:
             run.claim,
         )
         replaced = self._keep_result(done, run.state)
-        if replaced == "lost":
-            release = False  # the sweep that marked it lost gave its in-flight count back
+        if replaced.startswith("lost"):
+            if replaced == "lost, released":
+                release = False  # the sweep that marked it lost gave its in-flight count back
             log.warning(
                 "run %s of job %s: its result came after it was marked lost; recorded late",
                 run.run_id,
@@ -591,10 +627,12 @@ class Dispatcher:
     def _keep_result(self, done: RunRecord, expected: str) -> str:
         """Write the attempt's record over the run's, if that is still `expected` or a sweep
         marked it lost while it ran (the call did happen: its result is worth more than "lost").
-        Returns the state the result replaced, or the one that kept it out."""
+        Returns the state the result replaced, or the one that kept it out; "lost, released"
+        when the sweep that marked it lost gave its in-flight count back."""
+        replaced = expected
         for _ in range(3):
             if self.stores.runs.update(done, expected):
-                return expected
+                return replaced
             current = self.stores.runs.get(done.account_id, done.job_id, done.run_id)
             if current is None:
                 return "deleted"
@@ -602,6 +640,7 @@ class Dispatcher:
                 return current.state
             if current.state == "lost":
                 done.data = {**done.data, "late": True}
+                replaced = "lost, released" if current.data.get("holds") else "lost"
             expected = current.state  # the same again: the failure said nothing; retry it
         return "contended"
 

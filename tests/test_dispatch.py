@@ -227,8 +227,9 @@ def test_it_marks_a_run_lost_through_a_stale_read(world: World, stale: str) -> N
     report = world.dispatcher.tick((run.active_deadline or 0) + 60)
     assert reads == [False] and report["lost"] == 1
     lost = world.stores.runs.get("alice", job_id, run.run_id)
-    # The lost run gave its in-flight count back; the one left is the new slot's, now queued.
-    assert lost.state == "lost" and report["queued"] == 1 and world.get(job_id).running == 1
+    # The lost run gave its in-flight count back; the new slot's run, queued, takes a place
+    # when it starts.
+    assert lost.state == "lost" and report["queued"] == 1 and world.get(job_id).running == 0
 
 
 def test_it_queues_runs_planned_beyond_the_inline_wait_instead_of_waiting(
@@ -369,8 +370,11 @@ def test_a_waiting_run_keeps_its_place_in_line(world: World, target: HTTPServer)
     via_sqs = queued_world(world)
     via_sqs.tick(T0 + 30)  # 12:01, holding the job's one place, to SQS
     ((first, _),) = world.queue.drain()
-    # 12:01 is still in flight (its worker started late) when 12:02 is claimed: 12:02 waits.
     via_sqs.tick(T0 + 90)
+    ((second, _),) = world.queue.drain()
+    # 12:01 is still in flight (its worker started late) when 12:02 starts: 12:02 waits.
+    world.clock.now = T0 + 120
+    via_sqs.work([second], world.clock())
     assert {r.data["datePlanned"]: r.state for r in world.runs(job_id)}[T0 + 120] == "waiting"
     world.clock.now = T0 + 121
     via_sqs.work([first], world.clock())  # 12:01 ends: 12:02 is next in line
@@ -381,15 +385,54 @@ def test_a_waiting_run_keeps_its_place_in_line(world: World, target: HTTPServer)
     assert world.get(job_id).running == 0
 
 
+def test_a_claim_ahead_never_turns_away_the_runs_before_it(
+    world: World, target: HTTPServer
+) -> None:
+    # Ticks claim up to the end of the next minute, a minute or more before the runs start. A
+    # claim that took the job's one place then would leave the runs due in between (a seconds
+    # schedule's, or this minute's, still starting) "still in flight" with nothing running.
+    seconds = world.job(url=ok_handler(target), schedule={"cron": "*/10 * * * * ?"})
+    minutely = world.job(url=ok_handler(target, "/minutely"))
+    via_sqs = queued_world(world)
+    pending: list[tuple[float, str]] = []
+
+    def tick_at(now: float) -> None:
+        world.clock.now = now
+        via_sqs.tick(now)
+        pending.extend((now + delay, body) for body, delay in world.queue.drain())
+
+    def work_until(moment: float) -> None:
+        while pending and min(pending)[0] <= moment:
+            due, body = min(pending)
+            pending.remove((due, body))
+            world.clock.now = max(world.clock.now, due)
+            via_sqs.work([body], world.clock())
+
+    tick_at(T0 + 30)
+    work_until(T0 + 59)
+    tick_at(T0 + 60)  # as `make run` ticks: at the second the minutely job's run is due
+    work_until(T0 + 119)
+    tick_at(T0 + 120)
+    work_until(T0 + 180)
+    for job_id in (seconds, minutely):
+        due = [r for r in world.runs(job_id) if r.data["datePlanned"] <= T0 + 180]
+        assert Counter(r.state for r in due) == {"done": len(due)}
+    assert len(target.log) == 15 + 3  # 12:00:40 to 12:03:00 every 10 s; 12:01 to 12:03
+
+
 def test_a_disabled_jobs_waiting_runs_are_all_cancelled(world: World, target: HTTPServer) -> None:
     job_id = world.job(url=ok_handler(target), queueMax=2)
     via_sqs = queued_world(world)
-    via_sqs.tick(T0 + 30)  # 12:01 holds the job's place
+    via_sqs.tick(T0 + 30)  # 12:01 holds the job's place; its worker is late
     ((first, _),) = world.queue.drain()
-    via_sqs.tick(T0 + 90)  # 12:02 waits
-    via_sqs.tick(T0 + 150)  # 12:03 waits
+    for tick in (T0 + 90, T0 + 150):  # 12:02 and 12:03 start meanwhile: they wait
+        via_sqs.tick(tick)
+        ((message, _),) = world.queue.drain()
+        world.clock.now = tick + 30
+        via_sqs.work([message], world.clock())
+    assert [r.state for r in world.runs(job_id)] == ["queued", "waiting", "waiting"]
     world.service.update_job("alice", job_id, {"enabled": False})
-    world.clock.now = T0 + 160
+    world.clock.now = T0 + 190
     via_sqs.work([first], world.clock())
     world.work_queue()
     states = {r.data["datePlanned"]: r.state for r in world.runs(job_id)}
@@ -402,7 +445,10 @@ def test_a_lost_run_hands_its_place_to_the_next_in_line(world: World, target: HT
     via_sqs = queued_world(world)
     via_sqs.tick(T0 + 30)  # 12:01 holds the job's place...
     world.queue.drain()  # ...and its delivery is lost
-    via_sqs.tick(T0 + 90)  # 12:02 waits
+    via_sqs.tick(T0 + 90)
+    ((second, _),) = world.queue.drain()
+    world.clock.now = T0 + 120
+    via_sqs.work([second], world.clock())  # 12:02 waits
     world.clock.now = T0 + 600
     via_sqs.tick(world.clock())  # 12:01 is marked lost; the job has missed 12:03 to 12:10
     world.work_queue()

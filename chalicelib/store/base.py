@@ -192,9 +192,10 @@ class JobStore(Protocol):
     ) -> str:
         """Move the job past `slot` if it still waits on it (and count one more state_version).
         Returns "started" (and counts one more run in flight), "busy" (moved on, but
-        `max_running` runs are already in flight), or "moved" (another tick or an edit moved it
-        first: nothing changed). When `next_run_at <= stay_until` (the caller will look at the
-        job again by then anyway), the store may leave the job where it was in `due`."""
+        `max_running` runs are already in flight, or `max_running` is 0: count none), or "moved"
+        (another tick or an edit moved it first: nothing changed). When `next_run_at <=
+        stay_until` (the caller will look at the job again by then anyway), the store may leave
+        the job where it was in `due`."""
         ...
 
     def record(

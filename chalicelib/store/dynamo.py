@@ -417,7 +417,9 @@ class DynamoJobStore:
         max_running: int,
         stay_until: int = 0,
     ) -> str:
-        if self._move(account_id, job_id, slot, next_run_at, max_running, stay_until):
+        if max_running > 0 and self._move(
+            account_id, job_id, slot, next_run_at, max_running, stay_until
+        ):
             return "started"
         # Either someone moved the job first, or it is at its bound: only the second still
         # needs moving on.
