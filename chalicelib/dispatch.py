@@ -420,12 +420,34 @@ class Dispatcher:
                 report["cancelled"] += len(queued)
                 continue
             assert job is not None
+            late = self._missed(job, queued[0], now)
+            if late:
+                for run in queued:
+                    self._finish(run, "skipped", {"status": 0, "statusText": late})
+                self._pass_on(job, entry["counted"])
+                report["missed"] += len(queued)
+                continue
             tasks.append(Task(job, queued, entry["counted"], entry["overrides"]))
         if tasks:
             with ThreadPoolExecutor(min(WORKER_THREADS, len(tasks))) as pool:
                 for result in pool.map(self._run_inline, tasks):
                     report.update(result)
         return dict(report)
+
+    def _missed(self, job: JobRecord, run: RunRecord, now: float) -> str:
+        """Why a scheduled run delivered long after its time must not run: the service was down
+        (or `make run` stopped with it in its queue) and a later slot of the job is due too. A
+        job without `catchUp` runs once after downtime, and the tick runs that later slot for
+        it; alone, the late run is that once."""
+        if run.data.get("trigger", "schedule") != "schedule" or run.data.get("attempt", 1) != 1:
+            return ""
+        late = now - float(run.data.get("deliverAt", run.data["datePlanned"]))
+        if late <= MISSED_AFTER_S or job.spec.get("catchUp"):
+            return ""
+        after = Schedule.parse(job.spec["schedule"]).next_after(int(run.data["datePlanned"]))
+        if after is None or after > now:
+            return ""
+        return f"Skipped: missed, delivered {int(late)} s after its time"
 
     def _stopped(self, job: JobRecord, run: RunRecord, switched_on: dict[str, bool]) -> str:
         """Why a scheduled run claimed ahead must not fire after all: since the claim its job

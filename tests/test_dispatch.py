@@ -420,6 +420,40 @@ def test_a_claim_ahead_never_turns_away_the_runs_before_it(
     assert len(target.log) == 15 + 3  # 12:00:40 to 12:03:00 every 10 s; 12:01 to 12:03
 
 
+@pytest.mark.parametrize("catch_up", [False, True])
+def test_a_run_delivered_after_downtime_runs_once_with_the_missed_slots(
+    world: World, target: HTTPServer, catch_up: bool
+) -> None:
+    job_id = world.job(url=ok_handler(target), catchUp=catch_up)
+    via_sqs = queued_world(world)
+    via_sqs.tick(T0 + 30)  # 12:01 is claimed; then the service is down until 12:04:10
+    ((stale, _),) = world.queue.drain()
+    world.clock.now = T0 + 250
+    via_sqs.tick(world.clock())  # finds 12:02 to 12:04 missed
+    via_sqs.work([stale], world.clock())  # the queue, kept, delivers 12:01 at last
+    world.work_queue()
+    planned = [int(r.headers["webhook-id"].split("#")[1]) for r, _ in target.log]
+    by_slot = {r.data["datePlanned"]: r for r in world.runs(job_id)}
+    if catch_up:  # every missed slot runs, oldest first
+        assert sorted(planned) == [T0 + 60, T0 + 120, T0 + 180, T0 + 240]
+    else:  # once, now
+        assert planned == [T0 + 240] and by_slot[T0 + 240].data["missedSlots"] == 2
+        assert by_slot[T0 + 60].state == "skipped"
+        assert "missed" in by_slot[T0 + 60].data["statusText"]
+    assert world.get(job_id).running == 0
+
+
+def test_a_late_run_with_no_later_slot_due_still_runs(world: World, target: HTTPServer) -> None:
+    job_id = world.job(url=ok_handler(target), schedule={"cron": "1 12 * * *"})  # daily 12:01
+    via_sqs = queued_world(world)
+    via_sqs.tick(T0 + 30)
+    ((late, _),) = world.queue.drain()
+    world.clock.now = T0 + 250
+    via_sqs.work([late], world.clock())
+    (run,) = world.runs(job_id)
+    assert run.state == "done" and len(target.log) == 1
+
+
 def test_a_disabled_jobs_waiting_runs_are_all_cancelled(world: World, target: HTTPServer) -> None:
     job_id = world.job(url=ok_handler(target), queueMax=2)
     via_sqs = queued_world(world)
