@@ -366,18 +366,24 @@ def queued_world(world: World) -> Dispatcher:
 
 
 def test_a_waiting_run_keeps_its_place_in_line(world: World, target: HTTPServer) -> None:
-    job_id = world.job(url=ok_handler(target), queueMax=2)
     via_sqs = queued_world(world)
-    via_sqs.tick(T0 + 30)  # 12:01, holding the job's one place, to SQS
-    ((first, _),) = world.queue.drain()
-    via_sqs.tick(T0 + 90)
-    ((second, _),) = world.queue.drain()
-    # 12:01 is still in flight (its worker started late) when 12:02 starts: 12:02 waits.
-    world.clock.now = T0 + 120
-    via_sqs.work([second], world.clock())
-    assert {r.data["datePlanned"]: r.state for r in world.runs(job_id)}[T0 + 120] == "waiting"
-    world.clock.now = T0 + 121
-    via_sqs.work([first], world.clock())  # 12:01 ends: 12:02 is next in line
+    messages: list[str] = []
+
+    def handler(request: WRequest) -> WResponse:
+        if len(target.log) == 0:  # 12:01 is still running when 12:02 starts: 12:02 waits
+            world.clock.now = T0 + 120
+            via_sqs.work(messages[1:2], world.clock())
+            by_slot = {r.data["datePlanned"]: r.state for r in world.runs(job_id)}
+            assert by_slot[T0 + 120] == "waiting"
+        return WResponse("done")
+
+    target.expect_request("/hook").respond_with_handler(handler)
+    job_id = world.job(url=target.url_for("/hook"), queueMax=2)
+    via_sqs.tick(T0 + 30)  # 12:01, holding the job's one place
+    via_sqs.tick(T0 + 90)  # 12:02
+    messages.extend(body for body, _ in world.queue.drain())
+    world.clock.now = T0 + 60
+    via_sqs.work(messages[:1], world.clock())  # 12:01 ends: 12:02 is next in line
     via_sqs.tick(T0 + 150)  # 12:03 comes due before 12:02 has started: it must not overtake
     world.work_queue()
     order = [request.headers["webhook-id"] for request, _ in target.log]
