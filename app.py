@@ -279,7 +279,7 @@ def run_job(principal: auth.Principal, request: Request, jobId: str) -> Response
 
 @endpoint("/runs/{runId}", ["GET"], "read")
 def get_run(principal: auth.Principal, request: Request, runId: str) -> dict[str, Any]:
-    return {"run": runs.history_item(service().get_run(principal.account_id, runId))}
+    return {"run": runs.history_item(service().run_outcome(principal.account_id, runId))}
 
 
 @endpoint("/runs", ["GET"], "read")

@@ -23,6 +23,7 @@ from chalicelib.store.base import JobRecord
 METHODS = ("GET", "POST", "OPTIONS", "HEAD", "PUT", "DELETE", "TRACE", "CONNECT", "PATCH")
 HISTORY_STRATEGIES = ("OFF", "ERROR", "MINIMAL", "FULL")
 PASSWORD_MASK = "********"
+MAX_RETRIES = 10  # more attempts of a failed run
 
 READ_ONLY = frozenset(
     {
@@ -373,7 +374,7 @@ def validate(payload: object, *, folder_ids: set[int]) -> ValidJob:
         raise ValidationError(exc.message, field=exc.field) from None
     spec["schedule"] = schedule.to_dict()
 
-    spec["retries"] = _int(job, "retries", "retries", 0, 10)
+    spec["retries"] = _int(job, "retries", "retries", 0, MAX_RETRIES)
     spec["retryDelay"] = _int(job, "retryDelay", "retryDelay", 1, 3600)
     strategy = job["historyStrategy"]
     if not isinstance(strategy, str) or strategy.upper() not in HISTORY_STRATEGIES:

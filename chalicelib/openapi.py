@@ -286,7 +286,7 @@ def _paths() -> dict[str, Any]:
         },
         "/runs/{runId}": {
             "get": _op(
-                "A run's state and outcome",
+                "A run's state and outcome: its latest attempt when it is retried",
                 "read",
                 _obj({"run": _ref("HistoryItem")}),
                 params=["runId"],

@@ -35,6 +35,13 @@ def run_id(job_id: int, planned: float, attempt: int = 1, tag: str = "") -> str:
     return f"{base}-{tag}" if tag else base
 
 
+def attempt_id(run_id: str, attempt: int) -> str:
+    """The id of another attempt of the same run (same planned time, job and tag)."""
+    parts = run_id.split("-")
+    parts[2] = str(attempt)
+    return "-".join(parts)
+
+
 def run_id_bound(planned_until: float) -> str:
     """The run ids below this one are those of runs planned up to `planned_until`."""
     return f"{round(planned_until * 1000) + 1:013d}"

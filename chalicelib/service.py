@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from chalicelib import auth, jobs
+from chalicelib import auth, jobs, runs
 from chalicelib.config import Settings
 from chalicelib.crypto import Sealer
 from chalicelib.errors import Conflict, NotFound, ValidationError
@@ -296,6 +296,22 @@ class Service:
             raise NotFound("run not found")
         return run
 
+    def run_outcome(self, account_id: str, run_id: str) -> RunRecord:
+        """The run as it stands: its latest attempt. A failed attempt that is retried is not
+        the run's outcome; the retry, queued, running or done, is."""
+        run = self.get_run(account_id, run_id)
+        for _ in range(jobs.MAX_RETRIES):
+            attempt = run.data.get("nextAttempt")
+            if not attempt:
+                break
+            later = self.stores.runs.get(
+                account_id, run.job_id, runs.attempt_id(run.run_id, int(attempt))
+            )
+            if later is None:
+                break
+            run = later
+        return run
+
     def _live(self, account_id: str, found: list[RunRecord]) -> list[RunRecord]:
         """The runs whose job still exists: as on cron-job.org, a job's history goes with it
         (its items stay in the table until their TTL; job ids are never reused)."""
@@ -401,9 +417,9 @@ class Service:
         except ScheduleError as exc:
             raise ValidationError(exc.message, field=exc.field) from None
         zone = ZoneInfo(schedule.timezone)
-        runs = []
+        upcoming = []
         for epoch in schedule.upcoming(count, after):
-            runs.append(
+            upcoming.append(
                 {
                     "local": datetime.fromtimestamp(epoch, zone).isoformat(),
                     "utc": datetime.fromtimestamp(epoch, UTC).isoformat().replace("+00:00", "Z"),
@@ -414,7 +430,7 @@ class Service:
             "valid": True,
             "description": schedule.describe(),
             "schedule": schedule.to_dict(),
-            "next": runs,
+            "next": upcoming,
         }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 from pytest_httpserver import HTTPServer
+from werkzeug import Response as WResponse
 
 from chalicelib import dispatch, wiring
 from tests.helpers import Api, Persona, all_runs, body, create_jobs, new_job, sent_tasks
@@ -72,6 +73,25 @@ def test_it_runs_a_job_now_and_shows_it_in_history(
     assert body(api.get("/runs?state=active", alice))["runs"] == []
     everything = body(api.get("/history", alice))["history"]
     assert [h["identifier"] for h in everything] == [run_id]
+
+
+def test_a_runs_state_is_its_latest_attempt(
+    api: Api, alice: Persona, settings: Any, httpserver: HTTPServer
+) -> None:
+    replies = iter([("busy", 503), ("fine", 200)])
+    httpserver.expect_request("/flaky").respond_with_handler(
+        lambda request: WResponse(*next(replies))
+    )
+    job_id = create(api, alice, url=httpserver.url_for("/flaky"), retries=2, retryDelay=1)
+    run_id = body(api.post(f"/jobs/{job_id}/run", alice))["runId"]
+    work_through_the_lambda(api, queued_messages(settings))
+    waiting = body(api.get(f"/runs/{run_id}", alice))["run"]
+    # The first attempt failed and is retried: the run is not over, and not failed.
+    assert (waiting["state"], waiting["attempt"], waiting["runId"]) == ("queued", 2, run_id)
+    work_through_the_lambda(api, queued_messages(settings, wait_s=10))
+    done = body(api.get(f"/runs/{run_id}", alice))["run"]
+    assert (done["state"], done["status"], done["attempt"]) == ("done", 1, 2)
+    assert done["runId"] == run_id and done["httpStatus"] == 200
 
 
 def test_it_runs_now_with_another_body(
