@@ -773,7 +773,10 @@ class Dispatcher:
             event,
             job,
             {
-                "runId": run.run_id,
+                # The run's id as run-now and GET /runs know it; the attempt's is `identifier`.
+                "runId": run.data.get("runId", run.run_id),
+                "identifier": run.run_id,
+                "attempt": run.data.get("attempt", 1),
                 "status": run.data.get("status"),
                 "statusText": run.data.get("statusText"),
                 "httpStatus": run.data.get("httpStatus"),

@@ -566,6 +566,23 @@ def test_it_disables_a_job_after_a_failure_streak_and_notifies(
     Webhook(secret).verify(signed.get_data(), dict(signed.headers))
 
 
+def test_a_failure_notice_names_the_run_as_run_now_did(world: World, target: HTTPServer) -> None:
+    target.expect_request("/notify").respond_with_data("thanks")
+    world.service.set_notification_settings("alice", {"url": target.url_for("/notify")})
+    job_id = world.job(
+        url=ok_handler(target, "/down", status=500),
+        retries=1,
+        retryDelay=10,
+        notification={"onFailure": True, "onFailureCount": 1},
+    )
+    world.dispatcher.tick(T0 + 30)
+    world.work_queue()
+    first, second = world.runs(job_id)[:2]
+    (notice,) = [json.loads(r.get_data()) for r, _ in target.log if r.path == "/notify"]
+    assert notice["type"] == "job.failed" and notice["attempt"] == 2
+    assert (notice["runId"], notice["identifier"]) == (first.run_id, second.run_id)
+
+
 def test_it_notifies_the_first_success_after_failures(world: World, target: HTTPServer) -> None:
     target.expect_request("/notify").respond_with_data("thanks")
     world.service.set_notification_settings("alice", {"url": target.url_for("/notify")})
