@@ -68,8 +68,8 @@ class Plan:
     job: JobRecord
     slots: list[tuple[int, float]]  # (planned, deliver at)
     next_run_at: int | None
-    sequential: bool
-    extra: dict[str, Any]
+    in_order: int  # the first so many slots (missed ones) run now, one after another
+    extra: dict[str, Any]  # for those first slots
     until: int = 0  # the claiming tick's window ends here
     token: str = ""  # the claiming tick's: its own retried create is known as its own
     reserve: bool = False  # the claim may count the first run in flight already (see _reserve)
@@ -160,12 +160,19 @@ class Dispatcher:
                 later = schedule.next_after(later)
             report["missed"] += len(missed)
             reserve = self._reserve(job, schedule, now, now)
+            # The slots of the window after now are claimed too, each for its own second: left
+            # to the next tick, a seconds schedule's would all run a minute late.
+            window: list[tuple[int, float]] = []
+            while later is not None and later <= until:
+                window.append((later, float(later)))
+                later = schedule.next_after(later)
             if job.spec.get("catchUp"):
                 every = [(slot, now) for slot in missed]
-                return Plan(job, every, later, True, {}, until, reserve=reserve)
+                return Plan(job, every + window, later, len(every), {}, until, reserve=reserve)
             # As cron-job.org does after downtime: run once now, skip the rest.
             extra = {"missedSlots": len(missed) - 1}
-            return Plan(job, [(missed[-1], now)], later, True, extra, until, reserve=reserve)
+            once = [(missed[-1], now)]
+            return Plan(job, once + window, later, 1, extra, until, reserve=reserve)
         slots = [first]
         later = schedule.next_after(first)
         while later is not None and later <= until:
@@ -173,7 +180,7 @@ class Dispatcher:
             later = schedule.next_after(later)
         reserve = self._reserve(job, schedule, first, now)
         return Plan(
-            job, [(slot, float(slot)) for slot in slots], later, False, {}, until, reserve=reserve
+            job, [(slot, float(slot)) for slot in slots], later, 0, {}, until, reserve=reserve
         )
 
     def _reserve(self, job: JobRecord, schedule: Schedule, start: float, now: float) -> bool:
@@ -188,9 +195,10 @@ class Dispatcher:
 
     def _claim_slots(self, plan: Plan, report: Counter[str]) -> list[Task]:
         """Create the slots' run records, then move the job on; stop at the first taken slot."""
-        job, next_run_at, extra = plan.job, plan.next_run_at, plan.extra
+        job, next_run_at = plan.job, plan.next_run_at
         created: list[RunRecord] = []
-        for slot, deliver_at in plan.slots:
+        for n, (slot, deliver_at) in enumerate(plan.slots):
+            extra = plan.extra if n < plan.in_order else {}
             run = self._new_run(
                 job, slot, deliver_at, trigger="schedule", extra=extra, claim=plan.token
             )
@@ -228,9 +236,10 @@ class Dispatcher:
         # its bound then and waits or is skipped.
         counted = outcome == "started"
         created[0].data["holds"] = counted
-        if plan.sequential:
-            return [Task(job, created, counted)]
-        return [Task(job, [run], counted and n == 0) for n, run in enumerate(created)]
+        tasks = [Task(job, created[: plan.in_order], counted)] if plan.in_order else []
+        alone = created[plan.in_order :]
+        first_counted = counted and not plan.in_order
+        return tasks + [Task(job, [run], first_counted and n == 0) for n, run in enumerate(alone)]
 
     def _cancel(self, created: list[RunRecord], why: str) -> list[Task]:
         for run in created:

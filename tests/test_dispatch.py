@@ -227,9 +227,9 @@ def test_it_marks_a_run_lost_through_a_stale_read(world: World, stale: str) -> N
     report = world.dispatcher.tick((run.active_deadline or 0) + 60)
     assert reads == [False] and report["lost"] == 1
     lost = world.stores.runs.get("alice", job_id, run.run_id)
-    # The lost run gave its in-flight count back; the new slot's run, queued, takes a place
-    # when it starts.
-    assert lost.state == "lost" and report["queued"] == 1 and world.get(job_id).running == 0
+    # The lost run gave its in-flight count back; the runs queued now (the missed slots' one
+    # run, and the next slot of the window) take a place when they start.
+    assert lost.state == "lost" and report["queued"] == 2 and world.get(job_id).running == 0
 
 
 def test_it_queues_runs_planned_beyond_the_inline_wait_instead_of_waiting(
@@ -438,7 +438,8 @@ def test_a_run_delivered_after_downtime_runs_once_with_the_missed_slots(
     via_sqs.tick(world.clock())  # finds 12:02 to 12:04 missed
     via_sqs.work([stale], world.clock())  # the queue, kept, delivers 12:01 at last
     world.work_queue()
-    planned = [int(r.headers["webhook-id"].split("#")[1]) for r, _ in target.log]
+    calls = [int(r.headers["webhook-id"].split("#")[1]) for r, _ in target.log]
+    planned = [slot for slot in calls if slot <= T0 + 250]  # 12:05, in the window, runs too
     by_slot = {r.data["datePlanned"]: r for r in world.runs(job_id)}
     if catch_up:  # every missed slot runs, oldest first
         assert sorted(planned) == [T0 + 60, T0 + 120, T0 + 180, T0 + 240]
@@ -447,6 +448,24 @@ def test_a_run_delivered_after_downtime_runs_once_with_the_missed_slots(
         assert by_slot[T0 + 60].state == "skipped"
         assert "missed" in by_slot[T0 + 60].data["statusText"]
     assert world.get(job_id).running == 0
+
+
+def test_after_downtime_the_rest_of_the_window_runs_on_time(
+    world: World, target: HTTPServer
+) -> None:
+    job_id = world.job(url=ok_handler(target), schedule={"cron": "*/10 * * * * ?"})
+    via_sqs = queued_world(world)
+    world.clock.now = T0 + 300  # the ticks were down (or the scheduler switched off) since 12:00:30
+    via_sqs.tick(world.clock())
+    for body, delay in sorted(world.queue.drain(), key=lambda message: message[1]):
+        world.clock.now = T0 + 300 + delay
+        via_sqs.work([body], world.clock())
+    done = [r for r in world.runs(job_id) if r.state == "done"]
+    assert [r.data["missedSlots"] for r in done if "missedSlots" in r.data] == [26]
+    window = [r for r in done if r.data["datePlanned"] > T0 + 300]
+    # 12:05:10 to 12:06:50 in this tick, each at its own second: not left to the next tick.
+    assert [r.data["datePlanned"] for r in window] == list(range(T0 + 310, T0 + 420, 10))
+    assert all(r.data["date"] == r.data["datePlanned"] for r in window)
 
 
 def test_a_late_run_with_no_later_slot_due_still_runs(world: World, target: HTTPServer) -> None:
