@@ -46,8 +46,10 @@ log = logging.getLogger(__name__)
 
 MISSED_AFTER_S = 60  # a slot older than one tick period was missed (the ticks were down)
 MAX_CATCH_UP = 1000  # missed slots looked at per job and tick
-# A run may still be in flight this long after its timeout (starting late, then recording).
-IN_FLIGHT_MARGIN_S = 10
+# A run planned this long ago has started (and counted itself in flight) by now: SQS delays are
+# whole seconds, a worker picks a message up within a second or two, and the tick's read of the
+# job's in-flight count may be a second old.
+START_LAG_S = 15
 DUE_LIMIT = 10_000  # due keys read per shard and tick
 POOL_SIZE = 16
 TASKS_PER_MESSAGE = 10  # tasks due the same second packed into one SQS message
@@ -186,11 +188,14 @@ class Dispatcher:
     def _reserve(self, job: JobRecord, schedule: Schedule, start: float, now: float) -> bool:
         """Whether the claim may count the run starting at `start` in flight already, which
         saves the write of counting it when it starts: only when no other scheduled run of the
-        job can be in flight, or start, before it. A place taken a minute early would turn away
-        the runs in between (a seconds schedule's, or the run of this minute still going)."""
+        job can be in flight, or start, before it. None is in flight (`running`, read just now),
+        and none is planned from START_LAG_S ago to `start` (a run planned before that has
+        started, and counted itself, by now). A place taken a minute early would otherwise turn
+        away the runs in between: a seconds schedule's, or this minute's run, starting as the
+        tick claims the next one."""
         if job.running:
             return False
-        earlier = schedule.next_after(now - self._timeout(job) - IN_FLIGHT_MARGIN_S)
+        earlier = schedule.next_after(now - START_LAG_S)
         return earlier is None or earlier >= start
 
     def _claim_slots(self, plan: Plan, report: Counter[str]) -> list[Task]:
