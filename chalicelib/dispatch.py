@@ -491,9 +491,10 @@ class Dispatcher:
             last = n == len(task.runs) - 1
             take_place = run.data.get("trigger") != "manual" and not holds
             running = replace(run, state="running")
-            # `holds` before the place is taken: should the runner die in between, the sweep
-            # gives back a place that was not taken (no harm: the count never goes below 0)
-            # rather than keep one forever (the job would never run again).
+            # On the queued path `holds` is written before the place is taken: should the
+            # worker die in between, the sweep gives back a place that was not taken (no harm:
+            # the count never goes below 0) rather than keep one forever (the job would never
+            # run again).
             running.data = {**run.data, "statusText": "Running", "holds": holds or take_place}
             if task.inline:
                 # The tick that claimed it runs it: no other delivery exists. A run that was
