@@ -13,7 +13,7 @@ import functools
 import ipaddress
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
@@ -101,9 +101,9 @@ def first_hop(request: Request, user_agent: str, now: float) -> Hop:
         lower = name.lower()
         if lower not in _DROPPED_HEADERS and lower not in _SIGNATURE_HEADERS:
             headers[name] = value
-    if not any(name.lower() == "user-agent" for name in headers):
+    if _header(headers, "user-agent") is None:
         headers["User-Agent"] = user_agent
-    authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
+    authorization = _header(headers, "authorization")
     credentials = request.auth or userinfo
     if credentials is not None:
         user, password = credentials
@@ -115,11 +115,16 @@ def first_hop(request: Request, user_agent: str, now: float) -> Hop:
         body = substitute(body).encode("utf-8")
     elif body is not None and (b"{{" in body or b"%cjo:" in body):
         body = substitute(body.decode("latin-1")).encode("latin-1")
-    if body and not any(name.lower() == "content-type" for name in headers):
+    if body and _header(headers, "content-type") is None:
         # What curl sends with a body, and so cron-job.org: a form endpoint (PHP's $_POST,
         # express.urlencoded) reads a migrated job's body only with it.
         headers["Content-Type"] = FORM_CONTENT_TYPE
     return Hop(method, clean_url, scheme, host, port, target, headers, body, authorization)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of the header `name` (lower case), whatever the case it was given in."""
+    return next((v for k, v in headers.items() if k.lower() == name), None)
 
 
 def redirect(hop: Hop, code: int, location: str) -> Hop:
