@@ -126,13 +126,31 @@ def compose(
     outputs = storage.get("Outputs", {})
     variables = {env: outputs[out]["Value"] for out, env in OUTPUT_ENV.items() if out in outputs}
 
+    consumers = set()  # the roles of functions fed by a queue
     for logical, resource in chalice_template["Resources"].items():
         kind = resource["Type"]
         if kind == "AWS::Serverless::Function":
-            override: dict[str, Any] = {"Environment": {"Variables": copy.deepcopy(variables)}}
-            for event_name, event in resource["Properties"].get("Events", {}).items():
+            log_group = f"{logical}LogGroup"
+            if log_group in resources:
+                raise PackageError(f"logical id {log_group} is used by the template")
+            resources[log_group] = _log_group(logical)
+            override: dict[str, Any] = {
+                "Environment": {"Variables": copy.deepcopy(variables)},
+                "LoggingConfig": {"LogGroup": {"Ref": log_group}},
+            }
+            events = resource["Properties"].get("Events", {})
+            if any(event["Type"] == "Schedule" for event in events.values()):
+                # A failed or throttled tick is not retried nor kept for hours (Lambda's
+                # defaults: twice, up to 6 h): the next minute's tick claims the same slots.
+                override["EventInvokeConfig"] = {
+                    "MaximumRetryAttempts": 0,
+                    "MaximumEventAgeInSeconds": 60,
+                }
+            for event_name, event in events.items():
                 if event["Type"] != "SQS":
                     continue
+                role = resource["Properties"].get("Role", {}).get("Fn::GetAtt", [None])[0]
+                consumers.add(role)
                 queue = _queue_name(event["Properties"]["Queue"])
                 if queue not in queues:
                     raise PackageError(
@@ -145,18 +163,26 @@ def compose(
                     "Properties": {"Queue": {"Fn::Sub": f"${{{queues[queue]}.Arn}}"}}
                 }
             resources[logical] = {"Properties": override}
-        elif kind == "AWS::IAM::Role" and resource["Properties"].get("Policies"):
-            policies = _pinned_policies(resource["Properties"]["Policies"], names)
-            resources[logical] = {"Properties": {"Policies": policies}}
 
     for logical, resource in chalice_template["Resources"].items():
-        if resource["Type"] == API_TYPE:
-            # In the API's definition, so that every deployment of it carries the response.
-            responses = {"MISSING_AUTHENTICATION_TOKEN": _no_such_route()}
-            body = {"x-amazon-apigateway-gateway-responses": responses}
+        kind = resource["Type"]
+        if kind == "AWS::IAM::Role" and resource["Properties"].get("Policies"):
+            policies = _pinned_policies(resource["Properties"]["Policies"], names)
+            if logical not in consumers:
+                policies = _without(policies, QUEUE_CONSUMER_ACTIONS)
+            resources[logical] = {"Properties": {"Policies": policies}}
+        elif kind == API_TYPE:
+            # In the API's definition, so that every deployment of it carries the responses.
+            body = {"x-amazon-apigateway-gateway-responses": gateway_responses()}
             resources[logical] = {"Properties": {"DefinitionBody": body}}
 
     parameters = copy.deepcopy(dict(storage.get("Parameters", {})))
+    parameters["LogRetentionDays"] = {
+        "Type": "Number",
+        "Default": 30,
+        "AllowedValues": LOG_RETENTION_DAYS,
+        "Description": "How long CloudWatch keeps the Lambdas' logs, in days.",
+    }
     stage_parameter = dict(parameters.get("Stage", {"Type": "String"}))
     stage_parameter.update(Default=stage, AllowedValues=[stage])
     stage_parameter.pop("AllowedPattern", None)
@@ -172,18 +198,80 @@ def compose(
 
 
 API_TYPE = "AWS::Serverless::Api"
+# What only the function that a queue feeds needs (Lambda polls the queue with its role).
+QUEUE_CONSUMER_ACTIONS = frozenset(
+    {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueAttributes",
+    }
+)
+# The values CloudWatch Logs accepts for a log group's retention.
+LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653]
 
 
-def _no_such_route() -> dict[str, Any]:
-    """API Gateway answers a path or method it does not have with MISSING_AUTHENTICATION_TOKEN:
-    403, and a message quoting the request's Authorization header. Ours: 404, the error shape of
-    every other error, and nothing of the request."""
+def _log_group(function: str) -> dict[str, Any]:
+    """The function's log group, made by the stack (and deleted with it) with a retention; left
+    to Lambda, it would be made on the first call and kept for ever."""
+    return {
+        "Type": "AWS::Logs::LogGroup",
+        "Properties": {
+            "LogGroupName": {"Fn::Sub": f"/aws/lambda/cronhook-${{Stage}}-{function.lower()}"},
+            "RetentionInDays": {"Ref": "LogRetentionDays"},
+        },
+    }
+
+
+def _without(policies: Sequence[Any], actions: frozenset[str]) -> list[Any]:
+    """The policies less `actions`; a statement left with none goes."""
+    out = copy.deepcopy(list(policies))
+    for policy in out:
+        document = policy["PolicyDocument"]
+        kept = []
+        for statement in document["Statement"]:
+            found = statement["Action"]
+            remaining = [
+                a for a in ([found] if isinstance(found, str) else found) if a not in actions
+            ]
+            if remaining:
+                kept.append({**statement, "Action": remaining})
+        document["Statement"] = kept
+    return out
+
+
+def _gateway_response(status: str | None, code: str, message: str) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "responseParameters": {"gatewayresponse.header.Content-Type": "'application/json'"},
+        "responseTemplates": {
+            "application/json": json.dumps({"error": {"code": code, "message": message}})
+        },
+    }
+    if status is not None:
+        response["statusCode"] = status
+    return response
+
+
+def gateway_responses() -> dict[str, Any]:
+    """What API Gateway answers itself, in the error shape of every other error and quoting
+    nothing of the request (its own messages may quote the Authorization header, API key and
+    all):
+    - a path or method the API does not have: 404 (API Gateway's MISSING_AUTHENTICATION_TOKEN
+      is a 403);
+    - its own throttling: 429;
+    - any other refusal or failure before the app answers, with API Gateway's status."""
     from chalicelib.errors import NO_SUCH_ROUTE
 
+    no_route = NO_SUCH_ROUTE["error"]
     return {
-        "statusCode": "404",
-        "responseParameters": {"gatewayresponse.header.Content-Type": "'application/json'"},
-        "responseTemplates": {"application/json": json.dumps(NO_SUCH_ROUTE)},
+        "MISSING_AUTHENTICATION_TOKEN": _gateway_response(
+            "404", no_route["code"], no_route["message"]
+        ),
+        "THROTTLED": _gateway_response("429", "rate_limited", "too many requests; retry later"),
+        "DEFAULT_4XX": _gateway_response(None, "bad_request", "the request was refused"),
+        "DEFAULT_5XX": _gateway_response(
+            None, "internal_error", "the service could not answer; retry later"
+        ),
     }
 
 
