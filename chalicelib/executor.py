@@ -313,6 +313,11 @@ def _exchange(
             if failure.reason in ("connect_error", "connect_timeout") and call.remaining() > 0:
                 continue  # try the name's next address, as browsers and curl do
             raise failure from None
+        if call.expired:
+            # Cut at the deadline while the headers trickled in: http.client took the cut for
+            # their end.
+            response.close()
+            raise _timeout(call)
         call.http_status = response.status
         call.http_reason = response.reason or ""
         call.headers = list(response.headers.items())
@@ -398,6 +403,9 @@ def _read_body(call: _Call, response: BaseHTTPResponse) -> None:
         response.release_conn()
     call.end = time.perf_counter()
     call.body, call.body_size = bytes(kept), size
+    if call.expired:
+        # Cut at the deadline: a body without a length reads the cut as its end.
+        raise _timeout(call)
 
 
 def _declared_length(response: BaseHTTPResponse) -> int | None:

@@ -100,7 +100,11 @@ def test_it_times_out_on_a_server_that_accepts_and_never_answers() -> None:
     ("head", "rest"),
     [
         pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 60\r\n\r\n", b"x" * 60, id="body"),
-        pytest.param(b"H", b"TTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", id="headers"),
+        pytest.param(b"H", b"TTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", id="status"),
+        # Cut at the deadline, these two used to read as the end of the headers or of a body
+        # without a length: a hung target was recorded as a success.
+        pytest.param(b"HTTP/1.1 200 OK\r\n", b"X-Slow: " + b"y" * 60, id="headers"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", b"z" * 60, id="unsized"),
     ],
 )
 def test_it_stops_a_trickling_server_at_the_total_deadline(head: bytes, rest: bytes) -> None:
