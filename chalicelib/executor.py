@@ -226,9 +226,11 @@ def _run(call: _Call) -> tuple[int, str, str]:
 
 
 def _send_headers(call: _Call, hop: Hop, first_origin: tuple[str, str, int]) -> dict[str, str]:
-    """The hop's headers: Host for the name, Authorization for the first origin, signatures."""
+    """The hop's headers: Host for the name, credentials for the first origin, signatures."""
     headers = {"Host": http_rules.authority(hop.host, hop.port, hop.scheme), **hop.headers}
-    if hop.authorization is not None and hop.origin == first_origin:
+    if hop.origin != first_origin:
+        headers = {k: v for k, v in headers.items() if k.lower() not in http_rules.CREDENTIALS}
+    elif hop.authorization is not None:
         headers["Authorization"] = hop.authorization
     secrets = call.request.signing_secrets
     if secrets:

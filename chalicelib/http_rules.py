@@ -122,6 +122,11 @@ def first_hop(request: Request, user_agent: str, now: float) -> Hop:
     return Hop(method, clean_url, scheme, host, port, target, headers, body, authorization)
 
 
+# Headers a redirect to another origin (scheme, host or port) does not carry, as curl drops
+# them since 7.83.1 (Authorization travels apart, in `Hop.authorization`).
+CREDENTIALS = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     """The value of the header `name` (lower case), whatever the case it was given in."""
     return next((v for k, v in headers.items() if k.lower() == name), None)

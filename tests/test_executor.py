@@ -250,7 +250,9 @@ def test_it_turns_a_post_into_a_get_on_303_and_keeps_it_on_307() -> None:
     assert (after_307.method, after_307.body) == ("POST", b'{"n": 1}')
 
 
-def test_it_drops_authorization_on_a_cross_origin_redirect() -> None:
+def test_it_drops_credentials_on_a_cross_origin_redirect() -> None:
+    # As curl does since 7.83.1: Authorization and cookies go to the job's origin only.
+    credentials = {"Cookie": "sid=s3cret", "Proxy-Authorization": "Basic cA=="}
     with Server({"/": Reply(200)}) as other:
         routes = {
             "/same": Reply(302, [("Location", "/final")]),
@@ -259,11 +261,15 @@ def test_it_drops_authorization_on_a_cross_origin_redirect() -> None:
         }
         with Server(routes) as server:
             auth = ("alice", "s3cret")
-            assert execute(Request(server.url("/same"), auth=auth), LOCAL).ok
-            assert execute(Request(server.url("/away"), auth=auth), LOCAL).ok
+            headers = {**credentials, "X-Trace": "t1"}
+            assert execute(Request(server.url("/same"), auth=auth, headers=headers), LOCAL).ok
+            assert execute(Request(server.url("/away"), auth=auth, headers=headers), LOCAL).ok
     expected = "Basic " + base64.b64encode(b"alice:s3cret").decode()
     assert [s.headers.get("authorization") for s in server.seen] == [expected] * 3
-    assert "authorization" not in other.seen[0].headers
+    assert [s.headers.get("cookie") for s in server.seen] == ["sid=s3cret"] * 3
+    away = other.seen[0].headers
+    assert {"authorization", "cookie", "proxy-authorization"}.isdisjoint(away)
+    assert away["x-trace"] == "t1"  # other headers follow, as with curl
 
 
 def test_it_blocks_a_redirect_to_the_metadata_address() -> None:
