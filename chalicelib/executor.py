@@ -16,7 +16,7 @@ import functools
 import ipaddress
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
@@ -63,6 +63,10 @@ __all__ = [
 _CHUNK = 64 * 1024
 
 
+# Added last to response headers cut at `Policy.header_cap`, so that the history says so.
+TRUNCATED_HEADER = "X-Cronhook-Truncated"
+
+
 @dataclass(frozen=True)
 class Policy:
     """How the service runs calls: the SSRF guard, body limits, redirects, identity, resolver,
@@ -74,6 +78,7 @@ class Policy:
 
     allow_private: bool = False
     body_cap: int = 64 * 1024
+    header_cap: int = 32 * 1024  # response headers kept (as `Name: value` lines), in bytes
     hard_limit: int = 4 * 1024 * 1024
     max_redirects: int = 5
     user_agent: str = f"cronhook/{chalicelib.__version__}"
@@ -322,12 +327,27 @@ def _exchange(
             raise _timeout(call)
         call.http_status = response.status
         call.http_reason = response.reason or ""
-        call.headers = list(response.headers.items())
+        call.headers = _kept_headers(response.headers.items(), call.policy.header_cap)
         if not https:
             call.tls_verified, call.cert_expiry = False, None
         return response
     assert failure is not None
     raise failure
+
+
+def _kept_headers(headers: Iterable[tuple[str, str]], cap: int) -> list[tuple[str, str]]:
+    """The response's headers up to `cap` bytes: http.client takes up to 100 lines of 64 KB,
+    which a saved response would store on every run."""
+    kept: list[tuple[str, str]] = []
+    room = cap
+    for name, value in headers:
+        size = len(name) + len(value) + 4  # "Name: value\r\n"
+        if size > room:
+            kept.append((TRUNCATED_HEADER, f"headers beyond {cap} bytes were not kept"))
+            break
+        kept.append((name, value))
+        room -= size
+    return kept
 
 
 def _send(

@@ -130,6 +130,20 @@ def test_it_keeps_body_cap_bytes_of_a_10_mb_body_and_fails_with_too_much_data() 
     assert result.body_size == ten_mb  # from Content-Length
 
 
+def test_it_keeps_header_cap_bytes_of_huge_response_headers() -> None:
+    huge = [(f"X-Big-{n}", "h" * 60_000) for n in range(40)]  # 2.4 MB, within http.client's
+    with Server({"/": Reply(200, [("X-First", "1"), *huge])}) as server:
+        result = execute(Request(server.url("/")), LOCAL)
+    assert result.ok
+    kept = sum(len(name) + len(value) + 4 for name, value in result.headers)
+    assert kept <= LOCAL.header_cap + 100
+    assert ("X-First", "1") in result.headers
+    assert result.headers[-1] == (
+        "X-Cronhook-Truncated",
+        "headers beyond 32768 bytes were not kept",
+    )
+
+
 def test_it_stops_reading_a_chunked_body_at_the_hard_limit() -> None:
     policy = Policy(allow_private=True, body_cap=1000, hard_limit=256 * 1024)
     with Server({"/big": Reply(chunks=big_chunks(10 * 1024 * 1024))}) as server:
