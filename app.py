@@ -73,11 +73,37 @@ def body(request: Request) -> Any:
     if not raw.strip() or "json" not in content_type:
         return None
     try:
-        return json.loads(raw, parse_float=_number)
+        payload = json.loads(raw, parse_float=_number)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("request body is not valid JSON") from None
     except RecursionError:
         raise BadRequest("request body is nested too deeply") from None
+    where = _not_unicode(payload)
+    if where is not None:
+        # JSON may escape half of a surrogate pair ("\ud800"): no text, and no UTF-8 to store.
+        raise ValidationError("must be valid Unicode text (a lone surrogate)", field=where)
+    return payload
+
+
+def _not_unicode(payload: Any) -> str | None:
+    """The path of the first string (key or value) that UTF-8 cannot encode, if any."""
+    pending: list[tuple[Any, str]] = [(payload, "")]
+    while pending:
+        value, path = pending.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return path or "body"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                inner = f"{path}.{key}" if path else str(key)
+                if _not_unicode(key) is not None:
+                    return inner.encode("utf-8", "backslashreplace").decode("utf-8")
+                pending.append((item, inner))
+        elif isinstance(value, list):
+            pending.extend((item, f"{path}[{n}]") for n, item in enumerate(value))
+    return None
 
 
 def _wrapped(payload: Any, key: str) -> Any:

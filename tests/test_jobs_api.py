@@ -200,6 +200,24 @@ def test_it_writes_nothing_when_a_patch_is_invalid(api: Api, alice: Persona) -> 
     assert details(api, alice, job_id)["title"] == "kept"
 
 
+def test_it_refuses_half_a_surrogate_pair_naming_the_field(api: Api, alice: Persona) -> None:
+    # JSON can escape "\ud800" alone: no character, and no UTF-8 to store or send. It was a 500.
+    job_id = create(api, alice, title="before")
+    cases = [
+        ("PATCH", f"/jobs/{job_id}", {"job": {"extendedData": {"body": "a\ud800"}}}),
+        ("PUT", "/jobs", new_job(title="x\udfff")),
+        ("POST", f"/jobs/{job_id}/run", {"extendedData": {"headers": {"X-A": ["\ud83d"]}}}),
+    ]
+    fields = []
+    for method, path, payload in cases:
+        response = api.call(method, path, alice, payload)
+        assert response.status_code == 400, response.body
+        fields.append(body(response)["error"]["field"])
+    assert fields == ["job.extendedData.body", "job.title", "extendedData.headers.X-A[0]"]
+    assert details(api, alice, job_id)["title"] == "before"
+    assert body(api.get("/jobs", alice))["jobs"][0]["title"] == "before"
+
+
 def test_it_deletes_a_job(api: Api, alice: Persona) -> None:
     job_id = create(api, alice)
     response = api.delete(f"/jobs/{job_id}", alice)
