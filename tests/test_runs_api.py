@@ -180,6 +180,40 @@ def test_it_pages_history_newest_first(api: Api, alice: Persona, stores: Any) ->
     assert text.body.decode().splitlines()[:2] == ['"datePlanned","status"', '"4","1"']
 
 
+def test_it_refuses_a_crafted_history_cursor_with_400(
+    api: Api, alice: Persona, stores: Any
+) -> None:
+    import base64
+
+    from chalicelib.store.base import RunRecord
+
+    job_id = create(api, alice)
+    for n in range(3):
+        run_id = f"{n:013d}-{job_id}-1"
+        stores.runs.put(RunRecord(alice.account, job_id, run_id, "done", {"datePlanned": n}))
+    own = f"{alice.account}#{job_id}"
+    first = body(api.get("/history?limit=1", alice))
+    assert body(api.get(f"/history?limit=1&cursor={first['cursor']}", alice))["history"]
+
+    def cursor(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
+
+    run = f"{1:013d}-{job_id}-1"
+    crafted = [  # each was a 500: DynamoDB refuses it as ExclusiveStartKey
+        ("/history", {"account_id": alice.account, "run_id": run, "job_key": 1.5}),
+        ("/history", {"account_id": alice.account, "run_id": run, "job_key": 10**40}),
+        ("/history", {"account_id": alice.account, "run_id": run, "job_key": "bob#1"}),
+        ("/history", {"account_id": alice.account, "run_id": "", "job_key": own}),
+        (f"/jobs/{job_id}/history", {"job_key": own, "run_id": run, "q": 1.5}),
+        (f"/jobs/{job_id}/history", {"job_key": own, "run_id": [run]}),
+        (f"/jobs/{job_id}/history", {"job_key": own}),
+    ]
+    for path, data in crafted:
+        response = api.get(f"{path}?limit=1&cursor={cursor(data)}", alice)
+        assert response.status_code == 400, (path, data, response.body)
+        assert body(response)["error"]["field"] == "cursor"
+
+
 def test_it_sets_where_notifications_go(api: Api, alice: Persona, carol: Persona) -> None:
     assert body(api.get("/notifications", alice)) == {"url": "", "email": ""}
     response = api.put(

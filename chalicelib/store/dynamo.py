@@ -120,18 +120,27 @@ def _encode_cursor(key: dict[str, Any]) -> str:
 
 
 def _decode_cursor(cursor: str, partition: dict[str, Any]) -> dict[str, Any]:
-    """A cursor this store issued for the same partition, or a 400 naming `cursor`."""
+    """A cursor this store issued for the same partition, or a 400 naming `cursor`: exactly the
+    keys of a run (and of the index's partition), each a string, as `_page` writes them. Anything
+    else would reach DynamoDB as ExclusiveStartKey and come back a 500."""
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except ValueError:
         data = None
+    keys = {"job_key", "run_id", *partition}
     if (
         not isinstance(data, dict)
-        or not isinstance(data.get("run_id"), str)
-        or any(data.get(k) != v for k, v in partition.items())
+        or set(data) != keys
+        or not all(isinstance(data[k], str) and data[k] for k in keys)
+        or any(data[k] != v for k, v in partition.items())
+        or ("account_id" in partition and _account_of(data["job_key"]) != partition["account_id"])
     ):
         raise ValidationError("not a cursor of this listing", field="cursor")
     return data
+
+
+def _account_of(key: str) -> str:
+    return key.rsplit("#", 1)[0] if "#" in key else ""
 
 
 def _plain(value: Any) -> Any:
