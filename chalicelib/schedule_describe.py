@@ -10,14 +10,16 @@ _BOUNDS = {"minutes": (0, 59), "hours": (0, 23), "mdays": (1, 31), "days": (1, 3
 _BOUNDS.update({"months": (1, 12), "wdays": (0, 6), "weekdays": (0, 6), "years": (1970, 2199)})
 
 
-def field_text(values: list[int] | None, lo: int, hi: int) -> str:
-    """A sorted list as cron field text: "*", "*/15", "1-5", "0,30"."""
+def field_text(values: list[int] | None, lo: int, hi: int, steps: bool = True) -> str:
+    """A sorted list as cron field text: "*", "*/15", "1-5", "0,30". A step only from the
+    field's first value: cron-descriptor words "5/15" minutes as "every 15 minutes" and weekdays
+    1,3,5 as "every 2 days of the week", without saying where they start."""
     if values is None:
         return "*"
-    if len(values) > 2:
+    if steps and len(values) > 2 and values[0] == lo:
         step = values[1] - values[0]
-        if step > 1 and values[0] - step < lo and values == list(range(values[0], hi + 1, step)):
-            return f"*/{step}" if values[0] == lo else f"{values[0]}/{step}"
+        if step > 1 and values == list(range(lo, hi + 1, step)):
+            return f"*/{step}"
     runs: list[list[int]] = []
     for value in values:
         if runs and value == runs[-1][-1] + 1:
@@ -40,7 +42,8 @@ def cron_text(kind: str, source: Any) -> tuple[str, bool]:
         keys = ("minutes", "hours", "mdays", "months", "wdays")
     else:
         keys = ("minutes", "hours", "days", "months", "weekdays")
-    fields = [field_text(lists[k], *_BOUNDS[k]) for k in keys]
+    # Weekdays by name: "every 2 days of the week" says less than "Sunday, Tuesday, ...".
+    fields = [field_text(lists[k], *_BOUNDS[k], steps=k != keys[-1]) for k in keys]
     if kind == "timing" and lists["years"] is not None:
         fields = ["0", *fields, field_text(lists["years"], *_BOUNDS["years"])]
     return " ".join(fields), True

@@ -580,6 +580,18 @@ def test_it_applies_the_gap_rule_to_cronjob_org_and_cronicle_forms() -> None:
         ),
         ({"timing": {"minutes": [0, 15, 30, 45]}}, "Every 15 minutes (UTC)"),
         (
+            {"timing": {"minutes": [5, 20, 35, 50]}},
+            "At 5, 20, 35, and 50 minutes past the hour (UTC)",
+        ),
+        (
+            {"hours": [9], "minutes": [0], "mdays": [-1], "months": [-1], "wdays": [1, 3, 5]},
+            "At 09:00, only on Monday, Wednesday, and Friday (UTC)",
+        ),
+        (
+            {"hours": [9], "minutes": [0], "mdays": [-1], "months": [-1], "wdays": [0, 2, 4, 6]},
+            "At 09:00, only on Sunday, Tuesday, Thursday, and Saturday (UTC)",
+        ),
+        (
             {"timing": {"days": [1, 15], "weekdays": [1], "hours": [9], "minutes": [0]}},
             "At 09:00, on day 1 and 15 of the month, only on Monday (UTC)",
         ),
