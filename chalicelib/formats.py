@@ -36,6 +36,21 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_cell(value: Any) -> str:
+    """A delimited-text cell: text that a spreadsheet would run as a formula (a title such as
+    `=HYPERLINK(...)`) gets a leading `'`, as OWASP advises; numbers stay as they are."""
+    text = _scalar(value)
+    if isinstance(value, str) and text.startswith(_FORMULA_STARTS):
+        try:
+            float(text)
+        except ValueError:
+            return "'" + text
+    return text
+
+
 def _char(params: Mapping[str, str], name: str, default: int) -> str:
     """A character given by its decimal code; code 0 gives "" (no qualifier, default line break)."""
     raw = params.get(name)
@@ -117,7 +132,7 @@ def render(
     if opts["headers"]:
         lines.append(sep.join(cell(c) for c in columns))
     for row in flat:
-        lines.append(sep.join(cell(_scalar(row.get(c))) for c in columns))
+        lines.append(sep.join(cell(_text_cell(row.get(c))) for c in columns))
     return brk.join(lines) + (brk if lines else ""), "text/plain; charset=utf-8"
 
 

@@ -403,6 +403,22 @@ def test_it_lists_jobs_as_text_with_custom_separators(api: Api, alice: Persona) 
     assert response.body.decode() == "Example Job;true\r"
 
 
+def test_it_lists_text_that_a_spreadsheet_would_run_as_a_formula_as_text(
+    api: Api, alice: Persona
+) -> None:
+    for title in ('=HYPERLINK("http://evil.test","x")', "+1+1", "@SUM(A1)", "-2+3", "-5"):
+        create(api, alice, title=title, requestTimeout=-1)
+    response = api.get("/jobs?format=text&columns=title,requestTimeout", alice)
+    lines = response.body.decode().splitlines()[1:]
+    assert lines == [
+        '"\'=HYPERLINK(""http://evil.test"",""x"")","-1"',
+        '"\'+1+1","-1"',
+        '"\'@SUM(A1)","-1"',
+        '"\'-2+3","-1"',
+        '"-5","-1"',  # a number stays a number
+    ]
+
+
 def test_it_lists_jobs_as_xml(api: Api, alice: Persona) -> None:
     create(api, alice, title="a < b")
     response = api.get("/jobs?format=xml&columns=jobId,title", alice)
