@@ -9,7 +9,11 @@
 
 --local talks to the stack `make run` is running (its address and names are in
 $CRONHOOK_HOME/local-env.json while it runs). Without it, the AWS credentials and region of the
-environment are used, and CRONHOOK_STAGE (or the CRONHOOK_* names) pick the tables.
+environment are used, and CRONHOOK_STAGE (or the CRONHOOK_* names) pick the tables. Commands
+that also touch the bucket, the queue or the secrets key (export-jobs, import-jobs, tick) read the
+names the environment leaves out from the outputs of the stage's stack, `cronhook-<stage>` (or
+`cronhook-<stage>-storage`, for a `chalice deploy`): the bucket's name holds the account, and
+without the key an import would store passwords unsealed.
 """
 
 from __future__ import annotations
@@ -91,6 +95,40 @@ def use_local_stack() -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.pop("AWS_PROFILE", None)
     wiring.configure()
+
+
+STACK_COMMANDS = ("export-jobs", "import-jobs", "tick")
+
+
+def use_aws_stack() -> None:
+    """Fill in the CRONHOOK_* names the environment leaves out from the deployed stage's stack
+    outputs, or exit saying which names to set."""
+    from scripts.provision import OUTPUT_ENV, environment
+
+    stage = os.environ.get("CRONHOOK_STAGE", "")
+    missing = [env for env in OUTPUT_ENV.values() if not os.environ.get(env)]
+    if stage in ("", "local") or not missing:
+        return
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    cloudformation = boto3.client("cloudformation", region_name=wiring.settings().region)
+    names = (f"cronhook-{stage}", f"cronhook-{stage}-storage")
+    for name in names:
+        try:
+            (stack,) = cloudformation.describe_stacks(StackName=name)["Stacks"]
+        except (BotoCoreError, ClientError):
+            continue
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        for env, value in environment(outputs).items():
+            if not os.environ.get(env):
+                os.environ[env] = value
+        wiring.configure()
+        return
+    raise SystemExit(
+        f"error: no stack {' or '.join(names)} to read {', '.join(missing)} from; "
+        "set them, or deploy the stage first"
+    )
 
 
 def parse_time(text: str) -> float:
@@ -179,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.local:
         use_local_stack()
+    elif args.command in STACK_COMMANDS:
+        use_aws_stack()
     try:
         return _run(args)
     except CronhookError as exc:

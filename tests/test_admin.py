@@ -349,3 +349,43 @@ def test_it_says_when_no_local_stack_is_running(
     monkeypatch.setenv("CRONHOOK_HOME", str(tmp_path))
     with pytest.raises(SystemExit, match="no local stack is running"):
         admin.main(["--local", "list-keys", "--account", "local"])
+
+
+def test_operator_commands_on_aws_take_the_stacks_names(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # With only CRONHOOK_STAGE set, an import used the bucket name without the account and no
+    # key: passwords stored unsealed. The stage's stack says what its resources are called.
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib import wiring
+    from scripts.provision import OUTPUT_ENV
+
+    for env in OUTPUT_ENV.values():
+        monkeypatch.delenv(env, raising=False)
+    monkeypatch.setenv("CRONHOOK_STAGE", "prod")
+    monkeypatch.setenv("CRONHOOK_JOBS_TABLE", "set-by-hand")
+    outputs = {
+        "JobsTableName": "cronhook-prod-jobs",
+        "ResponsesBucketName": "cronhook-prod-responses-123456789012",
+        "SecretsKeyId": "1234abcd-12ab-34cd-56ef-1234567890ab",
+    }
+    template = {
+        "Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "q"}}},
+        "Outputs": {name: {"Value": value} for name, value in outputs.items()},
+    }
+    with mock_aws():
+        with pytest.raises(SystemExit, match="no stack cronhook-prod or cronhook-prod-storage"):
+            admin.use_aws_stack()
+        boto3.client("cloudformation").create_stack(
+            StackName="cronhook-prod", TemplateBody=json.dumps(template)
+        )
+        try:
+            admin.use_aws_stack()
+            settings = wiring.settings()
+        finally:
+            wiring.configure()
+    assert settings.bucket == "cronhook-prod-responses-123456789012"
+    assert settings.kms_key == "1234abcd-12ab-34cd-56ef-1234567890ab"
+    assert settings.jobs_table == "set-by-hand"  # what the environment says wins
