@@ -12,7 +12,11 @@ composes the merge template (build/<stage>/merge-template.json) and the second r
 - SQS event sources read the template's queue by its Arn attribute (which also orders their
   creation);
 - each role keeps the actions of .chalice/policy-<stage>.json, with its resources pinned to the
-  stack's partition, region and account.
+  stack's partition, region and account; only the role of a function a queue feeds keeps the
+  actions that take messages off it;
+- each function logs to a log group of the stack with a retention (`LogRetentionDays`), and the
+  scheduled function (the tick) is neither retried nor kept waiting when it fails;
+- API Gateway's own answers (unknown route, throttling, other 4xx/5xx) get the app's error shape.
 The second run reuses Chalice's cached dependency build, so it takes about a second.
 
 Deploying uploads the code with `aws cloudformation package` to an artifact bucket (created if
