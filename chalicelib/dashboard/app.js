@@ -480,13 +480,14 @@
     if (field.key === "months" && MONTH_NAMES.includes(upper)) return MONTH_NAMES.indexOf(upper) + 1;
     if (field.key === "wdays" && DAY_NAMES.includes(upper)) return DAY_NAMES.indexOf(upper);
     if (!/^\d+$/.test(text)) return null;
-    const value = Number(text);
-    return field.key === "wdays" && value === 7 ? 0 : value;
+    return Number(text); // a weekday 7 (Sunday) stays 7 here, so that 5-7 is a range
   }
 
   /** One cron field as a sorted list ([-1] for every), or null if the pickers cannot show it. */
   function cronFieldToList(text, field) {
     if (text === "*") return [-1];
+    // Vixie cron's weekdays run 0-7, 0 and 7 both Sunday: 5-7 is Fri, Sat, Sun and 1/2 ends on 7.
+    const top = field.key === "wdays" ? 7 : field.hi;
     const values = new Set();
     for (const part of text.split(",")) {
       const m = part.match(/^(\*|[0-9A-Za-z]+)(?:-([0-9A-Za-z]+))?(?:\/(\d+))?$/);
@@ -496,15 +497,14 @@
       if (m[1] === "*") {
         if (m[2]) return null;
         lo = field.lo;
-        hi = field.hi;
+        hi = top;
       } else {
         lo = cronValue(m[1], field);
-        hi = m[2] ? cronValue(m[2], field) : m[3] ? field.hi : lo;
-        if (field.key === "wdays" && m[2] && m[2] === "7") hi = 6;
+        hi = m[2] ? cronValue(m[2], field) : m[3] ? top : lo;
       }
       const step = m[3] ? Number(m[3]) : 1;
-      if (lo === null || hi === null || step < 1 || lo < field.lo || hi > field.hi || lo > hi) return null;
-      for (let v = lo; v <= hi; v += step) values.add(v);
+      if (lo === null || hi === null || step < 1 || lo < field.lo || hi > top || lo > hi) return null;
+      for (let v = lo; v <= hi; v += step) values.add(field.key === "wdays" ? v % 7 : v);
     }
     const sorted = [...values].sort((a, b) => a - b);
     return sorted.length === field.hi - field.lo + 1 ? [-1] : sorted;
@@ -917,15 +917,25 @@
     } catch (err) {
       if (seq !== editor.previewSeq || !(err instanceof ApiError)) throw err;
       clearErrors(fieldset);
-      description.textContent = "Not a valid schedule yet.";
       next.replaceChildren();
-      showError(fieldset, err, false);
+      if (err.status === 400) {
+        description.textContent = "Not a valid schedule yet.";
+        showError(fieldset, err, false);
+      } else {
+        // Rate-limited, a server error, no network: nothing is known about the schedule.
+        description.textContent = "Preview unavailable: " + err.message;
+      }
     }
   }
 
+  /** Options and the chosen value; a value with no option (a job or folder this page did not
+   * load) gets one of its own rather than leaving the select blank, which would read as 0. */
   function fillSelect(select, options, value) {
-    select.replaceChildren(...options.map(([v, text]) => h("option", { value: String(v), text })));
-    select.value = String(value);
+    const chosen = String(value);
+    const all = options.map(([v, text]) => [String(v), text]);
+    if (!all.some(([v]) => v === chosen)) all.push([chosen, `#${chosen} (not loaded)`]);
+    select.replaceChildren(...all.map(([v, text]) => h("option", { value: v, text })));
+    select.value = chosen;
   }
 
   function intOr(raw, fallback) {
