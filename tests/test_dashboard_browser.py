@@ -420,6 +420,75 @@ def _path_is(path: str) -> Callable[[str], bool]:
     return lambda url: urlsplit(url).path == path
 
 
+def test_editing_the_title_alone_sends_the_title_alone_and_keeps_every_other_field(
+    shared_stack: LocalStack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    api = Api(shared_stack)
+    title = _unique("Title only")
+    job_id = api.create_job(
+        title=title,
+        extendedData={"headers": {}, "body": "a=1\r\nb=2"},
+        notification={"onSslCertExpiry": True, "onSslCertExpirySeconds": 129_600},  # 1.5 days
+    )
+    watch = ConsoleWatch()
+    with signed_in(shared_stack, tmp_path, watch) as page:
+        # The list is loaded (and cached) now; a folder and a chained job appear after it.
+        folder_id = int(
+            api.call("PUT", "/folders", {"folder": {"title": _unique("F")}})["folderId"]
+        )
+        chained = api.create_job(title=_unique("Chained"))
+        api.call(
+            "PATCH", f"/jobs/{job_id}", {"job": {"folderId": folder_id, "chainSuccess": chained}}
+        )
+
+        page.get_by_role("link", name=f"Edit: {title}", exact=True).click()
+        expect(page.get_by_role("heading", name=f"Edit {title}")).to_be_visible()
+        expect(page.locator("#f-folder")).to_have_value(str(folder_id))
+        expect(page.locator("#a-chain-success")).to_have_value(str(chained))
+        expect(page.locator("#preview-next li")).to_have_count(5)
+        page.get_by_label("Title", exact=True).fill(title + " renamed")
+        with page.expect_request(
+            lambda r: r.method == "PATCH" and urlsplit(r.url).path == f"/jobs/{job_id}"
+        ) as patch:
+            page.get_by_role("button", name="Save changes").click()
+        assert patch.value.post_data_json == {"job": {"title": title + " renamed"}}
+        expect(page.get_by_text(f"Job “{title} renamed” saved.")).to_be_visible()
+
+        saved = api.job(job_id)
+        assert saved["title"] == title + " renamed"
+        assert saved["folderId"] == folder_id
+        assert saved["chainSuccess"] == chained
+        assert saved["extendedData"]["body"] == "a=1\r\nb=2"
+        assert saved["notification"]["onSslCertExpirySeconds"] == 129_600
+        assert saved["notification"]["onSslCertExpiry"] is True
+
+        # A body edited in the textarea keeps the CRLF line ends it was written with.
+        _go(page, f"#/jobs/{job_id}/edit")
+        expect(page.get_by_role("heading", name=f"Edit {title} renamed")).to_be_visible()
+        page.get_by_label("Body", exact=True).fill("a=1\nb=2\nc=3")
+        page.get_by_role("button", name="Save changes").click()
+        expect(page.get_by_text(f"Job “{title} renamed” saved.")).to_be_visible()
+        assert api.job(job_id)["extendedData"]["body"] == "a=1\r\nb=2\r\nc=3"
+        assert api.job(job_id)["folderId"] == folder_id
+
+        # A folder the page has not loaded is shown as such, not as "No folder".
+        page.route(
+            _path_is("/folders"),
+            lambda route: (
+                route.fulfill(json={"folders": []})
+                if route.request.method == "GET"
+                else route.fallback()
+            ),
+        )
+        _go(page, f"#/jobs/{job_id}/edit")
+        expect(page.get_by_role("heading", name=f"Edit {title} renamed")).to_be_visible()
+        folder = page.locator("#f-folder")
+        expect(folder).to_have_value(str(folder_id))
+        expect(folder.locator("option:checked")).to_have_text(f"#{folder_id} (not loaded)")
+
+
 def test_the_schedule_builder_keeps_sunday_and_says_why_a_preview_is_missing(
     shared_stack: LocalStack, tmp_path: Path
 ) -> None:

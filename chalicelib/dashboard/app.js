@@ -741,7 +741,9 @@
 
   // ---- create / edit --------------------------------------------------------------------------------
 
-  const editor = { jobId: null, source: "cron", previewSeq: 0, saving: false };
+  // rendered: what the form read back right after it showed the job (a save sends only what
+  // differs from it); bodyCrlf: the job's body used CRLF line ends, which a textarea turns to LF.
+  const editor = { jobId: null, source: "cron", previewSeq: 0, saving: false, loaded: null, rendered: null, bodyCrlf: false };
 
   function fillPickers() {
     for (const f of LIST_FIELDS) {
@@ -955,42 +957,97 @@
     return headers;
   }
 
+  function readBody() {
+    const body = $("#f-body").value;
+    return editor.bodyCrlf ? body.replace(/\r?\n/g, "\r\n") : body;
+  }
+
+  /** The job the form describes, whole; LocalError when a field cannot be read. */
   function readJob() {
-    const days = intOr($("#n-ssl-days").value, 7);
+    const job = {};
+    for (const [key, read] of Object.entries(jobReaders())) job[key] = read();
+    return job;
+  }
+
+  const UNREADABLE = { unreadable: true };
+
+  /** As readJob, but a field that cannot be read is UNREADABLE (so any later reading differs). */
+  function readRendered() {
+    const job = {};
+    for (const [key, read] of Object.entries(jobReaders())) {
+      try {
+        job[key] = read();
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err;
+        job[key] = UNREADABLE;
+      }
+    }
+    return job;
+  }
+
+  const NESTED = ["auth", "notification", "extendedData"]; // PATCH merges these key by key
+  const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+  const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+
+  /** What a PATCH must send for `current`: the fields (and nested keys) that differ from `rendered`. */
+  function jobDelta(rendered, current) {
+    const delta = {};
+    for (const [key, value] of Object.entries(current)) {
+      const before = rendered[key];
+      if (same(value, before)) continue;
+      if (NESTED.includes(key) && isObject(value) && isObject(before)) {
+        delta[key] = {};
+        for (const [sub, subValue] of Object.entries(value)) {
+          if (!same(subValue, before[sub])) delta[key][sub] = subValue;
+        }
+      } else {
+        delta[key] = value;
+      }
+    }
+    return delta;
+  }
+
+  /** How to read each field of the job from the form, in the API's shape. */
+  function jobReaders() {
+    const intField = (id, fallback) => () => intOr($(id).value, fallback);
+    const checked = (id) => () => $(id).checked;
     return {
-      title: $("#f-title").value,
-      url: $("#f-url").value.trim(),
-      enabled: $("#f-enabled").checked,
-      saveResponses: $("#f-save").checked,
-      redirectSuccess: $("#f-redirect").checked,
-      tlsVerify: $("#f-tls").checked,
-      requestMethod: Number($("#f-method").value),
-      folderId: Number($("#f-folder").value),
-      requestTimeout: intOr($("#f-timeout").value, -1),
-      extendedData: { headers: parseHeaders($("#f-headers").value), body: $("#f-body").value },
-      auth: { enable: $("#f-auth").checked, user: $("#f-auth-user").value, password: $("#f-auth-password").value },
-      notification: {
-        onFailure: $("#n-failure").checked,
-        onFailureCount: intOr($("#n-failure-count").value, 1),
-        onSuccess: $("#n-success").checked,
-        onDisable: $("#n-disable").checked,
-        onSslCertExpiry: $("#n-ssl").checked,
-        onSslCertExpirySeconds: typeof days === "number" ? days * 86400 : days,
+      title: () => $("#f-title").value,
+      url: () => $("#f-url").value.trim(),
+      enabled: checked("#f-enabled"),
+      saveResponses: checked("#f-save"),
+      redirectSuccess: checked("#f-redirect"),
+      tlsVerify: checked("#f-tls"),
+      requestMethod: () => Number($("#f-method").value),
+      folderId: () => Number($("#f-folder").value),
+      requestTimeout: intField("#f-timeout", -1),
+      extendedData: () => ({ headers: parseHeaders($("#f-headers").value), body: readBody() }),
+      auth: () => ({ enable: $("#f-auth").checked, user: $("#f-auth-user").value, password: $("#f-auth-password").value }),
+      notification: () => {
+        const days = intOr($("#n-ssl-days").value, 7);
+        return {
+          onFailure: $("#n-failure").checked,
+          onFailureCount: intOr($("#n-failure-count").value, 1),
+          onSuccess: $("#n-success").checked,
+          onDisable: $("#n-disable").checked,
+          onSslCertExpiry: $("#n-ssl").checked,
+          onSslCertExpirySeconds: typeof days === "number" ? days * 86400 : days,
+        };
       },
-      schedule: readSchedule(),
-      retries: intOr($("#a-retries").value, 0),
-      retryDelay: intOr($("#a-retry-delay").value, 30),
-      catchUp: $("#a-catch-up").checked,
-      historyStrategy: $("#a-history").value,
-      retentionDays: intOr($("#a-retention").value, 30),
-      chainSuccess: Number($("#a-chain-success").value),
-      chainFailure: Number($("#a-chain-failure").value),
-      successCodes: $("#a-success-codes").value.split(/[\s,]+/).filter(Boolean).map((c) => (/^\d+$/.test(c) ? Number(c) : c)),
-      successMatch: $("#a-success-match").value,
-      errorMatch: $("#a-error-match").value,
-      maxDuration: intOr($("#a-max-duration").value, 0),
-      maxConcurrent: intOr($("#a-max-concurrent").value, 1),
-      queueMax: intOr($("#a-queue-max").value, 0),
+      schedule: readSchedule,
+      retries: intField("#a-retries", 0),
+      retryDelay: intField("#a-retry-delay", 30),
+      catchUp: checked("#a-catch-up"),
+      historyStrategy: () => $("#a-history").value,
+      retentionDays: intField("#a-retention", 30),
+      chainSuccess: () => Number($("#a-chain-success").value),
+      chainFailure: () => Number($("#a-chain-failure").value),
+      successCodes: () => $("#a-success-codes").value.split(/[\s,]+/).filter(Boolean).map((c) => (/^\d+$/.test(c) ? Number(c) : c)),
+      successMatch: () => $("#a-success-match").value,
+      errorMatch: () => $("#a-error-match").value,
+      maxDuration: intField("#a-max-duration", 0),
+      maxConcurrent: intField("#a-max-concurrent", 1),
+      queueMax: intField("#a-queue-max", 0),
     };
   }
 
@@ -1016,7 +1073,10 @@
     $("#f-timeout").value = job.requestTimeout > 0 ? job.requestTimeout : "";
     const extended = job.extendedData || {};
     $("#f-headers").value = Object.entries(extended.headers || {}).map(([k, v]) => `${k}: ${v}`).join("\n");
-    $("#f-body").value = extended.body || "";
+    const body = extended.body || "";
+    // A textarea shows CRLF as LF: a body written with CRLF alone is read back with CRLF.
+    editor.bodyCrlf = body.includes("\r\n") && !/(^|[^\r])\n/.test(body);
+    $("#f-body").value = body;
     const auth = job.auth || {};
     $("#f-auth").checked = Boolean(auth.enable);
     $("#f-auth-user").value = auth.user || "";
@@ -1058,16 +1118,22 @@
     $("#preview-description").textContent = "…";
     $("#preview-next").replaceChildren();
     $("#job-form-body").disabled = true;
+    editor.loaded = null;
+    editor.rendered = null;
+    // Fresh lists: the chain and folder selects must offer what the job names now.
     const [jobs, folders, details] = await Promise.all([
-      cache.jobs ? Promise.resolve(cache.jobs) : loadJobs(),
-      cache.folders ? Promise.resolve(cache.folders) : loadFolders(),
+      loadJobs(),
+      loadFolders(),
       jobId === null ? Promise.resolve(null) : api("GET", "/jobs/{jobId}", { params: { jobId } }),
     ]);
     if (editor.jobId !== jobId) return; // navigated elsewhere meanwhile
     const job = details ? details.jobDetails : NEW_JOB;
     if (details) $("#editor-title").textContent = "Edit " + (job.title || job.url);
     editor.source = "cron";
+    editor.bodyCrlf = false;
     fillJob(job, jobs, folders);
+    editor.loaded = job;
+    editor.rendered = readRendered();
     $("#job-form-body").disabled = false;
     await preview();
   }
@@ -1086,9 +1152,17 @@
         flashNext(`Job “${job.title || job.url}” created.`);
         location.hash = `#/jobs/${created.jobId}/history`;
       } else {
-        await api("PATCH", "/jobs/{jobId}", { params: { jobId: editor.jobId }, body: { job } });
-        cache.jobs = null;
-        flashNext(`Job “${job.title || job.url}” saved.`);
+        if (!editor.rendered) return; // still loading: nothing to compare with yet
+        // Only what the user changed: a field the form cannot show exactly (a rounded number,
+        // CRLF in a textarea) or that changed elsewhere meanwhile keeps its stored value.
+        const delta = jobDelta(editor.rendered, job);
+        if (Object.keys(delta).length) {
+          await api("PATCH", "/jobs/{jobId}", { params: { jobId: editor.jobId }, body: { job: delta } });
+          cache.jobs = null;
+          flashNext(`Job “${job.title || job.url}” saved.`);
+        } else {
+          flashNext(`Nothing changed: job “${job.title || job.url}” kept as it was.`);
+        }
         location.hash = "#/jobs";
       }
     } catch (err) {
