@@ -489,6 +489,55 @@ def test_editing_the_title_alone_sends_the_title_alone_and_keeps_every_other_fie
         expect(folder.locator("option:checked")).to_have_text(f"#{folder_id} (not loaded)")
 
 
+def test_a_history_that_fails_to_load_shows_nothing_of_the_job_before(
+    shared_stack: LocalStack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    api = Api(shared_stack)
+    first = _unique("Shown first")
+    first_id = api.create_job(title=first, url="http://127.0.0.1:9/first")
+    broken = _unique("Broken history")
+    broken_id = api.create_job(title=broken, url="http://127.0.0.1:9/broken")
+    watch = ConsoleWatch()
+    with signed_in(shared_stack, tmp_path, watch) as page:
+        run = page.locator("#history-run")
+        _go(page, f"#/jobs/{first_id}/history")
+        expect(page.locator("#history-title")).to_have_text(f"History: {first}")
+        expect(page.get_by_text("No runs yet")).to_be_visible()
+        expect(run).to_be_enabled()
+
+        # A job that does not exist (404).
+        with watch.expecting(404):
+            _go(page, "#/jobs/999999/history")
+            expect(page.locator("#history-title")).to_have_text("History: job #999999")
+            expect(page.locator("#history-table tbody")).to_contain_text("No such job")
+            expect(page.locator("#flash")).to_be_visible()
+        expect(page.locator("#history-url")).not_to_contain_text("/first")
+        expect(page.get_by_text("No runs yet")).to_have_count(0)
+        expect(run).to_be_disabled()
+
+        # A job whose runs fail to load (500): its own title, no rows of another job, no run.
+        page.route(
+            lambda url: urlsplit(url).path == f"/jobs/{broken_id}/history",
+            lambda route: route.fulfill(
+                status=500, json={"error": {"code": "internal", "message": "store down"}}
+            ),
+        )
+        _go(page, f"#/jobs/{first_id}/history")
+        expect(page.locator("#history-title")).to_have_text(f"History: {first}")
+        expect(run).to_be_enabled()
+        with watch.expecting(500):
+            _go(page, f"#/jobs/{broken_id}/history")
+            expect(page.locator("#history-table tbody")).to_contain_text("store down")
+        expect(page.locator("#history-title")).to_have_text(f"History: {broken}")
+        expect(page.locator("#history-rate")).to_have_text("\u2013")
+        expect(run).to_be_disabled()
+        page.unroute_all()
+        _go(page, f"#/jobs/{first_id}/history")
+        expect(run).to_be_enabled()
+
+
 def test_the_schedule_builder_keeps_sunday_and_says_why_a_preview_is_missing(
     shared_stack: LocalStack, tmp_path: Path
 ) -> None:

@@ -1197,17 +1197,46 @@
       hist.page = 0;
     }
     hist.jobId = jobId;
+    clearHistory(jobId);
     $("#history-edit").href = `#/jobs/${jobId}/edit`;
-    $("#history-details").hidden = true;
     const secret = hist.secret && hist.secret.jobId === jobId ? hist.secret.value : null;
     hist.secret = null; // shown once
     $("#history-secret").hidden = !secret;
     $("#history-secret-value").value = secret || "";
-    const { jobDetails } = await api("GET", "/jobs/{jobId}", { params: { jobId } });
-    hist.title = jobDetails.title || jobDetails.url;
-    $("#history-title").textContent = "History: " + hist.title;
-    $("#history-url").textContent = METHODS[jobDetails.requestMethod] + " " + jobDetails.url;
-    await loadHistory();
+    try {
+      const { jobDetails } = await api("GET", "/jobs/{jobId}", { params: { jobId } });
+      if (hist.jobId !== jobId) return; // navigated elsewhere meanwhile
+      hist.title = jobDetails.title || jobDetails.url;
+      $("#history-title").textContent = "History: " + hist.title;
+      $("#history-url").textContent = METHODS[jobDetails.requestMethod] + " " + jobDetails.url;
+      await loadHistory();
+    } catch (err) {
+      if (hist.jobId === jobId && err instanceof ApiError) {
+        const text = (err.status === 404 ? "No such job: " : "Could not load this job's history: ") + err.message;
+        $("#history-url").textContent = "";
+        $("#history-table tbody").replaceChildren(h("tr", {}, h("td", { class: "empty error-text", colspan: "7", text })));
+      }
+      throw err; // and the message at the top
+    }
+    if (hist.jobId === jobId) $("#history-run").disabled = false;
+  }
+
+  /** Nothing of the job shown before stays while another loads (or fails to): Run now waits. */
+  function clearHistory(jobId) {
+    hist.title = null;
+    hist.chartItems = null;
+    hist.nextCursor = null;
+    $("#history-run").disabled = true;
+    $("#history-title").textContent = "History: job #" + jobId;
+    $("#history-url").textContent = "Loading…";
+    $("#history-details").hidden = true;
+    for (const id of ["#history-rate", "#history-success", "#history-failure", "#history-next"]) $(id).textContent = "–";
+    $("#chart").replaceChildren();
+    $("#chart-caption").textContent = "Timing of the last runs (ms)";
+    $("#history-table tbody").replaceChildren();
+    $("#history-page").textContent = "Page " + (hist.page + 1);
+    $("#history-newer").disabled = true;
+    $("#history-older").disabled = true;
   }
 
   async function loadHistory() {
