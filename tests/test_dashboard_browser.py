@@ -594,3 +594,89 @@ def test_the_schedule_builder_keeps_sunday_and_says_why_a_preview_is_missing(
             cron.fill("61 4 * * *")
             expect(description).to_have_text("Not a valid schedule yet.")
             expect(cron).to_have_attribute("aria-invalid", "true")
+
+
+def test_focus_stays_on_the_control_after_the_jobs_list_redraws(
+    shared_stack: LocalStack, httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    httpserver.expect_request("/focus").respond_with_data("ok")
+    title = _unique("Focus")
+    Api(shared_stack).create_job(title=title, url=httpserver.url_for("/focus"))
+    watch = ConsoleWatch()
+    with signed_in(shared_stack, tmp_path, watch) as page:
+        switch = page.get_by_role("switch", name=f"Enabled: {title}", exact=True)
+        switch.focus()
+        page.keyboard.press("Space")
+        expect(page.get_by_text(f"{title}: enabled.")).to_be_visible()
+        expect(switch).to_be_checked()
+        expect(switch).to_be_focused()
+        page.keyboard.press("Space")
+        expect(page.get_by_text(f"{title}: disabled.")).to_be_visible()
+        expect(switch).to_be_focused()
+
+        run = page.get_by_role("button", name=f"Run now: {title}", exact=True)
+        run.focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#runs-list li .badge").first).to_have_text("OK", timeout=RUN_WAIT_MS)
+        row = page.locator("#jobs-table tbody tr", has_text=title)
+        expect(row.locator("td[data-label='Last status']")).to_have_text("OK")
+        expect(run).to_be_focused()
+
+
+def test_the_jobs_table_fits_its_box_and_says_when_it_cannot_load(
+    shared_stack: LocalStack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    api = Api(shared_stack)
+    long_url = "http://127.0.0.1:9/" + "a" * 1000
+    title = _unique("Long URL")
+    api.create_job(title=title, url=long_url)
+    busy = _unique("Nightly report for the finance team")
+    api.create_job(
+        title=busy,
+        url="http://127.0.0.1:9/api/v2/generate?format=pdf&team=finance",
+        schedule={"cron": "*/5 9-17 * * 1-5", "timezone": "Europe/Berlin"},
+    )
+    watch = ConsoleWatch()
+    with signed_in(shared_stack, tmp_path, watch) as page:
+        busy_row = page.locator("#jobs-table tbody tr", has_text=busy)
+        expect(busy_row.locator("td[data-label='Schedule']")).to_contain_text("Every 5 minutes")
+        row = page.locator("#jobs-table tbody tr", has_text=title)
+        url_text = row.locator("td[data-label='URL'] .url-text")
+        expect(url_text).to_have_attribute("title", long_url)
+        for width in (1024, 1280, 1440, 1920):
+            page.set_viewport_size({"width": width, "height": 900})
+            box = page.locator("#view-jobs .table-wrap")
+            overflow = box.evaluate("el => el.scrollWidth - el.clientWidth")
+            assert overflow <= 0, f"the jobs table is {overflow} px wider than its box at {width}"
+            right = box.bounding_box()
+            assert right is not None
+            for history in page.get_by_role("link", name=re.compile("^History: ")).all():
+                button = history.bounding_box()
+                assert button is not None
+                assert button["x"] + button["width"] <= right["x"] + right["width"] + 0.5, width
+            height = row.bounding_box()
+            assert height is not None and height["height"] < 150, (width, height)
+            clipped = url_text.evaluate("el => el.scrollHeight > el.clientHeight")
+            assert clipped, "the long URL is not cut short"
+
+        # GET /jobs fails: the error replaces the rows, never "Loading…" above stale ones.
+        page.route(
+            _path_is("/jobs"),
+            lambda route: (
+                route.fulfill(
+                    status=500, json={"error": {"code": "internal", "message": "store down"}}
+                )
+                if route.request.method == "GET"
+                else route.fallback()
+            ),
+        )
+        with watch.expecting(500):
+            page.get_by_role("link", name="Account").click()
+            expect(page.get_by_role("heading", name="Account")).to_be_visible()
+            page.get_by_role("link", name="Jobs").click()
+            expect(page.locator("#jobs-status")).to_have_text("Could not load the jobs: store down")
+        expect(page.locator("#jobs-table tbody")).not_to_contain_text(title)

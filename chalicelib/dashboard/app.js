@@ -585,9 +585,24 @@
     return h("span", { class: "badge " + (status === 1 ? "ok" : "fail"), text: STATUS_TEXT[status] || "Status " + status });
   }
 
+  let jobsError = null; // why the last load of the list failed; shown instead of stale rows
+
   async function showJobs() {
-    $("#jobs-status").textContent = "Loading…";
-    const [jobs, folders] = await Promise.all([loadJobs(), loadFolders()]);
+    const status = $("#jobs-status");
+    status.classList.remove("error-text");
+    status.textContent = "Loading…";
+    let jobs;
+    let folders;
+    try {
+      [jobs, folders] = await Promise.all([loadJobs(), loadFolders()]);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      cache.jobs = null;
+      jobsError = "Could not load the jobs: " + err.message;
+      renderJobs();
+      return null;
+    }
+    jobsError = null;
     fillFolderFilter(folders);
     renderJobs();
     return jobs;
@@ -604,8 +619,21 @@
     select.value = [...select.options].some((o) => o.value === chosen) ? chosen : "all";
   }
 
-  function renderJobs() {
+  /** Draw the list. Focus on one of its controls stays on the same control of the same job (the
+   * rows are rebuilt); `focusKey` names a control that lost focus because it was disabled. */
+  function renderJobs(focusKey) {
     const body = $("#jobs-table tbody");
+    const status = $("#jobs-status");
+    const active = document.activeElement;
+    const inTable = active && body.contains(active);
+    const lost = !active || active === document.body;
+    const wanted = (inTable && active.dataset.focus) || ((inTable || lost) && focusKey) || null;
+    status.classList.toggle("error-text", Boolean(jobsError));
+    if (jobsError) {
+      body.replaceChildren(h("tr", {}, h("td", { class: "empty error-text", colspan: "8", text: jobsError })));
+      status.textContent = jobsError;
+      return;
+    }
     const jobs = cache.jobs || [];
     const folder = $("#jobs-folder").value || "all";
     const search = $("#jobs-search").value.trim().toLowerCase();
@@ -617,9 +645,13 @@
       const text = jobs.length ? "No job matches." : "No jobs yet: create one with New job.";
       body.append(h("tr", {}, h("td", { class: "empty", colspan: "8", text })));
     }
-    $("#jobs-status").textContent = jobs.length === shown.length
+    status.textContent = jobs.length === shown.length
       ? `${jobs.length} job${jobs.length === 1 ? "" : "s"}`
       : `${shown.length} of ${jobs.length} jobs shown`;
+    if (wanted) {
+      const target = $$("[data-focus]", body).find((el) => el.dataset.focus === wanted);
+      if (target && document.activeElement !== target) target.focus({ preventScroll: true });
+    }
   }
 
   function jobRow(job) {
@@ -633,27 +665,31 @@
       role: "switch",
       checked: Boolean(job.enabled),
       "aria-label": "Enabled: " + title,
+      "data-focus": job.jobId + ":enabled",
     });
     toggle.addEventListener("change", guard(async () => {
-      toggle.disabled = true;
+      const hadFocus = document.activeElement === toggle;
+      toggle.disabled = true; // the browser takes focus away from a disabled control
       try {
         await api("PATCH", "/jobs/{jobId}", { params: { jobId: job.jobId }, body: { job: { enabled: toggle.checked } } });
         job.enabled = toggle.checked;
         flash(`${title}: ${job.enabled ? "enabled" : "disabled"}.`);
         await loadJobs();
-        renderJobs();
+        renderJobs(hadFocus ? toggle.dataset.focus : null);
       } catch (err) {
         toggle.checked = !toggle.checked;
         throw err;
       } finally {
         toggle.disabled = false;
+        if (hadFocus && toggle.isConnected && document.activeElement === document.body) toggle.focus();
       }
     }));
-    const run = h("button", { type: "button", class: "small", "aria-label": "Run now: " + title }, "Run now");
+    const run = h("button", { type: "button", class: "small", "aria-label": "Run now: " + title, "data-focus": job.jobId + ":run" }, "Run now");
     run.addEventListener("click", guard(() => runNow(job.jobId, title, run)));
     return h("tr", {},
-      h("td", { "data-label": "Title" }, h("a", { href: `#/jobs/${job.jobId}/history`, text: title })),
-      h("td", { "data-label": "URL", class: "url-cell mono", text: job.url }),
+      h("td", { "data-label": "Title", class: "title-cell" },
+        h("a", { href: `#/jobs/${job.jobId}/history`, text: title, "data-focus": job.jobId + ":title" })),
+      h("td", { "data-label": "URL", class: "url-cell mono" }, h("span", { class: "url-text", title: job.url, text: job.url })),
       h("td", { "data-label": "Schedule" }, schedule),
       h("td", { "data-label": "Enabled" }, h("span", { class: "switch" }, toggle)),
       timeCell(job.nextExecution, "Next run", shortDate),
@@ -661,8 +697,8 @@
       h("td", { "data-label": "Last duration", class: "num", text: job.lastExecution ? fmtMs(job.lastDuration) : "–" }),
       h("td", { class: "actions-cell" }, h("div", { class: "row-actions" },
         run,
-        h("a", { class: "button small", href: `#/jobs/${job.jobId}/edit`, "aria-label": "Edit: " + title, text: "Edit" }),
-        h("a", { class: "button small", href: `#/jobs/${job.jobId}/history`, "aria-label": "History: " + title, text: "History" }),
+        h("a", { class: "button small", href: `#/jobs/${job.jobId}/edit`, "aria-label": "Edit: " + title, text: "Edit", "data-focus": job.jobId + ":edit" }),
+        h("a", { class: "button small", href: `#/jobs/${job.jobId}/history`, "aria-label": "History: " + title, text: "History", "data-focus": job.jobId + ":history" }),
       )),
     );
   }
@@ -685,12 +721,14 @@
   // ---- run now ------------------------------------------------------------------------------------
 
   async function runNow(jobId, title, button) {
-    if (button) button.disabled = true;
+    const hadFocus = Boolean(button) && document.activeElement === button;
+    if (button) button.disabled = true; // the browser takes focus away from a disabled button
     try {
       const data = await api("POST", "/jobs/{jobId}/run", { params: { jobId } });
       watchRun(data.runId, jobId, title);
     } finally {
       if (button) button.disabled = false;
+      if (hadFocus && button.isConnected && document.activeElement === document.body) button.focus();
     }
   }
 
