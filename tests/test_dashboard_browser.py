@@ -30,7 +30,7 @@ from pytest_httpserver import HTTPServer
 from chalicelib import auth
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Page, Route
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -623,6 +623,56 @@ def test_focus_stays_on_the_control_after_the_jobs_list_redraws(
         row = page.locator("#jobs-table tbody tr", has_text=title)
         expect(row.locator("td[data-label='Last status']")).to_have_text("OK")
         expect(run).to_be_focused()
+
+
+def test_schedule_descriptions_wait_out_a_429s_retry_after(
+    shared_stack: LocalStack, tmp_path: Path
+) -> None:
+    api = Api(shared_stack)
+    for minute in (11, 12, 13):
+        api.create_job(title=_unique("Paced"), schedule={"cron": f"{minute} 3 * * *"})
+    asked: list[str] = []
+
+    def answer(route: Route) -> None:
+        asked.append(route.request.post_data or "")
+        if len(asked) == 1:
+            route.fulfill(
+                status=429,
+                headers={"Retry-After": "30"},
+                json={"error": {"code": "rate_limited", "message": "rate limit"}},
+            )
+        else:
+            route.fallback()
+
+    def install(page: Page) -> None:
+        page.clock.install()
+        page.route(_path_is("/schedules/preview"), answer)
+
+    watch = ConsoleWatch()
+    with (
+        watch.expecting(429),
+        signed_in(shared_stack, tmp_path, watch, before_load=install) as page,
+    ):
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while not asked and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        page.wait_for_timeout(500)
+        assert len(asked) == 1, "descriptions went on after a 429"
+
+        # 15 s later (of the page's clock) the key is still within Retry-After: a redraw of the
+        # list asks nothing.
+        page.clock.fast_forward("00:15")
+        search = page.get_by_label("Search by title", exact=True)
+        search.fill("Paced")
+        search.fill("")
+        page.wait_for_timeout(500)
+        assert len(asked) == 1, "a description was asked before Retry-After had passed"
+
+        page.clock.fast_forward("00:20")
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while len(asked) < 2 and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        assert len(asked) >= 2, "descriptions never resumed after Retry-After"
 
 
 def test_the_jobs_table_fits_its_box_and_says_when_it_cannot_load(

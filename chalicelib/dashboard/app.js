@@ -186,6 +186,9 @@
       }
       if (response.status === 429) {
         error.message = "Too many requests: wait a moment and try again.";
+        const seconds = Number(response.headers.get("Retry-After"));
+        error.retryAfter = Number.isFinite(seconds) && seconds > 0 ? seconds : null;
+        describeBackOff(error.retryAfter); // the key is at its limit: background requests wait
       }
       throw error;
     }
@@ -392,6 +395,8 @@
     }
     apiKey = key;
     sessionStorage.setItem(KEY_STORAGE, key);
+    describeGap = DESCRIBE_GAP_MS;
+    describePausedUntil = 0;
     $("#signin-key").value = "";
     if (!location.hash || location.hash === "#/signin") location.hash = "#/jobs";
     else route();
@@ -414,8 +419,17 @@
 
   const descriptionQueue = [];
   const DESCRIBE_GAP_MS = 100; // at most 10 previews a second: half of a key's default rate
+  const DESCRIBE_MAX_GAP_MS = 5000;
+  const DESCRIBE_PAUSE_S = 10; // after a 429 that names no Retry-After
+  const DESCRIBE_RETRIES = 3; // 429s one pass takes before it leaves the rest to the next one
   let describing = false;
   let describePausedUntil = 0;
+  let describeGap = DESCRIBE_GAP_MS; // doubles after each 429: this key's limit is lower
+
+  /** A 429 (from any request of this tab): no description is asked before Retry-After. */
+  function describeBackOff(retryAfter) {
+    describePausedUntil = Math.max(describePausedUntil, Date.now() + (retryAfter || DESCRIBE_PAUSE_S) * 1000);
+  }
 
   /** The API's description of a schedule, cached; asked one at a time, paced under the key's
    * rate limit so that a long job list never starves the user's own requests. */
@@ -436,19 +450,30 @@
 
   async function pumpDescriptions() {
     describing = true;
+    let limited = 0;
     while (descriptionQueue.length && apiKey) {
-      const { schedule, resolve } = descriptionQueue.shift();
-      if (Date.now() < describePausedUntil) {
-        resolve(null); // rate-limited a moment ago: the client-side summary stays
+      const pause = describePausedUntil - Date.now();
+      if (pause > 0) {
+        // Rate-limited: wait out Retry-After (the summaries stay meanwhile), then go on slower.
+        await wait(pause);
         continue;
       }
+      const item = descriptionQueue[0];
       try {
-        resolve((await api("POST", "/schedules/preview", { body: { schedule, count: 1 } })).description);
+        const data = await api("POST", "/schedules/preview", { body: { schedule: item.schedule, count: 1 } });
+        descriptionQueue.shift();
+        item.resolve(data.description);
       } catch (err) {
-        if (err.status === 429) describePausedUntil = Date.now() + 10000;
-        resolve(null);
+        if (err.status === 429) {
+          describeGap = Math.min(DESCRIBE_MAX_GAP_MS, describeGap * 2);
+          limited += 1;
+          if (limited <= DESCRIBE_RETRIES) continue; // the same one again, after the pause
+        }
+        descriptionQueue.shift();
+        item.resolve(null);
+        if (err.status === 429) break; // still limited: the rest keep their summaries
       }
-      await wait(DESCRIBE_GAP_MS);
+      await wait(describeGap);
     }
     for (const { resolve } of descriptionQueue.splice(0)) resolve(null);
     describing = false;
