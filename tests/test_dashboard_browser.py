@@ -730,3 +730,27 @@ def test_the_jobs_table_fits_its_box_and_says_when_it_cannot_load(
             page.get_by_role("link", name="Jobs").click()
             expect(page.locator("#jobs-status")).to_have_text("Could not load the jobs: store down")
         expect(page.locator("#jobs-table tbody")).not_to_contain_text(title)
+
+
+def test_a_revealed_secret_leaves_the_page_with_its_notice(
+    shared_stack: LocalStack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    watch = ConsoleWatch()
+    with signed_in(shared_stack, tmp_path, watch) as page:
+        page.get_by_role("link", name="Account").click()
+        page.get_by_label("Name", exact=True).fill(_unique("reveal"))
+        page.get_by_role("button", name="Create key").click()
+        expect(page.locator("#key-reveal-value")).to_have_value(re.compile("^chk_"))
+        page.get_by_label("Webhook URL (empty: none)").fill("http://127.0.0.1:9/notify")
+        page.get_by_role("button", name="Save notifications").click()
+        expect(page.locator("#notify-secret-value")).to_have_value(re.compile("^whsec_"))
+
+        page.get_by_role("link", name="Jobs").click()
+        expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+        for secret in ("#key-reveal-value", "#notify-secret-value"):
+            assert page.locator(secret).input_value() == "", secret
+        page.get_by_role("link", name="Account").click()
+        expect(page.locator("#key-reveal")).to_be_hidden()
+        assert page.locator("#key-reveal-value").input_value() == ""

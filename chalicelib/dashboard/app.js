@@ -300,8 +300,7 @@
     cache.folders = null;
     $("#runs-list").replaceChildren();
     $("#runs-panel").hidden = true;
-    for (const notice of $$(".notice")) notice.hidden = true;
-    for (const input of $$(".notice input")) input.value = "";
+    hideSecrets();
     flashNext(message || "Signed out.", Boolean(message));
     if (location.hash && location.hash !== "#/signin") location.hash = "#/signin";
     else route();
@@ -325,7 +324,14 @@
 
   const views = ["signin", "jobs", "editor", "history", "account"];
 
+  /** Secrets shown once (a new key, signing secrets) go from the page, not only from sight. */
+  function hideSecrets() {
+    for (const notice of $$(".notice")) notice.hidden = true;
+    for (const input of $$(".notice input")) input.value = "";
+  }
+
   function showView(name) {
+    hideSecrets();
     for (const view of views) $("#view-" + view).hidden = view !== name;
     $("#nav").hidden = !apiKey;
     $("#sign-out").hidden = !apiKey;
@@ -1487,8 +1493,7 @@
   // ---- account ------------------------------------------------------------------------------------
 
   async function showAccount() {
-    $("#key-reveal").hidden = true;
-    $("#notify-secret").hidden = true;
+    hideSecrets();
     await Promise.all([loadScheduler(), loadNotifications(), loadKeys()]);
   }
 
