@@ -3,8 +3,9 @@
 The local stack runs as a subprocess on free loopback ports with its own CRONHOOK_HOME and an
 admin key made here; a loopback HTTP server is the job's target. Screenshots of every page go to
 test-output/dashboard/. Any console error or page error fails the test, except the browser's own
-"Failed to load resource" line for a 400 the test provokes on purpose (an invalid cron
-expression) while it checks that the error shows at the field.
+"Failed to load resource" line for a status a test provokes on purpose while it checks what the
+page shows: a 400 (an invalid cron expression), or a 404, 429, 500 or a network failure that a
+test stubs in.
 """
 
 from __future__ import annotations
