@@ -91,6 +91,10 @@ _V6_RULES = _table(
 
 _MAPPED = ipaddress.ip_network("::ffff:0:0/96")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Local-use NAT64 (RFC 8215): a private prefix, whose translator may embed the IPv4 address in
+# the last 32 bits as the well-known prefix does (or elsewhere): refused as private, and even
+# where private targets are allowed when those 32 bits are a metadata address.
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
 _TEREDO = ipaddress.ip_network("2001::/32")
 _SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
 _GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
@@ -124,6 +128,10 @@ def _classify(address: IPAddress, allow_private: bool) -> tuple[str | None, IPAd
         if kind is None or (allow_private and kind in _PRIVATE_KINDS):
             return None, None
         return kind, None
+    if address in _LOCAL_NAT64:
+        low = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if low in METADATA_ADDRESSES:
+            return "a cloud metadata address", low
     for embedded in _embedded_ipv4(address):
         kind, _ = _classify(embedded, allow_private)
         if kind is not None:

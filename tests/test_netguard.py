@@ -141,6 +141,7 @@ def test_it_refuses_metadata_addresses_even_when_private_targets_are_allowed(ip:
     [
         ("::ffff:169.254.169.254", "embeds 169.254.169.254, a cloud metadata address"),
         ("64:ff9b::a9fe:a9fe", "embeds 169.254.169.254, a cloud metadata address"),
+        ("64:ff9b:1::a9fe:a9fe", "embeds 169.254.169.254, a cloud metadata address"),
         ("2002:a9fe:a9fe::1", "embeds 169.254.169.254, a cloud metadata address"),
         ("0.0.0.0", "is an unspecified address"),
         ("::", "is an unspecified address"),
