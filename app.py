@@ -225,6 +225,22 @@ def delete_job(principal: auth.Principal, request: Request, jobId: str) -> dict[
     return {}
 
 
+@endpoint("/jobs/{jobId}/pause", ["POST"], "write")
+def pause_job(principal: auth.Principal, request: Request, jobId: str) -> dict[str, Any]:
+    """Cloud Scheduler's pause: the job stops firing until resumed (PATCH enabled=false)."""
+    job = service().update_job(principal.account_id, _id(jobId, "job"), {"enabled": False})
+    return {"jobDetails": jobs.details(job, service().clock())}
+
+
+@endpoint("/jobs/{jobId}/resume", ["POST"], "write")
+def resume_job(principal: auth.Principal, request: Request, jobId: str) -> dict[str, Any]:
+    """Cloud Scheduler's resume: the job fires again from its next slot, its failure streak
+    cleared (also after it was disabled for failing)."""
+    job = service().update_job(principal.account_id, _id(jobId, "job"), {"enabled": True})
+    service().fire_soon(job, _dispatcher)
+    return {"jobDetails": jobs.details(job, service().clock())}
+
+
 @endpoint("/jobs/{jobId}/signing-secret", ["POST"], "write")
 def rotate_signing_secret(
     principal: auth.Principal, request: Request, jobId: str

@@ -215,6 +215,22 @@ def _paths() -> dict[str, Any]:
             ),
             "delete": _op("Delete a job", "write", empty, params=["jobId"]),
         },
+        "/jobs/{jobId}/pause": {
+            "post": _op(
+                "Pause the job: it stops firing until resumed (as PATCH enabled=false)",
+                "write",
+                _obj({"jobDetails": _ref("DetailedJob")}),
+                params=["jobId"],
+            )
+        },
+        "/jobs/{jobId}/resume": {
+            "post": _op(
+                "Resume the job: it fires again from its next slot, its failure streak cleared",
+                "write",
+                _obj({"jobDetails": _ref("DetailedJob")}),
+                params=["jobId"],
+            )
+        },
         "/jobs/{jobId}/signing-secret": {
             "post": _op(
                 "Rotate the job's signing secret (the old one signs too for 24 h)",

@@ -226,6 +226,29 @@ def test_it_deletes_a_job(api: Api, alice: Persona) -> None:
     assert api.delete(f"/jobs/{job_id}", alice).status_code == 404
 
 
+def test_it_pauses_and_resumes_a_job_as_cloud_scheduler_does(
+    api: Api, alice: Persona, bob: Persona, carol: Persona, stores: Any
+) -> None:
+    job_id = create(api, alice, schedule={"cron": "*/5 * * * *"})
+    paused = api.post(f"/jobs/{job_id}/pause", alice)
+    assert paused.status_code == 200, paused.body
+    assert body(paused)["jobDetails"]["enabled"] is False
+    assert details(api, alice, job_id)["nextExecution"] is None
+    assert api.post(f"/jobs/{job_id}/pause", alice).status_code == 200  # again: no change
+    # A job the failure streak disabled resumes with its streak cleared.
+    job = stores.jobs.get(alice.account, job_id)
+    job.disabled_reason, job.failure_streak = "Disabled after 15 failed runs", 15
+    assert stores.jobs.replace(job, job.version)
+    resumed = body(api.post(f"/jobs/{job_id}/resume", alice))["jobDetails"]
+    assert resumed["enabled"] is True and resumed["nextExecution"] is not None
+    assert resumed["disabledReason"] is None
+    assert stores.jobs.get(alice.account, job_id).failure_streak == 0
+    assert details(api, alice, job_id)["title"] == "Example Job"  # nothing else changed
+    assert api.post(f"/jobs/{job_id}/pause", bob).status_code == 404
+    assert api.post(f"/jobs/{job_id}/pause", carol).status_code == 403  # a read-only key
+    assert api.post("/jobs/99999/resume", alice).status_code == 404
+
+
 def test_it_hides_one_accounts_jobs_from_another(api: Api, alice: Persona, bob: Persona) -> None:
     job_id = create(api, alice)
     assert api.get(f"/jobs/{job_id}", bob).status_code == 404
