@@ -488,6 +488,17 @@ class Dispatcher:
         report: Counter[str] = Counter()
         holds = task.counted
         for n, run in enumerate(task.runs):
+            if n and not task.job.enabled:
+                # A run of this batch disabled the job (a 410, a failure streak): the rest of
+                # the catch-up stops, and its place goes to the next in line (or back).
+                rest = task.runs[n:]
+                why = f"Cancelled: the job was disabled ({task.job.disabled_reason})"
+                for left in rest:
+                    self._finish(left, "cancelled", {"status": 0, "statusText": why})
+                if holds:
+                    self._pass_on(task.job, True)
+                report["cancelled"] += len(rest)
+                break
             last = n == len(task.runs) - 1
             take_place = run.data.get("trigger") != "manual" and not holds
             running = replace(run, state="running")
@@ -749,6 +760,9 @@ class Dispatcher:
         )
         if outcome is None:
             return  # deleted while running
+        recovered = result.ok and job.failure_streak > 0
+        # The task's copy of the job follows: the next run of a catch-up batch reads it.
+        job.failure_streak = outcome.failure_streak
         notification = job.spec["notification"]
         disable_reason = None
         if result.http_status == 410:
@@ -757,11 +771,13 @@ class Dispatcher:
             disable_reason = f"{outcome.failure_streak} failed runs in a row"
         if not result.ok and outcome.failure_streak == notification["onFailureCount"]:
             self._notify(notification["onFailure"], "job.failed", job, done, outcome.failure_streak)
-        if result.ok and job.failure_streak > 0:
+        if recovered:
             self._notify(notification["onSuccess"], "job.recovered", job, done, 0)
         if result.ssl_cert_expiry is not None:
             self._ssl_notice(job, done, result.ssl_cert_expiry)
         if disable_reason and self._disable(job, disable_reason):
+            job.spec = {**job.spec, "enabled": False}
+            job.disabled_reason = disable_reason
             report["disabled"] += 1
             done.data["jobDisabled"] = disable_reason
             self.stores.runs.put(done)

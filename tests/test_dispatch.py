@@ -613,6 +613,37 @@ def test_it_notifies_the_first_success_after_failures(world: World, target: HTTP
     assert world.get(job_id).failure_streak == 0
 
 
+def test_a_catch_up_stops_where_one_of_its_runs_disables_the_job(
+    world: World, target: HTTPServer
+) -> None:
+    # disable_after_failures is 4: the 4th missed slot disables the job, the 5th never calls.
+    job_id = world.job(url=ok_handler(target, "/down", status=500), catchUp=True)
+    world.clock.now = T0 + 330
+    report = world.dispatcher.tick(T0 + 330)
+    assert len(target.log) == 4 and report["disabled"] == 1
+    states = [r.state for r in world.runs(job_id)]
+    assert states[:4] == ["done"] * 4
+    fifth = world.runs(job_id)[4]
+    assert fifth.state == "cancelled" and "4 failed runs" in fifth.data["statusText"]
+    job = world.get(job_id)
+    assert not job.enabled and job.failure_streak == 4 and job.running == 0
+
+
+def test_a_catch_up_that_recovers_says_so(world: World, target: HTTPServer) -> None:
+    target.expect_request("/notify").respond_with_data("thanks")
+    world.service.set_notification_settings("alice", {"url": target.url_for("/notify")})
+    job_id = world.job(
+        url=failing_then_ok(target, [500, 500]),
+        catchUp=True,
+        notification={"onFailure": True, "onSuccess": True},
+    )
+    world.clock.now = T0 + 270
+    world.dispatcher.tick(T0 + 270)
+    notices = [json.loads(r.get_data()) for r, _ in target.log if r.path == "/notify"]
+    assert [n["type"] for n in notices] == ["job.failed", "job.recovered"]
+    assert world.get(job_id).failure_streak == 0
+
+
 def test_it_chains_the_next_job_and_stops_loops(world: World, target: HTTPServer) -> None:
     url = ok_handler(target)
     second = world.job(url=url, schedule={})
