@@ -294,7 +294,10 @@ def get_scheduler(principal: auth.Principal, request: Request) -> dict[str, Any]
 
 @endpoint("/scheduler", ["PUT"], "admin")
 def set_scheduler(principal: auth.Principal, request: Request) -> dict[str, Any]:
-    return {"enabled": service().set_scheduler(principal.account_id, body(request))}
+    payload = body(request)
+    for job in service().set_scheduler(principal.account_id, payload):
+        service().fire_soon(job, _dispatcher)  # a slot of this very minute
+    return {"enabled": payload["enabled"]}
 
 
 @endpoint("/schedules/preview", ["POST"], "read")

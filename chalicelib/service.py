@@ -391,11 +391,38 @@ class Service:
         )
         return {"url": config.get("url", ""), "email": config.get("email", ""), **out}
 
-    def set_scheduler(self, account_id: str, payload: object) -> bool:
+    def set_scheduler(self, account_id: str, payload: object) -> list[JobRecord]:
+        """Switch the account's scheduler; returns the jobs switching it on moved forward.
+
+        While the switch is off no slot fires, and none is missed either: switching it on moves
+        each job whose next slot has passed to its first slot from now, as Cloud Scheduler's
+        resume does. (The tick would otherwise take the time off for downtime, and run each
+        job once, or every slot of the time off with `catchUp`.)"""
         if not isinstance(payload, dict) or not isinstance(payload.get("enabled"), bool):
             raise ValidationError("must be true or false", field="enabled")
+        moved = []
+        if payload["enabled"] and not self.stores.state.scheduler_enabled(account_id):
+            # Before the switch: no tick claims the old slots meanwhile.
+            moved = [j for j in self.list_jobs(account_id) if self._move_past(j, self.clock())]
         self.stores.state.set_scheduler_enabled(account_id, payload["enabled"])
-        return bool(payload["enabled"])
+        return moved
+
+    def _move_past(self, job: JobRecord, now: float) -> bool:
+        """Move an enabled job whose next slot is before `now` to its first slot from now."""
+        for _ in range(_RETRIES):
+            if not job.enabled or job.next_run_at is None or job.next_run_at >= now:
+                return False
+            expected = job.version
+            self._schedule_next(job, Schedule.parse(job.spec["schedule"]), now)
+            job.version += 1
+            job.updated_at = int(now)
+            if self.stores.jobs.replace(job, expected):
+                return True
+            found = self.stores.jobs.get(job.account_id, job.job_id)
+            if found is None:
+                return False
+            job = found
+        raise Conflict("a job changed while the scheduler was switched on; try again")
 
     # ---- schedules --------------------------------------------------------------------------
 

@@ -685,15 +685,23 @@ def test_it_keeps_history_as_the_strategy_says(
         assert world.blobs.items[run.data["responseKey"]][1] == 7
 
 
-def test_it_lets_jobs_wait_while_the_scheduler_is_off(world: World, target: HTTPServer) -> None:
-    job_id = world.job(url=ok_handler(target))
-    world.stores.state.set_scheduler_enabled("alice", False)
+@pytest.mark.parametrize("catch_up", [False, True])
+def test_the_slots_of_a_scheduler_switched_off_neither_fire_nor_count_as_missed(
+    world: World, target: HTTPServer, catch_up: bool
+) -> None:
+    job_id = world.job(url=ok_handler(target), catchUp=catch_up)
+    world.service.set_scheduler("alice", {"enabled": False})
     assert world.dispatcher.tick(T0 + 30)["scheduler_off"] == 1
-    world.stores.state.set_scheduler_enabled("alice", True)
+    world.clock.now = T0 + 290
+    (moved,) = world.service.set_scheduler("alice", {"enabled": True})
+    assert moved.job_id == job_id and world.get(job_id).next_run_at == T0 + 300
     world.clock.now = T0 + 300
     world.dispatcher.tick(T0 + 300)
     runs = [r for r in world.runs(job_id) if r.data["datePlanned"] <= T0 + 300]
-    assert len(runs) == 1 and runs[0].data["missedSlots"] == 4  # 01..04 skipped, 05 ran
+    # Not 01..04 (the switch was off), nor "missed": 05 is the first slot since it came on.
+    assert [r.data["datePlanned"] for r in runs] == [T0 + 300]
+    assert "missedSlots" not in runs[0].data and runs[0].data["status"] == 1
+    assert world.service.set_scheduler("alice", {"enabled": True}) == []  # already on
 
 
 def test_it_runs_now_without_moving_the_schedule(world: World, target: HTTPServer) -> None:
