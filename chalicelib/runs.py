@@ -109,6 +109,7 @@ def history_item(run: RunRecord, *, response: dict[str, Any] | None = None) -> d
         "tlsVerified",
         "missedSlots",
         "jobDisabled",
+        "chainMissing",
         "retryAt",
         "nextAttempt",
         "chain",

@@ -51,9 +51,15 @@ class Service:
     def _folder_ids(self, account_id: str) -> set[int]:
         return set(self.stores.state.folders(account_id)[0])
 
-    def _check_chains(self, account_id: str, spec: Mapping[str, Any]) -> None:
+    def _check_chains(
+        self, account_id: str, spec: Mapping[str, Any], before: Mapping[str, Any] | None = None
+    ) -> None:
+        """A chain must name a job of the account; on an edit, only a chain the edit changes
+        (a job chained to one deleted since stays editable: the run skips the chain)."""
         for key in ("chainSuccess", "chainFailure"):
             target = spec[key]
+            if before is not None and target == before.get(key):
+                continue
             if target and self.stores.jobs.get(account_id, target) is None:
                 raise ValidationError("no such job in this account", field=key)
 
@@ -103,7 +109,7 @@ class Service:
             job = self.get_job(account_id, job_id)
             merged = jobs.merge(jobs.with_defaults(jobs.editable(job)), delta)
             valid = jobs.validate(merged, folder_ids=self._folder_ids(account_id))
-            self._check_chains(account_id, valid.spec)
+            self._check_chains(account_id, valid.spec, job.spec)
             now = self.clock()
             expected = job.version
             schedule_changed = valid.spec["schedule"] != job.spec["schedule"]

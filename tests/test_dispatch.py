@@ -644,6 +644,18 @@ def test_a_catch_up_that_recovers_says_so(world: World, target: HTTPServer) -> N
     assert world.get(job_id).failure_streak == 0
 
 
+def test_a_chain_to_a_deleted_job_shows_in_the_runs_history(
+    world: World, target: HTTPServer
+) -> None:
+    gone = world.job(url=ok_handler(target), schedule={})
+    job_id = world.job(url=ok_handler(target), chainSuccess=gone)
+    world.service.delete_job("alice", gone)
+    report = world.dispatcher.tick(T0 + 30)
+    assert report["chain_missing"] == 1
+    (run,) = world.runs(job_id)
+    assert run.state == "done" and run.data["chainMissing"] == gone
+
+
 def test_it_chains_the_next_job_and_stops_loops(world: World, target: HTTPServer) -> None:
     url = ok_handler(target)
     second = world.job(url=url, schedule={})

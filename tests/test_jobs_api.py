@@ -385,6 +385,18 @@ def test_it_normalises_success_codes(api: Api, alice: Persona) -> None:
     assert details(api, alice, job_id)["successCodes"] == [200, "300-302"]
 
 
+def test_a_job_chained_to_a_deleted_job_stays_editable(api: Api, alice: Persona) -> None:
+    target = create(api, alice)
+    job_id = create(api, alice, chainFailure=target, chainSuccess=target)
+    assert api.delete(f"/jobs/{target}", alice).status_code == 200
+    assert api.post(f"/jobs/{job_id}/pause", alice).status_code == 200  # was a 400
+    assert api.patch(f"/jobs/{job_id}", alice, {"job": {"title": "t"}}).status_code == 200
+    assert details(api, alice, job_id)["chainFailure"] == target
+    # A chain the edit sets must still exist.
+    response = api.patch(f"/jobs/{job_id}", alice, {"job": {"chainSuccess": target + 100}})
+    assert response.status_code == 400 and body(response)["error"]["field"] == "chainSuccess"
+
+
 def test_it_chains_to_a_job_of_the_same_account(api: Api, alice: Persona, bob: Persona) -> None:
     target = create(api, alice)
     assert api.put("/jobs", alice, new_job(chainSuccess=target)).status_code == 200
