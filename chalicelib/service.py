@@ -296,16 +296,22 @@ class Service:
         run = dispatcher.start_now(job, overrides=overrides)
         return str(run.run_id)
 
-    def get_run(self, account_id: str, run_id: str) -> RunRecord:
+    def get_run(self, account_id: str, run_id: str, hidden: bool = False) -> RunRecord:
+        """A run of a job that exists; one its job's historyStrategy keeps out of the history
+        (OFF, or ERROR and it succeeded) only with `hidden`."""
         run = self.stores.runs.get(account_id, run_job_id(run_id), run_id)
-        if run is None or run.data.get("hidden") or not self._live(account_id, [run]):
+        if run is None or (run.data.get("hidden") and not hidden):
+            raise NotFound("run not found")
+        if not self._live(account_id, [run]):
             raise NotFound("run not found")
         return run
 
     def run_outcome(self, account_id: str, run_id: str) -> RunRecord:
         """The run as it stands: its latest attempt. A failed attempt that is retried is not
-        the run's outcome; the retry, queued, running or done, is."""
-        run = self.get_run(account_id, run_id)
+        the run's outcome; the retry, queued, running or done, is. A run kept out of the
+        history is shown too (for the hour its record lasts): a client that started it polls
+        its id for the outcome."""
+        run = self.get_run(account_id, run_id, hidden=True)
         for _ in range(jobs.MAX_RETRIES):
             attempt = run.data.get("nextAttempt")
             if not attempt:

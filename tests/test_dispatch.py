@@ -716,6 +716,23 @@ def test_the_slots_of_a_scheduler_switched_off_neither_fire_nor_count_as_missed(
     assert world.service.set_scheduler("alice", {"enabled": True}) == []  # already on
 
 
+def test_a_run_kept_out_of_the_history_still_answers_to_its_id(
+    world: World, target: HTTPServer
+) -> None:
+    from chalicelib.errors import NotFound
+
+    job_id = world.job(url=ok_handler(target), historyStrategy="OFF", schedule={})
+    run_id = world.service.run_now("alice", job_id, None, world.dispatcher)
+    world.work_queue()
+    # GET /runs/{runId}: a client that started the run sees how it ended (it was a 404)...
+    outcome = world.service.run_outcome("alice", run_id)
+    assert outcome.state == "done" and outcome.data["status"] == 1
+    # ... while the history keeps none of it, as historyStrategy OFF says.
+    assert world.service.job_history("alice", job_id, 10, None).items == []
+    with pytest.raises(NotFound):
+        world.service.get_run("alice", run_id)
+
+
 def test_it_runs_now_without_moving_the_schedule(world: World, target: HTTPServer) -> None:
     job_id = world.job(url=ok_handler(target))
     run_id = world.service.run_now(
