@@ -590,11 +590,12 @@ class Dispatcher:
         report: Counter[str] = Counter()
         policy = executor.Policy(allow_private=self.settings.allow_private_targets)
         started = self.clock()
+        spec = job.spec
         result = self.execute(self._request(job, run, overrides), policy)
         planned_ms = run.data.get("plannedMs", run.data["datePlanned"] * 1000)
-        spec = job.spec
         data: dict[str, Any] = {
             "date": int(started),
+            "url": spec["url"],  # as called: the job may have been edited since its claim
             "jitter": max(0, round(started * 1000 - planned_ms)),
             "duration": result.duration_ms,
             "status": result.status,

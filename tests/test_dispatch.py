@@ -716,6 +716,21 @@ def test_the_slots_of_a_scheduler_switched_off_neither_fire_nor_count_as_missed(
     assert world.service.set_scheduler("alice", {"enabled": True}) == []  # already on
 
 
+def test_the_history_shows_the_url_called_after_an_edit_since_the_claim(
+    world: World, target: HTTPServer
+) -> None:
+    job_id = world.job(url=ok_handler(target, "/before"), schedule={"cron": "* * * * *"})
+    queued = queued_world(world)
+    queued.tick(T0 + 30)  # claims T0+60, queued for its second
+    after = ok_handler(target, "/after")
+    world.service.update_job("alice", job_id, {"url": after})
+    for body, _ in world.queue.drain():
+        queued.work([body], T0 + 60)
+    (run,) = [r for r in world.runs(job_id) if r.state == "done"]
+    assert [r.path for r, _ in target.log] == ["/after"]
+    assert run.data["url"] == after
+
+
 def test_a_run_kept_out_of_the_history_still_answers_to_its_id(
     world: World, target: HTTPServer
 ) -> None:
