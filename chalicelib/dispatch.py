@@ -500,7 +500,7 @@ class Dispatcher:
                 report["cancelled"] += len(rest)
                 break
             last = n == len(task.runs) - 1
-            take_place = not holds  # a run-now counts too: maxConcurrent bounds every run
+            take_place = run.data.get("trigger") != "manual" and not holds
             running = replace(run, state="running")
             # On the queued path `holds` is written before the place is taken: should the
             # worker die in between, the sweep gives back a place that was not taken (no harm:

@@ -293,13 +293,6 @@ class Service:
         """Queue a run of the job at once (optionally with another body/headers)."""
         overrides = validate_overrides(payload)
         job = self.get_job(account_id, job_id)
-        limit = int(job.spec.get("maxConcurrent", 1))
-        if job.running >= limit and not int(job.spec.get("queueMax", 0)):
-            # As Cronicle refuses a manual run at the limit; with queueMax it waits in line.
-            # (A run that slips past this check finds the bound at the worker: it is skipped.)
-            raise Conflict(
-                f"the job has {job.running} run(s) in flight, its maxConcurrent is {limit}"
-            )
         run = dispatcher.start_now(job, overrides=overrides)
         return str(run.run_id)
 

@@ -856,38 +856,12 @@ def test_it_cancels_claimed_runs_once_the_scheduler_is_switched_off(
     assert run.data["statusText"] == "Cancelled: the scheduler is switched off"
 
 
-def test_a_run_now_counts_toward_max_concurrent(world: World, target: HTTPServer) -> None:
-    from chalicelib.errors import Conflict
-
-    seen: list[int] = []
-
-    def handler(request: WRequest) -> WResponse:
-        seen.append(world.get(job_id).running)  # what a slot due now would find
-        return WResponse("fine")
-
-    target.expect_request("/count").respond_with_handler(handler)
-    job_id = world.job(url=target.url_for("/count"), schedule={})
-    run_id = world.service.run_now("alice", job_id, None, world.dispatcher)
-    world.work_queue()
-    assert seen == [1] and world.get(job_id).running == 0  # held while it ran, then given back
-    assert world.service.get_run("alice", run_id).state == "done"
-    # At the bound (a scheduled run in flight), a run-now is refused, as Cronicle does...
-    assert world.stores.jobs.acquire("alice", job_id, 1)
-    with pytest.raises(Conflict, match="maxConcurrent is 1"):
-        world.service.run_now("alice", job_id, None, world.dispatcher)
-    # ... or waits in line with queueMax.
-    world.service.update_job("alice", job_id, {"queueMax": 1})
-    waiting = world.service.run_now("alice", job_id, None, world.dispatcher)
-    world.work_queue()
-    assert world.service.get_run("alice", waiting).state == "waiting" and seen == [1]
-
-
 def test_two_runs_now_in_one_second_are_two_webhook_messages(
     world: World, target: HTTPServer
 ) -> None:
     # Receivers drop a webhook-id they have seen; retries of one run keep theirs.
     target.expect_request("/hook").respond_with_data("no", status=500)
-    job_id = world.job(url=target.url_for("/hook"), retries=1, retryDelay=1, maxConcurrent=2)
+    job_id = world.job(url=target.url_for("/hook"), retries=1, retryDelay=1)
     world.service.run_now("alice", job_id, None, world.dispatcher)
     world.service.run_now("alice", job_id, None, world.dispatcher)
     world.work_queue()
