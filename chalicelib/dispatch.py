@@ -916,13 +916,15 @@ class Dispatcher:
         return run
 
     def claim_early(self, job: JobRecord) -> int:
-        """Claim the slots of a job just saved (created, rescheduled, enabled) that fall before
-        the next tick: the tick that covered this minute ran before the job could fire in it, so
-        a seconds schedule or a one-shot time a few seconds away would otherwise wait for the
-        next minute. The same claim as the tick's (a racing tick cannot double a slot); the runs
-        go to the queue, delayed to their planned seconds. Returns the number claimed."""
+        """Claim the slots of a job just saved (created, rescheduled, enabled) up to the end of
+        the next minute, as this minute's tick did for every other job before this one could
+        fire: a seconds schedule or a one-shot time a few seconds away would otherwise wait for
+        the next tick, and the slot on the next minute would start only once that tick has
+        claimed it (a second or more late). The same claim as the tick's (a racing tick cannot
+        double a slot); the runs go to the queue, delayed to their planned seconds. Returns the
+        number claimed."""
         now = self.clock()
-        until = (int(now) // 60 + 1) * 60 - 1  # the end of this minute: the next tick takes over
+        until = (int(now) // 60 + 2) * 60 - 1  # the tick's window: the next tick takes over after
         report: Counter[str] = Counter()
         plan = self._plan(job, now, until, report)  # None unless due by `until`
         if plan is None or not self.stores.state.scheduler_enabled(job.account_id):

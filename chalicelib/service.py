@@ -133,9 +133,10 @@ class Service:
         The job is saved by now, so nothing here may fail the request (a client would save it
         twice): a slot this cannot claim is the next tick's, and one claimed but not queued
         is marked lost by the sweep."""
-        # A cheap test first: the dispatcher (and its imports) only for a slot in this minute.
-        end_of_minute = (int(self.clock()) // 60 + 1) * 60
-        if not job.due or job.next_run_at is None or job.next_run_at >= end_of_minute:
+        # A cheap test first: the dispatcher (and its imports) only for a slot in the window
+        # of this minute's tick (up to the end of the next minute).
+        window_end = (int(self.clock()) // 60 + 2) * 60
+        if not job.due or job.next_run_at is None or job.next_run_at >= window_end:
             return 0
         try:
             return int(dispatcher().claim_early(job))

@@ -880,16 +880,31 @@ def test_a_job_saved_mid_minute_fires_its_slots_before_the_next_tick(
     world.clock.now = T0 + 35
     job_id = world.job(url=ok_handler(target), schedule={"cron": "*/10 * * * * ?"})
     job = world.get(job_id)
-    assert world.service.fire_soon(job, lambda: world.dispatcher) == 2
+    # Up to the end of the next minute, as this minute's tick claimed for the other jobs.
+    assert world.service.fire_soon(job, lambda: world.dispatcher) == 8
     for text, delay in sorted(world.queue.drain(), key=lambda m: m[1]):
         world.clock.now = T0 + 35 + delay  # as SQS delivers it
         assert world.dispatcher.work([text], world.clock()) == {"ok": 1}
-    assert [r.data["date"] for r in world.runs(job_id)] == [T0 + 40, T0 + 50]
-    world.clock.now = T0 + 60
+    assert [r.data["date"] for r in world.runs(job_id)] == [T0 + 40 + 10 * n for n in range(8)]
     report = world.dispatcher.tick(T0 + 60)  # takes over from the next slot: nothing twice
-    assert report["claimed"] == 12 and report.get("already_claimed", 0) == 0
+    assert report["claimed"] == 6 and report.get("already_claimed", 0) == 0
     planned = [r.data["datePlanned"] for r in world.runs(job_id)]
-    assert planned == sorted(set(planned)) and planned[:3] == [T0 + 40, T0 + 50, T0 + 60]
+    assert planned == sorted(set(planned)) and planned[7:9] == [T0 + 110, T0 + 120]
+
+
+def test_a_job_saved_mid_minute_has_its_slot_on_the_next_minute_claimed_before_it(
+    world: World, target: HTTPServer
+) -> None:
+    # The tick at T0 + 60 would claim it only as that second came: a second or more late.
+    world.clock.now = T0 + 30
+    job_id = world.job(url=ok_handler(target), schedule={"cron": "* * * * *"})
+    assert world.service.fire_soon(world.get(job_id), lambda: world.dispatcher) == 1
+    ((text, delay),) = world.queue.drain()
+    assert delay == 30
+    world.clock.now = T0 + 60
+    assert world.dispatcher.work([text], world.clock()) == {"ok": 1}
+    assert world.dispatcher.tick(T0 + 60)["claimed"] == 1  # the next one, T0 + 120
+    assert [r.data["datePlanned"] for r in world.runs(job_id)] == [T0 + 60, T0 + 120]
 
 
 def test_the_next_execution_is_a_slot_claimed_ahead_until_it_fires(world: World) -> None:
@@ -922,8 +937,8 @@ def test_the_next_execution_is_a_slot_claimed_ahead_until_it_fires(world: World)
     assert jobs.details(world.get(job_id), T0 + 31)["nextExecution"] is None
 
 
-def test_fire_soon_leaves_slots_of_later_minutes_to_the_tick(world: World) -> None:
-    job_id = world.job(url="http://127.0.0.1:9/")  # every minute: next slot T0 + 60
+def test_fire_soon_leaves_slots_after_the_next_minute_to_the_tick(world: World) -> None:
+    job_id = world.job(url="http://127.0.0.1:9/", schedule={"cron": "2 * * * *"})  # T0 + 120
     assert world.service.fire_soon(world.get(job_id), lambda: world.dispatcher) == 0
     world.clock.now = T0 + 45
     paused = world.job(url="http://127.0.0.1:9/", enabled=False, schedule={"cron": "* * * * * ?"})
