@@ -593,6 +593,9 @@ class Dispatcher:
         spec = job.spec
         result = self.execute(self._request(job, run, overrides), policy)
         planned_ms = run.data.get("plannedMs", run.data["datePlanned"] * 1000)
+        if int(run.data.get("attempt", 1)) > 1:
+            # A retry's plan is its own time (backoff, Retry-After), not its run's slot.
+            planned_ms = round(float(run.data.get("deliverAt", planned_ms / 1000)) * 1000)
         data: dict[str, Any] = {
             "date": int(started),
             "url": spec["url"],  # as called: the job may have been edited since its claim

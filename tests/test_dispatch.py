@@ -542,6 +542,8 @@ def test_it_retries_with_backoff_until_success(world: World, target: HTTPServer)
     assert [r.data["attempt"] for r in attempts] == [1, 2, 3]
     assert [r.data["status"] for r in attempts] == [4, 4, 1]
     assert {r.data["runId"] for r in attempts} == {attempts[0].run_id}
+    # A retry's jitter is against its own time, not its run's slot (seconds earlier).
+    assert all(r.data["jitter"] < 1000 for r in attempts)
     job = world.get(job_id)
     assert (job.success_count, job.failure_count, job.running, job.last_status) == (1, 0, 0, 1)
 
