@@ -500,7 +500,10 @@ class Dispatcher:
                 report["cancelled"] += len(rest)
                 break
             last = n == len(task.runs) - 1
-            take_place = run.data.get("trigger") != "manual" and not holds
+            # Only a scheduled run takes a place: a run-now or chained run was asked for, and
+            # `running` also counts places that claims reserve ahead of their slots (a chained
+            # run into a scheduled job was skipped as "in flight" with nothing running).
+            take_place = run.data.get("trigger", "schedule") == "schedule" and not holds
             running = replace(run, state="running")
             # On the queued path `holds` is written before the place is taken: should the
             # worker die in between, the sweep gives back a place that was not taken (no harm:

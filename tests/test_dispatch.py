@@ -658,6 +658,21 @@ def test_a_chain_to_a_deleted_job_shows_in_the_runs_history(
     assert run.state == "done" and run.data["chainMissing"] == gone
 
 
+def test_a_chained_run_into_a_scheduled_job_runs_though_its_next_slot_is_claimed(
+    world: World, target: HTTPServer
+) -> None:
+    url = ok_handler(target)
+    scheduled = world.job(url=url, schedule={"cron": "* * * * *"})
+    queued_world(world).tick(T0 + 30)  # claims its T0 + 60 slot, which reserves its place
+    assert world.get(scheduled).running == 1
+    world.queue.drain()  # (that slot's delivery, for later)
+    first = world.job(url=url, schedule={}, chainSuccess=scheduled)
+    world.service.run_now("alice", first, None, world.dispatcher)
+    world.work_queue()
+    chained = [r for r in world.runs(scheduled) if r.data["trigger"] == "chain"]
+    assert [r.state for r in chained] == ["done"]  # was skipped "still in flight"
+
+
 def test_it_chains_the_next_job_and_stops_loops(world: World, target: HTTPServer) -> None:
     url = ok_handler(target)
     second = world.job(url=url, schedule={})
