@@ -179,7 +179,7 @@ class ConsoleWatch:
 def test_it_manages_a_job_from_sign_in_to_its_history(
     stack: LocalStack, httpserver: HTTPServer, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     httpserver.expect_request("/hook").respond_with_data(
         "hello from the target", headers={"X-Target": "loopback"}
@@ -191,148 +191,131 @@ def test_it_manages_a_job_from_sign_in_to_its_history(
     watch = ConsoleWatch()
     expect.set_options(timeout=WAIT_MS)
 
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),  # a fresh profile each run
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1280, "height": 900},
-            timezone_id="Europe/Berlin",
-            locale="en-GB",
+    with _browser(tmp_path, watch) as page:
+        # ---- sign in with the keyboard alone -------------------------------------------
+        response = page.goto(stack.url + "/")
+        assert response is not None and response.ok
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        expect(page.get_by_role("heading", name="Sign in")).to_be_focused()
+        page.screenshot(path=str(SHOTS / "1-sign-in.png"), full_page=True)
+        page.keyboard.press("Tab")
+        expect(page.get_by_label("API key", exact=True)).to_be_focused()
+        page.keyboard.type(stack.admin_key)
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+        expect(page.get_by_text("No jobs yet")).to_be_visible()
+        assert stack.admin_key not in page.url
+        stored = page.evaluate("sessionStorage.getItem('cronhook.apiKey')")
+        assert stored == stack.admin_key
+
+        # ---- create a job against the loopback target ----------------------------------
+        page.get_by_role("link", name="New job").click()
+        expect(page.get_by_role("heading", name="New job")).to_be_visible()
+        expect(page.locator("#preview-description")).to_have_text(
+            "Every 15 minutes (Europe/Berlin)"
         )
-        try:
-            page = context.pages[0] if context.pages else context.new_page()
-            page.set_default_timeout(WAIT_MS)
-            page.on("console", watch.console)
-            page.on("pageerror", watch.page_error)
+        expect(page.locator("#preview-next li")).to_have_count(5)
+        page.get_by_label("Title", exact=True).fill("Loopback hook")
+        page.get_by_label("URL", exact=True).fill(target)
+        page.get_by_label("Save response headers and body").check()
+        # Off until the end: a quarter-hour passing mid-test would add a scheduled run.
+        page.get_by_label("Enabled (runs on its schedule)").uncheck()
+        page.screenshot(path=str(SHOTS / "2-new-job.png"), full_page=True)
+        page.get_by_role("button", name="Create job").click()
 
-            # ---- sign in with the keyboard alone -------------------------------------------
-            response = page.goto(stack.url + "/")
-            assert response is not None and response.ok
-            assert "script-src 'self'" in response.headers["content-security-policy"]
-            expect(page.get_by_role("heading", name="Sign in")).to_be_focused()
-            page.screenshot(path=str(SHOTS / "1-sign-in.png"), full_page=True)
-            page.keyboard.press("Tab")
-            expect(page.get_by_label("API key", exact=True)).to_be_focused()
-            page.keyboard.type(stack.admin_key)
-            page.keyboard.press("Enter")
-            expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
-            expect(page.get_by_text("No jobs yet")).to_be_visible()
-            assert stack.admin_key not in page.url
-            stored = page.evaluate("sessionStorage.getItem('cronhook.apiKey')")
-            assert stored == stack.admin_key
+        expect(page.get_by_role("heading", name="History: Loopback hook")).to_be_visible()
+        expect(page.locator("#history-secret-value")).to_have_value(re.compile(r"^whsec_"))
+        expect(page.get_by_text("No runs yet")).to_be_visible()
 
-            # ---- create a job against the loopback target ----------------------------------
-            page.get_by_role("link", name="New job").click()
-            expect(page.get_by_role("heading", name="New job")).to_be_visible()
-            expect(page.locator("#preview-description")).to_have_text(
-                "Every 15 minutes (Europe/Berlin)"
-            )
-            expect(page.locator("#preview-next li")).to_have_count(5)
-            page.get_by_label("Title", exact=True).fill("Loopback hook")
-            page.get_by_label("URL", exact=True).fill(target)
-            page.get_by_label("Save response headers and body").check()
-            # Off until the end: a quarter-hour passing mid-test would add a scheduled run.
-            page.get_by_label("Enabled (runs on its schedule)").uncheck()
-            page.screenshot(path=str(SHOTS / "2-new-job.png"), full_page=True)
-            page.get_by_role("button", name="Create job").click()
+        # ---- run it now and watch the run end --------------------------------------------
+        page.get_by_role("button", name="Run now").click()
+        run_item = page.locator("#runs-list li").first
+        expect(run_item.locator(".badge")).to_have_text("OK", timeout=RUN_WAIT_MS)
+        expect(run_item).to_contain_text("HTTP 200")
+        assert len(httpserver.log) == 1
 
-            expect(page.get_by_role("heading", name="History: Loopback hook")).to_be_visible()
-            expect(page.locator("#history-secret-value")).to_have_value(re.compile(r"^whsec_"))
-            expect(page.get_by_text("No runs yet")).to_be_visible()
+        rows = page.locator("#history-table tbody tr")
+        expect(rows).to_have_count(1)
+        expect(rows.first).to_contain_text("OK")
+        expect(rows.first.locator("td[data-label='HTTP status']")).to_have_text("200")
+        expect(page.locator("#chart svg g.bar")).to_have_count(1)
+        expect(page.locator("#chart svg g.bar rect").first).to_be_attached()
+        expect(page.locator("#history-rate")).to_have_text("100 %")
+        rows.first.get_by_role("button", name=re.compile("^Details")).click()
+        expect(page.locator("#history-details-body")).to_have_text("hello from the target")
+        expect(page.locator("#history-details-headers")).to_contain_text("X-Target: loopback")
+        page.screenshot(path=str(SHOTS / "3-history.png"), full_page=True)
 
-            # ---- run it now and watch the run end --------------------------------------------
-            page.get_by_role("button", name="Run now").click()
-            run_item = page.locator("#runs-list li").first
-            expect(run_item.locator(".badge")).to_have_text("OK", timeout=RUN_WAIT_MS)
-            expect(run_item).to_contain_text("HTTP 200")
-            assert len(httpserver.log) == 1
+        # ---- edit the schedule and see the preview follow --------------------------------
+        page.get_by_role("link", name="Edit").click()
+        expect(page.get_by_role("heading", name="Edit Loopback hook")).to_be_visible()
+        description = page.locator("#preview-description")
+        expect(description).to_have_text("Every 15 minutes (Europe/Berlin)")
+        cron = page.get_by_label("Cron expression", exact=True)
+        cron.fill("30 4 * * 1-5")
+        expect(description).to_have_text(re.compile(r"04:30.*Monday.*Friday"))
+        expect(page.get_by_label("Hours", exact=True)).to_have_values(["4"])
+        page.get_by_label("Minutes", exact=True).select_option(["0", "30"])
+        expect(cron).to_have_value("0,30 4 * * 1-5")
+        expect(description).to_contain_text("04:00")
+        expect(page.locator("#preview-next li")).to_have_count(5)
+        with watch.expecting_400():
+            cron.fill("61 4 * * *")
+            expect(cron).to_have_attribute("aria-invalid", "true")
+            expect(page.locator("#f-cron-error")).to_contain_text("61")
+        cron.fill("30 4 * * 1-5")
+        expect(cron).not_to_have_attribute("aria-invalid", "true")
+        expect(description).to_have_text(re.compile(r"04:30.*Monday.*Friday"))
+        page.screenshot(path=str(SHOTS / "4-edit-job.png"), full_page=True)
+        page.get_by_role("button", name="Save changes").click()
 
-            rows = page.locator("#history-table tbody tr")
-            expect(rows).to_have_count(1)
-            expect(rows.first).to_contain_text("OK")
-            expect(rows.first.locator("td[data-label='HTTP status']")).to_have_text("200")
-            expect(page.locator("#chart svg g.bar")).to_have_count(1)
-            expect(page.locator("#chart svg g.bar rect").first).to_be_attached()
-            expect(page.locator("#history-rate")).to_have_text("100 %")
-            rows.first.get_by_role("button", name=re.compile("^Details")).click()
-            expect(page.locator("#history-details-body")).to_have_text("hello from the target")
-            expect(page.locator("#history-details-headers")).to_contain_text("X-Target: loopback")
-            page.screenshot(path=str(SHOTS / "3-history.png"), full_page=True)
+        # ---- the jobs list shows the change ----------------------------------------------
+        expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+        expect(page.get_by_text("Job “Loopback hook” saved.")).to_be_visible()
+        job_row = page.locator("#jobs-table tbody tr").first
+        expect(job_row).to_contain_text("Loopback hook")
+        expect(job_row.locator("td[data-label='Schedule']")).to_contain_text("04:30")
+        expect(job_row.locator("td[data-label='Last status']")).to_have_text("OK")
+        switch = job_row.get_by_role("switch", name="Enabled: Loopback hook")
+        expect(switch).not_to_be_checked()
+        switch.check()
+        expect(page.get_by_text("Loopback hook: enabled.")).to_be_visible()
+        expect(job_row.locator("td[data-label='Next run']")).to_contain_text("04:30")
+        page.screenshot(path=str(SHOTS / "5-jobs.png"), full_page=True)
 
-            # ---- edit the schedule and see the preview follow --------------------------------
-            page.get_by_role("link", name="Edit").click()
-            expect(page.get_by_role("heading", name="Edit Loopback hook")).to_be_visible()
-            description = page.locator("#preview-description")
-            expect(description).to_have_text("Every 15 minutes (Europe/Berlin)")
-            cron = page.get_by_label("Cron expression", exact=True)
-            cron.fill("30 4 * * 1-5")
-            expect(description).to_have_text(re.compile(r"04:30.*Monday.*Friday"))
-            expect(page.get_by_label("Hours", exact=True)).to_have_values(["4"])
-            page.get_by_label("Minutes", exact=True).select_option(["0", "30"])
-            expect(cron).to_have_value("0,30 4 * * 1-5")
-            expect(description).to_contain_text("04:00")
-            expect(page.locator("#preview-next li")).to_have_count(5)
-            with watch.expecting_400():
-                cron.fill("61 4 * * *")
-                expect(cron).to_have_attribute("aria-invalid", "true")
-                expect(page.locator("#f-cron-error")).to_contain_text("61")
-            cron.fill("30 4 * * 1-5")
-            expect(cron).not_to_have_attribute("aria-invalid", "true")
-            expect(description).to_have_text(re.compile(r"04:30.*Monday.*Friday"))
-            page.screenshot(path=str(SHOTS / "4-edit-job.png"), full_page=True)
-            page.get_by_role("button", name="Save changes").click()
+        # ---- account: scheduler, a new key shown once ------------------------------------
+        page.get_by_role("link", name="Account").click()
+        expect(page.get_by_role("heading", name="Account")).to_be_visible()
+        expect(
+            page.get_by_role("switch", name=re.compile("fire on their schedules"))
+        ).to_be_checked()
+        expect(page.locator("#keys-table tbody tr")).to_have_count(1)
+        page.get_by_label("Name", exact=True).fill("ci-bot")
+        page.get_by_label("write", exact=True).uncheck()
+        page.get_by_label("run", exact=True).uncheck()
+        page.get_by_role("button", name="Create key").click()
+        expect(page.get_by_label("New API key", exact=True)).to_have_value(
+            re.compile(r"^chk_[0-9a-f]{12}_[0-9A-Za-z]{43}$")
+        )
+        expect(page.locator("#keys-table tbody tr")).to_have_count(2)
+        expect(page.locator("#keys-table")).to_contain_text("ci-bot")
+        page.screenshot(path=str(SHOTS / "6-account.png"), full_page=True)
 
-            # ---- the jobs list shows the change ----------------------------------------------
-            expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
-            expect(page.get_by_text("Job “Loopback hook” saved.")).to_be_visible()
-            job_row = page.locator("#jobs-table tbody tr").first
-            expect(job_row).to_contain_text("Loopback hook")
-            expect(job_row.locator("td[data-label='Schedule']")).to_contain_text("04:30")
-            expect(job_row.locator("td[data-label='Last status']")).to_have_text("OK")
-            switch = job_row.get_by_role("switch", name="Enabled: Loopback hook")
-            expect(switch).not_to_be_checked()
-            switch.check()
-            expect(page.get_by_text("Loopback hook: enabled.")).to_be_visible()
-            expect(job_row.locator("td[data-label='Next run']")).to_contain_text("04:30")
-            page.screenshot(path=str(SHOTS / "5-jobs.png"), full_page=True)
+        # ---- readable at a phone's width ---------------------------------------------------
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.get_by_role("link", name="Jobs").click()
+        expect(page.locator("#jobs-status")).to_have_text("1 job")
+        expect(page.locator("#jobs-table tbody tr").first).to_contain_text("Loopback hook")
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"the page scrolls sideways by {overflow} px at 390 px"
+        page.screenshot(path=str(SHOTS / "7-jobs-phone.png"), full_page=True)
 
-            # ---- account: scheduler, a new key shown once ------------------------------------
-            page.get_by_role("link", name="Account").click()
-            expect(page.get_by_role("heading", name="Account")).to_be_visible()
-            expect(
-                page.get_by_role("switch", name=re.compile("fire on their schedules"))
-            ).to_be_checked()
-            expect(page.locator("#keys-table tbody tr")).to_have_count(1)
-            page.get_by_label("Name", exact=True).fill("ci-bot")
-            page.get_by_label("write", exact=True).uncheck()
-            page.get_by_label("run", exact=True).uncheck()
-            page.get_by_role("button", name="Create key").click()
-            expect(page.get_by_label("New API key", exact=True)).to_have_value(
-                re.compile(r"^chk_[0-9a-f]{12}_[0-9A-Za-z]{43}$")
-            )
-            expect(page.locator("#keys-table tbody tr")).to_have_count(2)
-            expect(page.locator("#keys-table")).to_contain_text("ci-bot")
-            page.screenshot(path=str(SHOTS / "6-account.png"), full_page=True)
-
-            # ---- readable at a phone's width ---------------------------------------------------
-            page.set_viewport_size({"width": 390, "height": 844})
-            page.get_by_role("link", name="Jobs").click()
-            expect(page.locator("#jobs-status")).to_have_text("1 job")
-            expect(page.locator("#jobs-table tbody tr").first).to_contain_text("Loopback hook")
-            overflow = page.evaluate(
-                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-            )
-            assert overflow <= 0, f"the page scrolls sideways by {overflow} px at 390 px"
-            page.screenshot(path=str(SHOTS / "7-jobs-phone.png"), full_page=True)
-
-            # ---- sign out ----------------------------------------------------------------------
-            page.get_by_role("button", name="Sign out").click()
-            expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-            assert page.evaluate("sessionStorage.getItem('cronhook.apiKey')") is None
-        finally:
-            context.close()
+        # ---- sign out ----------------------------------------------------------------------
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        assert page.evaluate("sessionStorage.getItem('cronhook.apiKey')") is None
 
     assert watch.problems == []
     assert len(watch.forgiven) == 1, watch.forgiven
@@ -382,12 +365,29 @@ def signed_in(
     before_load: Callable[[Page], None] | None = None,
 ) -> Iterator[Page]:
     """A fresh Chromium profile with the dashboard open on the jobs list, signed in as admin."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     expect.set_options(timeout=WAIT_MS)
+    with _browser(tmp_path, watch, width) as page:
+        if before_load:
+            before_load(page)
+        page.goto(stack.url + "/")
+        page.get_by_label("API key", exact=True).fill(stack.admin_key)
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+        expect(page.locator("#jobs-status")).to_have_text(re.compile(r"^\d+ jobs?$"))
+        yield page
+    assert watch.problems == []
+
+
+@contextmanager
+def _browser(tmp_path: Path, watch: ConsoleWatch, width: int = 1280) -> Iterator[Page]:
+    """Headless Chromium on a fresh profile, its console and page errors reported to `watch`."""
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
+            str(tmp_path / "chromium-profile"),  # a fresh profile each run
             executable_path=str(CHROMIUM),
             headless=True,
             args=CHROMIUM_FLAGS,
@@ -400,17 +400,9 @@ def signed_in(
             page.set_default_timeout(WAIT_MS)
             page.on("console", watch.console)
             page.on("pageerror", watch.page_error)
-            if before_load:
-                before_load(page)
-            page.goto(stack.url + "/")
-            page.get_by_label("API key", exact=True).fill(stack.admin_key)
-            page.keyboard.press("Enter")
-            expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
-            expect(page.locator("#jobs-status")).to_have_text(re.compile(r"^\d+ jobs?$"))
             yield page
         finally:
             context.close()
-    assert watch.problems == []
 
 
 def _go(page: Page, hash_: str) -> None:
