@@ -733,10 +733,15 @@ def test_a_revealed_secret_leaves_the_page_with_its_notice(
     watch = ConsoleWatch()
     with signed_in(shared_stack, tmp_path, watch) as page:
         page.get_by_role("link", name="Account").click()
+        expect(page.get_by_role("heading", name="Account")).to_be_visible()
+        expect(page.locator("#notify-body")).to_be_enabled()  # its settings have loaded
         page.get_by_label("Name", exact=True).fill(_unique("reveal"))
         page.get_by_role("button", name="Create key").click()
         expect(page.locator("#key-reveal-value")).to_have_value(re.compile("^chk_"))
-        page.get_by_label("Webhook URL (empty: none)").fill("http://127.0.0.1:9/notify")
+        # A URL of its own: only a new URL gets a signing secret.
+        url = "http://127.0.0.1:9/notify/" + _unique("r").replace(" ", "-")
+        page.get_by_label("Webhook URL (empty: none)").fill(url)
+        expect(page.get_by_label("Webhook URL (empty: none)")).to_have_value(url)
         page.get_by_role("button", name="Save notifications").click()
         expect(page.locator("#notify-secret-value")).to_have_value(re.compile("^whsec_"))
 
