@@ -91,19 +91,25 @@ def _not_unicode(payload: Any) -> str | None:
     while pending:
         value, path = pending.pop()
         if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
+            if not _encodable(value):
                 return path or "body"
         elif isinstance(value, dict):
             for key, item in value.items():
                 inner = f"{path}.{key}" if path else str(key)
-                if _not_unicode(key) is not None:
+                if not _encodable(key):
                     return inner.encode("utf-8", "backslashreplace").decode("utf-8")
                 pending.append((item, inner))
         elif isinstance(value, list):
             pending.extend((item, f"{path}[{n}]") for n, item in enumerate(value))
     return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _wrapped(payload: Any, key: str) -> Any:
