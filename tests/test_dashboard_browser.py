@@ -752,3 +752,34 @@ def test_a_revealed_secret_leaves_the_page_with_its_notice(
         page.get_by_role("link", name="Account").click()
         expect(page.locator("#key-reveal")).to_be_hidden()
         assert page.locator("#key-reveal-value").input_value() == ""
+
+
+def test_typing_on_while_the_key_list_reloads_keeps_the_caret_where_the_user_is(
+    shared_stack: LocalStack, tmp_path: Path
+) -> None:
+    """Focus goes to a new key at once; it used to jump there when the list had reloaded."""
+    from playwright.sync_api import Route, expect
+
+    held: list[Route] = []
+    watch = ConsoleWatch()
+    with signed_in(shared_stack, tmp_path, watch) as page:
+        page.get_by_role("link", name="Account").click()
+        expect(page.locator("#notify-body")).to_be_enabled()
+        expect(page.locator("#keys-status")).to_contain_text("active")
+        page.route(
+            _path_is("/keys"),
+            lambda route: held.append(route) if route.request.method == "GET" else route.fallback(),
+        )
+        name = _unique("caret")
+        page.get_by_label("Name", exact=True).fill(name)
+        page.get_by_role("button", name="Create key").click()
+        expect(page.locator("#key-reveal-value")).to_have_value(re.compile("^chk_"))
+        url_field = page.get_by_label("Webhook URL (empty: none)")
+        url_field.fill("http://127.0.0.1:9/")
+        while not held:
+            page.wait_for_timeout(20)
+        held[0].continue_()
+        page.unroute_all()
+        expect(page.locator("#keys-table tbody")).to_contain_text(name)
+        page.keyboard.type("caret")
+        expect(url_field).to_have_value("http://127.0.0.1:9/caret")

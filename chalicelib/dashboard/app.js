@@ -1619,9 +1619,11 @@
       $("#key-reveal").hidden = false;
       $("#key-name").value = "";
       $("#key-ips").value = "";
-      await loadKeys();
+      // Focus moves to the new key now, not once the list has loaded: a late move would take
+      // the caret from whatever the user went on to type in meanwhile.
       $("#key-reveal-value").focus();
       $("#key-reveal-value").select();
+      await loadKeys();
     } catch (err) {
       showError(form, err);
     }
