@@ -758,7 +758,7 @@ def test_typing_on_while_the_key_list_reloads_keeps_the_caret_where_the_user_is(
     shared_stack: LocalStack, tmp_path: Path
 ) -> None:
     """Focus goes to a new key at once; it used to jump there when the list had reloaded."""
-    from playwright.sync_api import Route, expect
+    from playwright.sync_api import expect
 
     held: list[Route] = []
     watch = ConsoleWatch()
