@@ -454,6 +454,11 @@ def details(job: JobRecord, now: float) -> dict[str, Any]:
     return out
 
 
+def url_host(url: str) -> str:
+    """The host name a job's URL calls (lower case): a stored password belongs to it."""
+    return urlsplit(url).hostname or ""
+
+
 def editable(job: JobRecord) -> dict[str, Any]:
     """The stored job in input shape, real password included: the base a PATCH merges into."""
     spec = copy.deepcopy(job.spec)

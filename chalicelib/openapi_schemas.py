@@ -247,7 +247,9 @@ def _job_fields() -> dict[str, Any]:
                     "user": _line(jobs.MAX_AUTH_FIELD),
                     "password": _line(jobs.MAX_AUTH_FIELD),
                 },
-                description="Basic auth; enabling it needs a user.",
+                description="Basic auth; enabling it needs a user. A stored password is "
+                "sent only to the host it was given for: moving the URL to another host asks "
+                "for it again.",
             ),
             "if": {"properties": {"enable": {"const": True}}, "required": ["enable"]},
             "then": {"properties": {"user": {"minLength": 1}}, "required": ["user"]},

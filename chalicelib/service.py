@@ -85,7 +85,11 @@ class Service:
             account_id=account_id,
             job_id=self.stores.state.next_id("job"),
             spec=valid.spec,
-            secrets={"password": valid.password, "signing": [{"secret": secret, "until": None}]},
+            secrets={
+                "password": valid.password,
+                "password_host": jobs.url_host(valid.spec["url"]),
+                "signing": [{"secret": secret, "until": None}],
+            },
             created_at=int(now),
             updated_at=int(now),
         )
@@ -105,10 +109,12 @@ class Service:
         ):
             # A client sending back the masked password it read means "unchanged".
             delta["auth"] = {k: v for k, v in delta["auth"].items() if k != "password"}
+        new_password = isinstance(delta.get("auth"), dict) and "password" in delta["auth"]
         for _ in range(_RETRIES):
             job = self.get_job(account_id, job_id)
             merged = jobs.merge(jobs.with_defaults(jobs.editable(job)), delta)
             valid = jobs.validate(merged, folder_ids=self._folder_ids(account_id))
+            password_host = _password_host(job, valid, new_password)
             self._check_chains(account_id, valid.spec, job.spec)
             now = self.clock()
             expected = job.version
@@ -116,6 +122,7 @@ class Service:
             was_enabled = job.enabled
             job.spec = valid.spec
             job.secrets["password"] = valid.password
+            job.secrets["password_host"] = password_host
             job.version += 1
             job.updated_at = int(now)
             if job.enabled and not was_enabled:
@@ -542,3 +549,21 @@ def validate_overrides(payload: object) -> dict[str, Any] | None:
     if "body" in extended:
         out["body"] = checked["body"]
     return out or None
+
+
+def _password_host(job: JobRecord, valid: jobs.ValidJob, new_password: bool) -> str:
+    """The host the job's password was given for, after an update; raises when the update would
+    send a kept password to another host. Otherwise a key that may edit jobs, but never sees
+    their passwords, could send one anywhere by changing the URL (or switch auth off, move the
+    URL, and switch it on again)."""
+    host = jobs.url_host(valid.spec["url"])
+    if new_password or not valid.password:
+        return host
+    given_for = job.secrets.get("password_host") or jobs.url_host(job.spec["url"])
+    if valid.spec["auth"]["enable"] and host != given_for:
+        raise ValidationError(
+            f"the URL now calls another host than {given_for}, the one the stored password was "
+            "given for: send the password again (or switch auth off)",
+            field="auth.password",
+        )
+    return given_for

@@ -105,3 +105,17 @@ def bob(stores: Any) -> Persona:
 @pytest.fixture
 def carol(stores: Any) -> Persona:
     return make_persona(stores, "carol", "acct-alice", ["read"])
+
+
+# Modules that run for a long while in one piece (a module-scoped stack, a subprocess), longest
+# first. `make test` runs two pytest workers, each taking whole modules in collection order: the
+# long modules start at once, side by side with the many short ones, instead of last.
+LONG_FIRST = ("test_fuzz.py", "test_bench.py", "test_dashboard_browser.py", "test_local_stack.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONG_FIRST.index(name) if name in LONG_FIRST else len(LONG_FIRST)
+
+    items.sort(key=rank)  # stable: every module keeps its own order

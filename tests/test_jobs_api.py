@@ -123,6 +123,46 @@ def test_it_refuses_a_copy_that_carries_the_mask_as_password(api: Api, alice: Pe
     assert body(response)["error"]["field"] == "auth.password"
 
 
+def test_it_asks_for_the_password_again_when_the_url_moves_to_another_host(
+    api: Api, alice: Persona, stores: Any
+) -> None:
+    """A stored password goes only to the host it was given for: a key that may edit jobs but
+    never reads the password cannot send it elsewhere by changing the URL."""
+    job_id = create(
+        api,
+        alice,
+        url="https://api.example.com/hook",
+        auth={"enable": True, "user": "u", "password": "pw"},
+    )
+    moved = api.patch(f"/jobs/{job_id}", alice, {"job": {"url": "https://attacker.test/x"}})
+    assert moved.status_code == 400
+    assert body(moved)["error"]["field"] == "auth.password"
+    assert "another host" in body(moved)["error"]["message"]
+    masked = {"enable": True, "user": "u", "password": "********"}  # what GET returned
+    moved = api.patch(
+        f"/jobs/{job_id}", alice, {"job": {"url": "https://attacker.test/x", "auth": masked}}
+    )
+    assert body(moved)["error"]["field"] == "auth.password"
+    assert details(api, alice, job_id)["url"] == "https://api.example.com/hook"
+
+    # The same host (any path, scheme, port or letter case) keeps the password.
+    for url in ("https://api.example.com/other", "http://API.example.com:8080/hook"):
+        assert api.patch(f"/jobs/{job_id}", alice, {"job": {"url": url}}).status_code == 200
+    assert stores.jobs.get(alice.account, job_id).secrets["password"] == "pw"
+    # Another host with the password given again, or with auth switched off, is fine.
+    again = {"url": "https://new.example.net/", "auth": {"password": "pw2"}}
+    assert api.patch(f"/jobs/{job_id}", alice, {"job": again}).status_code == 200
+    assert stores.jobs.get(alice.account, job_id).secrets["password"] == "pw2"
+    off = {"url": "https://third.example.org/", "auth": {"enable": False}}
+    assert api.patch(f"/jobs/{job_id}", alice, {"job": off}).status_code == 200
+
+
+def test_it_moves_a_job_without_a_password_to_any_host(api: Api, alice: Persona) -> None:
+    job_id = create(api, alice, auth={"enable": True, "user": "u", "password": ""})
+    moved = api.patch(f"/jobs/{job_id}", alice, {"job": {"url": "https://elsewhere.example/"}})
+    assert moved.status_code == 200
+
+
 def test_it_updates_only_the_fields_in_the_delta(api: Api, alice: Persona) -> None:
     job_id = create(api, alice, title="before")
     response = api.patch(f"/jobs/{job_id}", alice, {"job": {"title": "after"}})
