@@ -239,8 +239,8 @@ SECTIONS: tuple[Section, ...] = (
     Section(
         "API latency",
         "api",
-        "Through the local stack (`make run`: `chalice local` with moto in server mode behind "
-        "it), one keep-alive connection, 20 jobs in the account, at most 300 requests or 10 s per "
+        "Through the local stack (`make run`: `chalice local` with SQLite behind it), one "
+        "keep-alive connection, 20 jobs in the account, at most 300 requests or 10 s per "
         "loop. Baseline: `GET /health` (HTTP server and routing, no key check, no store).",
         (
             Figure("api.p50_ms", "GET /jobs p50", "ms", baseline="api.health_p50_ms"),

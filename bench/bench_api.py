@@ -9,8 +9,8 @@ here and dummy AWS credentials; creates a benchmark key with a high rate limit (
 `GET /jobs` and `PUT /jobs`. Each loop stops after REQUESTS requests or SECONDS seconds. The
 stack is stopped with SIGTERM whatever happens. The last line printed is JSON.
 
-The figures include moto in server mode behind every store call, so they describe the local stack,
-not DynamoDB; they are still comparable from run to run.
+The figures describe the local stack as `make run` starts it (SQLite behind every store call), not
+DynamoDB; they are still comparable from run to run.
 """
 
 from __future__ import annotations
@@ -59,11 +59,18 @@ class LocalStack:
     `url` is the API's base URL and `admin_key` an admin key made for this run.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, **env: str) -> None:
         self.url = ""
         self.admin_key = ""
+        self.env = env  # more environment for the stack (CRONHOOK_BACKEND, rate limits, ...)
         self._proc: subprocess.Popen[bytes] | None = None
         self._home = ""
+
+    @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise RuntimeError("the local stack is not running")
+        return self._proc.pid
 
     def __enter__(self) -> LocalStack:
         from chalicelib import auth
@@ -93,6 +100,7 @@ class LocalStack:
             CRONHOOK_ADMIN_KEY=self.admin_key,
             CRONHOOK_HOME=self._home,
             PYTHONUNBUFFERED="1",
+            **self.env,
         )
         with log_path.open("wb") as log:
             self._proc = subprocess.Popen(

@@ -36,6 +36,13 @@ def _number(env: Mapping[str, str], name: str, default: float, low: float, high:
     return value
 
 
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = (env.get(name) or default).strip().lower()
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {env.get(name)!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service reads from its environment."""
@@ -62,6 +69,11 @@ class Settings:
     inline_wait_s: float = 2.0
     notify_from: str = "cronhook@localhost"
     kms_key: str = ""
+    # "aws": DynamoDB, SQS, S3, SES, KMS (deployed, or moto through AWS_ENDPOINT_URL);
+    # "sqlite": one database file in `home` (the embedded default of `make run`).
+    backend: str = "aws"
+    home: str = ""
+    sqlite_sync: str = "NORMAL"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -91,4 +103,10 @@ class Settings:
             inline_wait_s=_number(env, "CRONHOOK_INLINE_WAIT_S", 2.0, 0, 125),
             notify_from=env.get("CRONHOOK_NOTIFY_FROM", "cronhook@localhost"),
             kms_key=env.get("CRONHOOK_KMS_KEY", ""),
+            # `moto` is the AWS code path against an embedded moto (`make run`'s option).
+            backend=_choice(env, "CRONHOOK_BACKEND", "aws", ("aws", "moto", "sqlite")).replace(
+                "moto", "aws"
+            ),
+            home=env.get("CRONHOOK_HOME", ""),
+            sqlite_sync=_choice(env, "CRONHOOK_SQLITE_SYNC", "normal", ("normal", "full")).upper(),
         )

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from chalicelib.errors import StoreError
 
 PREFIX = "kms1:"
+LOCAL_PREFIX = "key1:"  # sealed with a local key file (`make run`), not KMS
 _REUSE_S = 300  # a sealing data key is used for at most this long
 _CACHE = 1024  # opened data keys kept
 
@@ -35,6 +36,11 @@ class Sealer(Protocol):
     def open(self, sealed: str, context: str) -> dict[str, Any]: ...
 
 
+def is_sealed(text: str) -> bool:
+    """Whether `text` is a sealed value (of any sealer) rather than JSON in clear."""
+    return text.startswith((PREFIX, LOCAL_PREFIX))
+
+
 class PlainSealer:
     """No encryption (no KMS key configured): the JSON as it is. Opens sealed values never."""
 
@@ -42,9 +48,77 @@ class PlainSealer:
         return json.dumps(data, separators=(",", ":"))
 
     def open(self, sealed: str, context: str) -> dict[str, Any]:
-        if sealed.startswith(PREFIX):
-            raise StoreError("secrets are encrypted but no KMS key is configured")
+        if is_sealed(sealed):
+            raise StoreError("secrets are encrypted but no key is configured to open them")
         return _plain(sealed)
+
+
+class LocalSealer:
+    """AES-256-GCM under one key kept in a file (mode 0600) beside the local database: what
+    `make run` seals secrets with, where there is no KMS. The job's own key (or the settings
+    key) is the associated data, as with KmsSealer, so a sealed value moved elsewhere does not
+    open."""
+
+    KEY_BYTES = 32
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != self.KEY_BYTES:
+            raise ValueError("a local sealing key is 32 bytes")
+        self.key = key
+
+    @classmethod
+    def from_file(cls, path: Any) -> LocalSealer:
+        """The key in `path` (base64), made there first if there is none."""
+        from pathlib import Path
+
+        path = Path(path)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fresh = base64.b64encode(os.urandom(cls.KEY_BYTES)).decode() + "\n"
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass  # made by another process a moment ago: read that one
+            else:
+                with os.fdopen(fd, "w") as f:
+                    f.write(fresh)
+                    f.flush()
+                    os.fsync(f.fileno())
+        try:
+            key = base64.b64decode(path.read_text().strip(), validate=True)
+            return cls(key)
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"cannot read the sealing key {path}: {exc}") from exc
+
+    def seal(self, data: dict[str, Any], context: str) -> str:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        nonce = os.urandom(12)
+        body = json.dumps(data, separators=(",", ":")).encode()
+        ciphertext = AESGCM(self.key).encrypt(nonce, body, context.encode())
+        envelope = {
+            "n": base64.b64encode(nonce).decode(),
+            "c": base64.b64encode(ciphertext).decode(),
+        }
+        return LOCAL_PREFIX + json.dumps(envelope, separators=(",", ":"))
+
+    def open(self, sealed: str, context: str) -> dict[str, Any]:
+        if not sealed.startswith(LOCAL_PREFIX):
+            if sealed.startswith(PREFIX):
+                raise StoreError("secrets sealed with KMS cannot be opened with the local key")
+            return _plain(sealed)  # written before sealing (an import of clear data)
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        try:
+            envelope = json.loads(sealed[len(LOCAL_PREFIX) :])
+            body = AESGCM(self.key).decrypt(
+                base64.b64decode(envelope["n"]), base64.b64decode(envelope["c"]), context.encode()
+            )
+        except (InvalidTag, ValueError, KeyError) as exc:
+            raise StoreError("sealed secrets could not be decrypted with the local key") from exc
+        data: dict[str, Any] = json.loads(body)
+        return data
 
 
 def _plain(text: str) -> dict[str, Any]:

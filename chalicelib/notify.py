@@ -20,7 +20,7 @@ from typing import Any
 
 from chalicelib import executor
 from chalicelib.config import Settings
-from chalicelib.crypto import PREFIX, PlainSealer, Sealer
+from chalicelib.crypto import PlainSealer, Sealer, is_sealed
 from chalicelib.errors import StoreError
 from chalicelib.store.base import JobRecord, Stores
 
@@ -49,17 +49,17 @@ def seal_settings(config: dict[str, Any], sealer: Sealer, account_id: str) -> di
     """The settings as stored: the signing secret sealed (a sealed one stays as it is). Without
     encryption (PlainSealer) the secret stays in clear, as the jobs' secrets do."""
     secret = config.get("secret")
-    if not secret or secret.startswith(PREFIX):
+    if not secret or is_sealed(secret):
         return dict(config)
     sealed = sealer.seal({"secret": secret}, settings_key(account_id))
-    return {**config, "secret": sealed if sealed.startswith(PREFIX) else secret}
+    return {**config, "secret": sealed if is_sealed(sealed) else secret}
 
 
 def open_settings(config: dict[str, Any], sealer: Sealer, account_id: str) -> dict[str, Any]:
     """The settings with the signing secret opened; a secret stored in clear (before it was
     sealed, or without a KMS key) as it is. StoreError when it cannot be opened."""
     secret = config.get("secret")
-    if not secret or not secret.startswith(PREFIX):
+    if not secret or not is_sealed(secret):
         return dict(config)
     return {**config, "secret": sealer.open(secret, settings_key(account_id))["secret"]}
 

@@ -1,26 +1,36 @@
-"""The only place that creates boto3 clients: lazily, once per process, after moto (if any) starts.
+"""The composition root: the only place that picks a backend and creates its clients, lazily,
+once per process (after moto, if any, starts).
 
-`AWS_ENDPOINT_URL` (read by boto3 itself) points every client at the local moto server.
+`CRONHOOK_BACKEND=aws` (deployed): DynamoDB, SQS, S3, SES and KMS through boto3;
+`AWS_ENDPOINT_URL` (read by boto3 itself) points every client at a local moto server.
+`CRONHOOK_BACKEND=sqlite` (`make run`): one SQLite file in `CRONHOOK_HOME` holds the tables, the
+dispatch queue, saved responses and the e-mail outbox; secrets are sealed with a key file there.
 Tests and the local stack may `configure()` other stores or settings.
 """
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.config import Settings
+from chalicelib.config import ConfigError, Settings
 from chalicelib.store.base import Stores
 
 if TYPE_CHECKING:
     from chalicelib.crypto import Sealer
     from chalicelib.store.blobs import Blobs
     from chalicelib.store.queue import Queue
+    from chalicelib.store.sqlite import Database
 
 _lock = threading.Lock()
 _settings: Settings | None = None
 _stores: Stores | None = None
 _clients: dict[str, Any] = {}
+_database: Database | None = None
+
+SQLITE_FILE = "cronhook.db"
+SEALING_KEY_FILE = "secrets.key"
 
 
 def settings() -> Settings:
@@ -47,10 +57,38 @@ def _boto_config() -> Any:
     )
 
 
+def _home(current: Settings) -> Path:
+    if not current.home:
+        raise ConfigError("CRONHOOK_HOME must name a directory when CRONHOOK_BACKEND is sqlite")
+    return Path(current.home).expanduser()
+
+
+def database() -> Database:
+    """The SQLite database of the sqlite backend, opened on first use."""
+    global _database
+    current = settings()
+    with _lock:
+        if _database is None:
+            from chalicelib.store.sqlite import Database
+
+            _database = Database(_home(current) / SQLITE_FILE, current.sqlite_sync)
+        return _database
+
+
 def stores() -> Stores:
-    """The DynamoDB-backed stores for the configured tables, made on first use."""
+    """The configured backend's stores, made on first use."""
     global _stores
     current = settings()
+    if current.backend == "sqlite":
+        db = database()
+        with _lock:
+            if _stores is None:
+                from chalicelib.crypto import LocalSealer
+                from chalicelib.store.sqlite import sqlite_stores
+
+                local = LocalSealer.from_file(_home(current) / SEALING_KEY_FILE)
+                _stores = sqlite_stores(db, current.due_shards, local)
+            return _stores
     with _lock:
         if _stores is None:
             from chalicelib.crypto import KmsSealer, PlainSealer
@@ -90,25 +128,42 @@ def client(service: str) -> Any:
 
 
 def queue() -> Queue:
+    if settings().backend == "sqlite":
+        from chalicelib.store.sqlite import SqliteQueue
+
+        return SqliteQueue(database())
     from chalicelib.store.queue import SqsQueue
 
     return SqsQueue(client("sqs"), settings().queue)
 
 
 def blobs() -> Blobs:
+    if settings().backend == "sqlite":
+        from chalicelib.store.sqlite import SqliteBlobs
+
+        return SqliteBlobs(database())
     from chalicelib.store.blobs import S3Blobs
 
     return S3Blobs(client("s3"), settings().bucket)
 
 
 def ses() -> Any:
+    """SES's client, or with the sqlite backend the outbox that keeps its e-mails."""
+    if settings().backend == "sqlite":
+        from chalicelib.store.sqlite import SqliteOutbox
+
+        return SqliteOutbox(database())
     return client("ses")
 
 
 def configure(*, settings: Settings | None = None, stores: Stores | None = None) -> None:
-    """Replace the settings and/or stores (tests, local stack); None resets to lazy defaults."""
-    global _settings, _stores
+    """Replace the settings and/or stores (tests, local stack); None resets to lazy defaults.
+    An open SQLite database is closed."""
+    global _settings, _stores, _database
     with _lock:
         _settings = settings
         _stores = stores
         _clients.clear()
+        if _database is not None:
+            _database.close()
+            _database = None

@@ -6,6 +6,7 @@
     python -m scripts.admin [--local] export-jobs --account NAME [--file F]
     python -m scripts.admin [--local] import-jobs --account NAME --file F
     python -m scripts.admin [--local] tick [--now TIME]
+    python -m scripts.admin [--local] backup [--file F]
 
 --local talks to the stack `make run` is running (its address and names are in
 $CRONHOOK_HOME/local-env.json while it runs). Without it, the AWS credentials and region of the
@@ -70,6 +71,13 @@ def _parser() -> argparse.ArgumentParser:
         "--now",
         help="the tick's time: ISO 8601 with offset (2026-01-01T09:00:00Z) or epoch seconds; "
         "default: the current time",
+    )
+    backup = commands.add_parser(
+        "backup",
+        help="write a consistent copy of the local (SQLite) database, also while the stack runs",
+    )
+    backup.add_argument(
+        "--file", help="where to write it (default: $CRONHOOK_HOME/backups/cronhook-<time>.db)"
     )
     return parser
 
@@ -171,7 +179,28 @@ def _print(document: Any) -> None:
     print(json.dumps(document, indent=2, default=str))
 
 
+def _backup(file: str | None) -> int:
+    """SQLite's online backup: a consistent copy, page by page, while the stack reads and
+    writes (README, "Backups", says how to restore one)."""
+    from scripts.local import backup_name
+
+    current = wiring.settings()
+    if current.backend != "sqlite":
+        print(
+            "error: backup copies the local SQLite database (make run); deployed, DynamoDB's "
+            "point-in-time recovery keeps the tables",
+            file=sys.stderr,
+        )
+        return 2
+    target = Path(file) if file else backup_name(Path(current.home), time.time())
+    wiring.database().backup(target)
+    _print({"backup": str(target), "bytes": target.stat().st_size})
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "backup":
+        return _backup(args.file)
     stores = wiring.stores()
     if args.command == "create-key":
         scopes = auth.validate_scopes([s.strip() for s in args.scopes.split(",") if s.strip()])

@@ -1,16 +1,25 @@
 """`make run`: the whole service on one machine, with no AWS account.
 
-One process runs everything: moto in server mode stands in for DynamoDB, S3 and SQS (resources
-made from infra/resources.json), the data saved by the previous run is loaded back, an admin key
-is created, the Chalice app is served as `chalice local` serves it, a ticker calls the tick at
-every minute boundary (EventBridge's job in AWS) and a worker feeds the dispatch queue's messages
-to the SQS worker function (Lambda's SQS integration in AWS). SIGINT or SIGTERM stops it all and
-saves the data.
+One process runs everything: the Chalice app served as `chalice local` serves it, a ticker that
+calls the tick at every minute boundary (EventBridge's job in AWS) and a worker that feeds the
+dispatch queue's messages to the SQS worker function (Lambda's SQS integration in AWS).
 
-Environment: CRONHOOK_PORT (API, default 8000), CRONHOOK_AWS_PORT (embedded AWS, default 4566),
+Backends (CRONHOOK_BACKEND):
+- `sqlite` (the default): one SQLite database in CRONHOOK_HOME holds jobs, keys, runs, the
+  dispatch queue, saved responses and the e-mail outbox; every answer is on disk before it is
+  sent, so a crash (SIGKILL, OOM) loses nothing that was answered. Secrets are sealed with a key
+  file made there on the first start. A `data.json` left by the moto stack is imported once.
+- `moto`: moto in server mode stands in for DynamoDB, S3, SQS, SES and KMS (resources made from
+  infra/resources.json), the AWS code path end to end; its data lives in memory and is saved to
+  `data.json` at a clean stop only.
+
+SIGINT or SIGTERM stops it all. One stack per home: a second start on the same home refuses.
+
+Environment: CRONHOOK_PORT (API, default 8000), CRONHOOK_AWS_PORT (moto, default 4566),
 CRONHOOK_HOME (where the data, the admin key and the running stack's address are kept, default
 .cronhook in the repository), CRONHOOK_ADMIN_KEY (an admin key in cronhook's format to create at
-start; otherwise one is made, saved to $CRONHOOK_HOME/admin-key, and reused on later starts).
+start; otherwise one is made, saved to $CRONHOOK_HOME/admin-key, and reused on later starts),
+CRONHOOK_SQLITE_SYNC (`normal`, or `full` to survive a power cut as well).
 """
 
 from __future__ import annotations
@@ -25,14 +34,21 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from chalicelib.store.sqlite import Received
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "local"
 LOCAL_ENV_FILE = "local-env.json"  # the running stack's endpoint and names, for admin.py --local
 DATA_FILE = "data.json"
+LOCK_FILE = "stack.lock"
+BACKUP_DIR = "backups"
+HOUSEKEEP_S = 300  # expired runs, watch lists and responses are deleted this often (sqlite)
 WORKER_WAIT_S = 1  # SQS long-poll wait: short enough for a prompt shutdown
 WORKER_CONCURRENCY = 8  # worker batches at once (Lambda runs many invocations side by side)
 STOP_GRACE_S = 5  # on shutdown, how long ticks and the worker may take to finish their work
@@ -165,7 +181,38 @@ def _clock_text(now: float) -> str:
 # ---- the worker: Lambda's SQS integration ---------------------------------------------------
 
 
-def work_messages(sqs: Any, queue_url: str, messages: list[dict[str, Any]], now: float) -> bool:
+class Source(Protocol):
+    """Where the worker takes its messages: the SQLite queue, or SQS (moto)."""
+
+    def receive(self, limit: int = 10) -> list[Received]: ...
+    def delete(self, receipts: Sequence[str]) -> None: ...
+    def wait(self, timeout: float) -> None: ...
+
+
+class SqsSource:
+    """SQS (moto) as a Source: long polls of WORKER_WAIT_S, deletes in batches."""
+
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+
+    def receive(self, limit: int = 10) -> list[Received]:
+        from chalicelib.store.sqlite import Received
+
+        got = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=limit, WaitTimeSeconds=WORKER_WAIT_S
+        )
+        return [Received(m["ReceiptHandle"], m["Body"]) for m in got.get("Messages", [])]
+
+    def delete(self, receipts: Sequence[str]) -> None:
+        entries = [{"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(receipts)]
+        self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+
+    def wait(self, timeout: float) -> None:
+        return None  # receive() long-polls
+
+
+def work_messages(source: Source, messages: list[Received], now: float) -> bool:
     """Hand the bodies to the worker function; delete the messages only if it returned.
 
     As with Lambda's SQS integration, a failed batch stays in the queue and comes back after the
@@ -173,32 +220,30 @@ def work_messages(sqs: Any, queue_url: str, messages: list[dict[str, Any]], now:
     """
     dispatch = importlib.import_module("chalicelib.dispatch")
     try:
-        result = dispatch.work([m["Body"] for m in messages], now)
+        result = dispatch.work([m.body for m in messages], now)
     except Exception:
         if not _stopping.is_set():
             log.exception("worker failed on %d message(s); they come back later", len(messages))
         return False
-    entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
-    sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
+    source.delete([m.receipt for m in messages])
     log.info("worker %d message(s) %s", len(messages), json.dumps(result, default=str))
     return True
 
 
 def run_worker(
     stop: threading.Event,
-    sqs: Any,
-    queue_url: str,
+    source: Source,
     concurrency: int = WORKER_CONCURRENCY,
 ) -> None:
-    """Long-poll the dispatch queue and work its messages in batches of up to 10, up to
+    """Take the dispatch queue's messages in batches of up to 10 as they become visible, up to
     `concurrency` batches at once: Lambda's SQS integration hands each batch to an invocation of
     its own, so a slow target holds its batch only, not the messages that come due behind it."""
     free = threading.BoundedSemaphore(concurrency)
     batches: list[threading.Thread] = []
 
-    def invoke(messages: list[dict[str, Any]]) -> None:
+    def invoke(messages: list[Received]) -> None:
         try:
-            work_messages(sqs, queue_url, messages, time.time())
+            work_messages(source, messages, time.time())
         except Exception as exc:
             if not stop.is_set():
                 log.warning("worker: cannot delete worked messages (%s); they come back", exc)
@@ -217,9 +262,7 @@ def run_worker(
         if not free.acquire(timeout=WORKER_WAIT_S):
             continue
         try:
-            received = sqs.receive_message(
-                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=WORKER_WAIT_S
-            )
+            messages = source.receive(10)
         except Exception as exc:
             free.release()
             if stop.is_set():
@@ -227,9 +270,9 @@ def run_worker(
             log.warning("worker: cannot read the dispatch queue (%s); retrying", exc)
             stop.wait(1)
             continue
-        messages = received.get("Messages", [])
         if not messages:
             free.release()
+            source.wait(WORKER_WAIT_S)
             continue
         batch = threading.Thread(target=invoke, args=(messages,), name="worker-batch", daemon=True)
         batch.start()
@@ -316,42 +359,106 @@ def _quiet_logging() -> None:
     ChaliceRequestHandler.disable_nagle_algorithm = True
 
 
-def _banner(url: str, aws_port: int, key: str, source: str, state_dir: Path, restored: str) -> str:
-    if source == "new":
-        where = f"new; saved to {state_dir / 'admin-key'}"
-    elif source == "CRONHOOK_ADMIN_KEY":
-        where = "from CRONHOOK_ADMIN_KEY"
-    else:
-        where = f"from {source}"
-    lines = [
-        "",
-        "cronhook is running (stage: local)",
-        f"  API           {url}",
-        f"  admin key     {key}",
-        f"                ({where})",
-        f"  data          {state_dir / DATA_FILE} ({restored})",
-        f"  embedded AWS  http://127.0.0.1:{aws_port} (moto: DynamoDB, S3, SQS)",
-        "  scheduler     ticks at every minute boundary; the worker reads the dispatch queue",
-        "",
-        "Try:",
-        f"  curl -s -H 'Authorization: Bearer {key}' {url}/jobs",
-        "Operator commands against this stack: .venv/bin/python -m scripts.admin --local --help",
-        "Ctrl-C stops everything and saves the data.",
-        "",
-    ]
-    return "\n".join(lines)
+@dataclass
+class Backend:
+    """A started backend, as `main` uses it."""
+
+    name: str
+    lines: list[str]  # for the banner: where the data is, what it restored
+    source: Source  # the dispatch queue, for the worker
+    env: dict[str, str]  # what `scripts.admin --local` needs to reach the same data
+    close: Callable[[], None]  # after the API, ticks and worker have stopped
+    housekeep: Callable[[float], Any] | None = None
 
 
-def main() -> None:
-    started = time.monotonic()
-    api_port = _port("CRONHOOK_PORT", 8000)
-    aws_port = _port("CRONHOOK_AWS_PORT", 4566)
-    state_dir = home()
+def lock_home(state_dir: Path, api_port: int) -> Any:
+    """Hold the home's lock for the life of this process, or exit naming the stack that holds
+    it. The lock is the kernel's (flock): it goes with the process, however that ends."""
+    import fcntl
+
+    try:
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        handle = (state_dir / LOCK_FILE).open("a+")
+    except OSError as exc:
+        sys.exit(f"cannot use {state_dir} as the stack's home: {exc.strerror}")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        sys.exit(
+            f"a cronhook stack already runs on {state_dir} ({holder}): stop it first, "
+            "or give this one another CRONHOOK_HOME"
+        )
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}, API http://127.0.0.1:{api_port}\n")
+    handle.flush()
+    return handle
+
+
+def last_backup(state_dir: Path) -> Path | None:
+    found = sorted((state_dir / BACKUP_DIR).glob("*.db"))
+    return found[-1] if found else None
+
+
+def backup_name(state_dir: Path, now: float) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+    return state_dir / BACKUP_DIR / f"cronhook-{stamp}.db"
+
+
+def _start_sqlite(state_dir: Path) -> Backend:
+    from chalicelib import wiring
+    from chalicelib.errors import StoreError
+    from chalicelib.store.sqlite import SqliteQueue
+    from scripts import persist
+
+    os.environ["CRONHOOK_BACKEND"] = "sqlite"
+    os.environ["CRONHOOK_HOME"] = str(state_dir)
+    wiring.configure()
+    path = state_dir / wiring.SQLITE_FILE
+    try:
+        db = wiring.database()
+        problem = db.check()
+    except StoreError as exc:
+        problem = exc.message
+    if problem != "ok":
+        backup = last_backup(state_dir)
+        restore = (
+            f"the last backup is {backup}: to go back to it, copy it over {path} "
+            f"(and delete {path.name}-wal and {path.name}-shm)"
+            if backup
+            else "there is no backup in " + str(state_dir / BACKUP_DIR)
+        )
+        sys.exit(f"cannot use the database {path}: {problem}\n{restore}")
+    try:
+        stores = wiring.stores()
+        sealing = state_dir / wiring.SEALING_KEY_FILE
+        lines = [f"  data          {path} (SQLite; secrets sealed with {sealing})"]
+        imported = persist.import_once(
+            state_dir / DATA_FILE, stores, wiring.queue(), wiring.blobs(), time.time()
+        )
+    except persist.PersistError as exc:
+        sys.exit(f"{exc}\nMove the file away to start without importing it.")
+    except StoreError as exc:
+        sys.exit(f"cannot use the database {path}: {exc.message}")
+    if imported:
+        lines.append(f"                imported {imported} from {state_dir / DATA_FILE} (kept)")
+    queue = wiring.queue()
+    assert isinstance(queue, SqliteQueue)
+    return Backend(
+        name="sqlite",
+        lines=lines,
+        source=queue,
+        env={"CRONHOOK_BACKEND": "sqlite", "CRONHOOK_HOME": str(state_dir)},
+        close=db.close,
+        housekeep=db.housekeep,
+    )
+
+
+def _start_moto(state_dir: Path, aws_port: int) -> Backend:
     _aws_environment(aws_port)
-    _quiet_logging()
-
     import boto3
-    from chalice.cli.factory import CLIFactory
     from moto.server import ThreadedMotoServer
 
     from scripts import persist
@@ -370,15 +477,11 @@ def main() -> None:
     session.client("ses").verify_email_identity(
         EmailAddress=os.environ.get("CRONHOOK_NOTIFY_FROM", "cronhook@localhost")
     )
-
-    factory = CLIFactory(project_dir=str(ROOT), environ=os.environ)
-    config = factory.create_config_obj(chalice_stage_name="local")
     # The template's outputs win over the config's names: resources are defined once.
     names_env = environment(outputs)
     os.environ.update(names_env)
-    os.environ.setdefault("CRONHOOK_ALLOW_PRIVATE_TARGETS", "true")
+    os.environ["CRONHOOK_BACKEND"] = "aws"
     names = persist.Names.from_env(os.environ)
-
     restored = "nothing saved yet"
     if saved is not None:
         try:
@@ -390,7 +493,6 @@ def main() -> None:
     from chalicelib import wiring
 
     wiring.configure()
-    key, source = _admin_key(wiring.stores(), state_dir)
     sqs = session.client("sqs")
     queue_url = sqs.get_queue_url(QueueName=wiring.settings().queue)["QueueUrl"]
     # The runs claimed before the last stop were waiting in the queue: without their messages
@@ -398,12 +500,113 @@ def main() -> None:
     if saved is not None and saved.get("queue"):
         restored += f", queue messages: {send_again(sqs, queue_url, saved['queue'], time.time())}"
 
+    def close() -> None:
+        print("saving the data...", flush=True)
+        try:
+            queue = pending_messages(wiring.settings().queue)
+            counts = persist.save(session, names, state_dir / DATA_FILE, {"queue": queue})
+            print(
+                f"saved {counts.describe()}, queue messages: {len(queue)} "
+                f"to {state_dir / DATA_FILE}",
+                flush=True,
+            )
+        except Exception as exc:
+            sys.exit(f"could not save the data (the previous {DATA_FILE} is unchanged): {exc}")
+        finally:
+            moto.stop()
+
+    return Backend(
+        name="moto",
+        lines=[
+            f"  data          {state_dir / DATA_FILE} ({restored}; saved at a clean stop only)",
+            f"  embedded AWS  http://127.0.0.1:{aws_port} (moto: DynamoDB, S3, SQS, SES, KMS)",
+        ],
+        source=SqsSource(sqs, queue_url),
+        env={
+            "CRONHOOK_BACKEND": "aws",
+            "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+            **names_env,
+        },
+        close=close,
+    )
+
+
+def _housekeeper(stop: threading.Event, housekeep: Callable[[float], Any]) -> None:
+    """Delete what DynamoDB's TTL and S3's lifecycle rules would: at start, then every few
+    minutes."""
+    while True:
+        try:
+            housekeep(time.time())
+        except Exception as exc:
+            if not stop.is_set():
+                log.warning("housekeeping failed: %s", exc)
+        if stop.wait(HOUSEKEEP_S):
+            return
+
+
+def _banner(url: str, key: str, source: str, state_dir: Path, backend: Backend) -> str:
+    if source == "new":
+        where = f"new; saved to {state_dir / 'admin-key'}"
+    elif source == "CRONHOOK_ADMIN_KEY":
+        where = "from CRONHOOK_ADMIN_KEY"
+    else:
+        where = f"from {source}"
+    stop = (
+        "Ctrl-C stops everything; what was answered is already on disk."
+        if backend.name == "sqlite"
+        else "Ctrl-C stops everything and saves the data."
+    )
+    lines = [
+        "",
+        f"cronhook is running (stage: local, backend: {backend.name})",
+        f"  API           {url}",
+        f"  admin key     {key}",
+        f"                ({where})",
+        *backend.lines,
+        "  scheduler     ticks at every minute boundary; the worker reads the dispatch queue",
+        "",
+        "Try:",
+        f"  curl -s -H 'Authorization: Bearer {key}' {url}/jobs",
+        "Operator commands against this stack: .venv/bin/python -m scripts.admin --local --help",
+        stop,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    started = time.monotonic()
+    backend_name = os.environ.get("CRONHOOK_BACKEND", "sqlite").strip().lower() or "sqlite"
+    if backend_name not in ("sqlite", "moto"):
+        sys.exit(f"CRONHOOK_BACKEND must be sqlite (the default) or moto, not {backend_name!r}")
+    state_dir = home()
+    api_port = _port("CRONHOOK_PORT", 8000)
+    held = lock_home(state_dir, api_port)
+    os.environ.setdefault("CRONHOOK_ALLOW_PRIVATE_TARGETS", "true")
+    os.environ["CRONHOOK_STAGE"] = "local"
+    _quiet_logging()
+
+    if backend_name == "moto":
+        backend = _start_moto(state_dir, _port("CRONHOOK_AWS_PORT", 4566))
+    else:
+        backend = _start_sqlite(state_dir)
+
+    from chalice.cli.factory import CLIFactory
+
+    from chalicelib import wiring
+    from scripts import persist
+
+    factory = CLIFactory(project_dir=str(ROOT), environ=os.environ)
+    config = factory.create_config_obj(chalice_stage_name="local")
+    key, source = _admin_key(wiring.stores(), state_dir)
+
     _answer_unknown_routes_with_404()
     server = factory.create_local_server(config.chalice_app, config, "127.0.0.1", api_port)
     stop = threading.Event()
 
     def shutdown(signum: int, frame: Any) -> None:
-        # A second Ctrl-C quits at once; the data file is only ever replaced whole.
+        # A second Ctrl-C quits at once: with SQLite nothing is lost by that; with moto the
+        # data file is only ever replaced whole.
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         stop.set()
@@ -415,9 +618,18 @@ def main() -> None:
         threading.Thread(target=server.server.serve_forever, name="api", daemon=True),
         threading.Thread(target=ticker.run, name="ticker", daemon=True),
         threading.Thread(
-            target=run_worker, args=(stop, sqs, queue_url), name="worker", daemon=True
+            target=run_worker, args=(stop, backend.source), name="worker", daemon=True
         ),
     ]
+    if backend.housekeep is not None:
+        threads.append(
+            threading.Thread(
+                target=_housekeeper,
+                args=(stop, backend.housekeep),
+                name="housekeeping",
+                daemon=True,
+            )
+        )
     for thread in threads:
         thread.start()
 
@@ -427,22 +639,21 @@ def main() -> None:
         {
             "pid": os.getpid(),
             "env": {
-                "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
                 "CRONHOOK_STAGE": "local",
                 "CRONHOOK_ALLOW_PRIVATE_TARGETS": os.environ["CRONHOOK_ALLOW_PRIVATE_TARGETS"],
-                **names_env,
+                **backend.env,
             },
         },
     )
     url = f"http://127.0.0.1:{api_port}"
-    print(_banner(url, aws_port, key, source, state_dir, restored), flush=True)
+    print(_banner(url, key, source, state_dir, backend), flush=True)
     log.info("ready in %.1f s", time.monotonic() - started)
 
     try:
         stop.wait()
     finally:
         stop.set()
-        print("stopping: saving the data...", flush=True)
+        print("stopping...", flush=True)
         deadline = time.monotonic() + STOP_GRACE_S
         for thread in [*threads[1:], *ticker.ticks]:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -457,18 +668,10 @@ def main() -> None:
         server.shutdown()
         server.server.server_close()
         try:
-            queue = pending_messages(wiring.settings().queue)
-            counts = persist.save(session, names, state_dir / DATA_FILE, {"queue": queue})
-            print(
-                f"saved {counts.describe()}, queue messages: {len(queue)} "
-                f"to {state_dir / DATA_FILE}",
-                flush=True,
-            )
-        except Exception as exc:
-            sys.exit(f"could not save the data (the previous {DATA_FILE} is unchanged): {exc}")
+            backend.close()
         finally:
             local_env.unlink(missing_ok=True)
-            moto.stop()
+            held.close()
 
 
 if __name__ == "__main__":

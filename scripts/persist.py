@@ -284,3 +284,95 @@ def restore(session: Any, names: Names, document: Mapping[str, Any]) -> Counts:
 
 def _quote(text: str) -> str:
     return quote(text, safe="")
+
+
+# ---- the move to SQLite: a data file of the moto stack, imported once ------------------------
+
+IMPORTED_MARK = "local#imported-data-file"  # a state value: the import is done, do not repeat it
+
+
+def _items(document: Mapping[str, Any], role: str) -> list[dict[str, Any]]:
+    """A table's items as boto3's resource layer returns them (numbers as Decimal)."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    plain = TypeDeserializer()
+    items = (document.get("tables") or {}).get(role) or []
+    if role == "jobs":
+        items = _split_legacy_jobs([dict(i) for i in items])
+    return [{k: plain.deserialize(_decode(v)) for k, v in item.items()} for item in items]
+
+
+def import_document(document: Mapping[str, Any], stores: Any, queue: Any, blobs: Any) -> Counts:
+    """Put the moto stack's saved data into the SQLite stores: jobs (secrets sealed with the
+    stores' key), keys, runs and watch lists, counters, scheduler switches, folders, settings,
+    saved responses and the dispatch queue's messages. Records that exist already are left as
+    they are, so an import cut short and run again ends the same."""
+    from chalicelib.crypto import PlainSealer
+    from chalicelib.notify import open_settings, seal_settings, sealer_of, settings_key
+    from chalicelib.store.dynamo import DynamoJobStore, DynamoKeyStore, DynamoRunStore
+
+    counts = Counts()
+    try:
+        jobs = DynamoJobStore(None, stores.jobs.shards, PlainSealer())._join(
+            _items(document, "jobs")
+        )
+        keys = [DynamoKeyStore._record(i) for i in _items(document, "keys")]
+        run_items = _items(document, "runs")
+    except (KeyError, ValueError, TypeError) as exc:
+        raise PersistError(f"the data file has an item cronhook cannot read ({exc!r})") from None
+    for job in jobs:
+        stores.jobs.create(job)
+    for key in keys:
+        stores.keys.create(key)
+    runs = 0
+    for item in run_items:
+        if str(item.get("job_key", "")).endswith("#"):  # a watch list
+            entries = [tuple(e) for e in json.loads(item["entries"])]
+            stores.runs.watch(
+                [(str(a), int(j), str(r), int(d)) for a, j, r, d in entries], item["run_id"]
+            )
+            continue
+        stores.runs.create(DynamoRunStore._record(item))
+        runs += 1
+    sealer = sealer_of(stores)
+    for item in _items(document, "state"):
+        kind, _, name = str(item["pk"]).partition("#")
+        if kind == "counter":
+            stores.state.set_counter(name, int(item["n"]))
+        elif kind == "scheduler":
+            stores.state.set_scheduler_enabled(name, bool(item["enabled"]))
+        elif kind == "folders":
+            folders = {int(k): str(v) for k, v in (item.get("folders") or {}).items()}
+            stores.state.put_folders(name, folders, 0)
+        elif kind == "value":
+            value = json.loads(item["value"])
+            if name.startswith(settings_key("")) and isinstance(value, dict):
+                account = name.removeprefix(settings_key(""))
+                value = seal_settings(open_settings(value, PlainSealer(), account), sealer, account)
+            stores.state.put_value(name, value)
+    counts.items = {"jobs": len(jobs), "keys": len(keys), "runs": runs}
+    for obj in document.get("objects") or []:
+        tags = obj.get("tags") or {}
+        data = json.loads(base64.b64decode(obj["body"]))
+        blobs.put(obj["key"], data, int(tags.get("retention-days", 30)))
+        counts.objects += 1
+    messages = document.get("queue") or []
+    queue.send_at([(m["body"], float(m["deliverAt"])) for m in messages])
+    counts.items["queue"] = len(messages)
+    return counts
+
+
+def import_once(path: Path, stores: Any, queue: Any, blobs: Any, now: float) -> str:
+    """Import the data file at `path` into empty SQLite stores, the first time only; what was
+    imported ("" when nothing was). The file is kept."""
+    if stores.state.get_value(IMPORTED_MARK) is not None:
+        return ""
+    document = load(path)
+    if document is None:
+        return ""
+    counts = import_document(document, stores, queue, blobs)
+    stores.state.put_value(
+        IMPORTED_MARK, {"file": str(path), "at": int(now), "items": counts.items}
+    )
+    parts = [f"{role}: {n}" for role, n in counts.items.items()]
+    return ", ".join(parts) + f", saved responses: {counts.objects}"

@@ -6,6 +6,7 @@ in alice's account.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,24 +58,38 @@ def aws(aws_credentials: None) -> Iterator[dict[str, str]]:
         yield provision(boto3.session.Session(), stage="test")
 
 
+def backend_of(request: pytest.FixtureRequest) -> str:
+    """The backend a test runs on: `@pytest.mark.backend("moto")` on the test or its module,
+    else $CRONHOOK_TEST_BACKEND (`moto` runs the whole suite on the AWS code path), else sqlite."""
+    marker = request.node.get_closest_marker("backend")
+    if marker is not None:
+        return str(marker.args[0])
+    return os.environ.get("CRONHOOK_TEST_BACKEND", "sqlite")
+
+
 @pytest.fixture
-def settings(aws: dict[str, str]) -> Any:
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """The app's settings on the test's backend: SQLite in a fresh home, or moto with every
+    resource of the template."""
     from chalicelib.config import Settings
     from scripts.provision import environment
 
-    env = {
-        **environment(aws),
+    common = {
         "CRONHOOK_STAGE": "test",
         "CRONHOOK_ALLOW_PRIVATE_TARGETS": "true",
         "CRONHOOK_RATE_LIMIT_PER_S": "1000",
         "CRONHOOK_RATE_LIMIT_BURST": "1000",
     }
-    return Settings.from_env(env)
+    if backend_of(request) == "moto":
+        aws: dict[str, str] = request.getfixturevalue("aws")
+        return Settings.from_env({**environment(aws), **common})
+    home = tmp_path / "home"
+    return Settings.from_env({**common, "CRONHOOK_BACKEND": "sqlite", "CRONHOOK_HOME": str(home)})
 
 
 @pytest.fixture
 def stores(settings: Any) -> Iterator[Any]:
-    """The DynamoDB stores (on moto), installed as the app's stores."""
+    """The stores of the test's backend (SQLite, or DynamoDB on moto), installed as the app's."""
     from chalicelib import wiring
 
     wiring.configure(settings=settings)

@@ -142,3 +142,74 @@ def ok_result(started_at: float, duration_ms: int = 1) -> Any:
         started_at=started_at,
         retry_after=None,
     )
+
+
+def queued_messages(settings: Any, wait_s: float = 0) -> list[str]:
+    """Take what the dispatch queue holds, once each message's delay has passed (waiting up to
+    `wait_s` seconds for a first one): the SQLite queue, or SQS on moto."""
+    import time
+
+    from chalicelib import wiring
+
+    if settings.backend == "sqlite":
+        queue: Any = wiring.queue()
+
+        def receive() -> list[tuple[str, str]]:
+            got = queue.receive(10)
+            queue.delete([m.receipt for m in got])
+            return [(m.receipt, m.body) for m in got]
+    else:
+        import boto3
+
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.get_queue_url(QueueName=settings.queue)["QueueUrl"]
+
+        def receive() -> list[tuple[str, str]]:
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            for message in got:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            return [(m["ReceiptHandle"], m["Body"]) for m in got]
+
+    bodies: list[str] = []
+    deadline = time.monotonic() + wait_s
+    while True:
+        got = receive()
+        if not got and not bodies and time.monotonic() < deadline:
+            time.sleep(0.2)
+            continue
+        if not got:
+            return bodies
+        bodies.extend(text for _, text in got)
+
+
+# The tables (DynamoDB) or their SQLite counterparts that hold each kind of record.
+STORED = {
+    "jobs": ["jobs"],
+    "keys": ["keys"],
+    "runs": ["runs", "watches"],
+    "state": ["counters", "scheduler", "buckets", "folders", "kv"],
+}
+
+
+def stored_items(settings: Any, kinds: list[str]) -> dict[str, str]:
+    """Every stored item of these kinds as the backend holds it, as text (a test may read whole
+    tables; the product never scans)."""
+    import json
+
+    out: dict[str, str] = {}
+    for kind in kinds:
+        if settings.backend == "sqlite":
+            from chalicelib import wiring
+
+            db = wiring.database()
+            for table in STORED[kind]:
+                for n, row in enumerate(db.read(f"SELECT * FROM {table}")):
+                    out[f"{table} row {n}"] = json.dumps(list(row), default=str)
+        else:
+            import boto3
+
+            name = getattr(settings, f"{kind}_table")
+            items = boto3.resource("dynamodb", region_name="us-east-1").Table(name).scan()["Items"]
+            for n, item in enumerate(items):
+                out[f"{kind} item {n}"] = json.dumps(item, default=str)
+    return out

@@ -228,6 +228,7 @@ def atomic_moto(stores: Any) -> Iterator[Callable[[], None]]:
     client.meta.events.unregister("after-call-error.dynamodb", leave)
 
 
+@pytest.mark.backend("moto")
 def test_it_runs_each_of_60_slots_once_on_dynamodb_with_duplicates(
     stores: Any, settings: Any, atomic_moto: Callable[[], None]
 ) -> None:

@@ -21,6 +21,7 @@ def raw_items(table_name: str) -> list[dict[str, Any]]:
     return items
 
 
+@pytest.mark.backend("moto")
 def test_it_stores_no_secret_of_a_job_in_clear(
     api: Api, alice: Persona, settings: Any, stores: Any
 ) -> None:

@@ -690,6 +690,7 @@ def one_run_per_slot(world: World, job_ids: list[int]) -> tuple[int, int]:
     return lost, doubled
 
 
+@pytest.mark.backend("moto")
 def test_it_claims_each_slot_once_through_throttled_claims(
     cloud: tuple[World, Faults], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -715,6 +716,7 @@ def test_it_claims_each_slot_once_through_throttled_claims(
     assert "Retry needed, retrying request after delay of" in caplog.text
 
 
+@pytest.mark.backend("moto")
 def test_it_counts_each_run_once_through_transient_record_errors(
     cloud: tuple[World, Faults],
 ) -> None:
@@ -739,6 +741,7 @@ def test_it_counts_each_run_once_through_transient_record_errors(
     assert [i["status"] for i in world.history(job_id)] == [1]
 
 
+@pytest.mark.backend("moto")
 def test_it_notifies_once_through_a_throttled_notification_read(
     cloud: tuple[World, Faults],
 ) -> None:
@@ -767,6 +770,7 @@ def test_it_notifies_once_through_a_throttled_notification_read(
     assert [(n["type"], n["jobId"]) for n in notices] == [("job.failed", job_id)]
 
 
+@pytest.mark.backend("moto")
 def test_it_saves_a_response_once_through_a_transient_s3_error(
     cloud: tuple[World, Faults],
 ) -> None:
@@ -785,6 +789,7 @@ def test_it_saves_a_response_once_through_a_transient_s3_error(
     assert saved is not None and saved["body"] == "saved body"
 
 
+@pytest.mark.backend("moto")
 def test_it_gives_up_on_a_failing_store_call_after_a_bounded_number_of_attempts(
     cloud: tuple[World, Faults], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -819,6 +824,7 @@ def test_it_gives_up_on_a_failing_store_call_after_a_bounded_number_of_attempts(
     assert len(backoffs) == allowed - 1
 
 
+@pytest.mark.backend("moto")
 def test_it_runs_the_other_jobs_when_one_jobs_claim_keeps_failing(
     cloud: tuple[World, Faults], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -852,6 +858,7 @@ def test_it_runs_the_other_jobs_when_one_jobs_claim_keeps_failing(
     assert any(r.levelno >= logging.ERROR and str(broken) in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.backend("moto")
 def test_it_runs_a_slot_whose_claim_reply_was_lost(cloud: tuple[World, Faults]) -> None:
     world, faults = cloud
     with Sink() as target:
@@ -880,6 +887,7 @@ def test_it_runs_a_slot_whose_claim_reply_was_lost(cloud: tuple[World, Faults]) 
     assert world.get(job_id).next_run_at == T0 + 120
 
 
+@pytest.mark.backend("moto")
 def test_it_counts_a_run_once_when_its_record_reply_was_lost(cloud: tuple[World, Faults]) -> None:
     world, faults = cloud
     with Sink() as target:
@@ -905,6 +913,7 @@ def test_it_counts_a_run_once_when_its_record_reply_was_lost(cloud: tuple[World,
     assert (job.success_count, job.running) == (1, 0)
 
 
+@pytest.mark.backend("moto")
 def test_it_records_a_run_whose_response_could_not_be_saved(
     cloud: tuple[World, Faults], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -927,6 +936,7 @@ def test_it_records_a_run_whose_response_could_not_be_saved(
     assert any(r.levelno >= logging.WARNING and "S3" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.backend("moto")
 def test_it_goes_on_when_the_notification_settings_cannot_be_read(
     cloud: tuple[World, Faults], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -953,6 +963,7 @@ def test_it_goes_on_when_the_notification_settings_cannot_be_read(
     )
 
 
+@pytest.mark.backend("moto")
 def test_it_records_the_result_when_a_run_record_write_fails_its_condition_for_nothing(
     cloud: tuple[World, Faults], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -24,6 +24,7 @@ import pytest
 import requests
 from pytest_httpserver import HTTPServer
 
+from chalicelib.store.sqlite import Received
 from scripts.local import Ticker, next_boundary
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +45,7 @@ class Stack:
     aws_port: int
     process: subprocess.Popen[bytes] | None = None
     runs: int = 0
+    backend: str = "sqlite"
 
     @property
     def url(self) -> str:
@@ -59,12 +61,14 @@ class Stack:
             CRONHOOK_PORT=str(self.api_port),
             CRONHOOK_AWS_PORT=str(self.aws_port),
             CRONHOOK_HOME=str(self.home),
+            CRONHOOK_BACKEND=self.backend,
             PYTHONUNBUFFERED="1",
         )
         return env
 
     def start(self) -> str:
-        """Start `python -m scripts.local`; returns its banner once the API answers."""
+        """Start `python -m scripts.local` in a process group of its own; returns its banner
+        once the API answers."""
         self.runs += 1
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
@@ -73,6 +77,7 @@ class Stack:
                 env=self.env(),
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -96,9 +101,22 @@ class Stack:
         return code
 
     def kill(self) -> None:
+        """SIGKILL to the stack's whole process group: nothing gets to clean up."""
         if self.process is not None and self.process.poll() is None:
-            self.process.kill()
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=STOP_TIMEOUT_S)
+        self.process = None
+
+    def run_once(self) -> subprocess.CompletedProcess[str]:
+        """Start the stack expecting it to refuse: its exit and what it printed."""
+        return subprocess.run(
+            [sys.executable, "-m", "scripts.local"],
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
 
 @pytest.fixture
@@ -136,7 +154,8 @@ def admin(stack: Stack, *argv: str) -> Any:
 
 
 @pytest.mark.slow
-def test_it_keeps_jobs_and_keys_across_a_restart(stack: Stack) -> None:
+def test_it_keeps_jobs_and_keys_across_a_restart_on_moto(stack: Stack) -> None:
+    stack.backend = "moto"
     printed = stack.start()
     admin_key = (stack.home / "admin-key").read_text().strip()
     assert stack.url in printed and admin_key in printed
@@ -212,6 +231,109 @@ def test_it_fires_a_due_job_through_a_tick_run_by_hand(
         assert missing.json()["error"]["code"] == "not_found"
         assert key not in missing.text
     assert stack.stop() == 0
+
+
+@pytest.mark.slow
+def test_it_keeps_everything_it_answered_through_a_sigkill(
+    stack: Stack, httpserver: HTTPServer
+) -> None:
+    calls: list[float] = []
+
+    def stall(request: Any) -> Any:
+        from werkzeug import Response
+
+        calls.append(time.time())
+        time.sleep(4)
+        return Response("late")
+
+    httpserver.expect_request("/stall").respond_with_handler(stall)
+    stack.start()
+    key = (stack.home / "admin-key").read_text().strip()
+    bot = call(stack, "POST", "/keys", key, {"name": "bot", "scopes": ["read", "write", "run"]})
+    made = [
+        call(stack, "PUT", "/jobs", bot["key"], {"job": {"url": f"http://127.0.0.1:9/{n}"}})[
+            "jobId"
+        ]
+        for n in range(5)
+    ]
+    stalling = {"url": httpserver.url_for("/stall"), "requestTimeout": 10}
+    job_id = call(stack, "PUT", "/jobs", bot["key"], {"job": stalling})["jobId"]
+    run_id = call(stack, "POST", f"/jobs/{job_id}/run", bot["key"])["runId"]
+    deadline = time.monotonic() + 10
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert calls, "the run never reached its target"
+
+    stack.kill()  # mid-call: the target is still answering
+    printed = stack.start()
+    assert "backend: sqlite" in printed
+    listed = call(stack, "GET", "/jobs", bot["key"])["jobs"]
+    assert sorted(j["jobId"] for j in listed) == sorted([*made, job_id])
+    names = sorted(k["name"] for k in admin(stack, "list-keys", "--account", "local")["keys"])
+    assert names == ["admin (make run)", "bot"]
+    # The run in flight ends `lost` once its deadline has passed (a tick looks), never called
+    # again: a tick an hour ahead plays that later tick.
+    admin(stack, "tick", "--now", str(time.time() + 3600))
+    state = call(stack, "GET", f"/runs/{run_id}", bot["key"])["run"]
+    assert state["state"] in ("lost", "done"), state
+    time.sleep(1)
+    assert len(calls) == 1
+    assert stack.stop() == 0
+
+
+@pytest.mark.slow
+def test_it_refuses_a_second_stack_on_the_same_home(stack: Stack) -> None:
+    stack.start()
+    pid = stack.process.pid if stack.process else 0
+    second = Stack(home=stack.home, api_port=free_port(), aws_port=free_port()).run_once()
+    assert second.returncode == 1
+    assert f"a cronhook stack already runs on {stack.home}" in second.stderr
+    assert f"pid {pid}, API {stack.url}" in second.stderr
+    assert stack.stop() == 0
+
+
+@pytest.mark.slow
+def test_it_backs_up_while_running_and_starts_again_from_the_copy(stack: Stack) -> None:
+    stack.start()
+    key = (stack.home / "admin-key").read_text().strip()
+    job = {"url": "http://127.0.0.1:9/kept", "title": "kept"}
+    call(stack, "PUT", "/jobs", key, {"job": job})
+    copy = admin(stack, "backup")["backup"]
+    assert Path(copy).parent == stack.home / "backups"
+    call(stack, "PUT", "/jobs", key, {"job": {**job, "title": "after the backup"}})
+    assert stack.stop() == 0
+
+    # Restore as README says: the copy over the database, without its WAL files.
+    database = stack.home / "cronhook.db"
+    for leftover in (stack.home / "cronhook.db-wal", stack.home / "cronhook.db-shm"):
+        leftover.unlink(missing_ok=True)
+    database.write_bytes(Path(copy).read_bytes())
+    stack.start()
+    titles = [j["title"] for j in call(stack, "GET", "/jobs", key)["jobs"]]
+    assert titles == ["kept"]
+    assert stack.stop() == 0
+
+
+@pytest.mark.slow
+def test_it_refuses_a_corrupt_database_naming_the_last_backup(stack: Stack) -> None:
+    backups = stack.home / "backups"
+    backups.mkdir()
+    (backups / "cronhook-20261201-000000.db").write_bytes(b"")
+    (stack.home / "cronhook.db").write_bytes(b"this is not a database" * 1000)
+    refused = stack.run_once()
+    assert refused.returncode == 1
+    assert f"cannot use the database {stack.home / 'cronhook.db'}" in refused.stderr
+    assert str(backups / "cronhook-20261201-000000.db") in refused.stderr
+
+
+@pytest.mark.slow
+def test_it_refuses_a_home_it_cannot_write(stack: Stack) -> None:
+    blocker = stack.home / "a-file"
+    blocker.write_text("")
+    stack.home = blocker / "home"  # under a file: no directory can be made there (root or not)
+    refused = stack.run_once()
+    assert refused.returncode == 1
+    assert f"cannot use {stack.home} as the stack's home: Not a directory" in refused.stderr
 
 
 @pytest.mark.slow
@@ -293,18 +415,23 @@ def test_the_next_boundary_is_strictly_after_now() -> None:
 
 
 class FakeQueue:
-    """Hands out `batches` one per receive, then nothing; remembers what was received."""
+    """Hands out `batches` one per receive, then nothing."""
 
     def __init__(self, batches: int) -> None:
-        self.pending = [[{"Body": f"m{n}", "ReceiptHandle": f"r{n}"}] for n in range(batches)]
+        self.pending = [[Received(f"r{n}", f"m{n}")] for n in range(batches)]
         self.lock = threading.Lock()
 
-    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+    def receive(self, limit: int = 10) -> list[Received]:
         with self.lock:
             if self.pending:
-                return {"Messages": self.pending.pop(0)}
+                return self.pending.pop(0)
+        return []
+
+    def delete(self, receipts: Any) -> None:
+        pass
+
+    def wait(self, timeout: float) -> None:
         time.sleep(0.01)
-        return {}
 
 
 def test_a_slow_batch_does_not_hold_the_messages_due_behind_it(
@@ -318,8 +445,8 @@ def test_a_slow_batch_does_not_hold_the_messages_due_behind_it(
     release = threading.Event()
     both = threading.Event()
 
-    def slow_work(sqs: Any, url: str, messages: list[dict[str, Any]], now: float) -> bool:
-        started.append(messages[0]["Body"])
+    def slow_work(source: Any, messages: list[Received], now: float) -> bool:
+        started.append(messages[0].body)
         if len(started) == 2:
             both.set()
         release.wait(10)
@@ -327,7 +454,7 @@ def test_a_slow_batch_does_not_hold_the_messages_due_behind_it(
 
     monkeypatch.setattr(local, "work_messages", slow_work)
     stop = threading.Event()
-    worker = threading.Thread(target=local.run_worker, args=(stop, FakeQueue(3), "q", 2))
+    worker = threading.Thread(target=local.run_worker, args=(stop, FakeQueue(3), 2))
     worker.start()
     try:
         assert both.wait(10), f"only {started} started while the first batch was in work"

@@ -1,4 +1,4 @@
-"""Runs through the API on moto: run now, the SQS worker, history with predictions, details."""
+"""Runs through the API: run now, the queue worker, history with predictions, details."""
 
 from __future__ import annotations
 
@@ -8,29 +8,22 @@ import time
 from typing import Any
 
 import boto3
+import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response as WResponse
 
 from chalicelib import dispatch, wiring
-from tests.helpers import Api, Persona, all_runs, body, create_jobs, new_job, sent_tasks
-
-
-def queued_messages(settings: Any, wait_s: int = 0) -> list[str]:
-    """What the queue holds, once each message's delay has passed (up to `wait_s` seconds)."""
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    url = sqs.get_queue_url(QueueName=settings.queue)["QueueUrl"]
-    bodies: list[str] = []
-    deadline = time.monotonic() + wait_s
-    while True:
-        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        if not got and not bodies and time.monotonic() < deadline:
-            time.sleep(0.2)
-            continue
-        if not got:
-            return bodies
-        for message in got:
-            bodies.append(message["Body"])
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+from chalicelib.crypto import is_sealed
+from tests.helpers import (
+    Api,
+    Persona,
+    all_runs,
+    body,
+    create_jobs,
+    new_job,
+    queued_messages,
+    sent_tasks,
+)
 
 
 def work_through_the_lambda(api: Api, bodies: list[str]) -> Any:
@@ -253,7 +246,7 @@ def test_it_signs_notifications_with_the_sealed_secret(
 
     hook = body(api.put("/notifications", alice, {"url": httpserver.url_for("/notify")}))
     stored = stores.state.get_value(settings_key(alice.account))
-    assert stored["secret"].startswith("kms1:")
+    assert is_sealed(stored["secret"])
     (notice,) = notices_after_a_failure(api, alice, settings, httpserver)
     verified = Webhook(hook["signingSecret"]).verify(notice.get_data(), dict(notice.headers))
     assert verified["type"] == "job.failed"
@@ -274,7 +267,7 @@ def test_it_signs_with_a_secret_stored_in_clear_and_seals_it_on_the_next_change(
     Webhook(secret).verify(notice.get_data(), dict(notice.headers))
     assert "signingSecret" not in body(api.put("/notifications", alice, {"email": "a@b.example"}))
     stored = stores.state.get_value(settings_key(alice.account))
-    assert stored["secret"].startswith("kms1:") and secret not in json.dumps(stored)
+    assert is_sealed(stored["secret"]) and secret not in json.dumps(stored)
 
 
 def test_it_ticks_through_the_scheduled_lambda_on_the_planned_second(
@@ -320,6 +313,7 @@ def test_a_job_saved_mid_minute_claims_its_slot_at_once_not_at_the_next_tick(
     assert api.client.lambda_.invoke("tick", event).payload.get("claimed", 0) == 0
 
 
+@pytest.mark.backend("moto")  # counts DynamoDB calls; the SQLite races are in test_concurrency
 def test_it_claims_each_of_200_slots_once_across_3_racing_ticks(stores: Any, settings: Any) -> None:
     from dataclasses import replace
 
@@ -367,6 +361,7 @@ def test_it_claims_each_of_200_slots_once_across_3_racing_ticks(stores: Any, set
     assert wiring.stores() is stores
 
 
+@pytest.mark.backend("moto")
 def test_it_mails_a_failure_notice_through_ses(
     api: Api, alice: Persona, settings: Any, httpserver: HTTPServer
 ) -> None:
@@ -394,6 +389,7 @@ def test_it_mails_a_failure_notice_through_ses(
     assert f"jobId: {job_id}" in mail.body and "httpStatus: 500" in mail.body
 
 
+@pytest.mark.backend("moto")  # the `due` index is DynamoDB's
 def test_it_claims_every_slot_once_over_20_minutes_while_frequent_jobs_stay_in_the_index(
     stores: Any, settings: Any
 ) -> None:

@@ -1,21 +1,31 @@
-"""One contract, two stores: every test runs against DynamoDB (moto) and the in-memory twin."""
+"""One contract, three stores: every test runs against DynamoDB (moto), SQLite and the in-memory
+twin."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chalicelib import runs
+from chalicelib.crypto import LocalSealer
 from chalicelib.store.base import ApiKey, JobRecord, Outcome, RunRecord, Stores
 from chalicelib.store.memory import memory_stores
+from chalicelib.store.sqlite import Database, sqlite_stores
+
+pytestmark = pytest.mark.backend("moto")  # `stores` here is DynamoDB
 
 
-@pytest.fixture(params=["dynamodb", "memory"])
-def store(request: pytest.FixtureRequest) -> Iterator[Stores]:
+@pytest.fixture(params=["dynamodb", "sqlite", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
     if request.param == "memory":
         yield memory_stores()
+    elif request.param == "sqlite":
+        db = Database(tmp_path / "contract.db")
+        yield sqlite_stores(db, sealer=LocalSealer(bytes(32)))
+        db.close()
     else:
         yield request.getfixturevalue("stores")
 
