@@ -50,7 +50,9 @@ LOCK_FILE = "stack.lock"
 BACKUP_DIR = "backups"
 HOUSEKEEP_S = 300  # expired runs, watch lists and responses are deleted this often (sqlite)
 WORKER_WAIT_S = 1  # SQS long-poll wait: short enough for a prompt shutdown
-WORKER_CONCURRENCY = 8  # worker batches at once (Lambda runs many invocations side by side)
+# Worker batches at once, as Lambda runs many invocations side by side: a batch received ahead
+# of its second waits for it, so this bounds the runs that can start together (10 messages each).
+WORKER_CONCURRENCY = 100
 STOP_GRACE_S = 5  # on shutdown, how long ticks and the worker may take to finish their work
 
 log = logging.getLogger("make-run")
