@@ -237,3 +237,14 @@ def test_it_runs_each_of_60_slots_once_on_dynamodb_with_duplicates(
         ids = due_jobs(stores, local, 60, sink)
         result = race(stores, local, Counted(sink.url("/")), seed=11)
         check(stores, ids, result, sink, "60 jobs, DynamoDB (moto)")
+
+
+@pytest.mark.backend("sqlite")
+def test_it_runs_each_of_300_slots_once_on_sqlite_with_duplicates(
+    stores: Any, settings: Any
+) -> None:
+    local = replace(settings, allow_private_targets=True)
+    with Sink() as sink:
+        ids = due_jobs(stores, local, 300, sink)
+        result = race(stores, local, Counted(sink.url("/")), seed=13)
+        check(stores, ids, result, sink, "300 jobs, SQLite")
