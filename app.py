@@ -199,13 +199,17 @@ def revoke_key(principal: auth.Principal, request: Request, keyId: str) -> dict[
 def list_jobs(principal: auth.Principal, request: Request) -> Any:
     svc = service()
     now = svc.clock()
-    rows = [jobs.summary(j, now) for j in svc.list_jobs(principal.account_id)]
+    params: Mapping[str, str] = request.query_params or {}
+    title = params.get("title")
+    rows = [jobs.summary(j, now) for j in svc.list_jobs(principal.account_id, title)]
     return _listing(request, "jobs", rows, {"someFailed": False})
 
 
 @endpoint("/jobs", ["PUT", "POST"], "write")
 def create_job(principal: auth.Principal, request: Request) -> dict[str, Any]:
-    job, secret = service().create_job(principal.account_id, _wrapped(body(request), "job"))
+    job, secret = service().create_job(
+        principal.account_id, _wrapped(body(request), "job"), principal.label
+    )
     service().fire_soon(job, _dispatcher)
     return {"jobId": job.job_id, "signingSecret": secret}
 
@@ -219,7 +223,7 @@ def get_job(principal: auth.Principal, request: Request, jobId: str) -> dict[str
 @endpoint("/jobs/{jobId}", ["PATCH"], "write")
 def update_job(principal: auth.Principal, request: Request, jobId: str) -> dict[str, Any]:
     job = service().update_job(
-        principal.account_id, _id(jobId, "job"), _wrapped(body(request), "job")
+        principal.account_id, _id(jobId, "job"), _wrapped(body(request), "job"), principal.label
     )
     service().fire_soon(job, _dispatcher)
     return {}
@@ -234,7 +238,9 @@ def delete_job(principal: auth.Principal, request: Request, jobId: str) -> dict[
 @endpoint("/jobs/{jobId}/pause", ["POST"], "write")
 def pause_job(principal: auth.Principal, request: Request, jobId: str) -> dict[str, Any]:
     """Cloud Scheduler's pause: the job stops firing until resumed (PATCH enabled=false)."""
-    job = service().update_job(principal.account_id, _id(jobId, "job"), {"enabled": False})
+    job = service().update_job(
+        principal.account_id, _id(jobId, "job"), {"enabled": False}, principal.label
+    )
     return {"jobDetails": jobs.details(job, service().clock())}
 
 
@@ -242,7 +248,9 @@ def pause_job(principal: auth.Principal, request: Request, jobId: str) -> dict[s
 def resume_job(principal: auth.Principal, request: Request, jobId: str) -> dict[str, Any]:
     """Cloud Scheduler's resume: the job fires again from its next slot, its failure streak
     cleared (also after it was disabled for failing)."""
-    job = service().update_job(principal.account_id, _id(jobId, "job"), {"enabled": True})
+    job = service().update_job(
+        principal.account_id, _id(jobId, "job"), {"enabled": True}, principal.label
+    )
     service().fire_soon(job, _dispatcher)
     return {"jobDetails": jobs.details(job, service().clock())}
 

@@ -39,8 +39,12 @@ class Service:
 
     # ---- jobs -------------------------------------------------------------------------------
 
-    def list_jobs(self, account_id: str) -> list[JobRecord]:
-        return self.stores.jobs.list(account_id)
+    def list_jobs(self, account_id: str, title: str | None = None) -> list[JobRecord]:
+        """The account's jobs by id; with `title`, those titled exactly so (case-sensitive)."""
+        found = sorted(self.stores.jobs.list(account_id), key=lambda j: j.job_id)
+        if title is None:
+            return found
+        return [j for j in found if j.spec.get("title") == title]
 
     def get_job(self, account_id: str, job_id: int) -> JobRecord:
         job = self.stores.jobs.get(account_id, job_id)
@@ -66,8 +70,11 @@ class Service:
     def _schedule_next(self, job: JobRecord, schedule: Schedule, now: float) -> None:
         job.next_run_at = schedule.next_after(now) if job.enabled else None
 
-    def create_job(self, account_id: str, payload: object) -> tuple[JobRecord, str]:
-        """Validate and store a new job; returns it and its signing secret (shown only now)."""
+    def create_job(
+        self, account_id: str, payload: object, actor: str = ""
+    ) -> tuple[JobRecord, str]:
+        """Validate and store a new job; returns it and its signing secret (shown only now).
+        `actor` (a key's name) is kept as the job's createdBy and modifiedBy."""
         from chalicelib import signing
 
         if not isinstance(payload, dict):
@@ -84,7 +91,7 @@ class Service:
         job = JobRecord(
             account_id=account_id,
             job_id=self.stores.state.next_id("job"),
-            spec=valid.spec,
+            spec={**valid.spec, "createdBy": actor, "modifiedBy": actor},
             secrets={
                 "password": valid.password,
                 "password_host": jobs.url_host(valid.spec["url"]),
@@ -98,8 +105,9 @@ class Service:
             raise Conflict("job id already taken; try again")
         return job, secret
 
-    def update_job(self, account_id: str, job_id: int, delta: object) -> JobRecord:
-        """Merge a delta into the job, validate it whole, store it unless it changed meanwhile."""
+    def update_job(self, account_id: str, job_id: int, delta: object, actor: str = "") -> JobRecord:
+        """Merge a delta into the job, validate it whole, store it unless it changed meanwhile;
+        `actor` becomes its modifiedBy."""
         if not isinstance(delta, dict):
             raise ValidationError("must be an object", field="job")
         delta = dict(delta)
@@ -120,7 +128,11 @@ class Service:
             expected = job.version
             schedule_changed = valid.spec["schedule"] != job.spec["schedule"]
             was_enabled = job.enabled
-            job.spec = valid.spec
+            job.spec = {
+                **valid.spec,
+                "createdBy": job.spec.get("createdBy", ""),
+                "modifiedBy": actor or job.spec.get("modifiedBy", ""),
+            }
             job.secrets["password"] = valid.password
             job.secrets["password_host"] = password_host
             job.version += 1
@@ -299,8 +311,8 @@ class Service:
 
     def run_now(self, account_id: str, job_id: int, payload: object, dispatcher: Any) -> str:
         """Queue a run of the job at once (optionally with another body/headers)."""
-        overrides = validate_overrides(payload)
         job = self.get_job(account_id, job_id)
+        overrides = validate_overrides(payload, job)
         run = dispatcher.start_now(job, overrides=overrides)
         return str(run.run_id)
 
@@ -525,29 +537,48 @@ def run_job_id(run_id: str) -> int:
     return int(parts[1])
 
 
-def validate_overrides(payload: object) -> dict[str, Any] | None:
-    """Run-now overrides: `extendedData.body` and `.headers` for this run only (Cronicle's
-    run_event params)."""
+OVERRIDABLE = ("url", "requestMethod", "requestTimeout", "extendedData")
+
+
+def validate_overrides(payload: object, job: JobRecord | None = None) -> dict[str, Any] | None:
+    """Run-now overrides for this run only (Cronicle's run_event merges them the same way):
+    `url`, `requestMethod`, `requestTimeout` and `extendedData.body`/`.headers` (headers add
+    to the job's). Each is checked by the job validation, as on a job. A job that sends a
+    stored password calls only the host it was given for."""
     if payload is None:
         return None
     if not isinstance(payload, dict):
         raise ValidationError("must be an object", field="body")
     for key in payload:
-        if key != "extendedData":
-            raise ValidationError("unknown field; only extendedData can be overridden", field=key)
-    extended = payload.get("extendedData")
-    if extended is None:
-        return None
-    if not isinstance(extended, dict):
+        if key not in OVERRIDABLE:
+            raise ValidationError(
+                "unknown field; a run can override " + ", ".join(OVERRIDABLE), field=key
+            )
+    if payload.get("extendedData") is not None and not isinstance(payload["extendedData"], dict):
         raise ValidationError("must be an object", field="extendedData")
-    base = jobs.with_defaults({"url": "https://example.invalid/"})
-    base["extendedData"] = {**base["extendedData"], **extended}
-    checked = jobs.validate(base, folder_ids=set()).spec["extendedData"]
+    given = {k: v for k, v in payload.items() if v is not None}
+    base = jobs.with_defaults({"url": job.spec["url"] if job else "https://example.invalid/"})
+    valid = jobs.validate(jobs.merge(base, given), folder_ids=set()).spec
     out: dict[str, Any] = {}
+    if "url" in given:
+        out["url"] = valid["url"]
+        if job is not None and job.spec["auth"]["enable"] and job.secrets.get("password"):
+            host = job.secrets.get("password_host") or jobs.url_host(job.spec["url"])
+            if jobs.url_host(valid["url"]) != host:
+                raise ValidationError(
+                    f"the job sends a stored password, given for {host}: a run cannot call "
+                    "another host",
+                    field="url",
+                )
+    if "requestMethod" in given:
+        out["method"] = valid["requestMethod"]
+    if "requestTimeout" in given:
+        out["timeout"] = valid["requestTimeout"]
+    extended = given.get("extendedData") or {}
     if "headers" in extended:
-        out["headers"] = checked["headers"]
+        out["headers"] = valid["extendedData"]["headers"]
     if "body" in extended:
-        out["body"] = checked["body"]
+        out["body"] = valid["extendedData"]["body"]
     return out or None
 
 
