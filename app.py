@@ -331,9 +331,30 @@ def _dispatcher() -> Any:
 @endpoint("/jobs/{jobId}/run", ["POST"], "run")
 def run_job(principal: auth.Principal, request: Request, jobId: str) -> Response:
     run_id = service().run_now(
-        principal.account_id, _id(jobId, "job"), body(request), _dispatcher()
+        principal.account_id, _id(jobId, "job"), body(request), _dispatcher(), principal.label
     )
     return _reply({"runId": run_id}, 202)
+
+
+@endpoint("/runs/{runId}/abort", ["POST"], "run")
+def abort_run(principal: auth.Principal, request: Request, runId: str) -> dict[str, Any]:
+    run = service().abort_run(principal.account_id, runId, principal.label)
+    return {"run": runs.history_item(run)}
+
+
+@endpoint("/runs/{runId}", ["PATCH"], "write")
+def update_run(principal: auth.Principal, request: Request, runId: str) -> dict[str, Any]:
+    service().update_run(principal.account_id, runId, body(request))
+    return {}
+
+
+@endpoint("/jobs/{jobId}/cursor", ["POST"], "write")
+def move_cursor(principal: auth.Principal, request: Request, jobId: str) -> dict[str, Any]:
+    """Cronicle's time machine: the job's next slot is counted from `at`."""
+    payload = body(request)
+    at = payload.get("at") if isinstance(payload, dict) else None
+    job = service().move_cursor(principal.account_id, _id(jobId, "job"), at, principal.label)
+    return {"jobDetails": jobs.details(job, service().clock())}
 
 
 @endpoint("/runs/{runId}", ["GET"], "read")

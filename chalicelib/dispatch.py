@@ -795,7 +795,7 @@ class Dispatcher:
             attempt=attempt,
             tag=runs.run_tag(run.run_id),
             first_run=run.data.get("runId", run.run_id),
-            extra={"chain": run.data["chain"]} if "chain" in run.data else None,
+            extra={k: run.data[k] for k in ("chain", "by") if k in run.data} or None,
         )
         retry.data["holds"] = counted
         self._watch_runs([retry])

@@ -496,7 +496,9 @@ def _failure_from(exc: BaseException, call: _Call) -> Failure:
 
 def _timeout(call: _Call) -> Failure:
     phase = "reading the response" if "startTransfer" in call.stamps else "for a response"
-    return Failure(STATUS_TIMEOUT, "timeout", f"Timed out after {call.request.timeout:g} s {phase}")
+    stop = call.request.stop
+    limit = stop.timeout if stop is not None and stop.timeout else call.request.timeout
+    return Failure(STATUS_TIMEOUT, "timeout", f"Timed out after {limit:g} s {phase}")
 
 
 def _tls_detail(exc: BaseException) -> str:

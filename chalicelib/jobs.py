@@ -437,6 +437,8 @@ def next_execution(job: JobRecord, now: float) -> int | None:
     if not job.enabled:
         return None
     ahead = Schedule.parse(job.spec["schedule"]).next_after(now)
+    if ahead is not None and ahead > (int(now) // 60 + 2) * 60:
+        ahead = None  # beyond any claim: the stored position says (a cursor moved ahead)
     found = [t for t in (job.next_run_at, ahead) if t is not None]
     return min(found) if found else None
 

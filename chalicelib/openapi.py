@@ -117,6 +117,10 @@ def _op(
     return op
 
 
+def _ints(low: int, high: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": low, "maximum": high}
+
+
 def _rows(name: str) -> dict[str, Any]:
     """A listing's items: whole, or cut down to the fields its `columns` parameter names."""
     chosen = _obj({}, description="Only the fields named in `columns` (dotted for nested ones).")
@@ -131,6 +135,7 @@ def _paths() -> dict[str, Any]:
     folder_delta = _obj({"folder": _ref("FolderDelta")}, ["folder"])
     empty = _obj({})
     nothing = {"type": "null"}
+    run_now = schemas()["JobInput"]["properties"]
     email = {
         "type": "string",
         "maxLength": 254,
@@ -192,6 +197,7 @@ def _paths() -> dict[str, Any]:
                 "read",
                 _obj({"jobs": _rows("Job"), "someFailed": _BOOL}),
                 listing=True,
+                query={"title": {**_STR, "description": "only the jobs titled exactly so"}},
             ),
             "put": _op(
                 "Create a job",
@@ -241,12 +247,21 @@ def _paths() -> dict[str, Any]:
         },
         "/jobs/{jobId}/run": {
             "post": _op(
-                "Run the job now (optionally with another body or headers, for this run only)",
+                "Run the job now, optionally with its own URL, method, timeout, headers (added "
+                "to the job's) or body, for this run only; each checked as on a job (a job that "
+                "sends a stored password calls only its host)",
                 "run",
                 _obj({"runId": _STR}),
                 request={
                     "anyOf": [
-                        closed({"extendedData": {"anyOf": [_ref("ExtendedData"), nothing]}}),
+                        closed(
+                            {
+                                "url": {"anyOf": [_ref("Url"), nothing]},
+                                "requestMethod": {"anyOf": [run_now["requestMethod"], nothing]},
+                                "requestTimeout": {"anyOf": [_ints(1, 300), nothing]},
+                                "extendedData": {"anyOf": [_ref("ExtendedData"), nothing]},
+                            }
+                        ),
                         nothing,
                     ]
                 },
@@ -306,6 +321,56 @@ def _paths() -> dict[str, Any]:
                 "read",
                 _obj({"run": _ref("HistoryItem")}),
                 params=["runId"],
+            ),
+            "patch": _op(
+                "Change a run in flight, for that run only: its timeout (also of the call in "
+                "flight), retries, retry delay, chains and notifications; 409 once it ended",
+                "write",
+                empty,
+                request=closed(
+                    {
+                        "requestTimeout": _ints(1, 300),
+                        "retries": _ints(0, 10),
+                        "retryDelay": _ints(1, 3600),
+                        "chainSuccess": run_now["chainSuccess"],
+                        "chainFailure": run_now["chainFailure"],
+                        "notification": closed({"onSuccess": _BOOL, "onFailure": _BOOL}),
+                    }
+                ),
+                params=["runId"],
+            ),
+        },
+        "/runs/{runId}/abort": {
+            "post": _op(
+                "Abort a run in flight: its call is cut within a second wherever it runs (a run "
+                "not started yet ends at its turn, without calling); it ends `aborted`, a "
+                "failure, and neither retries nor chains follow; 409 once it ended",
+                "run",
+                _obj({"run": _ref("HistoryItem")}),
+                params=["runId"],
+            )
+        },
+        "/jobs/{jobId}/cursor": {
+            "post": _op(
+                "Move the job's cursor (Cronicle's time machine): its next slot is counted from "
+                "`at`; with catchUp the slots from `at` to now then run (each slot at most "
+                "once), without it a time past means now",
+                "write",
+                _obj({"jobDetails": _ref("DetailedJob")}),
+                request=closed(
+                    {
+                        "at": {
+                            "anyOf": [
+                                _ints(946684800, 4102444800),
+                                {"type": "string", "format": "date-time"},
+                            ],
+                            "description": "Epoch seconds, or ISO 8601 with an offset; from "
+                            "2000 to 2100",
+                        }
+                    },
+                    ["at"],
+                ),
+                params=["jobId"],
             )
         },
         "/runs": {
