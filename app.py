@@ -418,6 +418,31 @@ def set_notifications(principal: auth.Principal, request: Request) -> dict[str, 
     return service().set_notification_settings(principal.account_id, body(request))
 
 
+# ---- Cronicle's API ----------------------------------------------------------------------
+
+
+@app.route(
+    "/api/app/{name}/v1", methods=["GET", "POST", "OPTIONS"], content_types=["*/*"], cors=False
+)
+def cronicle_api(name: str) -> Response:
+    """Cronicle's JSON API over the same use cases (chalicelib/dialects/cronicle.py)."""
+    from chalicelib.dialects import cronicle
+
+    request = app.current_request
+    assert request is not None
+    identity = (request.context or {}).get("identity") or {}
+    raw = request.raw_body or b""
+    incoming = cronicle.Incoming(
+        method=request.method,
+        query=dict(request.query_params or {}),
+        headers=dict(request.headers),
+        body=raw.encode() if isinstance(raw, str) else raw,
+        source_ip=identity.get("sourceIp"),
+    )
+    answer = cronicle.handle(name, incoming, service, _dispatcher)
+    return Response(body=answer.body, status_code=answer.status, headers={**answer.headers})
+
+
 # ---- the tick and the worker --------------------------------------------------------------
 
 

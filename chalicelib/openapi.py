@@ -127,6 +127,69 @@ def _rows(name: str) -> dict[str, Any]:
     return {"type": "array", "items": {"anyOf": [_ref(name), chosen]}}
 
 
+def _cronicle() -> dict[str, Any]:
+    """Cronicle's API: every answer is HTTP 200, success or error, as Cronicle answers."""
+    from chalicelib.dialects.cronicle import CALLS
+
+    answer = {
+        "description": "`code` 0 and the call's fields, or `code` a word (session, api, event, "
+        "job) and `description`; JavaScript calling `callback` for JSONP",
+        "content": {
+            "application/json": {"schema": _ref("CronicleAnswer")},
+            "text/javascript": {"schema": _STR},
+        },
+    }
+    query = [
+        ("api_key", "the API key (or X-API-Key, or api_key in the body)"),
+        ("callback", "JSONP: a JavaScript name such as cb or app.got"),
+        ("id", "an event's id (a job id) or a job's (a run id)"),
+        ("title", "an event's exact title (get_event, run_event)"),
+        ("offset", "paging: rows to skip"),
+        ("limit", "paging: rows to answer"),
+    ]
+    parameters: list[dict[str, Any]] = [
+        {
+            "name": "name",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "enum": sorted(CALLS)},
+            "description": "The call; another answers code `api`, Unsupported API.",
+        }
+    ]
+    parameters += [
+        {"name": n, "in": "query", "required": False, "description": d, "schema": _STR}
+        for n, d in query
+    ]
+
+    def op(method: str, body: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "summary": f"Cronicle's API ({method}): see docs/coming-from-cronicle.md",
+            "description": "The key's scope decides what it may call: read (get_*), write "
+            "(create_events, edit_events, delete_events), run (run_events, abort_events), admin "
+            "(state_update).",
+            "security": [{"bearer": []}, {"apiKey": []}, {"cronicleKey": []}],
+            "parameters": parameters,
+            "responses": {"200": answer},
+        }
+        if body:
+            out["requestBody"] = {
+                "required": False,
+                "content": {
+                    "application/json": {"schema": _obj({})},
+                    "application/x-www-form-urlencoded": {"schema": _obj({})},
+                },
+            }
+        return out
+
+    preflight = {
+        "summary": "CORS preflight for Cronicle's API",
+        "security": [],
+        "parameters": parameters[:1],
+        "responses": {"200": {"description": "OK", **_json(_ref("CronicleAnswer"))}},
+    }
+    return {"get": op("GET", False), "post": op("POST", True), "options": preflight}
+
+
 def _paths() -> dict[str, Any]:
     # The {"job": ...} and {"folder": ...} wrappers ignore other fields, as cron-job.org does.
     job_body = _obj({"job": _ref("JobInput")}, ["job"])
@@ -350,6 +413,7 @@ def _paths() -> dict[str, Any]:
                 params=["runId"],
             )
         },
+        "/api/app/{name}/v1": _cronicle(),
         "/jobs/{jobId}/cursor": {
             "post": _op(
                 "Move the job's cursor (Cronicle's time machine): its next slot is counted from "
@@ -479,6 +543,7 @@ def document() -> dict[str, Any]:
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "cronicleKey": {"type": "apiKey", "in": "query", "name": "api_key"},
             },
         },
     }

@@ -500,4 +500,11 @@ def schemas() -> dict[str, Any]:
         "HistoryItem": _HISTORY_ITEM,
         "HistoryItemStats": _STATS,
         "Error": _ERROR,
+        "CronicleAnswer": obj(
+            {
+                "code": {"type": ["integer", "string"], "description": "0 on success"},
+                "description": _STR,
+            },
+            ["code"],
+        ),
     }

@@ -214,12 +214,12 @@ def _schedule(
     schedule: dict[str, Any] = {}
     if "timing" in event or current is None:
         timing = event.get("timing")
-        if timing:
-            if not isinstance(timing, dict):
-                raise malformed("timing", "must be an object")
-            schedule["timing"] = timing
+        if isinstance(timing, dict):
+            schedule["timing"] = timing  # {} is every minute, as in Cronicle
+        elif timing in (None, False, 0, ""):
+            schedule.update(NO_SCHEDULE)  # absent (or false): on demand
         else:
-            schedule.update(NO_SCHEDULE)  # absent or empty: on demand
+            raise malformed("timing", "must be an object")
     if "timezone" in event:
         schedule["timezone"] = text(event["timezone"], "timezone") or "UTC"
     if schedule:
@@ -241,39 +241,40 @@ def _limits(
     if "retries" in event:
         given = count(event["retries"], "retries")
         delta["retries"] = min(given, jobs.MAX_RETRIES)
-        _keep(kept, "retries", event["retries"], delta["retries"])
+        _keep(kept, "retries", given, delta["retries"])
     if "retry_delay" in event:
         given = count(event["retry_delay"], "retry_delay")
         delta["retryDelay"] = max(1, min(given, 3600))
-        _keep(kept, "retry_delay", event["retry_delay"], delta["retryDelay"])
+        _keep(kept, "retry_delay", given, delta["retryDelay"])
     if "max_children" in event:
         given = count(event["max_children"], "max_children")
         delta["maxConcurrent"] = min(given, 100) if given else 100  # 0: no bound
-        _keep(kept, "max_children", event["max_children"], delta["maxConcurrent"])
+        _keep(kept, "max_children", given, delta["maxConcurrent"])
     if "queue" in event or "queue_max" in event:
         before = current or {}
         queue = flag(event.get("queue", before.get("queue", 0)), "queue")
         most = count(event.get("queue_max", before.get("queue_max", 0)), "queue_max")
         delta["queueMax"] = (min(most, 1000) if most else 1000) if queue else 0
-        for name in ("queue", "queue_max"):
-            if name in event:
-                _keep(kept, name, event[name], delta["queueMax"])
+        if "queue" in event:
+            _keep(kept, "queue", 1 if queue else 0, delta["queueMax"])
+        if "queue_max" in event:
+            _keep(kept, "queue_max", most, delta["queueMax"])
     params = event.get("params")
     given_params = params if isinstance(params, dict) else {}
     if "timeout" in event or "timeout" in given_params:
         # The event's run time and the plugin's request time both bound the one call: the
         # smaller of those given (0 is none: cronhook's longest).
-        limits = []
-        if "timeout" in event:
-            limits.append(count(event["timeout"], "timeout"))
+        total = count(event["timeout"], "timeout") if "timeout" in event else None
+        request = None
         if "timeout" in given_params:
-            limits.append(count(given_params["timeout"] or 0, "params.timeout"))
-        bound = min([n for n in limits if n] or [0])
+            request = count(given_params["timeout"] or 0, "params.timeout")
+        bound = min([n for n in (total, request) if n] or [0])
         delta["requestTimeout"] = min(bound, 300) if bound else 300
-        if "timeout" in event:
-            _keep(kept, "timeout", event["timeout"], delta["requestTimeout"])
-        if "timeout" in given_params:
-            _keep(kept, "params.timeout", given_params["timeout"], delta["requestTimeout"])
+        if total is not None:
+            _keep(kept, "timeout", total, delta["requestTimeout"])
+        if request is not None:
+            # urlplug's own parameter is text ("30"): shown back as text.
+            _keep(kept, "params.timeout", str(request), delta["requestTimeout"])
 
 
 def _notices(event: Mapping[str, Any], delta: dict[str, Any], kept: dict[str, list[Any]]) -> None:
