@@ -184,7 +184,7 @@ def _cronicle() -> dict[str, Any]:
     preflight = {
         "summary": "CORS preflight for Cronicle's API",
         "security": [],
-        "parameters": parameters[:1],
+        "parameters": [{**parameters[0], "schema": _STR, "description": "Any name"}],
         "responses": {"200": {"description": "OK", **_json(_ref("CronicleAnswer"))}},
     }
     return {"get": op("GET", False), "post": op("POST", True), "options": preflight}
