@@ -199,13 +199,17 @@ def revoke_key(principal: auth.Principal, request: Request, keyId: str) -> dict[
 def list_jobs(principal: auth.Principal, request: Request) -> Any:
     svc = service()
     now = svc.clock()
-    rows = [jobs.summary(j, now) for j in svc.list_jobs(principal.account_id)]
+    params: Mapping[str, str] = request.query_params or {}
+    title = params.get("title")
+    rows = [jobs.summary(j, now) for j in svc.list_jobs(principal.account_id, title)]
     return _listing(request, "jobs", rows, {"someFailed": False})
 
 
 @endpoint("/jobs", ["PUT", "POST"], "write")
 def create_job(principal: auth.Principal, request: Request) -> dict[str, Any]:
-    job, secret = service().create_job(principal.account_id, _wrapped(body(request), "job"))
+    job, secret = service().create_job(
+        principal.account_id, _wrapped(body(request), "job"), principal.label
+    )
     service().fire_soon(job, _dispatcher)
     return {"jobId": job.job_id, "signingSecret": secret}
 
@@ -219,7 +223,7 @@ def get_job(principal: auth.Principal, request: Request, jobId: str) -> dict[str
 @endpoint("/jobs/{jobId}", ["PATCH"], "write")
 def update_job(principal: auth.Principal, request: Request, jobId: str) -> dict[str, Any]:
     job = service().update_job(
-        principal.account_id, _id(jobId, "job"), _wrapped(body(request), "job")
+        principal.account_id, _id(jobId, "job"), _wrapped(body(request), "job"), principal.label
     )
     service().fire_soon(job, _dispatcher)
     return {}
@@ -234,7 +238,9 @@ def delete_job(principal: auth.Principal, request: Request, jobId: str) -> dict[
 @endpoint("/jobs/{jobId}/pause", ["POST"], "write")
 def pause_job(principal: auth.Principal, request: Request, jobId: str) -> dict[str, Any]:
     """Cloud Scheduler's pause: the job stops firing until resumed (PATCH enabled=false)."""
-    job = service().update_job(principal.account_id, _id(jobId, "job"), {"enabled": False})
+    job = service().update_job(
+        principal.account_id, _id(jobId, "job"), {"enabled": False}, principal.label
+    )
     return {"jobDetails": jobs.details(job, service().clock())}
 
 
@@ -242,7 +248,9 @@ def pause_job(principal: auth.Principal, request: Request, jobId: str) -> dict[s
 def resume_job(principal: auth.Principal, request: Request, jobId: str) -> dict[str, Any]:
     """Cloud Scheduler's resume: the job fires again from its next slot, its failure streak
     cleared (also after it was disabled for failing)."""
-    job = service().update_job(principal.account_id, _id(jobId, "job"), {"enabled": True})
+    job = service().update_job(
+        principal.account_id, _id(jobId, "job"), {"enabled": True}, principal.label
+    )
     service().fire_soon(job, _dispatcher)
     return {"jobDetails": jobs.details(job, service().clock())}
 
@@ -323,9 +331,30 @@ def _dispatcher() -> Any:
 @endpoint("/jobs/{jobId}/run", ["POST"], "run")
 def run_job(principal: auth.Principal, request: Request, jobId: str) -> Response:
     run_id = service().run_now(
-        principal.account_id, _id(jobId, "job"), body(request), _dispatcher()
+        principal.account_id, _id(jobId, "job"), body(request), _dispatcher(), principal.label
     )
     return _reply({"runId": run_id}, 202)
+
+
+@endpoint("/runs/{runId}/abort", ["POST"], "run")
+def abort_run(principal: auth.Principal, request: Request, runId: str) -> dict[str, Any]:
+    run = service().abort_run(principal.account_id, runId, principal.label)
+    return {"run": runs.history_item(run)}
+
+
+@endpoint("/runs/{runId}", ["PATCH"], "write")
+def update_run(principal: auth.Principal, request: Request, runId: str) -> dict[str, Any]:
+    service().update_run(principal.account_id, runId, body(request))
+    return {}
+
+
+@endpoint("/jobs/{jobId}/cursor", ["POST"], "write")
+def move_cursor(principal: auth.Principal, request: Request, jobId: str) -> dict[str, Any]:
+    """Cronicle's time machine: the job's next slot is counted from `at`."""
+    payload = body(request)
+    at = payload.get("at") if isinstance(payload, dict) else None
+    job = service().move_cursor(principal.account_id, _id(jobId, "job"), at, principal.label)
+    return {"jobDetails": jobs.details(job, service().clock())}
 
 
 @endpoint("/runs/{runId}", ["GET"], "read")
@@ -387,6 +416,31 @@ def get_notifications(principal: auth.Principal, request: Request) -> dict[str, 
 @endpoint("/notifications", ["PUT"], "admin")
 def set_notifications(principal: auth.Principal, request: Request) -> dict[str, Any]:
     return service().set_notification_settings(principal.account_id, body(request))
+
+
+# ---- Cronicle's API ----------------------------------------------------------------------
+
+
+@app.route(
+    "/api/app/{name}/v1", methods=["GET", "POST", "OPTIONS"], content_types=["*/*"], cors=False
+)
+def cronicle_api(name: str) -> Response:
+    """Cronicle's JSON API over the same use cases (chalicelib/dialects/cronicle.py)."""
+    from chalicelib.dialects import cronicle
+
+    request = app.current_request
+    assert request is not None
+    identity = (request.context or {}).get("identity") or {}
+    raw = request.raw_body or b""
+    incoming = cronicle.Incoming(
+        method=request.method,
+        query=dict(request.query_params or {}),
+        headers=dict(request.headers),
+        body=raw.encode() if isinstance(raw, str) else raw,
+        source_ip=identity.get("sourceIp"),
+    )
+    answer = cronicle.handle(name, incoming, service, _dispatcher)
+    return Response(body=answer.body, status_code=answer.status, headers={**answer.headers})
 
 
 # ---- the tick and the worker --------------------------------------------------------------

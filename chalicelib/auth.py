@@ -87,6 +87,13 @@ class Principal:
     account_id: str
     key_id: str
     scopes: frozenset[str]
+    name: str = ""
+
+    @property
+    def label(self) -> str:
+        """Who this is in a job's createdBy/modifiedBy and a run's source: the key's name, or
+        its public id when it has none."""
+        return self.name or self.key_id
 
     def require(self, scope: str) -> None:
         if "admin" not in self.scopes and scope not in self.scopes:
@@ -151,7 +158,7 @@ def authenticate(
         )
     if stored.last_used_at is None or now - stored.last_used_at >= _TOUCH_EVERY:
         stores.keys.touch(stored.key_hash, int(now))
-    return Principal(stored.account_id, stored.key_id, frozenset(stored.scopes))
+    return Principal(stored.account_id, stored.key_id, frozenset(stored.scopes), stored.name)
 
 
 def create_key(

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
 import uuid
 from collections import Counter
@@ -61,6 +62,10 @@ SSL_NOTICE_KEY = "ssl-noticed#{account}#{job}"
 SWEEP_MARK_KEY = "sweep#mark"  # the last minute whose watch list a tick has read
 SWEEP_BACK_MIN = 24 * 60  # watch lists read after downtime: at most a day of them
 SWEEP_FIRST_MIN = 10  # ... and on a fresh deployment
+# How often a call in flight looks for an abort or a new timeout of its run: an abort cuts the
+# call within this (plus one read). The first look is this long after the call starts, so a
+# quick call costs no read.
+CONTROL_POLL_S = 0.4
 
 
 @dataclass
@@ -544,16 +549,27 @@ class Dispatcher:
     # ---- one attempt ------------------------------------------------------------------------
 
     def _request(
-        self, job: JobRecord, run: RunRecord, overrides: dict[str, Any] | None
+        self,
+        job: JobRecord,
+        run: RunRecord,
+        overrides: dict[str, Any] | None,
+        control: runs.RunControl | None = None,
     ) -> executor.Request:
         spec = job.spec
         extended = spec["extendedData"]
         headers = dict(extended["headers"])
         body = extended["body"]
-        if overrides:
+        url, method, timeout = spec["url"], spec["requestMethod"], self._timeout(job)
+        if overrides:  # this run's own (run-now), validated as the job's fields are
             headers.update(overrides.get("headers") or {})
             if overrides.get("body") is not None:
                 body = overrides["body"]
+            url = overrides.get("url") or url
+            method = overrides.get("method", method)
+            if overrides.get("timeout", -1) > 0:
+                timeout = overrides["timeout"]
+        if control is not None and control.timeout:
+            timeout = control.timeout  # changed for this run after it started
         auth = None
         if spec["auth"]["enable"]:
             auth = (spec["auth"]["user"], job.secrets.get("password", ""))
@@ -565,12 +581,12 @@ class Dispatcher:
         )
         planned_ms = run.data.get("plannedMs", run.data["datePlanned"] * 1000)
         return executor.Request(
-            url=spec["url"],
-            method=METHODS[spec["requestMethod"]],
+            url=url,
+            method=METHODS[method],
             headers=headers,
             body=body or None,
             auth=auth,
-            timeout=float(self._timeout(job)),
+            timeout=float(timeout),
             tls_verify=bool(spec.get("tlsVerify", True)),
             redirect_success=bool(spec["redirectSuccess"]),
             success_codes=success_ranges(spec.get("successCodes", [])),
@@ -594,14 +610,19 @@ class Dispatcher:
         policy = executor.Policy(allow_private=self.settings.allow_private_targets)
         started = self.clock()
         spec = job.spec
-        result = self.execute(self._request(job, run, overrides), policy)
+        control = self._control(run)
+        request = self._request(job, run, overrides, control)
+        if control.aborted_by is not None:
+            result = executor.aborted(request, _aborted_text(control))  # nothing is sent
+        else:
+            result = self._execute_watched(run, request, policy)
         planned_ms = run.data.get("plannedMs", run.data["datePlanned"] * 1000)
         if int(run.data.get("attempt", 1)) > 1:
             # A retry's plan is its own time (backoff, Retry-After), not its run's slot.
             planned_ms = round(float(run.data.get("deliverAt", planned_ms / 1000)) * 1000)
         data: dict[str, Any] = {
             "date": int(started),
-            "url": spec["url"],  # as called: the job may have been edited since its claim
+            "url": request.url,  # as called: the job may have been edited since its claim
             "jitter": max(0, round(started * 1000 - planned_ms)),
             "duration": result.duration_ms,
             "status": result.status,
@@ -638,7 +659,7 @@ class Dispatcher:
                 log.warning("run %s: response not saved: %s", run.run_id, exc.message)
         expires = int(started) + (3600 if hidden else retention * 86400)
         attempt = int(run.data.get("attempt", 1))
-        retry = self._retry_plan(job, result, attempt)
+        retry = self._retry_plan(job, result, attempt, control)
         if retry is not None:
             data["retryAt"] = int(self.clock()) + retry
             data["nextAttempt"] = attempt + 1
@@ -646,7 +667,7 @@ class Dispatcher:
             run.account_id,
             run.job_id,
             run.run_id,
-            "done",
+            "aborted" if result.reason == "aborted" else "done",
             {**run.data, **data, "hidden": hidden},
             None,
             expires,
@@ -676,8 +697,44 @@ class Dispatcher:
             self._schedule_retry(job, run, retry, overrides, release)
             report["retried"] += 1
             return report
-        self._conclude(job, done, result, release, report)
+        self._conclude(job, done, result, release, report, control)
         return report
+
+    def _control(self, run: RunRecord) -> runs.RunControl:
+        """What was asked of this run since it was claimed (an abort, its own settings)."""
+        key = runs.control_key(run.account_id, run.data.get("runId", run.run_id))
+        try:
+            return runs.RunControl.from_value(self.stores.state.get_value(key))
+        except StoreError as exc:
+            log.warning("run %s: its controls could not be read: %s", run.run_id, exc.message)
+            return runs.RunControl()
+
+    def _execute_watched(
+        self, run: RunRecord, request: executor.Request, policy: executor.Policy
+    ) -> executor.Result:
+        """Make the call while a thread looks for an abort or a new timeout of the run every
+        CONTROL_POLL_S, and applies it to the call in flight (wherever it runs: the tick's
+        pool or a worker)."""
+        stop = executor.Stop()
+        done = threading.Event()
+
+        def watch() -> None:
+            timeout = request.timeout
+            while not done.wait(CONTROL_POLL_S):
+                control = self._control(run)
+                if control.aborted_by is not None:
+                    stop.abort(_aborted_text(control))
+                    return
+                if control.timeout and control.timeout != timeout:
+                    timeout = control.timeout
+                    stop.set_timeout(timeout)
+
+        watcher = threading.Thread(target=watch, name="cronhook-control", daemon=True)
+        watcher.start()
+        try:
+            return self.execute(replace(request, stop=stop), policy)
+        finally:
+            done.set()
 
     def _keep_result(self, done: RunRecord, expected: str) -> str:
         """Write the attempt's record over the run's, if that is still `expected` or a sweep
@@ -699,16 +756,26 @@ class Dispatcher:
             expected = current.state  # the same again: the failure said nothing; retry it
         return "contended"
 
-    def _retry_plan(self, job: JobRecord, result: executor.Result, attempt: int) -> int | None:
-        """Seconds until the next attempt, or None when this attempt is the run's last."""
-        if result.ok or attempt > int(job.spec.get("retries", 0)):
+    def _retry_plan(
+        self,
+        job: JobRecord,
+        result: executor.Result,
+        attempt: int,
+        control: runs.RunControl | None = None,
+    ) -> int | None:
+        """Seconds until the next attempt, or None when this attempt is the run's last (an
+        aborted run ends here)."""
+        control = control or runs.RunControl()
+        retries = control.retries if control.retries is not None else job.spec.get("retries", 0)
+        if result.ok or result.reason == "aborted" or attempt > int(retries):
             return None
         if result.http_status == 410 or result.status == executor.STATUS_INVALID_URL:
             return None  # the target says it is gone, or the URL can never work
         if result.reason == "blocked":
             return None
         retry_after = result.retry_after if result.http_status in (429, 503) else None
-        return runs.retry_delay(attempt, int(job.spec.get("retryDelay", 30)), retry_after, self.rng)
+        delay = control.retry_delay if control.retry_delay else job.spec.get("retryDelay", 30)
+        return runs.retry_delay(attempt, int(delay), retry_after, self.rng)
 
     def _schedule_retry(
         self,
@@ -728,7 +795,7 @@ class Dispatcher:
             attempt=attempt,
             tag=runs.run_tag(run.run_id),
             first_run=run.data.get("runId", run.run_id),
-            extra={"chain": run.data["chain"]} if "chain" in run.data else None,
+            extra={k: run.data[k] for k in ("chain", "by") if k in run.data} or None,
         )
         retry.data["holds"] = counted
         self._watch_runs([retry])
@@ -742,8 +809,11 @@ class Dispatcher:
         result: executor.Result,
         release: bool,
         report: Counter[str],
+        control: runs.RunControl | None = None,
     ) -> None:
-        """The run's last attempt ended: update the job, then notifications, chains, the queue."""
+        """The run's last attempt ended: update the job, then notifications, chains, the queue.
+        An aborted run chains nowhere; `control` holds the run's own settings, if any."""
+        control = control or runs.RunControl()
         queue = release and int(job.spec.get("queueMax", 0)) > 0
         # The oldest waiting run takes over this run's in-flight count, so that the line keeps
         # its order: a slot coming due meanwhile finds the job still at its bound and waits
@@ -770,7 +840,11 @@ class Dispatcher:
         recovered = result.ok and job.failure_streak > 0
         # The task's copy of the job follows: the next run of a catch-up batch reads it.
         job.failure_streak = outcome.failure_streak
-        notification = job.spec["notification"]
+        notification = dict(job.spec["notification"])
+        if control.on_failure is not None:
+            notification["onFailure"] = control.on_failure
+        if control.on_success is not None:
+            notification["onSuccess"] = control.on_success
         disable_reason = None
         if result.http_status == 410:
             disable_reason = "the target answered 410 Gone"
@@ -796,7 +870,16 @@ class Dispatcher:
                 outcome.failure_streak,
                 reason=disable_reason,
             )
-        chain = job.spec["chainSuccess"] if result.ok else job.spec["chainFailure"]
+        if result.ok:
+            chain = (
+                job.spec["chainSuccess"] if control.chain_success is None else control.chain_success
+            )
+        else:
+            chain = (
+                job.spec["chainFailure"] if control.chain_failure is None else control.chain_failure
+            )
+        if result.reason == "aborted":
+            chain = 0
         if chain:
             chained = self._chain(job, done, int(chain))
             report[chained] += 1
@@ -1005,6 +1088,10 @@ class Dispatcher:
                 report["lost"] += 1
                 return
             # Its runner (or another tick) got there first, or the read was stale: read again.
+
+
+def _aborted_text(control: runs.RunControl) -> str:
+    return f"Aborted by {control.aborted_by}" if control.aborted_by else "Aborted"
 
 
 def from_wiring() -> Dispatcher:

@@ -57,8 +57,12 @@ __all__ = [
     "Policy",
     "Request",
     "Result",
+    "Stop",
+    "aborted",
     "execute",
 ]
+
+Stop = transport.Stop
 
 _CHUNK = 64 * 1024
 
@@ -108,6 +112,8 @@ class Request:
     run_id: str | None = None
     planned_time: float | None = None
     now: Callable[[], float] | None = None
+    # Another thread's hold on the call in flight: abort it, or change its timeout.
+    stop: transport.Stop | None = None
 
 
 @dataclass
@@ -153,14 +159,25 @@ def execute(request: Request, policy: Policy) -> Result:
         status, reason, text = STATUS_INTERNAL_ERROR, "internal_error", type(exc).__name__
     finally:
         transport.detach(call)
+    stop = request.stop
+    if stop is not None and stop.text is not None and status != STATUS_OK:
+        # Whatever the cut looked like from inside (a timeout, a closed connection), it was
+        # the abort.
+        status, reason, text = STATUS_UNKNOWN, "aborted", stop.text
     return call.result(status, reason, text)
+
+
+def aborted(request: Request, text: str) -> Result:
+    """The Result of a call aborted before it began: nothing was sent."""
+    call = _Call(Request(request.url, now=request.now), Policy())
+    return call.result(STATUS_UNKNOWN, "aborted", text)
 
 
 class _Call(transport.Progress):
     """The state of one execute() call; its connections report phases and TLS facts into it."""
 
     def __init__(self, request: Request, policy: Policy) -> None:
-        super().__init__()
+        super().__init__(request.stop)
         self.request = request
         self.policy = policy
         self.clock = request.now or time.time
@@ -204,6 +221,8 @@ class _Call(transport.Progress):
 
 def _run(call: _Call) -> tuple[int, str, str]:
     policy, request = call.policy, call.request
+    if request.stop is not None and request.stop.aborted:
+        raise Failure(STATUS_UNKNOWN, "aborted", request.stop.text or "Aborted")
     net = transport.get()
     call.start()  # loading urllib3 on a process's first call is not the call's time
     hop = http_rules.first_hop(request, policy.user_agent, call.started_at)
@@ -361,6 +380,9 @@ def _send(
     connect_limit = request.connect_timeout
     if connect_limit is None:
         connect_limit = min(10.0, request.timeout)
+    # A call whose timeout may change in flight (`stop`) ends at its deadline by the watchdog's
+    # cut; the socket's own read timeout only backs that up, beyond any timeout it may get.
+    spare = 0.0 if request.stop is None else float(transport.MAX_TIMEOUT_S)
     for attempt in range(transport.POOL_SIZE + 1):
         remaining = call.remaining()
         if remaining <= 0:
@@ -377,7 +399,7 @@ def _send(
                 retries=False,
                 redirect=False,
                 assert_same_host=False,
-                timeout=net.timeout(connect=min(connect_limit, remaining), read=remaining),
+                timeout=net.timeout(connect=min(connect_limit, remaining), read=remaining + spare),
                 preload_content=False,
                 decode_content=True,
                 release_conn=False,
@@ -474,7 +496,9 @@ def _failure_from(exc: BaseException, call: _Call) -> Failure:
 
 def _timeout(call: _Call) -> Failure:
     phase = "reading the response" if "startTransfer" in call.stamps else "for a response"
-    return Failure(STATUS_TIMEOUT, "timeout", f"Timed out after {call.request.timeout:g} s {phase}")
+    stop = call.request.stop
+    limit = stop.timeout if stop is not None and stop.timeout else call.request.timeout
+    return Failure(STATUS_TIMEOUT, "timeout", f"Timed out after {limit:g} s {phase}")
 
 
 def _tls_detail(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ accepted and ignored so that a client can send back what it read.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ READ_ONLY = frozenset(
         "successCount",
         "failureCount",
         "disabledReason",
+        "created",
+        "modified",
+        "createdBy",
+        "modifiedBy",
     }
 )
 
@@ -51,6 +56,8 @@ MAX_HEADERS_TOTAL = 32 * 1024
 MAX_BODY = 64 * 1024
 MAX_AUTH_FIELD = 255
 MAX_PATTERN = 1000
+MAX_NOTES = 10_000
+MAX_KEPT = 8 * 1024  # keptFields, as compact JSON
 TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+"  # an HTTP header name
 _TOKEN = re.compile(TOKEN)
 # Hop-by-hop and framing headers are the transport's business; letting a job set them would
@@ -104,8 +111,16 @@ DEFAULTS: dict[str, Any] = {
     "tlsVerify": True,
     "maxConcurrent": 1,
     "queueMax": 0,
+    "notes": "",
+    # Fields another scheduler's API gave (Cronicle's server placement, e-mail lists, ...):
+    # kept as given and shown back so that its clients read what they wrote; cronhook does not
+    # act on them.
+    "keptFields": {},
 }
 _NESTED = ("auth", "notification", "extendedData")
+# Who created and who last changed the job (a key's name, or its id when it has none): kept in
+# the spec beside the validated fields, written by the service, never taken from a client.
+AUTHORSHIP = ("createdBy", "modifiedBy")
 
 
 @dataclass
@@ -391,7 +406,22 @@ def validate(payload: object, *, folder_ids: set[int]) -> ValidJob:
     spec["maxDuration"] = _int(job, "maxDuration", "maxDuration", 0, 300_000)
     spec["maxConcurrent"] = _int(job, "maxConcurrent", "maxConcurrent", 1, 100)
     spec["queueMax"] = _int(job, "queueMax", "queueMax", 0, 1000)
+    spec["notes"] = _str(job, "notes", "notes", MAX_NOTES, oneline=False)
+    if "\x00" in spec["notes"]:
+        raise ValidationError("must not contain NUL characters", field="notes")
+    spec["keptFields"] = _kept(job["keptFields"])
     return ValidJob(spec=spec, password=password, schedule=schedule)
+
+
+def _kept(value: object) -> dict[str, Any]:
+    kept = _object(value, "keptFields")
+    try:
+        size = len(json.dumps(kept, separators=(",", ":"), allow_nan=False).encode())
+    except (ValueError, TypeError):
+        raise ValidationError("must hold JSON values only", field="keptFields") from None
+    if size > MAX_KEPT:
+        raise ValidationError(f"must be at most {MAX_KEPT} bytes as JSON", field="keptFields")
+    return copy.deepcopy(kept)
 
 
 def _ssl_expiry(job: JobRecord) -> dict[str, Any]:
@@ -407,6 +437,8 @@ def next_execution(job: JobRecord, now: float) -> int | None:
     if not job.enabled:
         return None
     ahead = Schedule.parse(job.spec["schedule"]).next_after(now)
+    if ahead is not None and ahead > (int(now) // 60 + 2) * 60:
+        ahead = None  # beyond any claim: the stored position says (a cursor moved ahead)
     found = [t for t in (job.next_run_at, ahead) if t is not None]
     return min(found) if found else None
 
@@ -444,12 +476,17 @@ def details(job: JobRecord, now: float) -> dict[str, Any]:
     out["extendedData"] = copy.deepcopy(spec["extendedData"])
     for key in DEFAULTS:
         if key not in out:
-            out[key] = copy.deepcopy(spec[key])
+            # A job stored before a field existed has its default.
+            out[key] = copy.deepcopy(spec.get(key, DEFAULTS[key]))
     out.update(
         failureStreak=job.failure_streak,
         successCount=job.success_count,
         failureCount=job.failure_count,
         disabledReason=job.disabled_reason,
+        created=job.created_at,
+        modified=job.updated_at,
+        createdBy=spec.get("createdBy", ""),
+        modifiedBy=spec.get("modifiedBy", ""),
     )
     return out
 
@@ -463,4 +500,6 @@ def editable(job: JobRecord) -> dict[str, Any]:
     """The stored job in input shape, real password included: the base a PATCH merges into."""
     spec = copy.deepcopy(job.spec)
     spec["auth"]["password"] = job.secrets.get("password", "")
+    for key in AUTHORSHIP:
+        spec.pop(key, None)  # set by the service on each save, not by the client
     return spec

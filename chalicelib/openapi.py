@@ -117,10 +117,77 @@ def _op(
     return op
 
 
+def _ints(low: int, high: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": low, "maximum": high}
+
+
 def _rows(name: str) -> dict[str, Any]:
     """A listing's items: whole, or cut down to the fields its `columns` parameter names."""
     chosen = _obj({}, description="Only the fields named in `columns` (dotted for nested ones).")
     return {"type": "array", "items": {"anyOf": [_ref(name), chosen]}}
+
+
+def _cronicle() -> dict[str, Any]:
+    """Cronicle's API: every answer is HTTP 200, success or error, as Cronicle answers."""
+    from chalicelib.dialects.cronicle import CALLS
+
+    answer = {
+        "description": "`code` 0 and the call's fields, or `code` a word (session, api, event, "
+        "job) and `description`; JavaScript calling `callback` for JSONP",
+        "content": {
+            "application/json": {"schema": _ref("CronicleAnswer")},
+            "text/javascript": {"schema": _STR},
+        },
+    }
+    query = [
+        ("api_key", "the API key (or X-API-Key, or api_key in the body)"),
+        ("callback", "JSONP: a JavaScript name such as cb or app.got"),
+        ("id", "an event's id (a job id) or a job's (a run id)"),
+        ("title", "an event's exact title (get_event, run_event)"),
+        ("offset", "paging: rows to skip"),
+        ("limit", "paging: rows to answer"),
+    ]
+    parameters: list[dict[str, Any]] = [
+        {
+            "name": "name",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "enum": sorted(CALLS)},
+            "description": "The call; another answers code `api`, Unsupported API.",
+        }
+    ]
+    parameters += [
+        {"name": n, "in": "query", "required": False, "description": d, "schema": _STR}
+        for n, d in query
+    ]
+
+    def op(method: str, body: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "summary": f"Cronicle's API ({method}): see docs/coming-from-cronicle.md",
+            "description": "The key's scope decides what it may call: read (get_*), write "
+            "(create_events, edit_events, delete_events), run (run_events, abort_events), admin "
+            "(state_update).",
+            "security": [{"bearer": []}, {"apiKey": []}, {"cronicleKey": []}],
+            "parameters": parameters,
+            "responses": {"200": answer},
+        }
+        if body:
+            out["requestBody"] = {
+                "required": False,
+                "content": {
+                    "application/json": {"schema": _obj({})},
+                    "application/x-www-form-urlencoded": {"schema": _obj({})},
+                },
+            }
+        return out
+
+    preflight = {
+        "summary": "CORS preflight for Cronicle's API",
+        "security": [],
+        "parameters": [{**parameters[0], "schema": _STR, "description": "Any name"}],
+        "responses": {"200": {"description": "OK", **_json(_ref("CronicleAnswer"))}},
+    }
+    return {"get": op("GET", False), "post": op("POST", True), "options": preflight}
 
 
 def _paths() -> dict[str, Any]:
@@ -131,6 +198,7 @@ def _paths() -> dict[str, Any]:
     folder_delta = _obj({"folder": _ref("FolderDelta")}, ["folder"])
     empty = _obj({})
     nothing = {"type": "null"}
+    run_now = schemas()["JobInput"]["properties"]
     email = {
         "type": "string",
         "maxLength": 254,
@@ -192,6 +260,7 @@ def _paths() -> dict[str, Any]:
                 "read",
                 _obj({"jobs": _rows("Job"), "someFailed": _BOOL}),
                 listing=True,
+                query={"title": {**_STR, "description": "only the jobs titled exactly so"}},
             ),
             "put": _op(
                 "Create a job",
@@ -241,12 +310,21 @@ def _paths() -> dict[str, Any]:
         },
         "/jobs/{jobId}/run": {
             "post": _op(
-                "Run the job now (optionally with another body or headers, for this run only)",
+                "Run the job now, optionally with its own URL, method, timeout, headers (added "
+                "to the job's) or body, for this run only; each checked as on a job (a job that "
+                "sends a stored password calls only its host)",
                 "run",
                 _obj({"runId": _STR}),
                 request={
                     "anyOf": [
-                        closed({"extendedData": {"anyOf": [_ref("ExtendedData"), nothing]}}),
+                        closed(
+                            {
+                                "url": {"anyOf": [_ref("Url"), nothing]},
+                                "requestMethod": {"anyOf": [run_now["requestMethod"], nothing]},
+                                "requestTimeout": {"anyOf": [_ints(1, 300), nothing]},
+                                "extendedData": {"anyOf": [_ref("ExtendedData"), nothing]},
+                            }
+                        ),
                         nothing,
                     ]
                 },
@@ -306,6 +384,57 @@ def _paths() -> dict[str, Any]:
                 "read",
                 _obj({"run": _ref("HistoryItem")}),
                 params=["runId"],
+            ),
+            "patch": _op(
+                "Change a run in flight, for that run only: its timeout (also of the call in "
+                "flight), retries, retry delay, chains and notifications; 409 once it ended",
+                "write",
+                empty,
+                request=closed(
+                    {
+                        "requestTimeout": _ints(1, 300),
+                        "retries": _ints(0, 10),
+                        "retryDelay": _ints(1, 3600),
+                        "chainSuccess": run_now["chainSuccess"],
+                        "chainFailure": run_now["chainFailure"],
+                        "notification": closed({"onSuccess": _BOOL, "onFailure": _BOOL}),
+                    }
+                ),
+                params=["runId"],
+            ),
+        },
+        "/runs/{runId}/abort": {
+            "post": _op(
+                "Abort a run in flight: its call is cut within a second wherever it runs (a run "
+                "not started yet ends at its turn, without calling); it ends `aborted`, a "
+                "failure, and neither retries nor chains follow; 409 once it ended",
+                "run",
+                _obj({"run": _ref("HistoryItem")}),
+                params=["runId"],
+            )
+        },
+        "/api/app/{name}/v1": _cronicle(),
+        "/jobs/{jobId}/cursor": {
+            "post": _op(
+                "Move the job's cursor (Cronicle's time machine): its next slot is counted from "
+                "`at`; with catchUp the slots from `at` to now then run (each slot at most "
+                "once), without it a time past means now",
+                "write",
+                _obj({"jobDetails": _ref("DetailedJob")}),
+                request=closed(
+                    {
+                        "at": {
+                            "anyOf": [
+                                _ints(946684800, 4102444800),
+                                {"type": "string", "format": "date-time"},
+                            ],
+                            "description": "Epoch seconds, or ISO 8601 with an offset; from "
+                            "2000 to 2100",
+                        }
+                    },
+                    ["at"],
+                ),
+                params=["jobId"],
             )
         },
         "/runs": {
@@ -414,6 +543,7 @@ def document() -> dict[str, Any]:
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "cronicleKey": {"type": "apiKey", "in": "query", "name": "api_key"},
             },
         },
     }

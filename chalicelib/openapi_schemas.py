@@ -293,6 +293,18 @@ def _job_fields() -> dict[str, Any]:
         "tlsVerify": _BOOL,
         "maxConcurrent": _ints(1, 100),
         "queueMax": _ints(0, 1000),
+        "notes": {
+            "type": "string",
+            "maxLength": jobs.MAX_NOTES,
+            "pattern": "^[^\\u0000]*$",
+            "description": "Free text kept with the job (several lines allowed).",
+        },
+        "keptFields": {
+            "type": "object",
+            "description": "Fields another scheduler's API gave (Cronicle's server placement, "
+            f"e-mail lists), kept as given and shown back; cronhook does not act on them. At "
+            f"most {jobs.MAX_KEPT} bytes as JSON.",
+        },
         **{name: _READ_ONLY for name in sorted(jobs.READ_ONLY)},
     }
 
@@ -332,6 +344,10 @@ def _detailed_job() -> dict[str, Any]:
         successCount=_INT,
         failureCount=_INT,
         disabledReason={"type": ["string", "null"]},
+        created={**_INT, "description": "When the job was created (epoch seconds)."},
+        modified={**_INT, "description": "When the job was last changed (epoch seconds)."},
+        createdBy={**_STR, "description": "The name (or id) of the key that created it."},
+        modifiedBy={**_STR, "description": "The name (or id) of the key that last changed it."},
     )
     return {"allOf": [ref("Job"), obj(fields)]}
 
@@ -416,7 +432,16 @@ _HISTORY_ITEM = obj(
         "sslCertExpiry": _INT,
         "state": {
             "type": "string",
-            "enum": ["queued", "running", "done", "lost", "skipped", "waiting", "cancelled"],
+            "enum": [
+                "queued",
+                "running",
+                "done",
+                "aborted",
+                "lost",
+                "skipped",
+                "waiting",
+                "cancelled",
+            ],
         },
         "runId": _STR,
         "attempt": _INT,
@@ -475,4 +500,11 @@ def schemas() -> dict[str, Any]:
         "HistoryItem": _HISTORY_ITEM,
         "HistoryItemStats": _STATS,
         "Error": _ERROR,
+        "CronicleAnswer": obj(
+            {
+                "code": {"type": ["integer", "string"], "description": "0 on success"},
+                "description": _STR,
+            },
+            ["code"],
+        ),
     }

@@ -8,11 +8,13 @@ key (`jobId#plannedTime`, and for a run-now or chained run its tag) is what a ta
 from __future__ import annotations
 
 import random
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from chalicelib.store.base import RunRecord
 
 ACTIVE_STATES = ("queued", "running")
+IN_FLIGHT = ("queued", "running", "waiting")  # what an abort or a run edit can still reach
 MAX_RETRY_DELAY_S = 900  # 15 minutes: also SQS's longest delay
 DEADLINE_MARGIN_S = 300  # queueing and recording time a run may take beyond its timeout
 
@@ -28,6 +30,37 @@ STATUS_TEXT = {
     8: "Failed (internal errors)",
     9: "Failed (unknown reason)",
 }
+
+
+@dataclass(frozen=True)
+class RunControl:
+    """What was asked of one run in flight, for every attempt of it: an abort (by whom), and
+    settings that replace the job's for this run only (None: the job's). Kept as a small value
+    in the state store under `control_key`, where the runner looks while its call waits."""
+
+    aborted_by: str | None = None
+    timeout: int | None = None
+    retries: int | None = None
+    retry_delay: int | None = None
+    chain_success: int | None = None
+    chain_failure: int | None = None
+    on_success: bool | None = None
+    on_failure: bool | None = None
+
+    @classmethod
+    def from_value(cls, value: Any) -> RunControl:
+        if not isinstance(value, dict):
+            return cls()
+        known = {k: v for k, v in value.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def to_value(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def control_key(account_id: str, first_run_id: str) -> str:
+    """Where a run's RunControl is kept: by its first attempt's id, so every attempt finds it."""
+    return f"runctl#{account_id}#{first_run_id}"
 
 
 def run_id(job_id: int, planned: float, attempt: int = 1, tag: str = "") -> str:

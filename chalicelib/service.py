@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 SIGNING_OVERLAP_S = 24 * 3600  # after a rotation the old secret signs too, for a day
 MAX_FOLDER_TITLE = 128
+CURSOR_RANGE = (946684800, 4102444800)  # 2000-01-01 to 2100-01-01, UTC
 _RETRIES = 5  # optimistic-concurrency attempts before reporting a conflict
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -39,8 +40,12 @@ class Service:
 
     # ---- jobs -------------------------------------------------------------------------------
 
-    def list_jobs(self, account_id: str) -> list[JobRecord]:
-        return self.stores.jobs.list(account_id)
+    def list_jobs(self, account_id: str, title: str | None = None) -> list[JobRecord]:
+        """The account's jobs by id; with `title`, those titled exactly so (case-sensitive)."""
+        found = sorted(self.stores.jobs.list(account_id), key=lambda j: j.job_id)
+        if title is None:
+            return found
+        return [j for j in found if j.spec.get("title") == title]
 
     def get_job(self, account_id: str, job_id: int) -> JobRecord:
         job = self.stores.jobs.get(account_id, job_id)
@@ -66,8 +71,11 @@ class Service:
     def _schedule_next(self, job: JobRecord, schedule: Schedule, now: float) -> None:
         job.next_run_at = schedule.next_after(now) if job.enabled else None
 
-    def create_job(self, account_id: str, payload: object) -> tuple[JobRecord, str]:
-        """Validate and store a new job; returns it and its signing secret (shown only now)."""
+    def create_job(
+        self, account_id: str, payload: object, actor: str = ""
+    ) -> tuple[JobRecord, str]:
+        """Validate and store a new job; returns it and its signing secret (shown only now).
+        `actor` (a key's name) is kept as the job's createdBy and modifiedBy."""
         from chalicelib import signing
 
         if not isinstance(payload, dict):
@@ -84,7 +92,7 @@ class Service:
         job = JobRecord(
             account_id=account_id,
             job_id=self.stores.state.next_id("job"),
-            spec=valid.spec,
+            spec={**valid.spec, "createdBy": actor, "modifiedBy": actor},
             secrets={
                 "password": valid.password,
                 "password_host": jobs.url_host(valid.spec["url"]),
@@ -98,8 +106,9 @@ class Service:
             raise Conflict("job id already taken; try again")
         return job, secret
 
-    def update_job(self, account_id: str, job_id: int, delta: object) -> JobRecord:
-        """Merge a delta into the job, validate it whole, store it unless it changed meanwhile."""
+    def update_job(self, account_id: str, job_id: int, delta: object, actor: str = "") -> JobRecord:
+        """Merge a delta into the job, validate it whole, store it unless it changed meanwhile;
+        `actor` becomes its modifiedBy."""
         if not isinstance(delta, dict):
             raise ValidationError("must be an object", field="job")
         delta = dict(delta)
@@ -120,7 +129,11 @@ class Service:
             expected = job.version
             schedule_changed = valid.spec["schedule"] != job.spec["schedule"]
             was_enabled = job.enabled
-            job.spec = valid.spec
+            job.spec = {
+                **valid.spec,
+                "createdBy": job.spec.get("createdBy", ""),
+                "modifiedBy": actor or job.spec.get("modifiedBy", ""),
+            }
             job.secrets["password"] = valid.password
             job.secrets["password_host"] = password_host
             job.version += 1
@@ -151,9 +164,37 @@ class Service:
             log.exception("job %s saved; its slots of this minute are left to the tick", job.job_id)
             return 0
 
-    def delete_job(self, account_id: str, job_id: int) -> None:
+    def delete_job(self, account_id: str, job_id: int, *, only_idle: bool = False) -> None:
+        """Delete the job; with `only_idle`, not while a run of it is in flight (Cronicle's
+        rule: its runs would be cancelled)."""
+        if only_idle:
+            self.get_job(account_id, job_id)
+            if any(r.job_id == job_id for r in self.active_runs(account_id)):
+                raise Conflict("the job has a run in flight; abort it or wait for it to end")
         if not self.stores.jobs.delete(account_id, job_id):
             raise NotFound("job not found")
+
+    def move_cursor(self, account_id: str, job_id: int, at: object, actor: str = "") -> JobRecord:
+        """Cronicle's time machine: count the job's next slot from `at` (epoch seconds or ISO
+        8601). With catchUp, the slots from `at` up to now then run, each once (a slot that
+        already ran keeps its run: a slot runs at most once); without, a time in the past
+        means now. A time ahead skips the slots before it."""
+        when = _parse_instant(at, "at")
+        if not CURSOR_RANGE[0] <= when <= CURSOR_RANGE[1]:
+            raise ValidationError("must be a time from 2000 to 2100", field="at")
+        for _ in range(_RETRIES):
+            job = self.get_job(account_id, job_id)
+            now = self.clock()
+            start = when if job.spec.get("catchUp") else max(when, now)
+            schedule = Schedule.parse(job.spec["schedule"])
+            expected = job.version
+            job.next_run_at = schedule.next_after(start - 1) if job.enabled else None
+            job.version += 1
+            job.updated_at = int(now)
+            job.spec = {**job.spec, "modifiedBy": actor or job.spec.get("modifiedBy", "")}
+            if self.stores.jobs.replace(job, expected):
+                return job
+        raise Conflict("the job changed while its cursor was being moved; try again")
 
     def rotate_signing_secret(self, account_id: str, job_id: int) -> tuple[str, int]:
         """A new signing secret; the previous one keeps signing for SIGNING_OVERLAP_S seconds."""
@@ -297,12 +338,88 @@ class Service:
         if not self.stores.keys.revoke(account_id, key_id, int(self.clock())):
             raise NotFound("key not found")
 
-    def run_now(self, account_id: str, job_id: int, payload: object, dispatcher: Any) -> str:
-        """Queue a run of the job at once (optionally with another body/headers)."""
-        overrides = validate_overrides(payload)
+    def run_now(
+        self, account_id: str, job_id: int, payload: object, dispatcher: Any, actor: str = ""
+    ) -> str:
+        """Queue a run of the job at once, with this run's own URL, method, timeout, headers or
+        body if given; `actor` is who asked (a Cronicle job's source)."""
         job = self.get_job(account_id, job_id)
-        run = dispatcher.start_now(job, overrides=overrides)
+        overrides = validate_overrides(payload, job)
+        run = dispatcher.start_now(job, overrides=overrides, extra={"by": actor} if actor else None)
         return str(run.run_id)
+
+    def abort_run(self, account_id: str, run_id: str, actor: str) -> RunRecord:
+        """Ask for the run to end: a call in flight is cut within a second wherever it runs,
+        a run not started yet ends when its turn comes, without calling; it ends `aborted`,
+        and neither retries nor chains follow. A run waiting in line ends at once."""
+        run = self.run_outcome(account_id, run_id)
+        if run.state not in runs.IN_FLIGHT:
+            raise Conflict(f"the run is not in flight: it ended {run.state}")
+        first = run.data.get("runId", run.run_id)
+        key = runs.control_key(account_id, first)
+        control = runs.RunControl.from_value(self.stores.state.get_value(key))
+        by = actor or "API"
+        self.stores.state.put_value(key, {**control.to_value(), "aborted_by": by})
+        if run.state == "waiting":
+            ended = run.copy()
+            ended.state, ended.active_deadline = "aborted", None
+            ended.expires_at = int(self.clock()) + 30 * 86400
+            ended.data = {
+                **run.data,
+                "status": 9,
+                "statusText": f"Aborted by {by}",
+                "reason": "aborted",
+            }
+            if self.stores.runs.update(ended, "waiting"):
+                return ended
+        return run
+
+    def update_run(self, account_id: str, run_id: str, payload: object) -> runs.RunControl:
+        """Change a run in flight, for that run only: `requestTimeout` (also of its call in
+        flight), `retries`, `retryDelay`, `chainSuccess`, `chainFailure` and
+        `notification.onSuccess`/`.onFailure`, each checked as on a job."""
+        if not isinstance(payload, dict):
+            raise ValidationError("must be an object", field="body")
+        allowed = ("requestTimeout", "retries", "retryDelay", "chainSuccess", "chainFailure")
+        for key in payload:
+            if key not in (*allowed, "notification"):
+                raise ValidationError(
+                    "unknown field; a run in flight can change "
+                    + ", ".join(allowed)
+                    + " and notification",
+                    field=key,
+                )
+        notification = payload.get("notification", {})
+        if not isinstance(notification, dict):
+            raise ValidationError("must be an object", field="notification")
+        for key in notification:
+            if key not in ("onSuccess", "onFailure"):
+                raise ValidationError("unknown field", field=f"notification.{key}")
+        base = jobs.with_defaults({"url": "https://example.invalid/"})
+        spec = jobs.validate(jobs.merge(base, payload), folder_ids=set()).spec
+        if "requestTimeout" in payload and spec["requestTimeout"] < 1:
+            raise ValidationError("must be between 1 and 300", field="requestTimeout")
+        given = {k: v for k, v in spec.items() if k in payload}
+        self._check_chains(account_id, {"chainSuccess": 0, "chainFailure": 0, **given})
+        run = self.run_outcome(account_id, run_id)
+        if run.state not in runs.IN_FLIGHT:
+            raise Conflict(f"the run is not in flight: it ended {run.state}")
+        key = runs.control_key(account_id, run.data.get("runId", run.run_id))
+        control = runs.RunControl.from_value(self.stores.state.get_value(key))
+        changes: dict[str, Any] = {
+            "timeout": given.get("requestTimeout"),
+            "retries": given.get("retries"),
+            "retry_delay": given.get("retryDelay"),
+            "chain_success": given.get("chainSuccess"),
+            "chain_failure": given.get("chainFailure"),
+        }
+        if "onSuccess" in notification:
+            changes["on_success"] = spec["notification"]["onSuccess"]
+        if "onFailure" in notification:
+            changes["on_failure"] = spec["notification"]["onFailure"]
+        merged = {**control.to_value(), **{k: v for k, v in changes.items() if v is not None}}
+        self.stores.state.put_value(key, merged)
+        return runs.RunControl.from_value(merged)
 
     def get_run(self, account_id: str, run_id: str, hidden: bool = False) -> RunRecord:
         """A run of a job that exists; one its job's historyStrategy keeps out of the history
@@ -525,29 +642,48 @@ def run_job_id(run_id: str) -> int:
     return int(parts[1])
 
 
-def validate_overrides(payload: object) -> dict[str, Any] | None:
-    """Run-now overrides: `extendedData.body` and `.headers` for this run only (Cronicle's
-    run_event params)."""
+OVERRIDABLE = ("url", "requestMethod", "requestTimeout", "extendedData")
+
+
+def validate_overrides(payload: object, job: JobRecord | None = None) -> dict[str, Any] | None:
+    """Run-now overrides for this run only (Cronicle's run_event merges them the same way):
+    `url`, `requestMethod`, `requestTimeout` and `extendedData.body`/`.headers` (headers add
+    to the job's). Each is checked by the job validation, as on a job. A job that sends a
+    stored password calls only the host it was given for."""
     if payload is None:
         return None
     if not isinstance(payload, dict):
         raise ValidationError("must be an object", field="body")
     for key in payload:
-        if key != "extendedData":
-            raise ValidationError("unknown field; only extendedData can be overridden", field=key)
-    extended = payload.get("extendedData")
-    if extended is None:
-        return None
-    if not isinstance(extended, dict):
+        if key not in OVERRIDABLE:
+            raise ValidationError(
+                "unknown field; a run can override " + ", ".join(OVERRIDABLE), field=key
+            )
+    if payload.get("extendedData") is not None and not isinstance(payload["extendedData"], dict):
         raise ValidationError("must be an object", field="extendedData")
-    base = jobs.with_defaults({"url": "https://example.invalid/"})
-    base["extendedData"] = {**base["extendedData"], **extended}
-    checked = jobs.validate(base, folder_ids=set()).spec["extendedData"]
+    given = {k: v for k, v in payload.items() if v is not None}
+    base = jobs.with_defaults({"url": job.spec["url"] if job else "https://example.invalid/"})
+    valid = jobs.validate(jobs.merge(base, given), folder_ids=set()).spec
     out: dict[str, Any] = {}
+    if "url" in given:
+        out["url"] = valid["url"]
+        if job is not None and job.spec["auth"]["enable"] and job.secrets.get("password"):
+            host = job.secrets.get("password_host") or jobs.url_host(job.spec["url"])
+            if jobs.url_host(valid["url"]) != host:
+                raise ValidationError(
+                    f"the job sends a stored password, given for {host}: a run cannot call "
+                    "another host",
+                    field="url",
+                )
+    if "requestMethod" in given:
+        out["method"] = valid["requestMethod"]
+    if "requestTimeout" in given:
+        out["timeout"] = valid["requestTimeout"]
+    extended = given.get("extendedData") or {}
     if "headers" in extended:
-        out["headers"] = checked["headers"]
+        out["headers"] = valid["extendedData"]["headers"]
     if "body" in extended:
-        out["body"] = checked["body"]
+        out["body"] = valid["extendedData"]["body"]
     return out or None
 
 

@@ -22,6 +22,41 @@ if TYPE_CHECKING:
 
 POOL_SIZE = 4  # idle keep-alive connections kept per (scheme, address, port, TLS name, trust)
 _MAX_POOLS = 32
+MAX_TIMEOUT_S = 300  # the longest a call's timeout may be, also when changed in flight
+
+
+class Stop:
+    """Lets another thread act on one call in flight: `abort` ends it now (its socket is cut as
+    at the deadline, and the call reports `text`), `set_timeout` moves its deadline (counted
+    from the call's start). Either may come before the call starts; the call then begins with
+    it. Guarded by WATCHDOG.lock."""
+
+    def __init__(self) -> None:
+        self.text: str | None = None
+        self.timeout: float | None = None
+        self._call: Progress | None = None
+
+    @property
+    def aborted(self) -> bool:
+        return self.text is not None
+
+    def abort(self, text: str) -> None:
+        with WATCHDOG.lock:
+            self.text = text
+            if self._call is not None:
+                WATCHDOG.cut_now(self._call)
+
+    def set_timeout(self, seconds: float) -> None:
+        with WATCHDOG.lock:
+            self.timeout = min(float(seconds), MAX_TIMEOUT_S)
+            if self._call is not None:
+                WATCHDOG.move(self._call, self._call.t0 + self.timeout)
+
+    def bind(self, call: Progress) -> None:
+        with WATCHDOG.lock:
+            self._call = call
+            if self.text is not None:
+                call.expired = True
 
 
 class Progress:
@@ -34,7 +69,8 @@ class Progress:
     t0: float  # perf_counter when the call began
     deadline: float  # perf_counter by which the call must be over
 
-    def __init__(self) -> None:
+    def __init__(self, stop: Stop | None = None) -> None:
+        self.stop = stop
         self.end: float | None = None
         self.stamps: dict[str, float] = {}  # phase -> perf_counter, for the current hop
         self.reused = False
@@ -46,12 +82,21 @@ class Progress:
 
     def begin(self, timeout: float) -> None:
         self.t0 = time.perf_counter()
+        if self.stop is not None:
+            with WATCHDOG.lock:
+                if self.stop.timeout is not None:
+                    timeout = self.stop.timeout  # changed before the call began
+                self.deadline = self.t0 + max(timeout, 0.0)
+                self.stop.bind(self)
+            return
         self.deadline = self.t0 + max(timeout, 0.0)
 
     def mark(self, phase: str) -> None:
         self.stamps[phase] = time.perf_counter()
 
     def remaining(self) -> float:
+        if self.expired:
+            return 0.0  # cut (deadline or abort): no step may start
         return self.deadline - time.perf_counter()
 
     def timed_out(self) -> bool:
@@ -136,6 +181,18 @@ class Watchdog:
         with self.lock:
             self._drop(call)
             self._calls.discard(call)
+
+    def cut_now(self, call: Progress) -> None:
+        """End the call at once (an abort); the caller holds `lock`."""
+        self._cut(call)
+        self._calls.discard(call)
+
+    def move(self, call: Progress, deadline: float) -> None:
+        """Move the call's deadline (a timeout changed in flight); the caller holds `lock`."""
+        call.deadline = deadline
+        if call in self._calls and deadline < self._wake_at:
+            self._wake_at = deadline
+        self.lock.notify()
 
     def _drop(self, call: Progress) -> None:
         if call.watched is not None:

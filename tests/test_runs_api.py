@@ -126,8 +126,12 @@ def test_it_needs_the_run_scope_to_run_now(api: Api, alice: Persona, carol: Pers
 
 def test_it_rejects_overrides_of_other_fields(api: Api, alice: Persona) -> None:
     job_id = create(api, alice)
-    response = api.post(f"/jobs/{job_id}/run", alice, {"url": "https://elsewhere.example/"})
-    assert response.status_code == 400 and body(response)["error"]["field"] == "url"
+    response = api.post(f"/jobs/{job_id}/run", alice, {"retries": 3})
+    assert response.status_code == 400 and body(response)["error"]["field"] == "retries"
+    wrong = api.post(f"/jobs/{job_id}/run", alice, {"url": "ftp://elsewhere.example/"})
+    assert wrong.status_code == 400 and body(wrong)["error"]["field"] == "url"
+    slow = api.post(f"/jobs/{job_id}/run", alice, {"requestTimeout": 301})
+    assert slow.status_code == 400 and body(slow)["error"]["field"] == "requestTimeout"
     bad = api.post(f"/jobs/{job_id}/run", alice, {"extendedData": {"headers": {"X": "a\nb"}}})
     assert bad.status_code == 400
     assert body(bad)["error"]["field"] == "extendedData.headers.X"

@@ -275,6 +275,8 @@ PAYLOADS = {
     ("/jobs/{jobId}", "patch"): {"job": {"title": "alice was here"}},
     ("/folders/{folderId}", "patch"): {"folder": {"title": "alice was here"}},
     ("/jobs/{jobId}/run", "post"): {"extendedData": {"body": "alice"}},
+    ("/runs/{runId}", "patch"): {"retries": 0},
+    ("/jobs/{jobId}/cursor", "post"): {"at": 1_900_000_000},
 }
 
 
@@ -287,6 +289,8 @@ def test_it_answers_404_on_every_route_given_another_accounts_ids(
         for method, operation in operations.items():
             if "{" not in path or not operation.get("security"):
                 continue  # only routes that take an id and act for an account
+            if path.startswith("/api/app/"):
+                continue  # Cronicle's calls take ids as parameters: tests/test_cronicle.py
             names = re.findall(r"{(\w+)}", path)
             assert set(names) <= set(bobs.params), f"{path}: no id of bob's for {names}"
             url = path.format(**bobs.params)
