@@ -222,11 +222,12 @@ def get_job(principal: auth.Principal, request: Request, jobId: str) -> dict[str
 
 @endpoint("/jobs/{jobId}", ["PATCH"], "write")
 def update_job(principal: auth.Principal, request: Request, jobId: str) -> dict[str, Any]:
-    job = service().update_job(
+    edited = service().edit_job(
         principal.account_id, _id(jobId, "job"), _wrapped(body(request), "job"), principal.label
     )
-    service().fire_soon(job, _dispatcher)
-    return {}
+    service().fire_soon(edited.job, _dispatcher)
+    # cron-job.org answers {}; a URL moved to another origin says which credentials it dropped.
+    return {"cleared": list(edited.cleared)} if edited.cleared else {}
 
 
 @endpoint("/jobs/{jobId}", ["DELETE"], "write")

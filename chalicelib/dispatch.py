@@ -36,7 +36,7 @@ from typing import Any
 from chalicelib import executor, runs
 from chalicelib.config import Settings
 from chalicelib.errors import StoreError
-from chalicelib.jobs import METHODS, success_ranges
+from chalicelib.jobs import METHODS, sent_headers, success_ranges
 from chalicelib.notify import Notifier
 from chalicelib.schedule import Schedule
 from chalicelib.store.base import JobRecord, RunRecord, Stores, Watch, existing_jobs
@@ -557,7 +557,7 @@ class Dispatcher:
     ) -> executor.Request:
         spec = job.spec
         extended = spec["extendedData"]
-        headers = dict(extended["headers"])
+        headers = sent_headers(job)
         body = extended["body"]
         url, method, timeout = spec["url"], spec["requestMethod"], self._timeout(job)
         if overrides:  # this run's own (run-now), validated as the job's fields are

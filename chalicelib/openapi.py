@@ -280,7 +280,21 @@ def _paths() -> dict[str, Any]:
                 "Job details", "read", _obj({"jobDetails": _ref("DetailedJob")}), params=["jobId"]
             ),
             "patch": _op(
-                "Update a job with a delta", "write", empty, request=job_delta, params=["jobId"]
+                "Update a job with a delta; a URL moved to another origin drops the stored "
+                "password and secret headers the delta does not give again, and says so",
+                "write",
+                _obj(
+                    {
+                        "cleared": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "The fields of the credentials dropped",
+                        }
+                    },
+                    required=[],
+                ),
+                request=job_delta,
+                params=["jobId"],
             ),
             "delete": _op("Delete a job", "write", empty, params=["jobId"]),
         },

@@ -79,7 +79,9 @@ EXTENDED_DATA = closed(
             },
             "additionalProperties": _line(jobs.MAX_HEADER_VALUE),
             "description": f"At most {jobs.MAX_HEADERS_TOTAL} bytes in all; each name once, "
-            "whatever its case.",
+            "whatever its case. The values of Authorization, Proxy-Authorization, Cookie, "
+            "X-Api-Key and of the headers named in secretHeaders are sealed and read back as "
+            f"{jobs.PASSWORD_MASK}; sending that mask back keeps the stored value.",
         },
         "body": {
             "type": "string",
@@ -293,6 +295,14 @@ def _job_fields() -> dict[str, Any]:
         "tlsVerify": _BOOL,
         "maxConcurrent": _ints(1, 100),
         "queueMax": _ints(0, 1000),
+        "secretHeaders": {
+            "type": "array",
+            "maxItems": jobs.MAX_SECRET_HEADERS,
+            "items": {**_exactly(jobs.TOKEN), "maxLength": jobs.MAX_HEADER_NAME},
+            "description": "More headers whose values are credentials (sealed, masked in "
+            "reads, sent only to the URL's origin), besides Authorization, "
+            "Proxy-Authorization, Cookie and X-Api-Key.",
+        },
         "notes": {
             "type": "string",
             "maxLength": jobs.MAX_NOTES,

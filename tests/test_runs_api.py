@@ -462,3 +462,36 @@ def test_a_deleted_jobs_runs_leave_the_history_with_it(
     assert api.get(f"/runs/{run_ids[0]}", alice).status_code == 200
     assert api.get(f"/runs/{run_ids[1]}", alice).status_code == 404
     assert api.get(f"/jobs/{gone}/history", alice).status_code == 404
+
+
+def test_it_sends_the_sealed_header_values_to_the_target(
+    api: Api, alice: Persona, settings: Any, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    headers = {"Authorization": "Bearer s3cr3t", "X-Token": "t0k3n"}
+    job_id = create(
+        api,
+        alice,
+        url=httpserver.url_for("/hook"),
+        extendedData={"headers": headers, "body": ""},
+        secretHeaders=["X-Token"],
+    )
+    api.post(f"/jobs/{job_id}/run", alice)
+    work_through_the_lambda(api, queued_messages(settings))
+    (request, _), *_ = httpserver.log
+    assert request.headers["Authorization"] == "Bearer s3cr3t"
+    assert request.headers["X-Token"] == "t0k3n"
+
+
+def test_it_refuses_a_run_now_that_would_carry_secret_headers_to_another_origin(
+    api: Api, alice: Persona
+) -> None:
+    job_id = create(
+        api,
+        alice,
+        url="https://a.example/",
+        extendedData={"headers": {"Cookie": "sid=1"}, "body": ""},
+    )
+    refused = api.post(f"/jobs/{job_id}/run", alice, {"url": "https://b.example/"})
+    assert refused.status_code == 400
+    assert body(refused)["error"]["field"] == "url"
