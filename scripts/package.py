@@ -163,8 +163,15 @@ def compose(
                     )
                 # Chalice writes the ARN as an Fn::Sub, and the merge is deep: only another Fn::Sub
                 # replaces it rather than joining it.
+                # A failed task fails its own message only (the worker answers Lambda's
+                # partial batch response), and a burst cannot take every concurrent execution
+                # of the account from the API and the tick.
                 override.setdefault("Events", {})[event_name] = {
-                    "Properties": {"Queue": {"Fn::Sub": f"${{{queues[queue]}.Arn}}"}}
+                    "Properties": {
+                        "Queue": {"Fn::Sub": f"${{{queues[queue]}.Arn}}"},
+                        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                        "ScalingConfig": {"MaximumConcurrency": {"Ref": "WorkerMaxConcurrency"}},
+                    }
                 }
             resources[logical] = {"Properties": override}
 
@@ -186,6 +193,15 @@ def compose(
         "Default": 30,
         "AllowedValues": LOG_RETENTION_DAYS,
         "Description": "How long CloudWatch keeps the Lambdas' logs, in days.",
+    }
+    parameters["WorkerMaxConcurrency"] = {
+        "Type": "Number",
+        "Default": 50,
+        "MinValue": 2,
+        "MaxValue": 1000,
+        "Description": "At most this many worker Lambdas run at once (the queue trigger's "
+        "maximum concurrency), leaving the rest of the account's concurrency to the API and "
+        "the tick.",
     }
     stage_parameter = dict(parameters.get("Stage", {"Type": "String"}))
     stage_parameter.update(Default=stage, AllowedValues=[stage])
