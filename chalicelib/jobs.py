@@ -394,6 +394,18 @@ def validate(payload: object, *, folder_ids: set[int]) -> ValidJob:
     return ValidJob(spec=spec, password=password, schedule=schedule)
 
 
+def require_firing(valid: ValidJob, now: float) -> None:
+    """An enabled job's schedule must have a run after `now`: one that never fires (30 February,
+    a year or an `at` past, an `expiresAt` before its first run) is refused, naming the field.
+    A disabled job may keep it, as cron-job.org keeps any schedule: its default (five empty
+    lists) never fires, and a job past its `expiresAt` stays, "not scheduled anymore"."""
+    if not valid.spec["enabled"]:
+        return
+    problem = valid.schedule.never_fires(now)
+    if problem is not None:
+        raise ValidationError(problem.message, field=problem.field)
+
+
 def _ssl_expiry(job: JobRecord) -> dict[str, Any]:
     if job.ssl_cert_expiry is not None and job.spec["url"].lower().startswith("https:"):
         return {"sslCertExpiry": job.ssl_cert_expiry}

@@ -372,6 +372,11 @@ def _paths() -> dict[str, Any]:
                 _obj(
                     {
                         "valid": _BOOL,
+                        "error": _obj(
+                            {"code": _STR, "field": _STR, "message": _STR},
+                            description="With valid false: why the schedule never fires, as "
+                            "the 400 that saving it in an enabled job answers.",
+                        ),
                         "description": _STR,
                         "schedule": _ref("Schedule"),
                         "next": {

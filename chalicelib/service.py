@@ -78,8 +78,9 @@ class Service:
             raise ValidationError(
                 "is the mask GET /jobs/{jobId} shows; send the real password", field="auth.password"
             )
-        self._check_chains(account_id, valid.spec)
         now = self.clock()
+        jobs.require_firing(valid, now)
+        self._check_chains(account_id, valid.spec)
         secret = signing.new_secret()
         job = JobRecord(
             account_id=account_id,
@@ -120,6 +121,10 @@ class Service:
             expected = job.version
             schedule_changed = valid.spec["schedule"] != job.spec["schedule"]
             was_enabled = job.enabled
+            if schedule_changed or not was_enabled:
+                # A one-shot job that has fired stays editable; its schedule is only checked
+                # when it is changed or the job is switched on.
+                jobs.require_firing(valid, now)
             job.spec = valid.spec
             job.secrets["password"] = valid.password
             job.secrets["password_host"] = password_host
@@ -473,12 +478,20 @@ class Service:
                     "epoch": epoch,
                 }
             )
+        problem = schedule.never_fires(self.clock())
+        error = {} if problem is None else {"error": _error_body(problem)}
         return {
-            "valid": True,
+            "valid": problem is None,
+            **error,
             "description": schedule.describe(),
             "schedule": schedule.to_dict(),
             "next": upcoming,
         }
+
+
+def _error_body(problem: ScheduleError) -> dict[str, Any]:
+    error = ValidationError(problem.message, field=problem.field)
+    return dict(error.to_body()["error"])
 
 
 def _parse_instant(value: object, field_name: str) -> float:
