@@ -12,7 +12,14 @@ from typing import Any
 from chalice.app import Chalice, Rate, Request, Response, SQSEvent
 
 from chalicelib import __version__, auth, formats, jobs, runs, wiring
-from chalicelib.errors import BadRequest, CronhookError, NotFound, PayloadTooLarge, ValidationError
+from chalicelib.errors import (
+    BadRequest,
+    CronhookError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ValidationError,
+)
 from chalicelib.service import Service, page_limit
 
 app = Chalice(app_name="cronhook")
@@ -41,6 +48,19 @@ def _error(err: CronhookError) -> Response:
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
     return _reply(err.to_body(), err.status, headers)
+
+
+@app.middleware("http")
+def method_not_allowed(request: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Chalice answers a method a route lacks with its own 405 body: this one has the error
+    shape of every other error, and the `Allow` header still lists what the route takes."""
+    response = get_response(request)
+    if response.status_code == 405 and isinstance(response.body, dict):
+        listed = str((response.headers or {}).get("Allow", ""))
+        allow = sorted(m.strip() for m in listed.split(","))
+        err = MethodNotAllowed(request.method, [m for m in allow if m])
+        return _reply(err.to_body(), err.status, {"Allow": ", ".join(err.allow)})
+    return response
 
 
 def _principal(request: Request, scope: str) -> auth.Principal:
