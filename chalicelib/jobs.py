@@ -423,6 +423,43 @@ def next_execution(job: JobRecord, now: float) -> int | None:
     return min(found) if found else None
 
 
+# The columns of `summary` rows (format=text|xml, columns=): a schedule's keys are those of any
+# of its forms.
+SUMMARY_COLUMNS = frozenset(
+    {
+        "jobId",
+        "enabled",
+        "title",
+        "saveResponses",
+        "url",
+        "lastStatus",
+        "lastDuration",
+        "lastExecution",
+        "sslCertExpiry",
+        "nextExecution",
+        "type",
+        "requestTimeout",
+        "redirectSuccess",
+        "folderId",
+        "requestMethod",
+        *(
+            f"schedule.{key}"
+            for key in (
+                "timezone",
+                "expiresAt",
+                *_SCHEDULE_FORMS["lists"],
+                "cron",
+                "at",
+                *(
+                    f"timing.{unit}"
+                    for unit in ("years", "months", "days", "weekdays", "hours", "minutes")
+                ),
+            )
+        ),
+    }
+)
+
+
 def summary(job: JobRecord, now: float) -> dict[str, Any]:
     """cron-job.org's `Job` object: what `GET /jobs` lists (no secrets)."""
     spec = job.spec
