@@ -95,7 +95,7 @@ def body(request: Request) -> Any:
         raise PayloadTooLarge(f"request body over {wiring.settings().max_request_bytes} bytes")
     if not raw.strip():
         return None
-    if "json" not in request.headers.get("content-type", JSON).lower():
+    if "json" not in request.headers.get("content-type", "").lower():
         raise ValidationError(
             "must be application/json to send a body (cron-job.org ignores a body of any "
             "other type, or of none)",
