@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
-from chalicelib import patterns
+from chalicelib import patterns, text
 from chalicelib.errors import ValidationError
 from chalicelib.schedule import Schedule, ScheduleError
 from chalicelib.store.base import JobRecord
@@ -138,12 +138,25 @@ def _int(obj: Mapping[str, Any], key: str, path: str, low: int, high: int) -> in
     return int(value)
 
 
-def _str(obj: Mapping[str, Any], key: str, path: str, max_len: int, *, oneline: bool = True) -> str:
+def _str(
+    obj: Mapping[str, Any],
+    key: str,
+    path: str,
+    max_len: int,
+    *,
+    oneline: bool = True,
+    perceived: bool = False,
+) -> str:
+    """A string of at most `max_len` code points, or with `perceived` (text people read, such
+    as a title) of at most `max_len` user-perceived characters."""
     value = obj[key]
     if not isinstance(value, str):
         raise ValidationError("must be a string", field=path)
-    if len(value) > max_len:
-        raise ValidationError(f"must be at most {max_len} characters", field=path)
+    problem = text.too_long(value, max_len) if perceived else None
+    if problem is None and not perceived and len(value) > max_len:
+        problem = f"must be at most {max_len} characters"
+    if problem is not None:
+        raise ValidationError(problem, field=path)
     if oneline and any(c in value for c in "\r\n\x00"):
         raise ValidationError("must not contain line breaks or NUL characters", field=path)
     return value
@@ -327,7 +340,7 @@ def validate(payload: object, *, folder_ids: set[int]) -> ValidJob:
     spec["url"] = validate_url(job.get("url"))
     for key in ("enabled", "saveResponses", "redirectSuccess", "catchUp", "tlsVerify"):
         spec[key] = _bool(job, key, key)
-    spec["title"] = _str(job, "title", "title", MAX_TITLE)
+    spec["title"] = _str(job, "title", "title", MAX_TITLE, perceived=True)
 
     auth = _object(job["auth"], "auth")
     _check_keys(auth, DEFAULTS["auth"], "auth")

@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from chalicelib import auth, jobs, runs
+from chalicelib import auth, jobs, runs, text
 from chalicelib.config import Settings
 from chalicelib.crypto import Sealer
 from chalicelib.errors import Conflict, NotFound, ValidationError
@@ -203,7 +203,7 @@ class Service:
         title = payload.get("title")
         if not isinstance(title, str) or not title.strip():
             raise ValidationError("a title is required", field="folder.title")
-        if len(title) > MAX_FOLDER_TITLE or any(c in title for c in "\r\n\x00"):
+        if text.too_long(title, MAX_FOLDER_TITLE) or any(c in title for c in "\r\n\x00"):
             raise ValidationError(
                 f"must be one line of at most {MAX_FOLDER_TITLE} characters", field="folder.title"
             )
@@ -223,7 +223,7 @@ class Service:
         title = self._folder_title(payload)
 
         def change(folders: dict[int, str]) -> int:
-            if title in folders.values():
+            if _same_title(title, folders.values()):
                 raise Conflict(f"a folder titled {title!r} already exists")
             folder_id = self.stores.state.next_id("folder")
             folders[folder_id] = title
@@ -242,7 +242,7 @@ class Service:
         def change(folders: dict[int, str]) -> None:
             if folder_id not in folders:
                 raise NotFound("folder not found")
-            if any(t == title and f != folder_id for f, t in folders.items()):
+            if _same_title(title, (t for f, t in folders.items() if f != folder_id)):
                 raise Conflict(f"a folder titled {title!r} already exists")
             folders[folder_id] = title
 
@@ -271,7 +271,7 @@ class Service:
             if key not in ("name", "scopes", "ipAllowlist", "rateLimit", "rateLimitBurst"):
                 raise ValidationError("unknown field", field=key)
         name = payload.get("name", "")
-        if not isinstance(name, str) or len(name) > 128:
+        if not isinstance(name, str) or text.too_long(name, 128):
             raise ValidationError("must be a string of at most 128 characters", field="name")
         scopes = auth.validate_scopes(payload.get("scopes", ["read", "write", "run"]))
         allowlist = auth.validate_allowlist(payload.get("ipAllowlist"))
@@ -487,6 +487,13 @@ class Service:
             "schedule": schedule.to_dict(),
             "next": upcoming,
         }
+
+
+def _same_title(title: str, others: Iterable[str]) -> bool:
+    """Folder titles are unique as people read them: "Café" typed with a precomposed é and
+    with e + U+0301 is one title (compared in NFC; each is stored as sent)."""
+    wanted = text.nfc(title)
+    return any(text.nfc(other) == wanted for other in others)
 
 
 def _error_body(problem: ScheduleError) -> dict[str, Any]:
