@@ -809,3 +809,33 @@ def test_times_say_their_zone_a_jobs_in_its_own_and_the_rest_in_the_browsers(
         _go(page, "#/account")
         created = page.locator("#keys-table td[data-label='Created']").first
         expect(created).to_have_text(re.compile(r"(CET|CEST|GMT\+1|GMT\+2)$"))
+
+
+def test_the_key_form_shows_only_once_the_key_list_above_it_is_drawn(
+    shared_stack: LocalStack, tmp_path: Path
+) -> None:
+    """The list's rows would otherwise push the form down under a click on "Create key" (the
+    click then lands on the table and is lost: the revealed-secret test failed so)."""
+    from playwright.sync_api import expect
+
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        if route.request.method == "GET":
+            held.append(route)  # answered below, once the test has looked
+        else:
+            route.fallback()
+
+    watch = ConsoleWatch()
+    with signed_in(shared_stack, tmp_path, watch) as page:
+        page.route(_path_is("/keys"), hold)
+        page.get_by_role("link", name="Account").click()
+        expect(page.locator("#notify-body")).to_be_enabled()  # the rest of the view is there
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while not held and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        assert held, "the key list was never asked for"
+        expect(page.locator("#key-form")).to_be_hidden()
+        held[0].continue_()
+        expect(page.locator("#keys-table tbody tr").first).to_be_visible()
+        expect(page.locator("#key-form")).to_be_visible()

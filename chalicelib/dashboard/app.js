@@ -1514,7 +1514,13 @@
 
   async function showAccount() {
     hideSecrets();
-    await Promise.all([loadScheduler(), loadNotifications(), loadKeys()]);
+    // The form that creates keys stands below the scheduler, the notification settings and
+    // the key list: it shows once they are all drawn, so that nothing they add moves it under a
+    // click (a click on the moving "Create key" button landed elsewhere and was lost).
+    $("#key-form").hidden = true;
+    const loaded = await Promise.allSettled([loadScheduler(), loadNotifications(), loadKeys()]);
+    $("#key-form").hidden = !(loaded[2].status === "fulfilled" && loaded[2].value);
+    for (const result of loaded) if (result.status === "rejected") throw result.reason;
   }
 
   async function loadScheduler() {
@@ -1581,14 +1587,14 @@
       status.textContent = "Only an admin key can list and create API keys.";
       $("#keys-table tbody").replaceChildren();
       $("#key-form").hidden = true;
-      return;
+      return false;
     }
-    $("#key-form").hidden = false;
     const mine = (apiKey.match(KEY_FORMAT) || [])[1];
     const body = $("#keys-table tbody");
     body.replaceChildren(...keys.map((key) => keyRow(key, key.keyId === mine)));
     const active = keys.filter((k) => !k.revoked).length;
     status.textContent = `${active} active key${active === 1 ? "" : "s"}, ${keys.length - active} revoked.`;
+    return true;
   }
 
   function keyRow(key, mine) {
