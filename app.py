@@ -12,7 +12,14 @@ from typing import Any
 from chalice.app import Chalice, Rate, Request, Response, SQSEvent
 
 from chalicelib import __version__, auth, formats, jobs, runs, wiring
-from chalicelib.errors import BadRequest, CronhookError, NotFound, PayloadTooLarge, ValidationError
+from chalicelib.errors import (
+    BadRequest,
+    CronhookError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ValidationError,
+)
 from chalicelib.service import Service, page_limit
 
 app = Chalice(app_name="cronhook")
@@ -43,6 +50,19 @@ def _error(err: CronhookError) -> Response:
     return _reply(err.to_body(), err.status, headers)
 
 
+@app.middleware("http")
+def method_not_allowed(request: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Chalice answers a method a route lacks with its own 405 body: this one has the error
+    shape of every other error, and the `Allow` header still lists what the route takes."""
+    response = get_response(request)
+    if response.status_code == 405 and isinstance(response.body, dict):
+        listed = str((response.headers or {}).get("Allow", ""))
+        allow = sorted(m.strip() for m in listed.split(","))
+        err = MethodNotAllowed(request.method, [m for m in allow if m])
+        return _reply(err.to_body(), err.status, {"Allow": ", ".join(err.allow)})
+    return response
+
+
 def _principal(request: Request, scope: str) -> auth.Principal:
     settings = wiring.settings()
     identity = (request.context or {}).get("identity") or {}
@@ -65,13 +85,22 @@ def _number(text: str) -> float | int:
 
 
 def body(request: Request) -> Any:
-    """The JSON payload; an empty or non-JSON content type counts as no payload (cron-job.org)."""
+    """The JSON payload, None when the request has no body.
+
+    cron-job.org reads a payload only with `Content-Type: application/json` and ignores one
+    sent with another type or none: a route here that takes a payload answers such a body with
+    a 400 naming Content-Type (it would otherwise act without what the client sent)."""
     raw = request.raw_body or b""
     if len(raw) > wiring.settings().max_request_bytes:
         raise PayloadTooLarge(f"request body over {wiring.settings().max_request_bytes} bytes")
-    content_type = request.headers.get("content-type", JSON).lower()
-    if not raw.strip() or "json" not in content_type:
+    if not raw.strip():
         return None
+    if "json" not in request.headers.get("content-type", "").lower():
+        raise ValidationError(
+            "must be application/json to send a body (cron-job.org ignores a body of any "
+            "other type, or of none)",
+            field="Content-Type",
+        )
     try:
         payload = json.loads(raw, parse_float=_number)
     except (ValueError, UnicodeDecodeError):
@@ -151,6 +180,10 @@ def endpoint(path: str, methods: list[str], scope: str | None) -> Callable[[View
 
 def _listing(request: Request, name: str, rows: list[dict[str, Any]], extra: dict[str, Any]) -> Any:
     opts = formats.options(request.query_params)
+    history = runs.HISTORY_COLUMNS
+    known = {"jobs": jobs.SUMMARY_COLUMNS, "history": history, "runs": history}.get(name)
+    if known is not None:
+        formats.check_columns(opts["columns"], known, rows)
     if opts["format"] == "json":
         return {name: formats.select_json(rows, opts["columns"]), **extra}
     text, content_type = formats.render(rows, name, opts)

@@ -674,6 +674,7 @@ class Dispatcher:
         }
         if result.ssl_cert_expiry is not None:
             data["sslCertExpiry"] = result.ssl_cert_expiry
+        data["jobLogId"] = self._log_id(job)
         strategy = spec.get("historyStrategy", "MINIMAL")
         retention = int(spec.get("retentionDays", 30))
         # Volt MX's strategies: OFF keeps no history, ERROR only failed runs, MINIMAL every run
@@ -772,6 +773,17 @@ class Dispatcher:
             return self.execute(replace(request, stop=stop), policy)
         finally:
             done.set()
+
+    def _log_id(self, job: JobRecord) -> int:
+        """cron-job.org's `jobLogId`: each call made for the job gets the next number of the
+        job's own counter (one per job, not one for all: a shared counter would be one hot
+        item). A run that makes no call (skipped, cancelled, lost) keeps 0. Should the counter
+        fail, the call is recorded with 0 rather than not at all."""
+        try:
+            return self.stores.state.next_id(f"joblog#{job.account_id}#{job.job_id}")
+        except StoreError as exc:
+            log.warning("job %s: no jobLogId for this call: %s", job.job_id, exc.message)
+            return 0
 
     def _keep_result(self, done: RunRecord, expected: str) -> str:
         """Write the attempt's record over the run's, if that is still `expected` or a sweep

@@ -7,7 +7,7 @@ Query parameters: `format=json|text|xml`, `columns=a,b,c` (dotted names reach in
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from chalicelib.errors import ValidationError
@@ -90,6 +90,25 @@ def options(params: Mapping[str, str] | None) -> dict[str, Any]:
         "qualifier": qualifier,
         "line_break": line_break or "\n",
     }
+
+
+def check_columns(
+    columns: Sequence[str], known: Collection[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Refuse a column the listing does not have, naming those it has: a misspelt column would
+    otherwise be an empty one. `known` is every column the listing can have; a row may add
+    more (a dotted name inside an object of its own)."""
+    names = set(known)
+    unknown = [c for c in columns if c not in names]
+    if unknown:
+        for row in rows:
+            names.update(_flatten(row))
+        unknown = [c for c in unknown if c not in names]
+    if unknown:
+        raise ValidationError(
+            f"unknown column {unknown[0]!r}; the columns are {', '.join(sorted(names))}",
+            field="columns",
+        )
 
 
 def _select(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
-from chalicelib import patterns
+from chalicelib import patterns, text
 from chalicelib.errors import ValidationError
 from chalicelib.schedule import Schedule, ScheduleError
 from chalicelib.store.base import JobRecord
@@ -162,12 +162,25 @@ def _int(obj: Mapping[str, Any], key: str, path: str, low: int, high: int) -> in
     return int(value)
 
 
-def _str(obj: Mapping[str, Any], key: str, path: str, max_len: int, *, oneline: bool = True) -> str:
+def _str(
+    obj: Mapping[str, Any],
+    key: str,
+    path: str,
+    max_len: int,
+    *,
+    oneline: bool = True,
+    perceived: bool = False,
+) -> str:
+    """A string of at most `max_len` code points, or with `perceived` (text people read, such
+    as a title) of at most `max_len` user-perceived characters."""
     value = obj[key]
     if not isinstance(value, str):
         raise ValidationError("must be a string", field=path)
-    if len(value) > max_len:
-        raise ValidationError(f"must be at most {max_len} characters", field=path)
+    problem = text.too_long(value, max_len) if perceived else None
+    if problem is None and not perceived and len(value) > max_len:
+        problem = f"must be at most {max_len} characters"
+    if problem is not None:
+        raise ValidationError(problem, field=path)
     if oneline and any(c in value for c in "\r\n\x00"):
         raise ValidationError("must not contain line breaks or NUL characters", field=path)
     return value
@@ -351,7 +364,7 @@ def validate(payload: object, *, folder_ids: set[int]) -> ValidJob:
     spec["url"] = validate_url(job.get("url"))
     for key in ("enabled", "saveResponses", "redirectSuccess", "catchUp", "tlsVerify"):
         spec[key] = _bool(job, key, key)
-    spec["title"] = _str(job, "title", "title", MAX_TITLE)
+    spec["title"] = _str(job, "title", "title", MAX_TITLE, perceived=True)
 
     auth = _object(job["auth"], "auth")
     _check_keys(auth, DEFAULTS["auth"], "auth")
@@ -489,6 +502,18 @@ def _kept(value: object) -> dict[str, Any]:
     return copy.deepcopy(kept)
 
 
+def require_firing(valid: ValidJob, now: float) -> None:
+    """An enabled job's schedule must have a run after `now`: one that never fires (30 February,
+    a year or an `at` past, an `expiresAt` before its first run) is refused, naming the field.
+    A disabled job may keep it, as cron-job.org keeps any schedule: its default (five empty
+    lists) never fires, and a job past its `expiresAt` stays, "not scheduled anymore"."""
+    if not valid.spec["enabled"]:
+        return
+    problem = valid.schedule.never_fires(now)
+    if problem is not None:
+        raise ValidationError(problem.message, field=problem.field)
+
+
 def _ssl_expiry(job: JobRecord) -> dict[str, Any]:
     if job.ssl_cert_expiry is not None and job.spec["url"].lower().startswith("https:"):
         return {"sslCertExpiry": job.ssl_cert_expiry}
@@ -506,6 +531,43 @@ def next_execution(job: JobRecord, now: float) -> int | None:
         ahead = None  # beyond any claim: the stored position says (a cursor moved ahead)
     found = [t for t in (job.next_run_at, ahead) if t is not None]
     return min(found) if found else None
+
+
+# The columns of `summary` rows (format=text|xml, columns=): a schedule's keys are those of any
+# of its forms.
+SUMMARY_COLUMNS = frozenset(
+    {
+        "jobId",
+        "enabled",
+        "title",
+        "saveResponses",
+        "url",
+        "lastStatus",
+        "lastDuration",
+        "lastExecution",
+        "sslCertExpiry",
+        "nextExecution",
+        "type",
+        "requestTimeout",
+        "redirectSuccess",
+        "folderId",
+        "requestMethod",
+        *(
+            f"schedule.{key}"
+            for key in (
+                "timezone",
+                "expiresAt",
+                *_SCHEDULE_FORMS["lists"],
+                "cron",
+                "at",
+                *(
+                    f"timing.{unit}"
+                    for unit in ("years", "months", "days", "weekdays", "hours", "minutes")
+                ),
+            )
+        ),
+    }
+)
 
 
 def summary(job: JobRecord, now: float) -> dict[str, Any]:

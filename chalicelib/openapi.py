@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from typing import Any
 
-from chalicelib import __version__, patterns
+from chalicelib import __version__, jobs, patterns, runs
 from chalicelib.openapi_schemas import closed, schemas
 from chalicelib.openapi_schemas import obj as _obj
 from chalicelib.openapi_schemas import ref as _ref
@@ -18,6 +20,13 @@ _INT_LIST = {"type": "array", "items": _INT}
 def _query(pattern: str) -> dict[str, Any]:
     """A query parameter's value: empty (the default) or one matching `pattern`."""
     return {"type": "string", "pattern": f"^(?:|{pattern})$"}
+
+
+def _columns(names: Collection[str]) -> dict[str, Any]:
+    """`columns=`: names of the listing's columns, each with white space around it, or none."""
+    item = f"[{patterns.SPACE}]*(?:{patterns.group(sorted(map(re.escape, names)))})?"
+    item += f"[{patterns.SPACE}]*"
+    return _query(f"{item}(?:,{item})*")
 
 
 def _char_code(low: int) -> dict[str, Any]:
@@ -50,7 +59,7 @@ def _op(
     request_required: bool = True,
     params: list[str] = (),  # type: ignore[assignment]
     status: str = "200",
-    listing: bool = False,
+    listing: Collection[str] = (),
     paged: bool = False,
     query: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
@@ -80,7 +89,11 @@ def _op(
                 "json (default), text or xml",
                 _query(patterns.words(("json", "text", "xml"))),
             ),
-            ("columns", "comma-separated field names (dotted for nested)", _STR),
+            (
+                "columns",
+                "comma-separated field names (dotted for nested); another is refused with 400",
+                _columns(listing),
+            ),
             (
                 "includeheaders",
                 "false drops the header line of text output",
@@ -259,7 +272,7 @@ def _paths() -> dict[str, Any]:
                 "List jobs",
                 "read",
                 _obj({"jobs": _rows("Job"), "someFailed": _BOOL}),
-                listing=True,
+                listing=jobs.SUMMARY_COLUMNS,
                 query={"title": {**_STR, "description": "only the jobs titled exactly so"}},
             ),
             "put": _op(
@@ -366,7 +379,7 @@ def _paths() -> dict[str, Any]:
                     }
                 ),
                 params=["jobId"],
-                listing=True,
+                listing=runs.HISTORY_COLUMNS,
                 paged=True,
             )
         },
@@ -388,7 +401,7 @@ def _paths() -> dict[str, Any]:
                         "cursor": {"type": ["string", "null"]},
                     }
                 ),
-                listing=True,
+                listing=runs.HISTORY_COLUMNS,
                 paged=True,
             )
         },
@@ -456,7 +469,7 @@ def _paths() -> dict[str, Any]:
                 "Runs in flight: due and queued, running or waiting (state=active)",
                 "read",
                 _obj({"runs": _rows("HistoryItem")}),
-                listing=True,
+                listing=runs.HISTORY_COLUMNS,
                 query={"state": {"enum": ["active"], "description": "only active (default)"}},
             )
         },
@@ -515,6 +528,11 @@ def _paths() -> dict[str, Any]:
                 _obj(
                     {
                         "valid": _BOOL,
+                        "error": _obj(
+                            {"code": _STR, "field": _STR, "message": _STR},
+                            description="With valid false: why the schedule never fires, as "
+                            "the 400 that saving it in an enabled job answers.",
+                        ),
                         "description": _STR,
                         "schedule": _ref("Schedule"),
                         "next": {

@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from chalicelib import auth, jobs, runs
+from chalicelib import auth, jobs, runs, text
 from chalicelib.config import Settings
 from chalicelib.crypto import Sealer
 from chalicelib.errors import Conflict, NotFound, ValidationError
@@ -86,8 +86,9 @@ class Service:
             raise ValidationError(
                 "is the mask GET /jobs/{jobId} shows; send the real password", field="auth.password"
             )
-        self._check_chains(account_id, valid.spec)
         now = self.clock()
+        jobs.require_firing(valid, now)
+        self._check_chains(account_id, valid.spec)
         secret = signing.new_secret()
         job = JobRecord(
             account_id=account_id,
@@ -139,6 +140,10 @@ class Service:
             expected = job.version
             schedule_changed = valid.spec["schedule"] != job.spec["schedule"]
             was_enabled = job.enabled
+            if schedule_changed or not was_enabled:
+                # A one-shot job that has fired stays editable; its schedule is only checked
+                # when it is changed or the job is switched on.
+                jobs.require_firing(valid, now)
             job.spec = {
                 **valid.spec,
                 "createdBy": job.spec.get("createdBy", ""),
@@ -251,7 +256,7 @@ class Service:
         title = payload.get("title")
         if not isinstance(title, str) or not title.strip():
             raise ValidationError("a title is required", field="folder.title")
-        if len(title) > MAX_FOLDER_TITLE or any(c in title for c in "\r\n\x00"):
+        if text.too_long(title, MAX_FOLDER_TITLE) or any(c in title for c in "\r\n\x00"):
             raise ValidationError(
                 f"must be one line of at most {MAX_FOLDER_TITLE} characters", field="folder.title"
             )
@@ -271,7 +276,7 @@ class Service:
         title = self._folder_title(payload)
 
         def change(folders: dict[int, str]) -> int:
-            if title in folders.values():
+            if _same_title(title, folders.values()):
                 raise Conflict(f"a folder titled {title!r} already exists")
             folder_id = self.stores.state.next_id("folder")
             folders[folder_id] = title
@@ -290,7 +295,7 @@ class Service:
         def change(folders: dict[int, str]) -> None:
             if folder_id not in folders:
                 raise NotFound("folder not found")
-            if any(t == title and f != folder_id for f, t in folders.items()):
+            if _same_title(title, (t for f, t in folders.items() if f != folder_id)):
                 raise Conflict(f"a folder titled {title!r} already exists")
             folders[folder_id] = title
 
@@ -319,7 +324,7 @@ class Service:
             if key not in ("name", "scopes", "ipAllowlist", "rateLimit", "rateLimitBurst"):
                 raise ValidationError("unknown field", field=key)
         name = payload.get("name", "")
-        if not isinstance(name, str) or len(name) > 128:
+        if not isinstance(name, str) or text.too_long(name, 128):
             raise ValidationError("must be a string of at most 128 characters", field="name")
         scopes = auth.validate_scopes(payload.get("scopes", ["read", "write", "run"]))
         allowlist = auth.validate_allowlist(payload.get("ipAllowlist"))
@@ -602,12 +607,27 @@ class Service:
                     "epoch": epoch,
                 }
             )
+        problem = schedule.never_fires(self.clock())
+        error = {} if problem is None else {"error": _error_body(problem)}
         return {
-            "valid": True,
+            "valid": problem is None,
+            **error,
             "description": schedule.describe(),
             "schedule": schedule.to_dict(),
             "next": upcoming,
         }
+
+
+def _same_title(title: str, others: Iterable[str]) -> bool:
+    """Folder titles are unique as people read them: "Café" typed with a precomposed é and
+    with e + U+0301 is one title (compared in NFC; each is stored as sent)."""
+    wanted = text.nfc(title)
+    return any(text.nfc(other) == wanted for other in others)
+
+
+def _error_body(problem: ScheduleError) -> dict[str, Any]:
+    error = ValidationError(problem.message, field=problem.field)
+    return dict(error.to_body()["error"])
 
 
 def _parse_instant(value: object, field_name: str) -> float:

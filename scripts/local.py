@@ -605,6 +605,9 @@ def main() -> None:
     key, source = _admin_key(wiring.stores(), state_dir)
 
     _answer_unknown_routes_with_404()
+    from scripts.local_methods import answer_every_method
+
+    answer_every_method()  # TRACE and made-up verbs reach the app (its 405), not an HTML 501
     server = factory.create_local_server(config.chalice_app, config, "127.0.0.1", api_port)
     stop = threading.Event()
 

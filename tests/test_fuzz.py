@@ -268,6 +268,11 @@ def config(ids: dict[str, list[str]]) -> str:
             f'"body.job.{name}" = {{ dictionary = "no_reference", probability = 1.0 }}'
             for name in ("folderId", "chainSuccess", "chainFailure")
         ),
+        # A run's own chains (PATCH /runs/{runId}) refer to jobs too.
+        *(
+            f'"body.{name}" = {{ dictionary = "no_reference", probability = 1.0 }}'
+            for name in ("chainSuccess", "chainFailure")
+        ),
         "",
         # Cronicle's API answers every call with HTTP 200, an error too (its code says which):
         # a request without a key or with bad data is refused in the body, not by the status.
