@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import sys
@@ -69,11 +70,9 @@ def _worth_showing(action: Action) -> dict[str, str]:
                 continue
         if key == "extendedData" and value.get("headers"):
             value = {**value, "headers": {k: "(...)" for k in value["headers"]}}
-        out[key] = (
-            value
-            if isinstance(value, str)
-            else yaml.safe_dump(value, default_flow_style=True).strip()
-        )
+        if key == "requestMethod":
+            value = METHODS[value]
+        out[key] = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "))
     if action.folder:
         out["folder"] = action.folder
     return out

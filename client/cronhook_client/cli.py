@@ -405,6 +405,7 @@ def history(
     for item in items:
         seen[_attempt(item)] = str(item.get("state"))
         show(item)
+    output.warn(f"following job {job_id}: new runs appear as they happen (Ctrl-C stops)")
     try:
         while True:
             time.sleep(interval)
