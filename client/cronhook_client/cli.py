@@ -77,7 +77,11 @@ class State:
 
     def client(self) -> Client:
         if self._client is None:
-            self._client = Client.from_profile(config.resolve(self.url, self.key, self.profile))
+            chosen = config.resolve(self.url, self.key, self.profile)
+            path = config.profiles_path()
+            if chosen.source.startswith("profile") and config.too_open(path):
+                output.warn(f"warning: others may read {path}, which holds keys: chmod 600 it")
+            self._client = Client.from_profile(chosen)
         return self._client
 
 
