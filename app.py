@@ -452,6 +452,33 @@ def set_notifications(principal: auth.Principal, request: Request) -> dict[str, 
     return service().set_notification_settings(principal.account_id, body(request))
 
 
+# ---- other schedulers' APIs (chalicelib/dialects) -----------------------------------------
+
+
+def _raw(request: Request) -> bytes:
+    raw = request.raw_body or b""
+    return raw.encode() if isinstance(raw, str) else raw
+
+
+@endpoint("/api/{call}", ["GET", "POST"], None)
+def setcronjob(request: Request, call: str) -> Response:
+    """SetCronJob's `/api/{target}.{action}`: its own envelope and codes, always JSON."""
+    from chalicelib.dialects import setcronjob as dialect
+
+    status, answer = dialect.handle(
+        dialect.Request(
+            call,
+            request.query_params,
+            _raw(request),
+            request.headers.get("content-type", ""),
+            source_ip(request),
+        ),
+        service(),
+        _dispatcher,
+    )
+    return _reply(answer, status)
+
+
 # ---- the tick and the worker --------------------------------------------------------------
 
 

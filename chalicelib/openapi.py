@@ -124,6 +124,7 @@ def _rows(name: str) -> dict[str, Any]:
 
 
 def _paths() -> dict[str, Any]:
+    from chalicelib.openapi_dialects import paths as dialect_paths
     from chalicelib.openapi_users import paths as user_paths
 
     # The {"job": ...} and {"folder": ...} wrappers ignore other fields, as cron-job.org does.
@@ -140,6 +141,7 @@ def _paths() -> dict[str, Any]:
     }
     return {
         **user_paths(),
+        **dialect_paths(),
         "/health": {"get": _op("Service health", None, _obj({"status": _STR, "version": _STR}))},
         "/openapi.json": {"get": _op("This document", None, _obj({}))},
         "/": {
