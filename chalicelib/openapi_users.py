@@ -51,6 +51,11 @@ def paths() -> dict[str, Any]:
             "429": {"description": "Too many sign-in attempts for the user or the address"},
         }
     )
+    sign_out = _op("Sign out: end the session that authenticates this call", "read", empty)
+    sign_out["responses"]["400"] = {
+        "description": "The call is authenticated with an API key, not a session",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
     return {
         "/users": {
             "post": _op(
@@ -83,7 +88,5 @@ def paths() -> dict[str, Any]:
             )
         },
         "/sessions": {"post": sign_in},
-        "/sessions/current": {
-            "delete": _op("Sign out: end the session that authenticates this call", "read", empty)
-        },
+        "/sessions/current": {"delete": sign_out},
     }

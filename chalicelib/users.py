@@ -173,6 +173,8 @@ class Users:
             if key not in ("password", "currentPassword"):
                 raise ValidationError("unknown field", field=str(key))
         password = validate_password(payload.get("password"))
+        if "currentPassword" in payload and not isinstance(payload["currentPassword"], str):
+            raise ValidationError("must be a string", field="currentPassword")
         admin = "admin" in principal.scopes
         if not admin and principal.username != username:
             raise Forbidden("only an admin changes another user's password")
