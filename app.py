@@ -225,6 +225,69 @@ def revoke_key(principal: auth.Principal, request: Request, keyId: str) -> dict[
     return {}
 
 
+# ---- users and sessions -------------------------------------------------------------------
+
+
+def _users() -> Any:
+    from chalicelib.users import Users
+
+    return Users(wiring.stores())
+
+
+def source_ip(request: Request) -> str | None:
+    return ((request.context or {}).get("identity") or {}).get("sourceIp")
+
+
+@endpoint("/users", ["POST"], "admin")
+def create_user(principal: auth.Principal, request: Request) -> Response:
+    from chalicelib.users import user_to_api
+
+    return _reply(
+        {"user": user_to_api(_users().create_user(principal.account_id, body(request)))}, 201
+    )
+
+
+@endpoint("/users", ["GET"], "admin")
+def list_users(principal: auth.Principal, request: Request) -> dict[str, Any]:
+    from chalicelib.users import user_to_api
+
+    return {"users": [user_to_api(u) for u in _users().list_users(principal.account_id)]}
+
+
+@endpoint("/users/{username}", ["DELETE"], "admin")
+def delete_user(principal: auth.Principal, request: Request, username: str) -> dict[str, Any]:
+    _users().delete_user(principal.account_id, username)
+    return {}
+
+
+@endpoint("/users/{username}/password", ["PUT"], "read")
+def change_password(principal: auth.Principal, request: Request, username: str) -> dict[str, Any]:
+    """An admin sets any user's password; a user its own (with `currentPassword`)."""
+    _users().change_password(principal, username, body(request))
+    return {}
+
+
+@endpoint("/sessions", ["POST"], None)
+def sign_in(request: Request) -> Response:
+    payload = body(request)
+    if not isinstance(payload, dict):
+        raise ValidationError('send {"username": ..., "password": ...}', field="body")
+    signed = _users().sign_in(payload.get("username"), payload.get("password"), source_ip(request))
+    from chalicelib.users import user_to_api
+
+    answer = {"token": signed.token, "expiresAt": signed.session.expires_at}
+    return _reply({**answer, "user": user_to_api(signed.user)}, 201)
+
+
+@endpoint("/sessions/current", ["DELETE"], "read")
+def sign_out(principal: auth.Principal, request: Request) -> dict[str, Any]:
+    """Ends the session that authenticates this call (an API key is not a session: 400)."""
+    token = auth.presented_key(request.headers) or ""
+    if principal.username is None or not _users().sign_out(token):
+        raise BadRequest("this call is authenticated with an API key, not a session")
+    return {}
+
+
 # ---- jobs ---------------------------------------------------------------------------------
 
 
@@ -475,6 +538,33 @@ def cronicle_api(name: str) -> Response:
     )
     answer = cronicle.handle(name, incoming, service, _dispatcher)
     return Response(body=answer.body, status_code=answer.status, headers={**answer.headers})
+
+
+# ---- other schedulers' APIs (chalicelib/dialects) -----------------------------------------
+
+
+def _raw(request: Request) -> bytes:
+    raw = request.raw_body or b""
+    return raw.encode() if isinstance(raw, str) else raw
+
+
+@endpoint("/api/{call}", ["GET", "POST"], None)
+def setcronjob(request: Request, call: str) -> Response:
+    """SetCronJob's `/api/{target}.{action}`: its own envelope and codes, always JSON."""
+    from chalicelib.dialects import setcronjob as dialect
+
+    status, answer = dialect.handle(
+        dialect.Request(
+            call,
+            request.query_params,
+            _raw(request),
+            request.headers.get("content-type", ""),
+            source_ip(request),
+        ),
+        service(),
+        _dispatcher,
+    )
+    return _reply(answer, status)
 
 
 # ---- the tick and the worker --------------------------------------------------------------

@@ -204,6 +204,9 @@ def _cronicle() -> dict[str, Any]:
 
 
 def _paths() -> dict[str, Any]:
+    from chalicelib.openapi_dialects import paths as dialect_paths
+    from chalicelib.openapi_users import paths as user_paths
+
     # The {"job": ...} and {"folder": ...} wrappers ignore other fields, as cron-job.org does.
     job_body = _obj({"job": _ref("JobInput")}, ["job"])
     job_delta = _obj({"job": _ref("JobDelta")}, ["job"])
@@ -218,6 +221,8 @@ def _paths() -> dict[str, Any]:
         "pattern": patterns.EMAIL,
     }
     return {
+        **user_paths(),
+        **dialect_paths(),
         "/health": {"get": _op("Service health", None, _obj({"status": _STR, "version": _STR}))},
         "/openapi.json": {"get": _op("This document", None, _obj({}))},
         "/": {

@@ -285,7 +285,8 @@ def test_it_applies_a_file_and_a_second_apply_changes_nothing(alice: Cli) -> Non
     assert alice.titles() == ["cleanup", "nightly-report"]
     report = next(j for j in alice.api.list_jobs() if j["title"] == "nightly-report")
     details = alice.api.get_job(report["jobId"])
-    assert details["extendedData"]["headers"] == {"Authorization": "Bearer tok-1"}
+    # The header is a credential: sealed by the API and shown masked, never in clear.
+    assert details["extendedData"]["headers"] == {"Authorization": "********"}
     assert details["chainSuccess"] == next(
         j["jobId"] for j in alice.api.list_jobs() if j["title"] == "cleanup"
     )
@@ -299,7 +300,11 @@ def test_it_applies_only_what_changed_in_the_file(alice: Cli) -> None:
     file = alice.write("jobs.yaml", JOBS.format(url="https://example.com/r"))
     assert alice.run("apply", "-f", file, "--yes", env=SECRETS).exit_code == 0
     alice.write("jobs.yaml", JOBS.format(url="https://example.com/r").replace("30 4", "45 4"))
-    changed = alice.run("apply", "-f", file, "--yes", env={**SECRETS, "REPORT_TOKEN": "tok-2"})
+    # A secret header is shown masked, as a password is: a new value in the environment goes
+    # out with --resend-secrets (and whenever the URL moves to another origin).
+    changed = alice.run(
+        "apply", "-f", file, "--yes", "--resend-secrets", env={**SECRETS, "REPORT_TOKEN": "tok-2"}
+    )
     assert changed.exit_code == 0, changed.output
     plan = changed.stdout.splitlines()
     assert "~ update job 'nightly-report'" in plan[0]
@@ -307,7 +312,8 @@ def test_it_applies_only_what_changed_in_the_file(alice: Cli) -> None:
         "    extendedData.headers.Authorization: (secret changed)",
         '    schedule.cron: "30 4 * * 1-5" -> "45 4 * * 1-5"',
     ]
-    assert "Plan: 0 to create, 1 to change, 0 to delete" in changed.stdout
+    # --resend-secrets sends cleanup's password again too.
+    assert "Plan: 0 to create, 2 to change, 0 to delete" in changed.stdout
     assert "tok-2" not in changed.output
 
 

@@ -66,6 +66,9 @@ DEFAULTS: dict[str, Any] = {
     "tlsVerify": True,
     "maxConcurrent": 1,
     "queueMax": 0,
+    "secretHeaders": [],
+    "notes": "",
+    "keptFields": {},
 }
 NESTED = ("auth", "notification", "extendedData")
 HISTORY_STRATEGIES = ("OFF", "ERROR", "MINIMAL", "FULL")

@@ -1,9 +1,11 @@
 """`cronhook apply`: what the file changes in the account (a Plan, decided apart from the API
 calls) and carrying it out in order, stopping at the first failure.
 
-Jobs are matched by title (the file's `name`), folders by title. A password cannot be compared
-(the API shows it masked): it is sent when the job is created, when the API holds none, when the
-job's URL moves to another host (the API asks for it again), or with `resend_secrets`.
+Jobs are matched by title (the file's `name`), folders by title. A password or a secret header
+(Authorization, Proxy-Authorization, Cookie, X-Api-Key and the job's `secretHeaders`) cannot be
+compared (the API shows it masked): it is sent when the job is created, when the API holds none,
+when the job's URL moves to another origin (the API drops stored credentials then), or with
+`resend_secrets`; otherwise the mask goes back, which the API reads as "unchanged".
 """
 
 from __future__ import annotations
@@ -80,8 +82,26 @@ def _show(value: Any) -> str:
     return json.dumps(value, separators=(", ", ": "))
 
 
-def _host(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    port = port or {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+
+
+def _secret_names(spec: dict[str, Any]) -> frozenset[str]:
+    return SECRET_HEADERS | {str(n).lower() for n in spec.get("secretHeaders") or ()}
+
+
+def _masked(headers: dict[str, Any], secret: frozenset[str]) -> dict[str, Any]:
+    return {k: (MASK if k.lower() in secret else v) for k, v in headers.items()}
 
 
 def light_schedule(schedule: dict[str, Any]) -> dict[str, Any]:
@@ -205,6 +225,7 @@ def _update(
     current: dict[str, Any] = dict(have)
     changes: list[Change] = []
     delta: dict[str, Any] = {}
+    moved = _origin(want.spec["url"]) != _origin(current.get("url", ""))
     for key, wanted in want.spec.items():
         if key in ("folderId", "chainSuccess", "chainFailure"):
             continue
@@ -220,13 +241,49 @@ def _update(
                 changes.extend(_diff(key, old, wanted, want.secrets))
                 delta["auth"] = new_cmp
             continue
+        if key == "extendedData":
+            secret = _secret_names(want.spec)
+            held_headers = old.get("headers") or {}
+            wanted_headers = wanted.get("headers") or {}
+            same = (
+                _masked(held_headers, secret) == _masked(wanted_headers, secret)
+                and old.get("body") == wanted.get("body")
+                and {k for k in held_headers if held_headers[k] == MASK}
+                == {k for k in wanted_headers if k.lower() in secret}
+            )
+            if same and not resend_secrets and not moved:
+                continue
+            sent = {
+                k: (
+                    MASK
+                    if k.lower() in secret
+                    and held_headers.get(k) == MASK
+                    and not (resend_secrets or moved)
+                    else v
+                )
+                for k, v in wanted_headers.items()
+            }
+            changes.extend(
+                _diff(
+                    key,
+                    {**old, "headers": _masked(held_headers, secret)},
+                    {**wanted, "headers": _masked(wanted_headers, secret)},
+                    set(),
+                )
+            )
+            changes.extend(
+                Change(f"extendedData.headers.{k}", held_headers.get(k, ""), v, secret=True)
+                for k, v in wanted_headers.items()
+                if k.lower() in secret and sent[k] != MASK
+            )
+            delta[key] = {**wanted, "headers": sent}
+            continue
         if wanted != old:
             changes.extend(_diff(key, old, wanted, want.secrets))
             delta[key] = wanted
     # the password: shown masked, so compared only as "set or not"
     password = want.spec["auth"]["password"]
     held = current.get("auth", {}).get("password", "")
-    moved = "url" in delta and _host(delta["url"]) != _host(current.get("url", ""))
     if password and (not held or resend_secrets or (moved and held)):
         why = "auth.password" + ("" if not held else " (sent again)")
         changes.append(Change(why, held, password, secret=True))
