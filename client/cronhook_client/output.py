@@ -25,6 +25,8 @@ def console() -> Console:
 
 
 def say(*parts: Any, **options: Any) -> None:
+    """Print a line as it is: a long one is not broken (scripts and logs read whole lines)."""
+    options.setdefault("soft_wrap", True)
     console().print(*parts, **options)
 
 
