@@ -520,8 +520,8 @@ def test_a_poisoned_message_fails_alone_and_the_rest_of_its_batch_is_done(
     result = api.client.lambda_.invoke("worker", event)
     failed = [f["itemIdentifier"] for f in result.payload["batchItemFailures"]]
     record(
-        "faults",
-        "a poisoned message in a batch of 2",
+        "batch",
+        "one task raises: only its message comes back",
         tried=1,
         wrong=int(failed != [ids[poisoned_at]]),
     )
