@@ -198,6 +198,22 @@ def health(request: Request) -> dict[str, Any]:
     return {"status": "ok", "version": __version__}
 
 
+@endpoint("/metrics", ["GET"], "read")
+def prometheus_metrics(principal: auth.Principal, request: Request) -> Response:
+    """The tick's and the worker's figures since the stack started, as Prometheus text: `make
+    run` is one process. Deployed, each Lambda is its own process: the figures are in
+    CloudWatch (namespace `cronhook`), from the embedded-metric lines of its logs."""
+    if wiring.settings().backend != "sqlite":
+        raise NotFound("the figures of a deployed stack are in CloudWatch, namespace cronhook")
+    from chalicelib import metrics
+
+    return Response(
+        body=metrics.REGISTRY.text(),
+        status_code=200,
+        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+    )
+
+
 @endpoint("/openapi.json", ["GET"], None)
 def openapi(request: Request) -> dict[str, Any]:
     from chalicelib.openapi import document

@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chalicelib import executor, runs
+from chalicelib import executor, metrics, runs
 from chalicelib.config import Settings
 from chalicelib.errors import StoreError
 from chalicelib.jobs import METHODS, sent_headers, success_ranges
@@ -118,6 +118,7 @@ class Dispatcher:
     sleep: Callable[[float], None] = time.sleep
     execute: Callable[[executor.Request, executor.Policy], executor.Result] = executor.execute
     rng: random.Random = field(default_factory=random.Random)
+    lags: list[int] = field(default_factory=list)  # start lag (ms) of each run made, for metrics
 
     # ---- the tick ---------------------------------------------------------------------------
 
@@ -483,6 +484,12 @@ class Dispatcher:
             report["failed_messages"] += len(failed)
         return Batch(dict(report), sorted(failed), errors)
 
+    def _lag(self, lag_ms: int) -> int:
+        """A run's start after its planned time (ms, not below 0), noted for the metrics."""
+        lag = max(0, lag_ms)
+        self.lags.append(lag)  # list.append is atomic: the run threads share the list
+        return lag
+
     def _try_task(self, task: Task) -> Counter[str] | Exception:
         try:
             return self._run_inline(task)
@@ -660,7 +667,7 @@ class Dispatcher:
         data: dict[str, Any] = {
             "date": int(started),
             "url": request.url,  # as called: the job may have been edited since its claim
-            "jitter": max(0, round(started * 1000 - planned_ms)),
+            "jitter": self._lag(round(started * 1000 - planned_ms)),
             "duration": result.duration_ms,
             "status": result.status,
             "statusText": result.status_text,
@@ -674,7 +681,7 @@ class Dispatcher:
         }
         if result.ssl_cert_expiry is not None:
             data["sslCertExpiry"] = result.ssl_cert_expiry
-        data["jobLogId"] = self._log_id(job)
+        data["jobLogId"] = self._log_id(started)
         strategy = spec.get("historyStrategy", "MINIMAL")
         retention = int(spec.get("retentionDays", 30))
         # Volt MX's strategies: OFF keeps no history, ERROR only failed runs, MINIMAL every run
@@ -774,16 +781,13 @@ class Dispatcher:
         finally:
             done.set()
 
-    def _log_id(self, job: JobRecord) -> int:
-        """cron-job.org's `jobLogId`: each call made for the job gets the next number of the
-        job's own counter (one per job, not one for all: a shared counter would be one hot
-        item). A run that makes no call (skipped, cancelled, lost) keeps 0. Should the counter
-        fail, the call is recorded with 0 rather than not at all."""
-        try:
-            return self.stores.state.next_id(f"joblog#{job.account_id}#{job.job_id}")
-        except StoreError as exc:
-            log.warning("job %s: no jobLogId for this call: %s", job.job_id, exc.message)
-            return 0
+    @staticmethod
+    def _log_id(started: float) -> int:
+        """cron-job.org's `jobLogId`: a real identifier of the call, increasing with its start
+        (the microsecond it started, as large as cron-job.org's own ids and below 2^53), taken
+        without a write: a counter item would add a write unit to every run. A run that makes
+        no call (skipped, cancelled, lost) keeps 0."""
+        return int(started * 1_000_000)
 
     def _keep_result(self, done: RunRecord, expected: str) -> str:
         """Write the attempt's record over the run's, if that is still `expected` or a sweep
@@ -1158,7 +1162,13 @@ def from_wiring() -> Dispatcher:
 
 
 def tick(now: float) -> dict[str, int]:
-    return from_wiring().tick(now)
+    """The scheduled function: one tick, its figures published (chalicelib.metrics)."""
+    dispatcher = from_wiring()
+    began = time.monotonic()
+    report = dispatcher.tick(now)
+    duration_ms = round((time.monotonic() - began) * 1000)
+    _publish(metrics.Sample.of("tick", report, dispatcher.lags, duration_ms), dispatcher.settings)
+    return report
 
 
 def work(bodies: list[str], now: float) -> dict[str, int]:
@@ -1166,4 +1176,16 @@ def work(bodies: list[str], now: float) -> dict[str, int]:
 
 
 def work_batch(bodies: list[str], now: float) -> Batch:
-    return from_wiring().work_batch(bodies, now)
+    """The queue's function: one batch of messages, its figures published."""
+    dispatcher = from_wiring()
+    done = dispatcher.work_batch(bodies, now)
+    _publish(metrics.Sample.of("worker", done.report, dispatcher.lags), dispatcher.settings)
+    return done
+
+
+def _publish(sample: metrics.Sample, settings: Settings) -> None:
+    """Deployed, one embedded-metric line on stdout (Lambda sends stdout to CloudWatch Logs as
+    it is, which turns the line into metrics); every process keeps totals for `GET /metrics`."""
+    metrics.REGISTRY.add(sample)
+    if settings.backend != "sqlite":
+        print(metrics.emf(sample, settings.stage, time.time()), flush=True)

@@ -50,6 +50,22 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
 
 
+def _metrics() -> dict[str, Any]:
+    op = _op(
+        "The tick's and the worker's figures as Prometheus text (runs started, failed, lost, "
+        "retries, claims lost, due jobs, start lag, tick duration). `make run` only: deployed, "
+        "a 404 says they are in CloudWatch, namespace cronhook",
+        "read",
+        _obj({}),
+    )
+    op["responses"]["200"] = {
+        "description": "Prometheus text exposition format 0.0.4",
+        "content": {"text/plain": {"schema": _STR}},
+    }
+    op["responses"]["404"] = {"description": "A deployed stack", **_json(_ref("Error"))}
+    return op
+
+
 def _op(
     summary: str,
     scope: str | None,
@@ -224,6 +240,7 @@ def _paths() -> dict[str, Any]:
         **user_paths(),
         **dialect_paths(),
         "/health": {"get": _op("Service health", None, _obj({"status": _STR, "version": _STR}))},
+        "/metrics": {"get": _metrics()},
         "/openapi.json": {"get": _op("This document", None, _obj({}))},
         "/": {
             "get": {

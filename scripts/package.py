@@ -132,6 +132,7 @@ def compose(
     variables = {env: outputs[out]["Value"] for out, env in OUTPUT_ENV.items() if out in outputs}
 
     consumers = set()  # the roles of functions fed by a queue
+    roles: dict[str, str] = {}  # "tick" / "worker" -> the function's logical id
     for logical, resource in chalice_template["Resources"].items():
         kind = resource["Type"]
         if kind == "AWS::Serverless::Function":
@@ -144,7 +145,10 @@ def compose(
                 "LoggingConfig": {"LogGroup": {"Ref": log_group}},
             }
             events = resource["Properties"].get("Events", {})
+            if any(event["Type"] == "SQS" for event in events.values()):
+                roles["worker"] = logical
             if any(event["Type"] == "Schedule" for event in events.values()):
+                roles["tick"] = logical
                 # A failed or throttled tick is not retried nor kept for hours (Lambda's
                 # defaults: twice, up to 6 h): the next minute's tick claims the same slots.
                 override["EventInvokeConfig"] = {
@@ -197,6 +201,13 @@ def compose(
         "AllowedValues": LOG_RETENTION_DAYS,
         "Description": "How long CloudWatch keeps the Lambdas' logs, in days.",
     }
+    parameters["AlarmEmail"] = {
+        "Type": "String",
+        "Default": "",
+        "Description": "Where the stack's alarms are sent (an e-mail subscription to its SNS "
+        "topic, confirmed from that mailbox); empty: the topic alone.",
+    }
+    resources.update(alarms(roles))
     parameters["WorkerMaxConcurrency"] = {
         "Type": "Number",
         "Default": 50,
@@ -214,10 +225,154 @@ def compose(
         "Description": f"cronhook ({stage}): the API, tick and worker Lambdas with their "
         "tables, bucket and queues",
         "Parameters": parameters,
-        "Conditions": copy.deepcopy(dict(storage.get("Conditions", {}))),
+        "Conditions": {
+            **copy.deepcopy(dict(storage.get("Conditions", {}))),
+            "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]},
+        },
         "Resources": resources,
         "Outputs": copy.deepcopy(dict(outputs)),
     }
+
+
+def _alarm(
+    description: str,
+    namespace: str,
+    metric: str,
+    dimensions: Mapping[str, Any],
+    threshold: float,
+    *,
+    statistic: str = "Sum",
+    periods: int = 1,
+    period: int = 60,
+) -> dict[str, Any]:
+    """A CloudWatch alarm to the stack's topic: `metric` over `threshold` in `periods` of
+    `period` seconds (missing data is no news: a quiet stack is not failing)."""
+    properties: dict[str, Any] = {
+        "AlarmDescription": description,
+        "Namespace": namespace,
+        "MetricName": metric,
+        "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+        "ComparisonOperator": "GreaterThanThreshold",
+        "Threshold": threshold,
+        "EvaluationPeriods": periods,
+        "Period": period,
+        "TreatMissingData": "notBreaching",
+        "AlarmActions": [{"Ref": "AlarmTopic"}],
+        "OKActions": [{"Ref": "AlarmTopic"}],
+    }
+    if statistic.startswith("p"):
+        properties["ExtendedStatistic"] = statistic
+    else:
+        properties["Statistic"] = statistic
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": properties}
+
+
+OLDEST_MESSAGE_S = 900 + 300  # SQS's longest delay, plus a margin for the worker to take it
+
+
+def alarms(roles: Mapping[str, str]) -> dict[str, Any]:
+    """The stack's alarms and the SNS topic they go to (README, "Deploy", lists them)."""
+    from chalicelib import metrics
+
+    stage = {"Ref": "Stage"}
+    mine = metrics.NAMESPACE
+
+    def fn(role: str) -> dict[str, Any]:
+        return {"FunctionName": {"Ref": roles[role]}}
+
+    out: dict[str, Any] = {
+        "AlarmTopic": {
+            "Type": "AWS::SNS::Topic",
+            "Properties": {
+                "TopicName": {"Fn::Sub": "cronhook-${Stage}-alarms"},
+                "KmsMasterKeyId": "alias/aws/sns",
+            },
+        },
+        "AlarmSubscription": {
+            "Type": "AWS::SNS::Subscription",
+            "Condition": "HasAlarmEmail",
+            "Properties": {
+                "TopicArn": {"Ref": "AlarmTopic"},
+                "Protocol": "email",
+                "Endpoint": {"Ref": "AlarmEmail"},
+            },
+        },
+        "DeadLetterAlarm": _alarm(
+            "Dispatch messages failed five times and wait in the dead-letter queue (redrive "
+            "them with scripts.admin redrive)",
+            "AWS/SQS",
+            "ApproximateNumberOfMessagesVisible",
+            {"QueueName": {"Fn::GetAtt": ["DispatchDeadLetterQueue", "QueueName"]}},
+            0,
+            statistic="Maximum",
+            period=300,
+        ),
+        "OldestMessageAlarm": _alarm(
+            "A dispatch message waits longer than its delay allows: the worker is not keeping up",
+            "AWS/SQS",
+            "ApproximateAgeOfOldestMessage",
+            {"QueueName": {"Fn::GetAtt": ["DispatchQueue", "QueueName"]}},
+            OLDEST_MESSAGE_S,
+            statistic="Maximum",
+            periods=2,
+        ),
+        "RunsLostAlarm": _alarm(
+            "Runs were marked lost: their runner stopped before recording a result",
+            mine,
+            "RunsLost",
+            {"Stage": stage, "Function": "tick"},
+            0,
+        ),
+    }
+    for table in ("JobsTable", "RunsTable", "KeysTable", "StateTable"):
+        out[f"{table}ThrottleAlarm"] = _alarm(
+            f"DynamoDB throttles requests to {table}",
+            "AWS/DynamoDB",
+            "ThrottledRequests",
+            {"TableName": {"Ref": table}},
+            0,
+            periods=2,
+        )
+    if "tick" in roles:
+        out["TickErrorsAlarm"] = _alarm(
+            "The tick failed: due runs may start late", "AWS/Lambda", "Errors", fn("tick"), 0
+        )
+        out["TickThrottlesAlarm"] = _alarm(
+            "The tick was throttled: due runs may start late",
+            "AWS/Lambda",
+            "Throttles",
+            fn("tick"),
+            0,
+        )
+        out["TickDurationAlarm"] = _alarm(
+            "A tick took more than 50 s: the next minute's tick may overlap it",
+            mine,
+            metrics.TICK_DURATION,
+            {"Stage": stage, "Function": "tick"},
+            50_000,
+            statistic="Maximum",
+        )
+    if "worker" in roles:
+        out["WorkerErrorsAlarm"] = _alarm(
+            "The worker failed on messages; they come back and may start late",
+            "AWS/Lambda",
+            "Errors",
+            fn("worker"),
+            0,
+            periods=2,
+        )
+    for role in ("tick", "worker"):
+        out[f"StartLag{role.title()}Alarm"] = _alarm(
+            f"Runs started by the {role} start more than 5 s after their second (p99)",
+            mine,
+            metrics.START_LAG,
+            {"Stage": stage, "Function": role},
+            5_000,
+            statistic="p99",
+            periods=3,
+            period=300,
+        )
+    return out
 
 
 API_TYPE = "AWS::Serverless::Api"

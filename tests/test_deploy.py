@@ -322,6 +322,9 @@ CREATE_ACTIONS = {
     "AWS::Lambda::Permission": {"lambda:AddPermission"},
     "AWS::Serverless::Api": {"apigateway:POST", "apigateway:PUT"},
     "AWS::Serverless::Function": {"lambda:CreateFunction", "lambda:GetFunction"},
+    "AWS::CloudWatch::Alarm": {"cloudwatch:PutMetricAlarm"},
+    "AWS::SNS::Topic": {"sns:CreateTopic"},
+    "AWS::SNS::Subscription": {"sns:Subscribe"},
 }
 EVENT_ACTIONS = {
     "Schedule": {"events:PutRule", "events:PutTargets", "lambda:AddPermission"},
@@ -416,3 +419,84 @@ def test_chalice_deploy_seals_secrets_with_the_stages_key(stage: str) -> None:
     variables = config["stages"][stage]["environment_variables"]
     alias = load_template()["Resources"]["SecretsKeyAlias"]["Properties"]["AliasName"]["Fn::Sub"]
     assert variables["CRONHOOK_KMS_KEY"] == alias.replace("${Stage}", stage)
+
+
+def emitted_metrics(capsys: pytest.CaptureFixture[str]) -> set[tuple[str, str]]:
+    """(metric name, Function) of every embedded-metric line printed so far."""
+    found = set()
+    for line in capsys.readouterr().out.splitlines():
+        if not line.startswith('{"_aws"'):
+            continue
+        document = json.loads(line)
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == "cronhook"
+            for metric in directive["Metrics"]:
+                assert metric["Name"] in document, metric  # its value is on the line
+                found.add((metric["Name"], document["Function"]))
+    return found
+
+
+@pytest.mark.backend("moto")
+def test_every_alarm_watches_a_metric_the_code_emits_or_a_resource_of_the_stack(
+    packaged: dict[str, Any],
+    api: Any,
+    alice: Any,
+    settings: Any,
+    stores: Any,
+    capsys: pytest.CaptureFixture[str],
+    httpserver: Any,
+) -> None:
+    """The tick and the worker run on the AWS path (moto) and print their embedded-metric
+    lines; each alarm on cronhook's namespace must find its metric and Function among them, and
+    each alarm on an AWS namespace must name a resource of the same template."""
+    import time as clock
+
+    from chalicelib import dispatch
+    from chalicelib.service import Service
+    from tests.helpers import body, new_job, queued_messages
+
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    soon = clock.strftime("%Y-%m-%dT%H:%M:%SZ", clock.gmtime(clock.time() + 1))
+    at = {"url": httpserver.url_for("/hook"), "enabled": True, "schedule": {"at": soon}}
+    # Saved without the route's claim at save: the tick finds it due and runs it inline.
+    Service(stores, settings).create_job(alice.account, new_job(**at)["job"])
+    dispatch.tick(clock.time())
+    job_id = body(api.put("/jobs", alice, new_job(url=httpserver.url_for("/hook"))))["jobId"]
+    api.post(f"/jobs/{job_id}/run", alice)
+    dispatch.work_batch(queued_messages(settings, wait_s=5), clock.time())
+    emitted = emitted_metrics(capsys)
+    assert ("StartLag", "tick") in emitted and ("StartLag", "worker") in emitted
+
+    template = packaged["template"]
+    alarms = resources_of(template, "AWS::CloudWatch::Alarm")
+    assert {"TickErrorsAlarm", "TickDurationAlarm", "DeadLetterAlarm", "RunsLostAlarm"} <= set(
+        alarms
+    )
+    for logical, alarm in alarms.items():
+        props = alarm["Properties"]
+        dimensions = {d["Name"]: d["Value"] for d in props["Dimensions"]}
+        if props["Namespace"] == "cronhook":
+            assert (props["MetricName"], dimensions["Function"]) in emitted, logical
+            assert dimensions["Stage"] == {"Ref": "Stage"}, logical
+        else:
+            for value in dimensions.values():
+                target = value.get("Ref") or value.get("Fn::GetAtt", [None])[0]
+                assert target in template["Resources"], (logical, value)
+        assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}], logical
+    assert template["Resources"]["AlarmSubscription"]["Condition"] == "HasAlarmEmail"
+
+
+def test_a_failed_task_fails_its_message_only_and_a_burst_has_a_ceiling(
+    packaged: dict[str, Any],
+) -> None:
+    (worker,) = [
+        f
+        for f in resources_of(packaged["template"], "AWS::Serverless::Function").values()
+        if any(e["Type"] == "SQS" for e in f["Properties"].get("Events", {}).values())
+    ]
+    (event,) = worker["Properties"]["Events"].values()
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert event["Properties"]["ScalingConfig"] == {
+        "MaximumConcurrency": {"Ref": "WorkerMaxConcurrency"}
+    }
+    assert packaged["template"]["Parameters"]["WorkerMaxConcurrency"]["MinValue"] == 2
