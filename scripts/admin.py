@@ -8,6 +8,7 @@
     python -m scripts.admin [--local] import-jobs --account NAME --file F
     python -m scripts.admin [--local] tick [--now TIME]
     python -m scripts.admin [--local] backup [--file F]
+    python -m scripts.admin [--local] redrive
 
 --local talks to the stack `make run` is running (its address and names are in
 $CRONHOOK_HOME/local-env.json while it runs). Without it, the AWS credentials and region of the
@@ -80,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
         help="the tick's time: ISO 8601 with offset (2026-01-01T09:00:00Z) or epoch seconds; "
         "default: the current time",
     )
+    commands.add_parser(
+        "redrive",
+        help="send the dispatch messages of the dead-letter queue back to the dispatch queue",
+    )
     backup = commands.add_parser(
         "backup",
         help="write a consistent copy of the local (SQLite) database, also while the stack runs",
@@ -113,7 +118,7 @@ def use_local_stack() -> None:
     wiring.configure()
 
 
-STACK_COMMANDS = ("export-jobs", "import-jobs", "tick")
+STACK_COMMANDS = ("export-jobs", "import-jobs", "tick", "redrive")
 
 
 def use_aws_stack() -> None:
@@ -219,6 +224,43 @@ def _backup(file: str | None) -> int:
     return 0
 
 
+def redrive() -> int:
+    """Move the dead-letter queue's messages back to the dispatch queue (each goes out at once;
+    a run it names that has ended meanwhile is a duplicate the worker skips). How many moved."""
+    current = wiring.settings()
+    if current.backend == "sqlite":
+        from chalicelib.store.sqlite import SqliteQueue
+
+        queue = wiring.queue()
+        assert isinstance(queue, SqliteQueue)
+        return queue.redrive()
+    sqs = wiring.client("sqs")
+    source = sqs.get_queue_url(QueueName=f"{current.queue}-dlq")["QueueUrl"]
+    target = sqs.get_queue_url(QueueName=current.queue)["QueueUrl"]
+    moved = 0
+    while True:
+        got = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            return moved
+        entries = [{"Id": str(n), "MessageBody": m["Body"]} for n, m in enumerate(got)]
+        failed = {
+            f["Id"]
+            for f in sqs.send_message_batch(QueueUrl=target, Entries=entries).get("Failed", [])
+        }
+        done = [
+            {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+            for n, m in enumerate(got)
+            if str(n) not in failed
+        ]
+        if done:
+            sqs.delete_message_batch(QueueUrl=source, Entries=done)
+        moved += len(done)
+        if failed:
+            raise SystemExit(
+                f"error: {len(failed)} message(s) could not be sent back; run it again"
+            )
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.command == "backup":
         return _backup(args.file)
@@ -259,6 +301,8 @@ def _run(args: argparse.Namespace) -> int:
 
         document = _read_document(args.file)
         _print(import_jobs(stores, wiring.settings(), args.account, document))
+    elif args.command == "redrive":
+        _print({"redriven": redrive()})
     elif args.command == "tick":
         now = parse_time(args.now) if args.now else time.time()
         try:

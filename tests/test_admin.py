@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -416,3 +417,33 @@ def test_operator_commands_on_aws_take_the_stacks_names(
     assert settings.bucket == "cronhook-prod-responses-123456789012"
     assert settings.kms_key == "1234abcd-12ab-34cd-56ef-1234567890ab"
     assert settings.jobs_table == "set-by-hand"  # what the environment says wins
+
+
+@pytest.mark.parametrize(
+    "on",
+    [
+        pytest.param("sqlite", marks=pytest.mark.backend("sqlite")),
+        pytest.param("moto", marks=pytest.mark.backend("moto")),
+    ],
+)
+def test_it_redrives_the_dead_letters_to_the_dispatch_queue(
+    stores: Any, settings: Any, capsys: Any, on: str
+) -> None:
+    from chalicelib import wiring
+    from tests.helpers import queued_messages
+
+    if on == "sqlite":
+        queue: Any = wiring.queue()
+        queue.max_receives = 1
+        queue.send([("poisoned", 0)])
+        assert [m.body for m in queue.receive(10)] == ["poisoned"]  # not deleted: fails once
+        queue.clock = lambda: 10**10  # its visibility ends; the next receive buries it
+        assert queue.receive(10) == [] and queue.dead() == 1
+        queue.clock = time.time
+    else:
+        sqs = wiring.client("sqs")
+        dead = sqs.get_queue_url(QueueName=f"{settings.queue}-dlq")["QueueUrl"]
+        sqs.send_message(QueueUrl=dead, MessageBody="poisoned")
+    code, out, _ = run(capsys, "redrive")
+    assert (code, out) == (0, {"redriven": 1})
+    assert queued_messages(settings) == ["poisoned"]

@@ -105,6 +105,18 @@ class SqliteQueue:
             with self.db.arrived:
                 self.db.arrived.wait(pause)
 
+    def redrive(self) -> int:
+        """Put every dead letter back in the queue, visible at once; how many."""
+        now = self.clock()
+        with self.db.write() as conn:
+            moved = conn.execute(
+                "INSERT INTO queue (body, visible_at, sent_at) "
+                "SELECT body, ?, ? FROM dead_letters ORDER BY id",
+                (now, now),
+            ).rowcount
+            conn.execute("DELETE FROM dead_letters")
+        return int(moved)
+
     def pending(self) -> int:
         return int(self.db.read("SELECT COUNT(*) FROM queue")[0][0])
 
