@@ -53,6 +53,7 @@ class Settings:
     runs_table: str = "cronhook-local-runs"
     keys_table: str = "cronhook-local-keys"
     state_table: str = "cronhook-local-state"
+    monitors_table: str = "cronhook-local-monitors"
     bucket: str = "cronhook-local-responses"
     queue: str = "cronhook-local-dispatch"
     allow_private_targets: bool = False
@@ -86,6 +87,7 @@ class Settings:
             runs_table=env.get("CRONHOOK_RUNS_TABLE", f"cronhook-{stage}-runs"),
             keys_table=env.get("CRONHOOK_KEYS_TABLE", f"cronhook-{stage}-keys"),
             state_table=env.get("CRONHOOK_STATE_TABLE", f"cronhook-{stage}-state"),
+            monitors_table=env.get("CRONHOOK_MONITORS_TABLE", f"cronhook-{stage}-monitors"),
             bucket=env.get("CRONHOOK_BUCKET", f"cronhook-{stage}-responses"),
             queue=env.get("CRONHOOK_QUEUE", f"cronhook-{stage}-dispatch"),
             allow_private_targets=_bool(env, "CRONHOOK_ALLOW_PRIVATE_TARGETS", stage == "local"),

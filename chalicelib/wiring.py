@@ -95,6 +95,7 @@ def stores() -> Stores:
             from chalicelib.store.dynamo import (
                 DynamoJobStore,
                 DynamoKeyStore,
+                DynamoMonitorStore,
                 DynamoRunStore,
                 DynamoStateStore,
             )
@@ -112,6 +113,7 @@ def stores() -> Stores:
                 keys=DynamoKeyStore(dynamodb.Table(current.keys_table)),
                 runs=DynamoRunStore(dynamodb.Table(current.runs_table), current.due_shards),
                 state=DynamoStateStore(dynamodb.Table(current.state_table)),
+                monitors=DynamoMonitorStore(dynamodb.Table(current.monitors_table)),
             )
         return _stores
 

@@ -153,7 +153,14 @@ def test_it_keeps_the_tables_and_bucket_when_the_stack_is_deleted(
         **resources_of(template, "AWS::DynamoDB::Table"),
         **resources_of(template, "AWS::S3::Bucket"),
     }
-    assert sorted(kept) == ["JobsTable", "KeysTable", "ResponsesBucket", "RunsTable", "StateTable"]
+    assert sorted(kept) == [
+        "JobsTable",
+        "KeysTable",
+        "MonitorsTable",
+        "ResponsesBucket",
+        "RunsTable",
+        "StateTable",
+    ]
     assert all(r["DeletionPolicy"] == "Retain" for r in kept.values())
     assert template["Parameters"]["Stage"]["Default"] == packaged["stage"]
 

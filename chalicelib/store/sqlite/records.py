@@ -21,6 +21,7 @@ from chalicelib.store.base import (
 )
 from chalicelib.store.sqlite.database import Database, dumps
 from chalicelib.store.sqlite.jobs import SqliteJobStore
+from chalicelib.store.sqlite.monitors import SqliteMonitorStore
 
 # ---- keys -------------------------------------------------------------------------------------
 
@@ -370,4 +371,5 @@ def sqlite_stores(db: Database, shards: int = 8, sealer: Sealer | None = None) -
         keys=SqliteKeyStore(db),
         runs=SqliteRunStore(db),
         state=SqliteStateStore(db),
+        monitors=SqliteMonitorStore(db),
     )
