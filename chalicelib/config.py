@@ -70,6 +70,9 @@ class Settings:
     inline_wait_s: float = 2.0
     notify_from: str = "cronhook@localhost"
     kms_key: str = ""
+    # The API's public address (e.g. https://cron.example.com/api), for the ping and callback
+    # URLs cronhook hands out; empty: taken from each request (callbacks need it set).
+    public_url: str = ""
     # "aws": DynamoDB, SQS, S3, SES, KMS (deployed, or moto through AWS_ENDPOINT_URL);
     # "sqlite": one database file in `home` (the embedded default of `make run`).
     backend: str = "aws"
@@ -105,6 +108,7 @@ class Settings:
             inline_wait_s=_number(env, "CRONHOOK_INLINE_WAIT_S", 2.0, 0, 125),
             notify_from=env.get("CRONHOOK_NOTIFY_FROM", "cronhook@localhost"),
             kms_key=env.get("CRONHOOK_KMS_KEY", ""),
+            public_url=env.get("CRONHOOK_PUBLIC_URL", ""),
             # `moto` is the AWS code path against an embedded moto (`make run`'s option).
             backend=_choice(env, "CRONHOOK_BACKEND", "aws", ("aws", "moto", "sqlite")).replace(
                 "moto", "aws"

@@ -115,6 +115,7 @@ class Dispatcher:
         """Claim every slot planned up to the end of the next minute, deliver each on time."""
         report: Counter[str] = Counter()
         self.sweep(now, report)
+        self._sweep_monitors(now, report)
         until = (int(now) // 60 + 2) * 60 - 1
         with ThreadPoolExecutor(POOL_SIZE) as pool:
             keys = [k for ks in pool.map(lambda s: self._due(s, until), self._shards()) for k in ks]
@@ -138,6 +139,16 @@ class Dispatcher:
 
     def _shards(self) -> range:
         return range(self.settings.due_shards)
+
+    def _sweep_monitors(self, now: float, report: Counter[str]) -> None:
+        """Heartbeat monitors whose grace ran out go down (chalicelib.monitoring); a storage
+        error there leaves them to the next tick and the jobs' slots to this one."""
+        from chalicelib.monitoring import Monitors
+
+        try:
+            Monitors(self.stores, self.notifier, self.clock).sweep(now, report)
+        except StoreError as exc:
+            log.warning("monitors not swept this tick: %s", exc.message)
 
     def _due(self, shard: int, until: int) -> list[tuple[str, int]]:
         return self.stores.jobs.due(shard, until, DUE_LIMIT)

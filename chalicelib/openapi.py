@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import __version__, patterns
+from chalicelib import __version__, openapi_monitors, patterns
 from chalicelib.openapi_schemas import closed, schemas
 from chalicelib.openapi_schemas import obj as _obj
 from chalicelib.openapi_schemas import ref as _ref
@@ -537,7 +537,7 @@ def document() -> dict[str, Any]:
             "version": __version__,
             "description": "HTTP cron jobs in cron-job.org's wire format, with history and timing.",
         },
-        "paths": _paths(),
+        "paths": {**_paths(), **openapi_monitors.paths(_op)},
         "components": {
             "schemas": schemas(),
             "securitySchemes": {

@@ -1,0 +1,166 @@
+"""The OpenAPI description of heartbeat monitors and their ping URLs (merged into openapi.py's
+document)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib import monitors
+from chalicelib.openapi_schemas import closed, ref
+from chalicelib.openapi_schemas import obj as _obj
+
+_INT = {"type": "integer"}
+_STR = {"type": "string"}
+_BOOL = {"type": "boolean"}
+_NUM_OR_NULL = {"type": ["number", "null"]}
+_INT_OR_NULL = {"type": ["integer", "null"]}
+
+
+def _fields() -> dict[str, Any]:
+    low, high = monitors.EVERY_RANGE
+    return {
+        "title": {"type": "string", "maxLength": monitors.MAX_TITLE},
+        "schedule": {
+            "anyOf": [
+                closed({"every": {"type": "integer", "minimum": low, "maximum": high}}, ["every"]),
+                ref("ScheduleInput"),
+            ],
+            "description": "A period in seconds ({'every': 3600}) or any schedule a job takes, "
+            "without its own timezone (the monitor's applies); it must repeat.",
+        },
+        "grace": {
+            "type": "integer",
+            "minimum": monitors.GRACE_RANGE[0],
+            "maximum": monitors.GRACE_RANGE[1],
+            "description": f"Seconds after the expected time before the monitor is down "
+            f"(default {monitors.DEFAULT_GRACE_S}).",
+        },
+        "timezone": ref("Timezone"),
+        "folderId": {"type": "integer", "minimum": 0},
+        "notification": closed({"onMonitorDown": _BOOL, "onMonitorUp": _BOOL}),
+    }
+
+
+def _monitor() -> dict[str, Any]:
+    return _obj(
+        {
+            "monitorId": _INT,
+            **_fields(),
+            "status": {"enum": ["new", "up", "late", "down", "paused"]},
+            "started": _BOOL,
+            "lastPing": _NUM_OR_NULL,
+            "lastPingKind": {"enum": ["success", "start", "fail", None]},
+            "nextExpected": _INT_OR_NULL,
+            "downAt": _INT_OR_NULL,
+            "downSince": _INT_OR_NULL,
+            "lastDuration": _INT_OR_NULL,
+            "pings": _INT,
+            "createdAt": _INT,
+            "updatedAt": _INT,
+        }
+    )
+
+
+def _ping_answers(summary: str, params: list[str]) -> dict[str, Any]:
+    def op(method: str) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "summary": summary,
+            "description": "No API key: the token in the path is the credential. The body "
+            f"(POST) is kept up to {monitors.PING_BODY_CAP} bytes.",
+            "security": [],
+            "parameters": [
+                {"name": p, "in": "path", "required": True, "schema": _STR} for p in params
+            ],
+            "responses": {
+                "200": {"description": "Recorded", "content": {"text/plain": {"schema": _STR}}},
+                "404": {"description": "Unknown token", **_json(ref("Error"))},
+                "413": {"description": "Body over the request cap", **_json(ref("Error"))},
+                "429": {"description": "Too many pings; see Retry-After", **_json(ref("Error"))},
+            },
+        }
+        if method == "post":
+            answer["requestBody"] = {
+                "required": False,
+                "content": {"*/*": {"schema": _STR}},
+            }
+        return answer
+
+    return {method: op(method) for method in ("get", "head", "post")}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def paths(op: Any) -> dict[str, Any]:
+    """The monitors' paths; `op` is openapi.py's operation builder."""
+    body = _obj({"monitor": closed(_fields())}, ["monitor"])
+    one = _obj({"monitor": _monitor()})
+    created = _obj({"monitorId": _INT, "pingUrl": _STR})
+    rows = {"type": "array", "items": _monitor()}
+    ping = _obj(
+        {
+            "pingId": _STR,
+            "date": {"type": "number"},
+            "kind": {"enum": ["success", "start", "fail"]},
+            "exitStatus": _INT_OR_NULL,
+            "method": _STR,
+            "remoteAddr": {"type": ["string", "null"]},
+            "userAgent": {"type": ["string", "null"]},
+            "body": _STR,
+            "bodySize": _INT,
+            "bodyTruncated": _BOOL,
+            "duration": _INT_OR_NULL,
+        }
+    )
+    pid = ["monitorId"]
+    return {
+        "/monitors": {
+            "get": op(
+                "List the account's monitors", "read", _obj({"monitors": rows}), listing=True
+            ),
+            "put": op("Create a monitor", "write", created, request=body),
+            "post": op("Create a monitor", "write", created, request=body),
+        },
+        "/monitors/{monitorId}": {
+            "get": op("A monitor and its status", "read", one, params=pid),
+            "patch": op("Change a monitor", "write", one, request=body, params=pid),
+            "delete": op(
+                "Delete a monitor (its ping URL answers 404)", "write", _obj({}), params=pid
+            ),
+        },
+        "/monitors/{monitorId}/pause": {
+            "post": op("Pause: never down until resumed or pinged", "write", one, params=pid)
+        },
+        "/monitors/{monitorId}/resume": {
+            "post": op("Resume: new again until its next ping", "write", one, params=pid)
+        },
+        "/monitors/{monitorId}/ping-url": {
+            "post": op(
+                "A new ping URL; the old one stops working",
+                "write",
+                _obj({"pingUrl": _STR}),
+                params=pid,
+            )
+        },
+        "/monitors/{monitorId}/pings": {
+            "get": op(
+                "The monitor's pings, newest first",
+                "read",
+                _obj(
+                    {
+                        "pings": {"type": "array", "items": ping},
+                        "cursor": {"type": ["string", "null"]},
+                    }
+                ),
+                params=pid,
+                listing=True,
+                paged=True,
+            )
+        },
+        "/ping/{token}": _ping_answers("A heartbeat: the monitor's job succeeded", ["token"]),
+        "/ping/{token}/{kind}": _ping_answers(
+            "`start` (a run began), `fail`, or an exit status (0 = success, 1-255 = failure)",
+            ["token", "kind"],
+        ),
+    }
