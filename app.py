@@ -540,6 +540,18 @@ def ping_kind(request: Request, token: str, kind: str) -> Response:
     return _ping(request, token, kind)
 
 
+# ---- callbacks of long jobs (chalicelib/callbacks.py) -------------------------------------
+
+
+@endpoint("/callbacks/{ref}", ["POST"], None)
+def job_callback(request: Request, ref: str) -> dict[str, Any]:
+    """A long job's target reports its outcome; the signed, single-use URL is the credential."""
+    from chalicelib import callbacks
+
+    run = callbacks.receive(_dispatcher(), ref, body(request))
+    return {"run": runs.history_item(run)}
+
+
 # ---- Cronicle's API ----------------------------------------------------------------------
 
 

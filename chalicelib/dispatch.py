@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chalicelib import executor, runs
+from chalicelib import callbacks, executor, runs
 from chalicelib.config import Settings
 from chalicelib.errors import StoreError
 from chalicelib.jobs import METHODS, success_ranges
@@ -581,6 +581,7 @@ class Dispatcher:
                 timeout = overrides["timeout"]
         if control is not None and control.timeout:
             timeout = control.timeout  # changed for this run after it started
+        headers.update(callbacks.header(self, job, run, float(timeout)))
         auth = None
         if spec["auth"]["enable"]:
             auth = (spec["auth"]["user"], job.secrets.get("password", ""))
@@ -648,6 +649,8 @@ class Dispatcher:
         }
         if result.ssl_cert_expiry is not None:
             data["sslCertExpiry"] = result.ssl_cert_expiry
+        if callbacks.awaits(job, result):  # 202: the run goes on until its callback
+            return callbacks.wait(self, job, run, data, started, release)
         strategy = spec.get("historyStrategy", "MINIMAL")
         retention = int(spec.get("retentionDays", 30))
         # Volt MX's strategies: OFF keeps no history, ERROR only failed runs, MINIMAL every run
@@ -1082,6 +1085,11 @@ class Dispatcher:
             if run.active_deadline is not None and run.active_deadline > now:
                 later.append((account, job_id, run_id, run.active_deadline))  # more time
                 return
+            if run.state == "running" and run.data.get("callback"):
+                job = self.stores.jobs.get(account, job_id)
+                if job is not None and callbacks.end(self, job, run, None) is not None:
+                    report["no_callback"] += 1
+                    return
             lost = self._finish(
                 run,
                 "lost",

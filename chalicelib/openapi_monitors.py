@@ -158,6 +158,42 @@ def paths(op: Any) -> dict[str, Any]:
                 paged=True,
             )
         },
+        "/callbacks/{ref}": {
+            "post": {
+                "summary": "A long job's target reports its outcome (single use)",
+                "description": "No API key: the URL, from X-Cronhook-Callback-Url, is signed "
+                "for one attempt of one run. The run ends with the report.",
+                "security": [],
+                "parameters": [{"name": "ref", "in": "path", "required": True, "schema": _STR}],
+                "requestBody": {
+                    "required": True,
+                    **_json(
+                        closed(
+                            {
+                                "status": {"enum": ["success", "failure"]},
+                                "message": {"type": "string", "maxLength": 1000},
+                                "output": {"type": "string", "maxLength": 10240},
+                            },
+                            ["status"],
+                        )
+                    ),
+                },
+                "responses": {
+                    "200": {"description": "The run, ended", **_json(_obj({"run": _obj({})}))},
+                    **{
+                        code: {"description": text, **_json(ref("Error"))}
+                        for code, text in (
+                            ("400", "Invalid report; the error names the field"),
+                            ("403", "Forged or altered callback URL"),
+                            ("404", "Not a callback URL"),
+                            ("409", "The call has not answered 202 yet: send it again"),
+                            ("410", "Used already, or expired"),
+                            ("413", "Request body too large"),
+                        )
+                    },
+                },
+            }
+        },
         "/ping/{token}": _ping_answers("A heartbeat: the monitor's job succeeded", ["token"]),
         "/ping/{token}/{kind}": _ping_answers(
             "`start` (a run began), `fail`, or an exit status (0 = success, 1-255 = failure)",
