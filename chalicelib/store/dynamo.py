@@ -1046,15 +1046,19 @@ class DynamoMonitorStore:
         put = {
             "TableName": name,
             "Item": self._item(monitor),
-            "ConditionExpression": "version = :v",
-            "ExpressionAttributeValues": {":v": expected_version},
+            "ConditionExpression": "version = :v AND token_hash = :t",
+            "ExpressionAttributeValues": {":v": expected_version, ":t": monitor.token_hash},
         }
+        # Most writes (pings, edits) keep the token: one conditional put.
+        if _call(functools.partial(self.table.put_item, **put), conditional=True) is not None:
+            return True
         current = self.get(monitor.account_id, monitor.monitor_id)
         if current is None or current.version != expected_version:
             return False
         if current.token_hash == monitor.token_hash:
-            done = _call(functools.partial(self.table.put_item, **put), conditional=True)
-            return done is not None
+            return False  # changed between the put and the read: a lost race all the same
+        put["ConditionExpression"] = "version = :v"
+        del put["ExpressionAttributeValues"][":t"]
         return self._transact(
             [
                 {"Put": put},
