@@ -528,16 +528,30 @@ def _ping(request: Request, token: str, suffix: str | None) -> Response:
     return Response(body="OK", status_code=200, headers={"Content-Type": "text/plain"})
 
 
+def _headless(request: Request, answer: Callable[[], Response]) -> Response:
+    """The answer, without a body for HEAD (errors too): a client reads none after a HEAD, and
+    a body sent anyway would be read as the start of the next answer on its connection."""
+    if request.method != "HEAD":
+        return answer()
+    try:
+        status, headers = answer().status_code, {"Content-Type": "text/plain"}
+    except CronhookError as err:
+        status, headers = err.status, {"Content-Type": JSON}
+        if getattr(err, "retry_after", None) is not None:
+            headers["Retry-After"] = str(getattr(err, "retry_after", 1))
+    return Response(body="", status_code=status, headers={**headers})
+
+
 @endpoint("/ping/{token}", ["GET", "HEAD", "POST"], None)
 def ping(request: Request, token: str) -> Response:
     """A heartbeat: no key, the token is the credential (healthchecks.io's ping API)."""
-    return _ping(request, token, None)
+    return _headless(request, lambda: _ping(request, token, None))
 
 
 @endpoint("/ping/{token}/{kind}", ["GET", "HEAD", "POST"], None)
 def ping_kind(request: Request, token: str, kind: str) -> Response:
     """`start`, `fail`, or an exit status (0 = success, 1-255 = failure)."""
-    return _ping(request, token, kind)
+    return _headless(request, lambda: _ping(request, token, kind))
 
 
 # ---- callbacks of long jobs (chalicelib/callbacks.py) -------------------------------------

@@ -169,7 +169,8 @@ class Monitors:
             raise Conflict("the monitor kept changing; send the ping again")
         assert after is not None and before is not None
         self.stores.monitors.add_ping(self._ping_record(after, before, ping, incoming))
-        if monitors.status(before, now) == "down" and after.status == "up":
+        # Up again only after a declared outage: one whose monitor.down went out.
+        if before.status == "down" and after.status == "up":
             self._notify("monitor.up", after, before)
         elif after.status == "down" and before.status != "down":
             self._notify("monitor.down", after, before)

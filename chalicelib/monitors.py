@@ -79,8 +79,11 @@ def _schedule(value: object, timezone: str, now: float) -> dict[str, Any]:
             unknown = sorted(str(k) for k in value if k != "every")[0]
             raise ValidationError("unknown field beside 'every'", field=f"schedule.{unknown}")
         return {"every": _int(value["every"], "schedule.every", *EVERY_RANGE)}
-    if "timezone" in value:
-        raise ValidationError("give the monitor's time zone as its 'timezone'", field="schedule")
+    for key in value:
+        if key in ("timezone", "expiresAt", "at") or (key == "timing" and _has_years(value)):
+            raise ValidationError(
+                SCHEDULE_KEYS.get(key, "not for a monitor"), field=f"schedule.{key}"
+            )
     try:
         schedule = Schedule.parse({**value, "timezone": timezone})
     except ScheduleError as exc:
@@ -96,6 +99,19 @@ def _schedule(value: object, timezone: str, now: float) -> dict[str, Any]:
     data = schedule.to_dict()
     data.pop("timezone", None)
     return data
+
+
+SCHEDULE_KEYS = {
+    "timezone": "give the monitor's time zone as its 'timezone'",
+    "expiresAt": "a monitor's schedule does not expire: pause or delete the monitor",
+    "at": "must repeat: a one-shot time expects nothing after it",
+    "timing": "'years' is not for a monitor: it must keep repeating",
+}
+
+
+def _has_years(value: dict[str, Any]) -> bool:
+    timing = value.get("timing")
+    return isinstance(timing, dict) and timing.get("years") not in (None, [])
 
 
 def _timezone(value: object) -> str:

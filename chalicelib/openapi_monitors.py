@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import monitors
-from chalicelib.openapi_schemas import closed, ref
+from chalicelib import monitors, patterns
+from chalicelib.openapi_schemas import _CRONJOB_LISTS, _TIMING_LISTS, _line, _reference, closed, ref
 from chalicelib.openapi_schemas import obj as _obj
 
 _INT = {"type": "integer"}
@@ -16,18 +16,38 @@ _NUM_OR_NULL = {"type": ["number", "null"]}
 _INT_OR_NULL = {"type": ["integer", "null"]}
 
 
-def _fields() -> dict[str, Any]:
-    low, high = monitors.EVERY_RANGE
+def _ints(low: int, high: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": low, "maximum": high}
+
+
+def _schedule() -> dict[str, Any]:
+    """A period, or a job's repeating forms without their own time zone or expiry."""
+    lists = {
+        key: {"anyOf": [{"const": [-1]}, {"type": "array", "minItems": 1, "items": _ints(*span)}]}
+        for key, span in _CRONJOB_LISTS.items()
+    }
+    timing = {
+        key: {"type": ["array", "null"], "items": _ints(*span)}
+        for key, span in _TIMING_LISTS.items()
+        if key != "years"
+    }
     return {
-        "title": {"type": "string", "maxLength": monitors.MAX_TITLE},
-        "schedule": {
-            "anyOf": [
-                closed({"every": {"type": "integer", "minimum": low, "maximum": high}}, ["every"]),
-                ref("ScheduleInput"),
-            ],
-            "description": "A period in seconds ({'every': 3600}) or any schedule a job takes, "
-            "without its own timezone (the monitor's applies); it must repeat.",
-        },
+        "oneOf": [
+            closed({"every": _ints(*monitors.EVERY_RANGE)}, ["every"]),
+            closed(lists, list(lists)),
+            closed({"cron": {"type": "string", "pattern": patterns.cron()}}, ["cron"]),
+            closed({"timing": closed(timing)}, ["timing"]),
+        ],
+        "description": "A period in seconds ({'every': 3600}), or a job's cron, cron-job.org "
+        "lists or Cronicle timing (no years), read in the monitor's timezone. One that never "
+        "fires again (a 30 February) is refused.",
+    }
+
+
+def _fields() -> dict[str, Any]:
+    return {
+        "title": _line(monitors.MAX_TITLE),
+        "schedule": _schedule(),
         "grace": {
             "type": "integer",
             "minimum": monitors.GRACE_RANGE[0],
@@ -36,7 +56,7 @@ def _fields() -> dict[str, Any]:
             f"(default {monitors.DEFAULT_GRACE_S}).",
         },
         "timezone": ref("Timezone"),
-        "folderId": {"type": "integer", "minimum": 0},
+        "folderId": _reference("folder", "Folder"),
         "notification": closed({"onMonitorDown": _BOOL, "onMonitorUp": _BOOL}),
     }
 

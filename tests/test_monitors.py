@@ -379,7 +379,15 @@ def test_it_edits_pauses_resumes_and_deletes(api: Api, alice: Persona) -> None:
         ({"grace": 10}, "grace", "between 60"),
         ({"grace": 400 * 86400}, "grace", "between 60"),
         ({"schedule": {"cron": "0 0 30 2 *"}}, "schedule", "never fires"),
-        ({"schedule": {"at": "2030-01-01T00:00:00Z"}}, "schedule", "must repeat"),
+        ({"schedule": {"at": "2030-01-01T00:00:00Z"}}, "schedule.at", "must repeat"),
+        ({"schedule": {"cron": "* * * * *", "expiresAt": 1}}, "schedule.expiresAt", "expire"),
+        ({"schedule": {"timing": {"years": [2030]}}}, "schedule.timing", "years"),
+        ({"schedule": {"cron": "0 * * * *", "timezone": "UTC"}}, "schedule.timezone", "its"),
+        (
+            {"schedule": {"hours": [], "mdays": [], "minutes": [], "months": [], "wdays": []}},
+            "schedule",
+            "must repeat",
+        ),
         ({"schedule": {"cron": "61 * * * *"}}, "schedule.cron", ""),
         ({"timezone": "Mars/Olympus"}, "timezone", "unknown time zone"),
         ({"folderId": 7}, "folderId", "no such folder"),
@@ -435,3 +443,23 @@ def test_a_ping_body_over_the_request_cap_is_refused_and_not_recorded(
     refused = api.client.http.post(f"/ping/{token}", body=b"x" * (300 * 1024))
     assert refused.status_code == 413
     assert api.get(f"/monitors/{monitor_id}/pings", alice).json_body["pings"] == []
+
+
+def test_a_head_ping_answers_without_a_body_errors_too(api: Api, alice: Persona) -> None:
+    token = token_of(create(api, alice))
+    ok = api.client.http.head(f"/ping/{token}")
+    missing = api.client.http.head("/ping/nope")
+    assert (ok.status_code, ok.body) == (200, b"")
+    assert (missing.status_code, missing.body) == (404, b"")
+
+
+def test_a_ping_after_the_grace_but_before_the_tick_sends_no_up(beats: Heartbeats) -> None:
+    monitor, token = hourly(beats)
+    beats.ping(token)
+    beats.clock.now += 3600 + 300 + 10  # down by the rules; the tick has not looked yet
+    assert (
+        monitors.status(beats.monitors.get("acct", monitor.monitor_id), beats.clock.now) == "down"
+    )
+    beats.ping(token)
+    beats.tick(5)
+    assert beats.sent.requests == []
