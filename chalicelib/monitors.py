@@ -97,7 +97,8 @@ def _schedule(value: object, timezone: str, now: float) -> dict[str, Any]:
     if schedule.next_after(now) is None:
         raise ValidationError("never fires again: nothing could be expected", field="schedule")
     data = schedule.to_dict()
-    data.pop("timezone", None)
+    for key in ("timezone", "expiresAt"):  # the monitor's own timezone; it never expires
+        data.pop(key, None)
     return data
 
 

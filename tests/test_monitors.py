@@ -289,10 +289,13 @@ def test_it_creates_a_monitor_and_hands_out_its_ping_url_once(api: Api, alice: P
     monitor_id = answer.json_body["monitorId"]
     shown = api.get(f"/monitors/{monitor_id}", alice).json_body["monitor"]
     assert shown["status"] == "new" and shown["schedule"] == {"every": 600}
+    cron = create(api, alice, schedule={"cron": "@daily"}).json_body["monitorId"]
+    stored = api.get(f"/monitors/{cron}", alice).json_body["monitor"]["schedule"]
+    assert stored == {"cron": "@daily"}  # as a monitor takes it: no timezone, no expiry
     assert shown["grace"] == 120 and shown["timezone"] == "UTC"
     assert token_of(answer) not in str(shown)
     listed = api.get("/monitors", alice).json_body["monitors"]
-    assert [m["monitorId"] for m in listed] == [monitor_id]
+    assert [m["monitorId"] for m in listed] == [monitor_id, cron]
 
 
 def test_it_stores_only_the_hash_of_the_token(api: Api, alice: Persona, stores: Any) -> None:
