@@ -17,7 +17,7 @@ import hmac
 import json
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib import executor
@@ -225,6 +225,11 @@ def end(dispatcher: Any, job: Any, run: Any, report: Report | None) -> Any:
     waited = run.data["callback"]
     outcome = result(report, waited, now)
     control = dispatcher._control(run)
+    if control.aborted_by is not None:
+        # Aborted while it waited: it ends aborted when its callback (or its timeout) comes;
+        # neither retries nor chains follow.
+        text = f"Aborted by {control.aborted_by}" if control.aborted_by else "Aborted"
+        outcome = replace(outcome, status=STATUS_FAILED, reason="aborted", status_text=text)
     attempt = int(run.data.get("attempt", 1))
     data: dict[str, Any] = {
         "duration": outcome.duration_ms,
@@ -244,7 +249,7 @@ def end(dispatcher: Any, job: Any, run: Any, report: Report | None) -> Any:
         run.account_id,
         run.job_id,
         run.run_id,
-        "done",
+        "aborted" if outcome.reason == "aborted" else "done",
         {**run.data, **data},
         None,
         int(now) + retention * 86400,
@@ -270,12 +275,14 @@ def receive(dispatcher: Any, ref: str, payload: object) -> Any:
     job = stores.jobs.get(target.account_id, target.job_id)
     if job is None:
         raise NotFound("no such callback")
-    verify(signed, mac, [s["secret"] for s in job.secrets.get("signing", [])])
+    now = dispatcher.clock()
+    # The job's secret, and during a rotation's overlap the one before it.
+    valid = [s["secret"] for s in job.secrets.get("signing", []) if (s.get("until") or now) >= now]
+    verify(signed, mac, valid)
     report = parse_report(payload)
     run = stores.runs.get(target.account_id, target.job_id, target.run_id)
     if run is None:
         raise NotFound("no such callback")
-    now = dispatcher.clock()
     if run.state == "running" and run.data.get("callback"):
         if now > target.expires_at or (run.active_deadline or 0) < now:
             raise Gone("this callback URL has expired: the run failed for want of a callback")

@@ -256,3 +256,18 @@ def test_the_callback_route_ends_the_run_once_and_answers_410_after(
     assert done["state"] == "done" and done["status"] == 1
     details = api.get(f"/jobs/{job_id}", alice).json_body["jobDetails"]
     assert details["callback"] == {"timeout": 60} and details["successCount"] == 1
+
+
+def test_a_run_aborted_while_it_waits_ends_aborted_with_its_callback(
+    world: World, target: HTTPServer
+) -> None:
+    after = world.job(url=target.url_for("/next"), enabled=False)
+    job_id = long_job(world, target, chainSuccess=after)
+    world.dispatcher.tick(T0 + 30)
+    (run,) = world.runs(job_id)
+    world.service.abort_run("alice", run.run_id, "ops")
+    done = call_back(world, callback_url(target))
+    assert done.state == "aborted" and done.data["statusText"] == "Aborted by ops"
+    world.work_queue()
+    assert not [r for r, _ in target.log if r.path == "/next"]
+    assert world.get(job_id).running == 0
