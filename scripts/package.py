@@ -131,6 +131,7 @@ def compose(
     variables = {env: outputs[out]["Value"] for out, env in OUTPUT_ENV.items() if out in outputs}
 
     consumers = set()  # the roles of functions fed by a queue
+    public_url = _public_url(chalice_template)
     for logical, resource in chalice_template["Resources"].items():
         kind = resource["Type"]
         if kind == "AWS::Serverless::Function":
@@ -143,6 +144,11 @@ def compose(
                 "LoggingConfig": {"LogGroup": {"Ref": log_group}},
             }
             events = resource["Properties"].get("Events", {})
+            if events and public_url is not None:
+                # The tick and the worker hand long jobs their callback URL on the API. (The
+                # API's own function cannot name its API, which names it: a cycle; it takes
+                # the address from each request.)
+                override["Environment"]["Variables"]["CRONHOOK_PUBLIC_URL"] = public_url
             if any(event["Type"] == "Schedule" for event in events.values()):
                 # A failed or throttled tick is not retried nor kept for hours (Lambda's
                 # defaults: twice, up to 6 h): the next minute's tick claims the same slots.
@@ -202,6 +208,23 @@ def compose(
 
 
 API_TYPE = "AWS::Serverless::Api"
+
+
+def _public_url(chalice_template: Mapping[str, Any]) -> dict[str, str] | None:
+    """The API's execute-api address and stage, as CloudFormation will know it."""
+    apis = [
+        (logical, resource)
+        for logical, resource in chalice_template["Resources"].items()
+        if resource["Type"] == API_TYPE
+    ]
+    if len(apis) != 1:
+        return None
+    logical, resource = apis[0]
+    stage = resource["Properties"].get("StageName", "api")
+    host = f"${{{logical}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}"
+    return {"Fn::Sub": f"https://{host}/{stage}"}
+
+
 # What only the function that a queue feeds needs (Lambda polls the queue with its role).
 QUEUE_CONSUMER_ACTIONS = frozenset(
     {

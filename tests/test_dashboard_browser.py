@@ -795,7 +795,7 @@ def test_it_shows_a_new_monitors_ping_command_and_its_status_after_a_ping(
     with signed_in(shared_stack, tmp_path, watch) as page:
         page.get_by_role("link", name="Monitors").click()
         expect(page.get_by_role("heading", name="Monitors", exact=True)).to_be_visible()
-        page.locator("#view-monitors").get_by_label("Title", exact=True).fill(title)
+        page.get_by_label("Monitor title").fill(title)
         page.get_by_role("button", name="New monitor").click()
         command = page.locator("#monitor-reveal-value")
         expect(command).to_have_value(re.compile(r"^curl -fsS .* http://127\.0\.0\.1:\d+/ping/"))

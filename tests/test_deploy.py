@@ -178,6 +178,18 @@ def test_it_runs_the_tick_every_minute_and_the_worker_on_the_stacks_queue(
     assert queues == [{"Fn::Sub": "${DispatchQueue.Arn}"}]
 
 
+def test_the_tick_and_the_worker_name_the_api_in_callback_urls(packaged: dict[str, Any]) -> None:
+    functions = resources_of(packaged["template"], "AWS::Serverless::Function").values()
+    (api,) = resources_of(packaged["template"], "AWS::Serverless::Api")
+    for function in functions:
+        variables = function["Properties"]["Environment"]["Variables"]
+        if function["Properties"].get("Events"):
+            url = variables["CRONHOOK_PUBLIC_URL"]["Fn::Sub"]
+            assert url.startswith(f"https://${{{api}}}.execute-api.") and url.endswith("/api")
+        else:  # the API's own function takes it from each request (naming its API: a cycle)
+            assert "CRONHOOK_PUBLIC_URL" not in variables
+
+
 # ---- the composition, on Chalice-shaped templates -------------------------------------------
 
 
