@@ -466,3 +466,10 @@ def test_a_ping_after_the_grace_but_before_the_tick_sends_no_up(beats: Heartbeat
     beats.ping(token)
     beats.tick(5)
     assert beats.sent.requests == []
+
+
+def test_it_lists_monitors_as_text_too(api: Api, alice: Persona) -> None:
+    create(api, alice, title="nightly")
+    answer = api.get("/monitors?format=text&columns=monitorId,title,status", alice)
+    assert answer.status_code == 200
+    assert answer.body.decode().splitlines()[1:] == ['"1","nightly","new"']
