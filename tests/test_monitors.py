@@ -473,3 +473,22 @@ def test_it_lists_monitors_as_text_too(api: Api, alice: Persona) -> None:
     answer = api.get("/monitors?format=text&columns=monitorId,title,status", alice)
     assert answer.status_code == 200
     assert answer.body.decode().splitlines()[1:] == ['"1","nightly","new"']
+
+
+def test_it_mails_the_down_notice_where_an_address_is_set() -> None:
+    from unittest.mock import Mock
+
+    stores, clock = memory_stores(), Clock(T0)
+    settings = Settings()
+    Service(stores, settings, clock=clock).set_notification_settings(
+        "acct", {"email": "ops@example.com"}
+    )
+    ses = Mock(spec=["send_email"])
+    notifier = Notifier(stores, settings, ses=lambda: ses, clock=clock)
+    beats = Heartbeats(Monitors(stores, notifier, clock), clock, Sent(), "")
+    _, token = hourly(beats)
+    beats.ping(token)
+    beats.tick(70)
+    (call,) = ses.send_email.call_args_list
+    assert call.kwargs["Destination"] == {"ToAddresses": ["ops@example.com"]}
+    assert call.kwargs["Message"]["Subject"]["Data"] == "[cronhook] Monitor backup is down"
