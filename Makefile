@@ -8,10 +8,14 @@ STAGE ?= prod
 
 .PHONY: install run test lint typecheck pytest bench deploy package clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+# The client and the `cronhook` command (client/) go in editable, their pins being in
+# requirements-dev.txt; setuptools of the venv builds them offline when it has one.
+$(STAMP): requirements.txt requirements-dev.txt client/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check pip==26.2.1
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps \
+		$$($(BIN)/python -c 'import setuptools' 2>/dev/null && echo --no-build-isolation) -e ./client
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -11,8 +11,15 @@ from typing import Any
 
 from chalice.app import Chalice, Rate, Request, Response, SQSEvent
 
-from chalicelib import __version__, auth, formats, jobs, runs, wiring
-from chalicelib.errors import BadRequest, CronhookError, NotFound, PayloadTooLarge, ValidationError
+from chalicelib import __version__, auth, formats, jobs, monitors, runs, wiring
+from chalicelib.errors import (
+    BadRequest,
+    CronhookError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ValidationError,
+)
 from chalicelib.service import Service, page_limit
 
 app = Chalice(app_name="cronhook")
@@ -43,6 +50,19 @@ def _error(err: CronhookError) -> Response:
     return _reply(err.to_body(), err.status, headers)
 
 
+@app.middleware("http")
+def method_not_allowed(request: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Chalice answers a method a route lacks with its own 405 body: this one has the error
+    shape of every other error, and the `Allow` header still lists what the route takes."""
+    response = get_response(request)
+    if response.status_code == 405 and isinstance(response.body, dict):
+        listed = str((response.headers or {}).get("Allow", ""))
+        allow = sorted(m.strip() for m in listed.split(","))
+        err = MethodNotAllowed(request.method, [m for m in allow if m])
+        return _reply(err.to_body(), err.status, {"Allow": ", ".join(err.allow)})
+    return response
+
+
 def _principal(request: Request, scope: str) -> auth.Principal:
     settings = wiring.settings()
     identity = (request.context or {}).get("identity") or {}
@@ -65,13 +85,22 @@ def _number(text: str) -> float | int:
 
 
 def body(request: Request) -> Any:
-    """The JSON payload; an empty or non-JSON content type counts as no payload (cron-job.org)."""
+    """The JSON payload, None when the request has no body.
+
+    cron-job.org reads a payload only with `Content-Type: application/json` and ignores one
+    sent with another type or none: a route here that takes a payload answers such a body with
+    a 400 naming Content-Type (it would otherwise act without what the client sent)."""
     raw = request.raw_body or b""
     if len(raw) > wiring.settings().max_request_bytes:
         raise PayloadTooLarge(f"request body over {wiring.settings().max_request_bytes} bytes")
-    content_type = request.headers.get("content-type", JSON).lower()
-    if not raw.strip() or "json" not in content_type:
+    if not raw.strip():
         return None
+    if "json" not in request.headers.get("content-type", "").lower():
+        raise ValidationError(
+            "must be application/json to send a body (cron-job.org ignores a body of any "
+            "other type, or of none)",
+            field="Content-Type",
+        )
     try:
         payload = json.loads(raw, parse_float=_number)
     except (ValueError, UnicodeDecodeError):
@@ -151,6 +180,16 @@ def endpoint(path: str, methods: list[str], scope: str | None) -> Callable[[View
 
 def _listing(request: Request, name: str, rows: list[dict[str, Any]], extra: dict[str, Any]) -> Any:
     opts = formats.options(request.query_params)
+    history = runs.HISTORY_COLUMNS
+    known = {
+        "jobs": jobs.SUMMARY_COLUMNS,
+        "history": history,
+        "runs": history,
+        "monitors": monitors.COLUMNS,
+        "pings": monitors.PING_COLUMNS,
+    }.get(name)
+    if known is not None:
+        formats.check_columns(opts["columns"], known, rows)
     if opts["format"] == "json":
         return {name: formats.select_json(rows, opts["columns"]), **extra}
     text, content_type = formats.render(rows, name, opts)
@@ -192,6 +231,69 @@ def revoke_key(principal: auth.Principal, request: Request, keyId: str) -> dict[
     return {}
 
 
+# ---- users and sessions -------------------------------------------------------------------
+
+
+def _users() -> Any:
+    from chalicelib.users import Users
+
+    return Users(wiring.stores())
+
+
+def source_ip(request: Request) -> str | None:
+    return ((request.context or {}).get("identity") or {}).get("sourceIp")
+
+
+@endpoint("/users", ["POST"], "admin")
+def create_user(principal: auth.Principal, request: Request) -> Response:
+    from chalicelib.users import user_to_api
+
+    return _reply(
+        {"user": user_to_api(_users().create_user(principal.account_id, body(request)))}, 201
+    )
+
+
+@endpoint("/users", ["GET"], "admin")
+def list_users(principal: auth.Principal, request: Request) -> dict[str, Any]:
+    from chalicelib.users import user_to_api
+
+    return {"users": [user_to_api(u) for u in _users().list_users(principal.account_id)]}
+
+
+@endpoint("/users/{username}", ["DELETE"], "admin")
+def delete_user(principal: auth.Principal, request: Request, username: str) -> dict[str, Any]:
+    _users().delete_user(principal.account_id, username)
+    return {}
+
+
+@endpoint("/users/{username}/password", ["PUT"], "read")
+def change_password(principal: auth.Principal, request: Request, username: str) -> dict[str, Any]:
+    """An admin sets any user's password; a user its own (with `currentPassword`)."""
+    _users().change_password(principal, username, body(request))
+    return {}
+
+
+@endpoint("/sessions", ["POST"], None)
+def sign_in(request: Request) -> Response:
+    payload = body(request)
+    if not isinstance(payload, dict):
+        raise ValidationError('send {"username": ..., "password": ...}', field="body")
+    signed = _users().sign_in(payload.get("username"), payload.get("password"), source_ip(request))
+    from chalicelib.users import user_to_api
+
+    answer = {"token": signed.token, "expiresAt": signed.session.expires_at}
+    return _reply({**answer, "user": user_to_api(signed.user)}, 201)
+
+
+@endpoint("/sessions/current", ["DELETE"], "read")
+def sign_out(principal: auth.Principal, request: Request) -> dict[str, Any]:
+    """Ends the session that authenticates this call (an API key is not a session: 400)."""
+    token = auth.presented_key(request.headers) or ""
+    if principal.username is None or not _users().sign_out(token):
+        raise BadRequest("this call is authenticated with an API key, not a session")
+    return {}
+
+
 # ---- jobs ---------------------------------------------------------------------------------
 
 
@@ -222,11 +324,12 @@ def get_job(principal: auth.Principal, request: Request, jobId: str) -> dict[str
 
 @endpoint("/jobs/{jobId}", ["PATCH"], "write")
 def update_job(principal: auth.Principal, request: Request, jobId: str) -> dict[str, Any]:
-    job = service().update_job(
+    edited = service().edit_job(
         principal.account_id, _id(jobId, "job"), _wrapped(body(request), "job"), principal.label
     )
-    service().fire_soon(job, _dispatcher)
-    return {}
+    service().fire_soon(edited.job, _dispatcher)
+    # cron-job.org answers {}; a URL moved to another origin says which credentials it dropped.
+    return {"cleared": list(edited.cleared)} if edited.cleared else {}
 
 
 @endpoint("/jobs/{jobId}", ["DELETE"], "write")
@@ -445,8 +548,6 @@ def _public_base(request: Request) -> str:
 
 
 def _monitor_view(monitor: Any) -> dict[str, Any]:
-    from chalicelib import monitors
-
     return monitors.view(monitor, time.time())
 
 
@@ -591,6 +692,33 @@ def cronicle_api(name: str) -> Response:
     return Response(body=answer.body, status_code=answer.status, headers={**answer.headers})
 
 
+# ---- other schedulers' APIs (chalicelib/dialects) -----------------------------------------
+
+
+def _raw(request: Request) -> bytes:
+    raw = request.raw_body or b""
+    return raw.encode() if isinstance(raw, str) else raw
+
+
+@endpoint("/api/{call}", ["GET", "POST"], None)
+def setcronjob(request: Request, call: str) -> Response:
+    """SetCronJob's `/api/{target}.{action}`: its own envelope and codes, always JSON."""
+    from chalicelib.dialects import setcronjob as dialect
+
+    status, answer = dialect.handle(
+        dialect.Request(
+            call,
+            request.query_params,
+            _raw(request),
+            request.headers.get("content-type", ""),
+            source_ip(request),
+        ),
+        service(),
+        _dispatcher,
+    )
+    return _reply(answer, status)
+
+
 # ---- the tick and the worker --------------------------------------------------------------
 
 
@@ -606,12 +734,20 @@ def tick(event: Any) -> dict[str, int]:
 @app.on_sqs_message(
     queue=os.environ.get("CRONHOOK_QUEUE", "cronhook-dev-dispatch"), batch_size=10, name="worker"
 )
-def worker(event: SQSEvent) -> dict[str, int]:
+def worker(event: SQSEvent) -> dict[str, Any]:
+    """Lambda's partial batch response (the event source reports batch item failures): only the
+    messages whose tasks failed come back; the rest of the batch is done."""
     from chalicelib import dispatch
 
-    report = dispatch.work([record.body for record in event], time.time())
-    app.log.info("worker %s", json.dumps(report, sort_keys=True))
-    return report
+    records = list(event)
+    done = dispatch.work_batch([record.body for record in records], time.time())
+    app.log.info("worker %s", json.dumps(done.report, sort_keys=True))
+    failed = [records[n].to_dict().get("messageId", "") for n in done.failed]
+    # Lambda reads `batchItemFailures`; `report` is for the log and the tests.
+    return {
+        "batchItemFailures": [{"itemIdentifier": message} for message in failed],
+        "report": done.report,
+    }
 
 
 # ---- dashboard ----------------------------------------------------------------------------

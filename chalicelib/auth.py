@@ -82,7 +82,7 @@ def validate_allowlist(entries: object, field: str = "ipAllowlist") -> list[str]
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the account a key belongs to and what it may do."""
+    """Who is calling: the account a key (or a user's session) belongs to and what it may do."""
 
     account_id: str
     key_id: str
@@ -94,6 +94,8 @@ class Principal:
         """Who this is in a job's createdBy/modifiedBy and a run's source: the key's name, or
         its public id when it has none."""
         return self.name or self.key_id
+
+    username: str | None = None  # set when a user's session authenticated the call
 
     def require(self, scope: str) -> None:
         if "admin" not in self.scopes and scope not in self.scopes:
@@ -134,6 +136,8 @@ def authenticate(
     presented = presented_key(headers)
     if not presented:
         raise Unauthorized("missing API key: send Authorization: Bearer <key>")
+    if presented.startswith("chs_"):
+        return _session_principal(stores, presented, now, rate=rate, burst=burst)
     parsed = parse(presented)
     stored = stores.keys.get_by_hash(parsed[1]) if parsed else None
     # The hash lookup finds the key; the id comparison is constant-time so that timing does not
@@ -159,6 +163,26 @@ def authenticate(
     if stored.last_used_at is None or now - stored.last_used_at >= _TOUCH_EVERY:
         stores.keys.touch(stored.key_hash, int(now))
     return Principal(stored.account_id, stored.key_id, frozenset(stored.scopes), stored.name)
+
+
+def _session_principal(
+    stores: Stores, token: str, now: float, *, rate: float, burst: float
+) -> Principal:
+    """A user's session (chalicelib.users) acts as a key with the user's scopes and the
+    deployment's rate limit, counted per user."""
+    from chalicelib.users import Users
+
+    _, user = Users(stores, clock=lambda: now).session_of(token)
+    allowed, retry_after = stores.state.take_token(f"user#{user.username}", rate, burst, now)
+    if not allowed:
+        raise RateLimited(
+            f"rate limit of {rate:g} requests per second exceeded",
+            retry_after=max(1, math.ceil(retry_after)),
+        )
+    scopes = frozenset(user.scopes)
+    return Principal(
+        user.account_id, f"user:{user.username}", scopes, name=user.username, username=user.username
+    )
 
 
 def create_key(

@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -36,7 +36,7 @@ from typing import Any
 from chalicelib import callbacks, executor, runs
 from chalicelib.config import Settings
 from chalicelib.errors import StoreError
-from chalicelib.jobs import METHODS, success_ranges
+from chalicelib.jobs import METHODS, sent_headers, success_ranges
 from chalicelib.notify import Notifier
 from chalicelib.schedule import Schedule
 from chalicelib.store.base import JobRecord, RunRecord, Stores, Watch, existing_jobs
@@ -95,6 +95,16 @@ class Task:
     counted: bool  # the job's in-flight counter already holds this task
     overrides: dict[str, Any] | None = None
     inline: bool = False  # run by the tick that claimed it: its runs are still `queued`
+
+
+@dataclass
+class Batch:
+    """What a worker invocation did: its report, the messages (by position) whose tasks
+    failed and must come back, and their errors."""
+
+    report: dict[str, int]
+    failed: list[int]
+    errors: list[Exception]
 
 
 @dataclass
@@ -397,12 +407,21 @@ class Dispatcher:
         return self._run_task(task)
 
     def work(self, bodies: Iterable[str], now: float) -> dict[str, int]:
+        """`work_batch`, raising the first task's error as a whole batch would fail."""
+        done = self.work_batch(list(bodies), now)
+        if done.errors:
+            raise done.errors[0]
+        return done.report
+
+    def work_batch(self, bodies: Sequence[str], now: float) -> Batch:
         """The SQS worker: run each message's tasks unless another delivery already took them.
+        A task that raises fails its own message only (Lambda's partial batch response): the
+        other messages of the batch count as done, and the failed one comes back.
         The batch's jobs and runs are read in a few batched requests, then every task gets a
         thread of its own (a silent target holds only its own run)."""
         report: Counter[str] = Counter()
         entries: list[dict[str, Any]] = []
-        for body in bodies:
+        for number, body in enumerate(bodies):
             try:
                 message = json.loads(body)
                 # v1 (before tasks were packed): one task, its fields on the message itself.
@@ -414,6 +433,7 @@ class Dispatcher:
                         "runs": [str(r) for r in t["runs"]],
                         "counted": bool(t.get("counted")),
                         "overrides": t.get("overrides"),
+                        "message": number,
                     }
                     for t in found
                 ]
@@ -431,6 +451,7 @@ class Dispatcher:
             for r in (self.stores.runs.get_many(run_keys) if run_keys else [])
         }
         tasks = []
+        numbers: list[int] = []  # the message of each task
         switched_on: dict[str, bool] = {}
         for entry in entries:
             found_runs = [records.get((entry["account"], entry["job"], r)) for r in entry["runs"]]
@@ -458,11 +479,27 @@ class Dispatcher:
                 report["missed"] += len(queued)
                 continue
             tasks.append(Task(job, queued, entry["counted"], entry["overrides"]))
+            numbers.append(entry["message"])
+        failed: set[int] = set()
+        errors: list[Exception] = []
         if tasks:
             with ThreadPoolExecutor(min(WORKER_THREADS, len(tasks))) as pool:
-                for result in pool.map(self._run_inline, tasks):
-                    report.update(result)
-        return dict(report)
+                for number, result in zip(numbers, pool.map(self._try_task, tasks), strict=True):
+                    if isinstance(result, Exception):
+                        failed.add(number)
+                        errors.append(result)
+                    else:
+                        report.update(result)
+        if failed:
+            report["failed_messages"] += len(failed)
+        return Batch(dict(report), sorted(failed), errors)
+
+    def _try_task(self, task: Task) -> Counter[str] | Exception:
+        try:
+            return self._run_inline(task)
+        except Exception as exc:
+            log.exception("a task of job %s failed; its message comes back", task.job.job_id)
+            return exc
 
     def _missed(self, job: JobRecord, run: RunRecord, now: float) -> str:
         """Why a scheduled run delivered long after its time must not run: the service was down
@@ -568,7 +605,7 @@ class Dispatcher:
     ) -> executor.Request:
         spec = job.spec
         extended = spec["extendedData"]
-        headers = dict(extended["headers"])
+        headers = sent_headers(job)
         body = extended["body"]
         url, method, timeout = spec["url"], spec["requestMethod"], self._timeout(job)
         if overrides:  # this run's own (run-now), validated as the job's fields are
@@ -649,6 +686,7 @@ class Dispatcher:
         }
         if result.ssl_cert_expiry is not None:
             data["sslCertExpiry"] = result.ssl_cert_expiry
+        data["jobLogId"] = self._log_id(job)
         if callbacks.awaits(job, result):  # 202: the run goes on until its callback
             return callbacks.wait(self, job, run, data, started, release)
         strategy = spec.get("historyStrategy", "MINIMAL")
@@ -749,6 +787,17 @@ class Dispatcher:
             return self.execute(replace(request, stop=stop), policy)
         finally:
             done.set()
+
+    def _log_id(self, job: JobRecord) -> int:
+        """cron-job.org's `jobLogId`: each call made for the job gets the next number of the
+        job's own counter (one per job, not one for all: a shared counter would be one hot
+        item). A run that makes no call (skipped, cancelled, lost) keeps 0. Should the counter
+        fail, the call is recorded with 0 rather than not at all."""
+        try:
+            return self.stores.state.next_id(f"joblog#{job.account_id}#{job.job_id}")
+        except StoreError as exc:
+            log.warning("job %s: no jobLogId for this call: %s", job.job_id, exc.message)
+            return 0
 
     def _keep_result(self, done: RunRecord, expected: str) -> str:
         """Write the attempt's record over the run's, if that is still `expected` or a sweep
@@ -1133,3 +1182,7 @@ def tick(now: float) -> dict[str, int]:
 
 def work(bodies: list[str], now: float) -> dict[str, int]:
     return from_wiring().work(bodies, now)
+
+
+def work_batch(bodies: list[str], now: float) -> Batch:
+    return from_wiring().work_batch(bodies, now)

@@ -54,6 +54,18 @@ class NotFound(CronhookError):
     code = "not_found"
 
 
+class MethodNotAllowed(CronhookError):
+    """A route the API has, called with a method it does not take; `allow` lists the ones it
+    does (the `Allow` header of the 405)."""
+
+    status = 405
+    code = "method_not_allowed"
+
+    def __init__(self, method: str, allow: list[str]) -> None:
+        super().__init__(f"{method} is not allowed here; use {', '.join(allow)}")
+        self.allow = allow
+
+
 class Conflict(CronhookError):
     status = 409
     code = "conflict"

@@ -7,7 +7,8 @@ Query parameters: `format=json|text|xml`, `columns=a,b,c` (dotted names reach in
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from chalicelib.errors import ValidationError
@@ -82,6 +83,11 @@ def options(params: Mapping[str, str] | None) -> dict[str, Any]:
         raise ValidationError(
             "must be a character code, e.g. 44 for a comma", field="fieldSeparator"
         )
+    if separator in (qualifier, line_break or "\n") or (qualifier and qualifier == line_break):
+        raise ValidationError(
+            "the field separator, text qualifier and line break must differ",
+            field="fieldSeparator",
+        )
     return {
         "format": fmt,
         "columns": columns,
@@ -90,6 +96,25 @@ def options(params: Mapping[str, str] | None) -> dict[str, Any]:
         "qualifier": qualifier,
         "line_break": line_break or "\n",
     }
+
+
+def check_columns(
+    columns: Sequence[str], known: Collection[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Refuse a column the listing does not have, naming those it has: a misspelt column would
+    otherwise be an empty one. `known` is every column the listing can have; a row may add
+    more (a dotted name inside an object of its own)."""
+    names = set(known)
+    unknown = [c for c in columns if c not in names]
+    if unknown:
+        for row in rows:
+            names.update(_flatten(row))
+        unknown = [c for c in unknown if c not in names]
+    if unknown:
+        raise ValidationError(
+            f"unknown column {unknown[0]!r}; the columns are {', '.join(sorted(names))}",
+            field="columns",
+        )
 
 
 def _select(
@@ -126,6 +151,12 @@ def render(
     def cell(value: str) -> str:
         if qual:
             return qual + value.replace(qual, qual + qual) + qual
+        if sep in value or brk in value or "\n" in value or "\r" in value:
+            # Without a qualifier the cell would split the row: no output beats a wrong one.
+            raise ValidationError(
+                "a value holds the field separator or a line break: choose a text qualifier",
+                field="textQualifier",
+            )
         return value
 
     lines = []
@@ -144,10 +175,32 @@ def select_json(rows: Sequence[Mapping[str, Any]], columns: list[str]) -> list[d
     return [{c: row.get(c) for c in columns} for row in flat]
 
 
+# Characters XML 1.0 cannot hold at all, not even as references (C0 controls but tab, LF, CR;
+# surrogates; U+FFFE and U+FFFF): each is written as U+FFFD, the replacement character.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def escape(text: str) -> str:
-    """XML character data; xml.sax.saxutils would cost the Lambda's cold start ~30 ms."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """XML character data or attribute text, well-formed whatever the text holds (a CR is
+    written as a reference, or a parser would read it as LF); xml.sax.saxutils would cost the
+    Lambda's cold start ~30 ms."""
+    text = _NOT_XML.sub("\ufffd", text)
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&apos;")
+        .replace("\r", "&#13;")
+    )
 
 
 def _tag(column: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in column) or "field"
+    """An XML element name for a column: letters, digits, `_ - .` kept, others `_`; a name
+    that cannot start one (a digit, `-`, `.`, or `xml` in any case, which XML reserves) gets
+    `_` first."""
+    name = "".join(ch if ch.isalnum() or ch in "_-." else "_" for ch in column) or "field"
+    name = "".join(ch if ch.isascii() or ch.isalpha() else "_" for ch in name)
+    if not (name[0].isalpha() or name[0] == "_") or name[:3].lower() == "xml":
+        name = "_" + name
+    return name

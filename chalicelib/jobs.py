@@ -12,11 +12,11 @@ import copy
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
-from chalicelib import patterns
+from chalicelib import patterns, text
 from chalicelib.errors import ValidationError
 from chalicelib.schedule import Schedule, ScheduleError
 from chalicelib.store.base import JobRecord
@@ -76,6 +76,12 @@ FORBIDDEN_HEADERS = frozenset(
     }
 )
 
+# Header values that are credentials: sealed with the job's other secrets (never in the spec),
+# masked in every read view as the password is, and sent only to the origin they were given for.
+# A job may name more (`secretHeaders`).
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+MAX_SECRET_HEADERS = MAX_HEADERS
+
 DEFAULTS: dict[str, Any] = {
     "enabled": False,
     "title": "",
@@ -91,6 +97,7 @@ DEFAULTS: dict[str, Any] = {
         "onSslCertExpirySeconds": 604800,
     },
     "extendedData": {"headers": {}, "body": ""},
+    "secretHeaders": [],
     "requestTimeout": -1,
     "redirectSuccess": False,
     "folderId": 0,
@@ -128,11 +135,13 @@ AUTHORSHIP = ("createdBy", "modifiedBy")
 
 @dataclass
 class ValidJob:
-    """A validated job: its spec as stored (no password), the password apart, its schedule."""
+    """A validated job: its spec as stored (no password, secret header values masked), the
+    password and the secret header values (by lower-case name) apart, its schedule."""
 
     spec: dict[str, Any]
     password: str
     schedule: Schedule
+    header_secrets: dict[str, str] = field(default_factory=dict)
 
 
 def is_int(value: object) -> TypeGuard[int]:
@@ -156,12 +165,25 @@ def _int(obj: Mapping[str, Any], key: str, path: str, low: int, high: int) -> in
     return int(value)
 
 
-def _str(obj: Mapping[str, Any], key: str, path: str, max_len: int, *, oneline: bool = True) -> str:
+def _str(
+    obj: Mapping[str, Any],
+    key: str,
+    path: str,
+    max_len: int,
+    *,
+    oneline: bool = True,
+    perceived: bool = False,
+) -> str:
+    """A string of at most `max_len` code points, or with `perceived` (text people read, such
+    as a title) of at most `max_len` user-perceived characters."""
     value = obj[key]
     if not isinstance(value, str):
         raise ValidationError("must be a string", field=path)
-    if len(value) > max_len:
-        raise ValidationError(f"must be at most {max_len} characters", field=path)
+    problem = text.too_long(value, max_len) if perceived else None
+    if problem is None and not perceived and len(value) > max_len:
+        problem = f"must be at most {max_len} characters"
+    if problem is not None:
+        raise ValidationError(problem, field=path)
     if oneline and any(c in value for c in "\r\n\x00"):
         raise ValidationError("must not contain line breaks or NUL characters", field=path)
     return value
@@ -345,7 +367,7 @@ def validate(payload: object, *, folder_ids: set[int]) -> ValidJob:
     spec["url"] = validate_url(job.get("url"))
     for key in ("enabled", "saveResponses", "redirectSuccess", "catchUp", "tlsVerify"):
         spec[key] = _bool(job, key, key)
-    spec["title"] = _str(job, "title", "title", MAX_TITLE)
+    spec["title"] = _str(job, "title", "title", MAX_TITLE, perceived=True)
 
     auth = _object(job["auth"], "auth")
     _check_keys(auth, DEFAULTS["auth"], "auth")
@@ -375,7 +397,20 @@ def validate(payload: object, *, folder_ids: set[int]) -> ValidJob:
     body = _str(extended, "body", "extendedData.body", MAX_BODY, oneline=False)
     if len(body.encode()) > MAX_BODY:
         raise ValidationError(f"must be at most {MAX_BODY} bytes", field="extendedData.body")
-    spec["extendedData"] = {"headers": _headers(extended["headers"]), "body": body}
+    headers = _headers(extended["headers"])
+    spec["secretHeaders"] = _secret_header_names(job["secretHeaders"])
+    secret = secret_header_names(spec)
+    header_secrets: dict[str, str] = {}
+    for name, value in headers.items():
+        if name.lower() in secret:
+            if value == PASSWORD_MASK:
+                raise ValidationError(
+                    f"{PASSWORD_MASK} is how reads show a secret header: send its value",
+                    field=f"extendedData.headers.{name}",
+                )
+            header_secrets[name.lower()] = value
+            headers[name] = PASSWORD_MASK
+    spec["extendedData"] = {"headers": headers, "body": body}
 
     timeout = job["requestTimeout"]
     if not (is_int(timeout) and timeout == -1):  # -1: the service default; not -1.0 or true
@@ -414,7 +449,50 @@ def validate(payload: object, *, folder_ids: set[int]) -> ValidJob:
         raise ValidationError("must not contain NUL characters", field="notes")
     spec["keptFields"] = _kept(job["keptFields"])
     spec["callback"] = _callback(job["callback"])
-    return ValidJob(spec=spec, password=password, schedule=schedule)
+    return ValidJob(spec=spec, password=password, schedule=schedule, header_secrets=header_secrets)
+
+
+def _secret_header_names(value: object) -> list[str]:
+    path = "secretHeaders"
+    if not isinstance(value, list):
+        raise ValidationError("must be a list of header names", field=path)
+    if len(value) > MAX_SECRET_HEADERS:
+        raise ValidationError(f"at most {MAX_SECRET_HEADERS} names", field=path)
+    names: list[str] = []
+    for n, name in enumerate(value):
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name) or len(name) > MAX_HEADER_NAME:
+            raise ValidationError("is not a valid header name", field=f"{path}[{n}]")
+        if name.lower() not in {known.lower() for known in names}:
+            names.append(name)
+    return names
+
+
+def secret_header_names(spec: Mapping[str, Any]) -> frozenset[str]:
+    """The lower-case names of the job's headers whose values are credentials."""
+    return SECRET_HEADERS | {str(n).lower() for n in spec.get("secretHeaders") or ()}
+
+
+def url_origin(url: str) -> str:
+    """Scheme, host and port of a URL (`https://api.example.com:443`): the origin a stored
+    credential belongs to, as a browser scopes cookies and curl scopes redirects' auth."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    port = port or {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{parts.hostname or ''}:{port}"
+
+
+def sent_headers(job: JobRecord) -> dict[str, str]:
+    """The headers a run sends: the spec's, secret values put back from the sealed secrets."""
+    stored = job.secrets.get("headers") or {}
+    headers = dict(job.spec["extendedData"]["headers"])
+    for name, value in headers.items():
+        if value == PASSWORD_MASK and name.lower() in stored:
+            headers[name] = stored[name.lower()]
+    return headers
 
 
 CALLBACK_TIMEOUT = (10, 86400)  # 10 s to 24 h
@@ -441,6 +519,18 @@ def _kept(value: object) -> dict[str, Any]:
     return copy.deepcopy(kept)
 
 
+def require_firing(valid: ValidJob, now: float) -> None:
+    """An enabled job's schedule must have a run after `now`: one that never fires (30 February,
+    a year or an `at` past, an `expiresAt` before its first run) is refused, naming the field.
+    A disabled job may keep it, as cron-job.org keeps any schedule: its default (five empty
+    lists) never fires, and a job past its `expiresAt` stays, "not scheduled anymore"."""
+    if not valid.spec["enabled"]:
+        return
+    problem = valid.schedule.never_fires(now)
+    if problem is not None:
+        raise ValidationError(problem.message, field=problem.field)
+
+
 def _ssl_expiry(job: JobRecord) -> dict[str, Any]:
     if job.ssl_cert_expiry is not None and job.spec["url"].lower().startswith("https:"):
         return {"sslCertExpiry": job.ssl_cert_expiry}
@@ -458,6 +548,43 @@ def next_execution(job: JobRecord, now: float) -> int | None:
         ahead = None  # beyond any claim: the stored position says (a cursor moved ahead)
     found = [t for t in (job.next_run_at, ahead) if t is not None]
     return min(found) if found else None
+
+
+# The columns of `summary` rows (format=text|xml, columns=): a schedule's keys are those of any
+# of its forms.
+SUMMARY_COLUMNS = frozenset(
+    {
+        "jobId",
+        "enabled",
+        "title",
+        "saveResponses",
+        "url",
+        "lastStatus",
+        "lastDuration",
+        "lastExecution",
+        "sslCertExpiry",
+        "nextExecution",
+        "type",
+        "requestTimeout",
+        "redirectSuccess",
+        "folderId",
+        "requestMethod",
+        *(
+            f"schedule.{key}"
+            for key in (
+                "timezone",
+                "expiresAt",
+                *_SCHEDULE_FORMS["lists"],
+                "cron",
+                "at",
+                *(
+                    f"timing.{unit}"
+                    for unit in ("years", "months", "days", "weekdays", "hours", "minutes")
+                ),
+            )
+        ),
+    }
+)
 
 
 def summary(job: JobRecord, now: float) -> dict[str, Any]:
@@ -491,6 +618,10 @@ def details(job: JobRecord, now: float) -> dict[str, Any]:
     out["auth"] = {**spec["auth"], "password": PASSWORD_MASK if has_password else ""}
     out["notification"] = dict(spec["notification"])
     out["extendedData"] = copy.deepcopy(spec["extendedData"])
+    secret = secret_header_names(spec)
+    for name in out["extendedData"]["headers"]:
+        if name.lower() in secret:  # stored masked; a job saved before sealing, in clear
+            out["extendedData"]["headers"][name] = PASSWORD_MASK
     for key in DEFAULTS:
         if key not in out:
             # A job stored before a field existed has its default.
@@ -517,6 +648,7 @@ def editable(job: JobRecord) -> dict[str, Any]:
     """The stored job in input shape, real password included: the base a PATCH merges into."""
     spec = copy.deepcopy(job.spec)
     spec["auth"]["password"] = job.secrets.get("password", "")
+    spec["extendedData"]["headers"] = sent_headers(job)
     for key in AUTHORSHIP:
         spec.pop(key, None)  # set by the service on each save, not by the client
     return spec

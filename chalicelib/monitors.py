@@ -282,6 +282,51 @@ def status(monitor: MonitorRecord, now: float) -> str:
 
 # ---- views --------------------------------------------------------------------------------
 
+# The columns of GET /monitors (text and XML listings; dotted inside an object).
+COLUMNS = frozenset(
+    {
+        "monitorId",
+        "title",
+        "grace",
+        "timezone",
+        "folderId",
+        "status",
+        "started",
+        "lastPing",
+        "lastPingKind",
+        "nextExpected",
+        "downAt",
+        "downSince",
+        "lastDuration",
+        "pings",
+        "createdAt",
+        "updatedAt",
+        "notification.onMonitorDown",
+        "notification.onMonitorUp",
+        *(
+            f"schedule.{key}"
+            for key in ("every", "cron", "hours", "mdays", "minutes", "months", "wdays")
+        ),
+        *(f"schedule.timing.{key}" for key in ("months", "days", "weekdays", "hours", "minutes")),
+    }
+)
+# The columns of GET /monitors/{monitorId}/pings.
+PING_COLUMNS = frozenset(
+    {
+        "pingId",
+        "date",
+        "kind",
+        "exitStatus",
+        "method",
+        "remoteAddr",
+        "userAgent",
+        "body",
+        "bodySize",
+        "bodyTruncated",
+        "duration",
+    }
+)
+
 
 def view(monitor: MonitorRecord, now: float) -> dict[str, Any]:
     spec = monitor.spec

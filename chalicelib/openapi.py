@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from typing import Any
 
-from chalicelib import __version__, openapi_monitors, patterns
+from chalicelib import __version__, jobs, openapi_monitors, patterns, runs
 from chalicelib.openapi_schemas import closed, schemas
 from chalicelib.openapi_schemas import obj as _obj
 from chalicelib.openapi_schemas import ref as _ref
@@ -18,6 +20,13 @@ _INT_LIST = {"type": "array", "items": _INT}
 def _query(pattern: str) -> dict[str, Any]:
     """A query parameter's value: empty (the default) or one matching `pattern`."""
     return {"type": "string", "pattern": f"^(?:|{pattern})$"}
+
+
+def _columns(names: Collection[str]) -> dict[str, Any]:
+    """`columns=`: names of the listing's columns, each with white space around it, or none."""
+    item = f"[{patterns.SPACE}]*(?:{patterns.group(sorted(map(re.escape, names)))})?"
+    item += f"[{patterns.SPACE}]*"
+    return _query(f"{item}(?:,{item})*")
 
 
 def _char_code(low: int) -> dict[str, Any]:
@@ -50,7 +59,7 @@ def _op(
     request_required: bool = True,
     params: list[str] = (),  # type: ignore[assignment]
     status: str = "200",
-    listing: bool = False,
+    listing: Collection[str] = (),
     paged: bool = False,
     query: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
@@ -80,7 +89,11 @@ def _op(
                 "json (default), text or xml",
                 _query(patterns.words(("json", "text", "xml"))),
             ),
-            ("columns", "comma-separated field names (dotted for nested)", _STR),
+            (
+                "columns",
+                "comma-separated field names (dotted for nested); another is refused with 400",
+                _columns(listing),
+            ),
             (
                 "includeheaders",
                 "false drops the header line of text output",
@@ -191,6 +204,9 @@ def _cronicle() -> dict[str, Any]:
 
 
 def _paths() -> dict[str, Any]:
+    from chalicelib.openapi_dialects import paths as dialect_paths
+    from chalicelib.openapi_users import paths as user_paths
+
     # The {"job": ...} and {"folder": ...} wrappers ignore other fields, as cron-job.org does.
     job_body = _obj({"job": _ref("JobInput")}, ["job"])
     job_delta = _obj({"job": _ref("JobDelta")}, ["job"])
@@ -205,6 +221,8 @@ def _paths() -> dict[str, Any]:
         "pattern": patterns.EMAIL,
     }
     return {
+        **user_paths(),
+        **dialect_paths(),
         "/health": {"get": _op("Service health", None, _obj({"status": _STR, "version": _STR}))},
         "/openapi.json": {"get": _op("This document", None, _obj({}))},
         "/": {
@@ -259,7 +277,7 @@ def _paths() -> dict[str, Any]:
                 "List jobs",
                 "read",
                 _obj({"jobs": _rows("Job"), "someFailed": _BOOL}),
-                listing=True,
+                listing=jobs.SUMMARY_COLUMNS,
                 query={"title": {**_STR, "description": "only the jobs titled exactly so"}},
             ),
             "put": _op(
@@ -280,7 +298,21 @@ def _paths() -> dict[str, Any]:
                 "Job details", "read", _obj({"jobDetails": _ref("DetailedJob")}), params=["jobId"]
             ),
             "patch": _op(
-                "Update a job with a delta", "write", empty, request=job_delta, params=["jobId"]
+                "Update a job with a delta; a URL moved to another origin drops the stored "
+                "password and secret headers the delta does not give again, and says so",
+                "write",
+                _obj(
+                    {
+                        "cleared": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "The fields of the credentials dropped",
+                        }
+                    },
+                    required=[],
+                ),
+                request=job_delta,
+                params=["jobId"],
             ),
             "delete": _op("Delete a job", "write", empty, params=["jobId"]),
         },
@@ -352,7 +384,7 @@ def _paths() -> dict[str, Any]:
                     }
                 ),
                 params=["jobId"],
-                listing=True,
+                listing=runs.HISTORY_COLUMNS,
                 paged=True,
             )
         },
@@ -374,7 +406,7 @@ def _paths() -> dict[str, Any]:
                         "cursor": {"type": ["string", "null"]},
                     }
                 ),
-                listing=True,
+                listing=runs.HISTORY_COLUMNS,
                 paged=True,
             )
         },
@@ -442,7 +474,7 @@ def _paths() -> dict[str, Any]:
                 "Runs in flight: due and queued, running or waiting (state=active)",
                 "read",
                 _obj({"runs": _rows("HistoryItem")}),
-                listing=True,
+                listing=runs.HISTORY_COLUMNS,
                 query={"state": {"enum": ["active"], "description": "only active (default)"}},
             )
         },
@@ -501,6 +533,11 @@ def _paths() -> dict[str, Any]:
                 _obj(
                     {
                         "valid": _BOOL,
+                        "error": _obj(
+                            {"code": _STR, "field": _STR, "message": _STR},
+                            description="With valid false: why the schedule never fires, as "
+                            "the 400 that saving it in an enabled job answers.",
+                        ),
                         "description": _STR,
                         "schedule": _ref("Schedule"),
                         "next": {

@@ -137,7 +137,10 @@ def paths(op: Any) -> dict[str, Any]:
     return {
         "/monitors": {
             "get": op(
-                "List the account's monitors", "read", _obj({"monitors": rows}), listing=True
+                "List the account's monitors",
+                "read",
+                _obj({"monitors": rows}),
+                listing=monitors.COLUMNS,
             ),
             "put": op("Create a monitor", "write", created, request=body),
             "post": op("Create a monitor", "write", created, request=body),
@@ -174,7 +177,7 @@ def paths(op: Any) -> dict[str, Any]:
                     }
                 ),
                 params=pid,
-                listing=True,
+                listing=monitors.PING_COLUMNS,
                 paged=True,
             )
         },

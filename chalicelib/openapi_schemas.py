@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import available_timezones
 
-from chalicelib import auth, jobs, patterns
+from chalicelib import auth, jobs, patterns, text
 
 _INT = {"type": "integer"}
 _BOOL = {"type": "boolean"}
@@ -52,6 +52,18 @@ def _line(max_length: int) -> dict[str, Any]:
     return {**_ONE_LINE, "maxLength": max_length}
 
 
+def _perceived(schema: dict[str, Any], max_length: int) -> dict[str, Any]:
+    """Text people read: counted in user-perceived characters, which maxLength cannot say."""
+    note = (
+        f"At most {max_length} characters as people count them (grapheme clusters: an accented "
+        f"letter or an emoji sequence is one). maxLength counts code points: every string within "
+        f"it is taken, and a longer one of such sequences too, up to "
+        f"{max_length * text.CODE_POINTS_PER_CHARACTER} code points."
+    )
+    old = schema.get("description")
+    return {**schema, "description": f"{old} {note}" if old else note}
+
+
 def _reference(thing: str, what: str) -> dict[str, Any]:
     """The id of one of the account's folders or jobs: which exist, no schema can say."""
     return {
@@ -79,7 +91,9 @@ EXTENDED_DATA = closed(
             },
             "additionalProperties": _line(jobs.MAX_HEADER_VALUE),
             "description": f"At most {jobs.MAX_HEADERS_TOTAL} bytes in all; each name once, "
-            "whatever its case.",
+            "whatever its case. The values of Authorization, Proxy-Authorization, Cookie, "
+            "X-Api-Key and of the headers named in secretHeaders are sealed and read back as "
+            f"{jobs.PASSWORD_MASK}; sending that mask back keeps the stored value.",
         },
         "body": {
             "type": "string",
@@ -237,7 +251,7 @@ def _job_fields() -> dict[str, Any]:
     """A job's fields as a client sends them; read-only ones are taken and ignored."""
     return {
         "enabled": _BOOL,
-        "title": _line(jobs.MAX_TITLE),
+        "title": _perceived(_line(jobs.MAX_TITLE), jobs.MAX_TITLE),
         "saveResponses": _BOOL,
         "url": ref("Url"),
         "auth": {
@@ -301,6 +315,14 @@ def _job_fields() -> dict[str, Any]:
         "tlsVerify": _BOOL,
         "maxConcurrent": _ints(1, 100),
         "queueMax": _ints(0, 1000),
+        "secretHeaders": {
+            "type": "array",
+            "maxItems": jobs.MAX_SECRET_HEADERS,
+            "items": {**_exactly(jobs.TOKEN), "maxLength": jobs.MAX_HEADER_NAME},
+            "description": "More headers whose values are credentials (sealed, masked in "
+            "reads, sent only to the URL's origin), besides Authorization, "
+            "Proxy-Authorization, Cookie and X-Api-Key.",
+        },
         "notes": {
             "type": "string",
             "maxLength": jobs.MAX_NOTES,
@@ -389,7 +411,7 @@ def _key_input() -> dict[str, Any]:
 
     return closed(
         {
-            "name": {"type": "string", "maxLength": 128},
+            "name": _perceived({"type": "string", "maxLength": 128}, 128),
             "scopes": {
                 "type": "array",
                 "minItems": 1,
@@ -459,12 +481,17 @@ _HISTORY_ITEM = obj(
     ["jobId", "identifier", "date", "datePlanned", "status", "stats", "state"],
 )
 
-_FOLDER_TITLE = {
-    "type": "string",
-    "maxLength": 128,
-    "pattern": f"^[^\\r\\n\\u0000]*[^\\r\\n\\u0000{patterns.SPACE}][^\\r\\n\\u0000]*$",
-    "description": "One line with something besides white space; unique in the account.",
-}
+_FOLDER_TITLE = _perceived(
+    {
+        "type": "string",
+        "maxLength": 128,
+        "pattern": f"^[^\\r\\n\\u0000]*[^\\r\\n\\u0000{patterns.SPACE}][^\\r\\n\\u0000]*$",
+        "description": "One line with something besides white space; unique in the account "
+        "(compared in Unicode NFC: a title typed with a precomposed letter or a combining "
+        "accent is one title).",
+    },
+    128,
+)
 
 
 def schemas() -> dict[str, Any]:

@@ -108,6 +108,48 @@ def retry_delay(attempt: int, base: int, retry_after: float | None, rng: random.
     return max(1, min(MAX_RETRY_DELAY_S, round(delay)))
 
 
+# What a history item carries only when it applies to the run.
+OPTIONAL_FIELDS = (
+    "remoteIp",
+    "redirects",
+    "bodySize",
+    "tlsVerified",
+    "missedSlots",
+    "jobDisabled",
+    "chainMissing",
+    "retryAt",
+    "nextAttempt",
+    "chain",
+)
+STATS = ("nameLookup", "connect", "appConnect", "preTransfer", "startTransfer", "total")
+# The columns of `history_item` rows (format=text|xml, columns=).
+HISTORY_COLUMNS = frozenset(
+    {
+        "jobLogId",
+        "jobId",
+        "identifier",
+        "date",
+        "datePlanned",
+        "jitter",
+        "url",
+        "duration",
+        "status",
+        "statusText",
+        "httpStatus",
+        "headers",
+        "body",
+        "state",
+        "runId",
+        "attempt",
+        "trigger",
+        "reason",
+        "sslCertExpiry",
+        *OPTIONAL_FIELDS,
+        *(f"stats.{name}" for name in STATS),
+    }
+)
+
+
 def history_item(run: RunRecord, *, response: dict[str, Any] | None = None) -> dict[str, Any]:
     """The run as cron-job.org's HistoryItem plus cronhook's fields; headers and body come from
     the saved `response`, when there is one (only the details route reads it)."""
@@ -135,18 +177,7 @@ def history_item(run: RunRecord, *, response: dict[str, Any] | None = None) -> d
     }
     if data.get("sslCertExpiry") is not None:
         item["sslCertExpiry"] = data["sslCertExpiry"]
-    for key in (
-        "remoteIp",
-        "redirects",
-        "bodySize",
-        "tlsVerified",
-        "missedSlots",
-        "jobDisabled",
-        "chainMissing",
-        "retryAt",
-        "nextAttempt",
-        "chain",
-    ):
+    for key in OPTIONAL_FIELDS:
         if key in data:
             item[key] = data[key]
     if response:
@@ -156,9 +187,7 @@ def history_item(run: RunRecord, *, response: dict[str, Any] | None = None) -> d
 
 
 def _zero_stats() -> dict[str, int]:
-    return dict.fromkeys(
-        ("nameLookup", "connect", "appConnect", "preTransfer", "startTransfer", "total"), 0
-    )
+    return dict.fromkeys(STATS, 0)
 
 
 def raw_headers(headers: list[tuple[str, str]]) -> str:

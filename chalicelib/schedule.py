@@ -38,14 +38,14 @@ wherever those are right. Times are whole seconds; `at` drops fractions of a sec
 
 Searches look 8 years ahead (40 when a day-of-month and a day-of-week must both match, and up
 to the last listed year when a year field is given); a schedule that never fires within that,
-such as `0 0 30 2 *`, has no next run.
+such as `0 0 30 2 *`, has no next run, and `never_fires(now)` says why, naming the field.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -94,6 +94,13 @@ _FORMS = {
     "at": {"at"},
 }
 _ALL_KEYS = _COMMON.union(*_FORMS.values())
+# The field a schedule that matches no date names: where its days are.
+_DAY_FIELD = {
+    "cronjob": "schedule.mdays",
+    "cron": "schedule.cron",
+    "quartz": "schedule.cron",
+    "timing": "schedule.timing.days",
+}
 
 
 class Schedule:
@@ -227,6 +234,33 @@ class Schedule:
         if self._walker is None:
             return None
         return self._walker.next_after(t, self._expires)
+
+    def never_fires(self, now: float) -> ScheduleError | None:
+        """Why the schedule has no run after `now`, naming the field to change; None when it
+        has one, or when it is "none" (a job run on demand only is not scheduled at all)."""
+        if self.kind == "none" or self.next_after(now) is not None:
+            return None
+        if self._at is not None:
+            return ScheduleError(
+                "schedule.at", f"{self._source_at()} has passed; give a time ahead"
+            )
+        assert self._walker is not None
+        if self._expires is not None:
+            wall = _wall_text(_expiry_wall(self._expires_at))
+            if self._expires <= now:
+                return ScheduleError("schedule.expiresAt", f"{wall} has passed, so it never fires")
+            if self._walker.next_after(now, None) is not None:
+                return ScheduleError(
+                    "schedule.expiresAt", f"{wall} comes before its first run, so it never fires"
+                )
+        years = self._walker.spec.years
+        where = _DAY_FIELD[self.kind]
+        if years is not None and years[-1] < datetime.fromtimestamp(now, UTC).year:
+            where = "schedule.timing.years" if self.kind == "timing" else where
+            return ScheduleError(where, f"its last year, {years[-1]}, has passed: it never fires")
+        return ScheduleError(
+            where, "never fires: no real date has its days and months (as 30 February)"
+        )
 
     def upcoming(self, n: int, after: float) -> list[int]:
         """The next `n` runs strictly after `after`, fewer if the schedule ends."""

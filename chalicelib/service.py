@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from chalicelib import auth, jobs, runs
+from chalicelib import auth, jobs, runs, text
 from chalicelib.config import Settings
 from chalicelib.crypto import Sealer
 from chalicelib.errors import Conflict, NotFound, ValidationError
@@ -86,8 +86,9 @@ class Service:
             raise ValidationError(
                 "is the mask GET /jobs/{jobId} shows; send the real password", field="auth.password"
             )
-        self._check_chains(account_id, valid.spec)
         now = self.clock()
+        jobs.require_firing(valid, now)
+        self._check_chains(account_id, valid.spec)
         secret = signing.new_secret()
         job = JobRecord(
             account_id=account_id,
@@ -95,7 +96,8 @@ class Service:
             spec={**valid.spec, "createdBy": actor, "modifiedBy": actor},
             secrets={
                 "password": valid.password,
-                "password_host": jobs.url_host(valid.spec["url"]),
+                "headers": valid.header_secrets,
+                "origin": jobs.url_origin(valid.spec["url"]),
                 "signing": [{"secret": secret, "until": None}],
             },
             created_at=int(now),
@@ -109,6 +111,14 @@ class Service:
     def update_job(self, account_id: str, job_id: int, delta: object, actor: str = "") -> JobRecord:
         """Merge a delta into the job, validate it whole, store it unless it changed meanwhile;
         `actor` becomes its modifiedBy."""
+        return self.edit_job(account_id, job_id, delta, actor).job
+
+    def edit_job(self, account_id: str, job_id: int, delta: object, actor: str = "") -> Edited:
+        """`update_job`, saying which stored credentials the edit cleared: a URL moved to
+        another origin drops the password and the secret headers that this same delta does not
+        give again. Otherwise a key that may edit jobs, but never reads their secrets, could
+        send them anywhere by changing the URL (or switch auth off, move the URL, and switch it
+        on again)."""
         if not isinstance(delta, dict):
             raise ValidationError("must be an object", field="job")
         delta = dict(delta)
@@ -121,21 +131,28 @@ class Service:
         new_password = isinstance(delta.get("auth"), dict) and "password" in delta["auth"]
         for _ in range(_RETRIES):
             job = self.get_job(account_id, job_id)
-            merged = jobs.merge(jobs.with_defaults(jobs.editable(job)), delta)
+            given = _unmask_headers(delta, job)
+            merged = jobs.merge(jobs.with_defaults(jobs.editable(job)), given.delta)
             valid = jobs.validate(merged, folder_ids=self._folder_ids(account_id))
-            password_host = _password_host(job, valid, new_password)
+            cleared = _clear_moved_credentials(job, valid, new_password, given.new_headers)
             self._check_chains(account_id, valid.spec, job.spec)
             now = self.clock()
             expected = job.version
             schedule_changed = valid.spec["schedule"] != job.spec["schedule"]
             was_enabled = job.enabled
+            if schedule_changed or not was_enabled:
+                # A one-shot job that has fired stays editable; its schedule is only checked
+                # when it is changed or the job is switched on.
+                jobs.require_firing(valid, now)
             job.spec = {
                 **valid.spec,
                 "createdBy": job.spec.get("createdBy", ""),
                 "modifiedBy": actor or job.spec.get("modifiedBy", ""),
             }
             job.secrets["password"] = valid.password
-            job.secrets["password_host"] = password_host
+            job.secrets["headers"] = valid.header_secrets
+            job.secrets["origin"] = jobs.url_origin(valid.spec["url"])
+            job.secrets.pop("password_host", None)  # the origin says it now
             job.version += 1
             job.updated_at = int(now)
             if job.enabled and not was_enabled:
@@ -144,7 +161,7 @@ class Service:
             if schedule_changed or job.enabled != was_enabled or job.next_run_at is None:
                 self._schedule_next(job, valid.schedule, now)
             if self.stores.jobs.replace(job, expected):
-                return job
+                return Edited(job, cleared)
         raise Conflict("the job changed while it was being updated; try again")
 
     def fire_soon(self, job: JobRecord, dispatcher: Callable[[], Any]) -> int:
@@ -239,7 +256,7 @@ class Service:
         title = payload.get("title")
         if not isinstance(title, str) or not title.strip():
             raise ValidationError("a title is required", field="folder.title")
-        if len(title) > MAX_FOLDER_TITLE or any(c in title for c in "\r\n\x00"):
+        if text.too_long(title, MAX_FOLDER_TITLE) or any(c in title for c in "\r\n\x00"):
             raise ValidationError(
                 f"must be one line of at most {MAX_FOLDER_TITLE} characters", field="folder.title"
             )
@@ -259,7 +276,7 @@ class Service:
         title = self._folder_title(payload)
 
         def change(folders: dict[int, str]) -> int:
-            if title in folders.values():
+            if _same_title(title, folders.values()):
                 raise Conflict(f"a folder titled {title!r} already exists")
             folder_id = self.stores.state.next_id("folder")
             folders[folder_id] = title
@@ -278,7 +295,7 @@ class Service:
         def change(folders: dict[int, str]) -> None:
             if folder_id not in folders:
                 raise NotFound("folder not found")
-            if any(t == title and f != folder_id for f, t in folders.items()):
+            if _same_title(title, (t for f, t in folders.items() if f != folder_id)):
                 raise Conflict(f"a folder titled {title!r} already exists")
             folders[folder_id] = title
 
@@ -307,7 +324,7 @@ class Service:
             if key not in ("name", "scopes", "ipAllowlist", "rateLimit", "rateLimitBurst"):
                 raise ValidationError("unknown field", field=key)
         name = payload.get("name", "")
-        if not isinstance(name, str) or len(name) > 128:
+        if not isinstance(name, str) or text.too_long(name, 128):
             raise ValidationError("must be a string of at most 128 characters", field="name")
         scopes = auth.validate_scopes(payload.get("scopes", ["read", "write", "run"]))
         allowlist = auth.validate_allowlist(payload.get("ipAllowlist"))
@@ -590,12 +607,27 @@ class Service:
                     "epoch": epoch,
                 }
             )
+        problem = schedule.never_fires(self.clock())
+        error = {} if problem is None else {"error": _error_body(problem)}
         return {
-            "valid": True,
+            "valid": problem is None,
+            **error,
             "description": schedule.describe(),
             "schedule": schedule.to_dict(),
             "next": upcoming,
         }
+
+
+def _same_title(title: str, others: Iterable[str]) -> bool:
+    """Folder titles are unique as people read them: "Café" typed with a precomposed é and
+    with e + U+0301 is one title (compared in NFC; each is stored as sent)."""
+    wanted = text.nfc(title)
+    return any(text.nfc(other) == wanted for other in others)
+
+
+def _error_body(problem: ScheduleError) -> dict[str, Any]:
+    error = ValidationError(problem.message, field=problem.field)
+    return dict(error.to_body()["error"])
 
 
 def _parse_instant(value: object, field_name: str) -> float:
@@ -649,7 +681,7 @@ def validate_overrides(payload: object, job: JobRecord | None = None) -> dict[st
     """Run-now overrides for this run only (Cronicle's run_event merges them the same way):
     `url`, `requestMethod`, `requestTimeout` and `extendedData.body`/`.headers` (headers add
     to the job's). Each is checked by the job validation, as on a job. A job that sends a
-    stored password calls only the host it was given for."""
+    stored password or secret header calls only the origin they were given for."""
     if payload is None:
         return None
     if not isinstance(payload, dict):
@@ -667,12 +699,16 @@ def validate_overrides(payload: object, job: JobRecord | None = None) -> dict[st
     out: dict[str, Any] = {}
     if "url" in given:
         out["url"] = valid["url"]
-        if job is not None and job.spec["auth"]["enable"] and job.secrets.get("password"):
-            host = job.secrets.get("password_host") or jobs.url_host(job.spec["url"])
-            if jobs.url_host(valid["url"]) != host:
+        holds = job is not None and (
+            (job.spec["auth"]["enable"] and job.secrets.get("password"))
+            or job.secrets.get("headers")
+        )
+        if job is not None and holds:
+            origin = job.secrets.get("origin") or jobs.url_origin(job.spec["url"])
+            if jobs.url_origin(valid["url"]) != origin:
                 raise ValidationError(
-                    f"the job sends a stored password, given for {host}: a run cannot call "
-                    "another host",
+                    f"the job sends stored credentials, given for {origin}: a run cannot call "
+                    "another origin",
                     field="url",
                 )
     if "requestMethod" in given:
@@ -687,19 +723,61 @@ def validate_overrides(payload: object, job: JobRecord | None = None) -> dict[st
     return out or None
 
 
-def _password_host(job: JobRecord, valid: jobs.ValidJob, new_password: bool) -> str:
-    """The host the job's password was given for, after an update; raises when the update would
-    send a kept password to another host. Otherwise a key that may edit jobs, but never sees
-    their passwords, could send one anywhere by changing the URL (or switch auth off, move the
-    URL, and switch it on again)."""
-    host = jobs.url_host(valid.spec["url"])
-    if new_password or not valid.password:
-        return host
-    given_for = job.secrets.get("password_host") or jobs.url_host(job.spec["url"])
-    if valid.spec["auth"]["enable"] and host != given_for:
-        raise ValidationError(
-            f"the URL now calls another host than {given_for}, the one the stored password was "
-            "given for: send the password again (or switch auth off)",
-            field="auth.password",
-        )
-    return given_for
+@dataclass(frozen=True)
+class Edited:
+    """A saved edit, and the stored credentials it cleared (their field paths)."""
+
+    job: JobRecord
+    cleared: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Given:
+    delta: dict[str, Any]
+    new_headers: frozenset[str]  # lower-case names of headers this delta gives a value for
+
+
+def _unmask_headers(delta: dict[str, Any], job: JobRecord) -> _Given:
+    """The delta with each masked secret header it sends back ("unchanged", as a client that
+    read the job sends it) replaced by the stored value, and the headers it gives anew."""
+    extended = delta.get("extendedData")
+    headers = extended.get("headers") if isinstance(extended, dict) else None
+    if not isinstance(headers, dict):
+        return _Given(delta, frozenset())
+    stored = job.secrets.get("headers") or {}
+    kept = jobs.sent_headers(job)
+    by_name = {name.lower(): value for name, value in kept.items()}
+    unmasked: dict[str, Any] = {}
+    fresh: set[str] = set()
+    for name, value in headers.items():
+        lower = str(name).lower()
+        if value == jobs.PASSWORD_MASK and (lower in stored or lower in by_name):
+            unmasked[name] = stored.get(lower, by_name.get(lower))
+        else:
+            unmasked[name] = value
+            fresh.add(lower)
+    assert isinstance(extended, dict)
+    out = {**delta, "extendedData": {**extended, "headers": unmasked}}
+    return _Given(out, frozenset(fresh))
+
+
+def _clear_moved_credentials(
+    job: JobRecord, valid: jobs.ValidJob, new_password: bool, new_headers: frozenset[str]
+) -> tuple[str, ...]:
+    """When the URL moves to another origin, drop from `valid` the stored password and secret
+    headers that the edit did not give again; their field paths."""
+    given_for = job.secrets.get("origin") or jobs.url_origin(job.spec["url"])
+    if jobs.url_origin(valid.spec["url"]) == given_for:
+        return ()
+    cleared: list[str] = []
+    if valid.password and not new_password:
+        valid.password = ""
+        cleared.append("auth.password")
+    headers = valid.spec["extendedData"]["headers"]
+    for name in list(headers):
+        lower = name.lower()
+        if lower in valid.header_secrets and lower not in new_headers:
+            del headers[name]
+            del valid.header_secrets[lower]
+            cleared.append(f"extendedData.headers.{name}")
+    return tuple(cleared)

@@ -99,6 +99,7 @@ def stores() -> Stores:
                 DynamoRunStore,
                 DynamoStateStore,
             )
+            from chalicelib.store.dynamo_users import DynamoUserStore
 
             session = _boto_session()
             dynamodb = session.resource(
@@ -113,6 +114,7 @@ def stores() -> Stores:
                 keys=DynamoKeyStore(dynamodb.Table(current.keys_table)),
                 runs=DynamoRunStore(dynamodb.Table(current.runs_table), current.due_shards),
                 state=DynamoStateStore(dynamodb.Table(current.state_table)),
+                users=DynamoUserStore(dynamodb.Table(current.keys_table)),
                 monitors=DynamoMonitorStore(dynamodb.Table(current.monitors_table)),
             )
         return _stores

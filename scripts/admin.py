@@ -3,6 +3,7 @@
     python -m scripts.admin [--local] create-key --account NAME [--scopes S] [--name T] [--ip CIDR]
     python -m scripts.admin [--local] list-keys --account NAME
     python -m scripts.admin [--local] revoke-key --account NAME --key-id ID
+    python -m scripts.admin [--local] create-user --account NAME --username U [--scopes S]
     python -m scripts.admin [--local] export-jobs --account NAME [--file F]
     python -m scripts.admin [--local] import-jobs --account NAME --file F
     python -m scripts.admin [--local] tick [--now TIME]
@@ -50,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--scopes", default="admin", help="comma-separated: read,write,run,admin")
     create.add_argument("--name", default="")
     create.add_argument("--ip", action="append", default=[], help="allowed IP or CIDR (repeat)")
+    user = commands.add_parser(
+        "create-user",
+        help="create a user who signs in with a password (asked for, or read from stdin)",
+    )
+    user.add_argument("--account", required=True)
+    user.add_argument("--username", required=True)
+    user.add_argument("--scopes", default="read,write,run", help="comma-separated, as create-key")
     listing = commands.add_parser("list-keys", help="list an account's keys (no secrets)")
     listing.add_argument("--account", required=True)
     revoke = commands.add_parser("revoke-key", help="revoke a key by its public id")
@@ -175,6 +183,19 @@ def _write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
+def _read_password() -> str:
+    """The new user's password: typed twice at a terminal, else the first line of stdin (never
+    an argument, which `ps` would show)."""
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            raise ValidationError("the two passwords differ", field="password")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
 def _print(document: Any) -> None:
     print(json.dumps(document, indent=2, default=str))
 
@@ -209,6 +230,13 @@ def _run(args: argparse.Namespace) -> int:
             stores, args.account, scopes, time.time(), name=args.name, ip_allowlist=allowlist
         )
         _print({"key": full, **auth.key_to_api(key)})
+    elif args.command == "create-user":
+        from chalicelib.users import Users, user_to_api, validate_password, validate_username
+
+        username = validate_username(args.username)
+        scopes = auth.validate_scopes([s.strip() for s in args.scopes.split(",") if s.strip()])
+        password = validate_password(_read_password())
+        _print({"user": user_to_api(Users(stores).add(args.account, username, password, scopes))})
     elif args.command == "list-keys":
         _print({"keys": [auth.key_to_api(k) for k in stores.keys.list(args.account)]})
     elif args.command == "revoke-key":

@@ -222,14 +222,16 @@ def work_messages(source: Source, messages: list[Received], now: float) -> bool:
     """
     dispatch = importlib.import_module("chalicelib.dispatch")
     try:
-        result = dispatch.work([m.body for m in messages], now)
+        done = dispatch.work_batch([m.body for m in messages], now)
     except Exception:
         if not _stopping.is_set():
             log.exception("worker failed on %d message(s); they come back later", len(messages))
         return False
-    source.delete([m.receipt for m in messages])
-    log.info("worker %d message(s) %s", len(messages), json.dumps(result, default=str))
-    return True
+    # As Lambda's partial batch response: the messages whose tasks failed stay and come back.
+    failed = set(done.failed)
+    source.delete([m.receipt for n, m in enumerate(messages) if n not in failed])
+    log.info("worker %d message(s) %s", len(messages), json.dumps(done.report, default=str))
+    return not failed
 
 
 def run_worker(
@@ -605,6 +607,9 @@ def main() -> None:
     key, source = _admin_key(wiring.stores(), state_dir)
 
     _answer_unknown_routes_with_404()
+    from scripts.local_methods import answer_every_method
+
+    answer_every_method()  # TRACE and made-up verbs reach the app (its 405), not an HTML 501
     server = factory.create_local_server(config.chalice_app, config, "127.0.0.1", api_port)
     stop = threading.Event()
 

@@ -16,7 +16,8 @@ composes the merge template (build/<stage>/merge-template.json) and the second r
   actions that take messages off it;
 - each function logs to a log group of the stack with a retention (`LogRetentionDays`), and the
   scheduled function (the tick) is neither retried nor kept waiting when it fails;
-- API Gateway's own answers (unknown route, throttling, other 4xx/5xx) get the app's error shape.
+- API Gateway's own answers (unknown route, throttling, other 4xx/5xx) get the app's error shape,
+  and a method a route lacks is a 405 with `Allow`, answered by API Gateway (a mock integration).
 The second run reuses Chalice's cached dependency build, so it takes about a second.
 
 Deploying uploads the code with `aws cloudformation package` to an artifact bucket (created if
@@ -169,8 +170,15 @@ def compose(
                     )
                 # Chalice writes the ARN as an Fn::Sub, and the merge is deep: only another Fn::Sub
                 # replaces it rather than joining it.
+                # A failed task fails its own message only (the worker answers Lambda's
+                # partial batch response), and a burst cannot take every concurrent execution
+                # of the account from the API and the tick.
                 override.setdefault("Events", {})[event_name] = {
-                    "Properties": {"Queue": {"Fn::Sub": f"${{{queues[queue]}.Arn}}"}}
+                    "Properties": {
+                        "Queue": {"Fn::Sub": f"${{{queues[queue]}.Arn}}"},
+                        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                        "ScalingConfig": {"MaximumConcurrency": {"Ref": "WorkerMaxConcurrency"}},
+                    }
                 }
             resources[logical] = {"Properties": override}
 
@@ -184,6 +192,8 @@ def compose(
         elif kind == API_TYPE:
             # In the API's definition, so that every deployment of it carries the responses.
             body = {"x-amazon-apigateway-gateway-responses": gateway_responses()}
+            paths = resource["Properties"].get("DefinitionBody", {}).get("paths", {})
+            body["paths"] = method_not_allowed(paths)
             resources[logical] = {"Properties": {"DefinitionBody": body}}
 
     parameters = copy.deepcopy(dict(storage.get("Parameters", {})))
@@ -192,6 +202,15 @@ def compose(
         "Default": 30,
         "AllowedValues": LOG_RETENTION_DAYS,
         "Description": "How long CloudWatch keeps the Lambdas' logs, in days.",
+    }
+    parameters["WorkerMaxConcurrency"] = {
+        "Type": "Number",
+        "Default": 50,
+        "MinValue": 2,
+        "MaxValue": 1000,
+        "Description": "At most this many worker Lambdas run at once (the queue trigger's "
+        "maximum concurrency), leaving the rest of the account's concurrency to the API and "
+        "the tick.",
     }
     stage_parameter = dict(parameters.get("Stage", {"Type": "String"}))
     stage_parameter.update(Default=stage, AllowedValues=[stage])
@@ -300,6 +319,57 @@ def gateway_responses() -> dict[str, Any]:
             None, "internal_error", "the service could not answer; retry later"
         ),
     }
+
+
+# The methods an API Gateway REST API routes; any other verb it refuses before any route.
+GATEWAY_METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
+
+
+def method_not_allowed(paths: Mapping[str, Any]) -> dict[str, Any]:
+    """For each path of the app's API definition, the methods it lacks answered by API Gateway
+    itself (a mock integration, no Lambda call): 405 in the error shape with an `Allow` header,
+    as the app answers locally. API Gateway would otherwise answer them as an unknown route
+    (403, made a 404 by `gateway_responses`)."""
+    out: dict[str, Any] = {}
+    for path, methods in paths.items():
+        allowed = sorted(m.upper() for m in methods if m in GATEWAY_METHODS)
+        if not allowed:
+            continue
+        allow = ", ".join(allowed)
+        message = f"$context.httpMethod is not allowed here; use {allow}"
+        body = json.dumps({"error": {"code": "method_not_allowed", "message": message}})
+        parameters = next(
+            (copy.deepcopy(m["parameters"]) for m in methods.values() if "parameters" in m), None
+        )
+        for method in GATEWAY_METHODS:
+            if method in methods:
+                continue
+            operation: dict[str, Any] = {
+                "consumes": ["*/*"],
+                "produces": ["application/json"],
+                "responses": {
+                    "405": {
+                        "description": "Method not allowed",
+                        "headers": {"Allow": {"type": "string"}},
+                    }
+                },
+                "x-amazon-apigateway-integration": {
+                    "type": "mock",
+                    "passthroughBehavior": "when_no_match",
+                    "requestTemplates": {"application/json": '{"statusCode": 405}'},
+                    "responses": {
+                        "default": {
+                            "statusCode": "405",
+                            "responseParameters": {"method.response.header.Allow": f"'{allow}'"},
+                            "responseTemplates": {"application/json": body},
+                        }
+                    },
+                },
+            }
+            if parameters is not None:
+                operation["parameters"] = parameters
+            out.setdefault(path, {})[method] = operation
+    return out
 
 
 def _chalice_package(stage: str, out: Path, merge_template: Path | None = None) -> None:

@@ -185,7 +185,7 @@ def queued_messages(settings: Any, wait_s: float = 0) -> list[str]:
 # The tables (DynamoDB) or their SQLite counterparts that hold each kind of record.
 STORED = {
     "jobs": ["jobs"],
-    "keys": ["keys"],
+    "keys": ["keys", "users", "sessions"],  # DynamoDB keeps users and sessions in `keys`
     "runs": ["runs", "watches"],
     "state": ["counters", "scheduler", "buckets", "folders", "kv"],
 }

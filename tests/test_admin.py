@@ -65,6 +65,33 @@ def test_it_creates_lists_and_revokes_a_key(stores: Any, capsys: Any) -> None:
     assert listed["keys"][0]["revoked"] is True
 
 
+def test_it_creates_a_user_with_a_password_from_stdin(
+    stores: Any, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from chalicelib.users import Users
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
+    code, out, _ = run(capsys, "create-user", "--account", "acme", "--username", "Ops")
+    assert code == 0 and out["user"]["username"] == "ops"
+    assert out["user"]["scopes"] == ["read", "write", "run"]
+    assert "password" not in json.dumps(out).replace("passwordChangedAt", "")
+    user = Users(stores).check_password("ops", "a long enough password", "127.0.0.1")
+    assert user.account_id == "acme"
+
+
+def test_it_refuses_a_short_password_for_a_user(
+    stores: Any, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    code, _, err = run(capsys, "create-user", "--account", "acme", "--username", "ops")
+    assert code == 2 and "password" in err
+    assert stores.users.list("acme") == []
+
+
 def test_it_does_not_revoke_another_accounts_key(stores: Any, capsys: Any) -> None:
     _, created, _ = run(capsys, "create-key", "--account", "acme")
     code, _, err = run(capsys, "revoke-key", "--account", "other", "--key-id", created["keyId"])

@@ -104,6 +104,17 @@ def test_it_answers_a_missing_route_with_404_and_never_quotes_the_request(
     assert json.loads(template)["error"]["code"] == "not_found" and "$" not in template
 
 
+def test_it_answers_a_method_a_route_lacks_with_405_and_its_allow_header(
+    packaged: dict[str, Any],
+) -> None:
+    (api,) = resources_of(packaged["template"], "AWS::Serverless::Api").values()
+    jobs = api["Properties"]["DefinitionBody"]["paths"]["/jobs"]
+    assert jobs["get"]["x-amazon-apigateway-integration"]["type"] == "aws_proxy"
+    answer = jobs["patch"]["x-amazon-apigateway-integration"]["responses"]["default"]
+    assert answer["statusCode"] == "405"
+    assert answer["responseParameters"] == {"method.response.header.Allow": "'GET, POST, PUT'"}
+
+
 def test_it_passes_cfn_lint(packaged: dict[str, Any]) -> None:
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
     result = subprocess.run(

@@ -123,44 +123,105 @@ def test_it_refuses_a_copy_that_carries_the_mask_as_password(api: Api, alice: Pe
     assert body(response)["error"]["field"] == "auth.password"
 
 
-def test_it_asks_for_the_password_again_when_the_url_moves_to_another_host(
+def test_it_clears_the_stored_password_when_the_url_moves_to_another_origin(
     api: Api, alice: Persona, stores: Any
 ) -> None:
-    """A stored password goes only to the host it was given for: a key that may edit jobs but
-    never reads the password cannot send it elsewhere by changing the URL."""
+    """A stored password goes only to the origin it was given for: a key that may edit jobs
+    but never reads the password cannot send it elsewhere by changing the URL."""
     job_id = create(
         api,
         alice,
         url="https://api.example.com/hook",
         auth={"enable": True, "user": "u", "password": "pw"},
     )
-    moved = api.patch(f"/jobs/{job_id}", alice, {"job": {"url": "https://attacker.test/x"}})
-    assert moved.status_code == 400
-    assert body(moved)["error"]["field"] == "auth.password"
-    assert "another host" in body(moved)["error"]["message"]
+    # The same origin (any path, letter case, the default port written out) keeps it.
+    for url in ("https://api.example.com/other", "https://API.example.com:443/hook"):
+        assert body(api.patch(f"/jobs/{job_id}", alice, {"job": {"url": url}})) == {}
+    assert stores.jobs.get(alice.account, job_id).secrets["password"] == "pw"
+
     masked = {"enable": True, "user": "u", "password": "********"}  # what GET returned
     moved = api.patch(
-        f"/jobs/{job_id}", alice, {"job": {"url": "https://attacker.test/x", "auth": masked}}
+        f"/jobs/{job_id}", alice, {"job": {"url": "http://api.example.com/x", "auth": masked}}
     )
-    assert body(moved)["error"]["field"] == "auth.password"
-    assert details(api, alice, job_id)["url"] == "https://api.example.com/hook"
-
-    # The same host (any path, scheme, port or letter case) keeps the password.
-    for url in ("https://api.example.com/other", "http://API.example.com:8080/hook"):
-        assert api.patch(f"/jobs/{job_id}", alice, {"job": {"url": url}}).status_code == 200
-    assert stores.jobs.get(alice.account, job_id).secrets["password"] == "pw"
-    # Another host with the password given again, or with auth switched off, is fine.
-    again = {"url": "https://new.example.net/", "auth": {"password": "pw2"}}
-    assert api.patch(f"/jobs/{job_id}", alice, {"job": again}).status_code == 200
-    assert stores.jobs.get(alice.account, job_id).secrets["password"] == "pw2"
-    off = {"url": "https://third.example.org/", "auth": {"enable": False}}
-    assert api.patch(f"/jobs/{job_id}", alice, {"job": off}).status_code == 200
-
-
-def test_it_moves_a_job_without_a_password_to_any_host(api: Api, alice: Persona) -> None:
-    job_id = create(api, alice, auth={"enable": True, "user": "u", "password": ""})
-    moved = api.patch(f"/jobs/{job_id}", alice, {"job": {"url": "https://elsewhere.example/"}})
     assert moved.status_code == 200
+    assert body(moved) == {"cleared": ["auth.password"]}  # http is another origin
+    assert stores.jobs.get(alice.account, job_id).secrets["password"] == ""
+    assert details(api, alice, job_id)["auth"]["password"] == ""
+
+    # Given again in the same request, it stays.
+    again = {"url": "https://new.example.net/", "auth": {"password": "pw2"}}
+    assert body(api.patch(f"/jobs/{job_id}", alice, {"job": again})) == {}
+    assert stores.jobs.get(alice.account, job_id).secrets["password"] == "pw2"
+
+
+def test_it_clears_a_password_kept_while_auth_was_off_when_the_url_moves(
+    api: Api, alice: Persona, stores: Any
+) -> None:
+    job_id = create(api, alice, auth={"enable": True, "user": "u", "password": "pw"})
+    api.patch(f"/jobs/{job_id}", alice, {"job": {"auth": {"enable": False}}})
+    moved = api.patch(f"/jobs/{job_id}", alice, {"job": {"url": "https://attacker.test/"}})
+    assert body(moved) == {"cleared": ["auth.password"]}
+    api.patch(f"/jobs/{job_id}", alice, {"job": {"auth": {"enable": True}}})
+    assert stores.jobs.get(alice.account, job_id).secrets["password"] == ""
+
+
+def test_it_seals_secret_headers_and_masks_them_in_every_read(
+    api: Api, alice: Persona, carol: Persona, stores: Any
+) -> None:
+    headers = {"Authorization": "Bearer s3cr3t", "X-Token": "t0k3n", "Accept": "text/plain"}
+    job_id = create(
+        api, alice, extendedData={"headers": headers, "body": ""}, secretHeaders=["x-token"]
+    )
+    shown = details(api, carol, job_id)["extendedData"]["headers"]
+    assert shown == {"Authorization": "********", "X-Token": "********", "Accept": "text/plain"}
+    for path in ("/jobs", f"/jobs/{job_id}", "/jobs?format=text", "/jobs?format=xml"):
+        text = api.get(path, carol).body.decode()
+        assert "s3cr3t" not in text and "t0k3n" not in text
+    stored = stores.jobs.get(alice.account, job_id)
+    assert stored.spec["extendedData"]["headers"]["Authorization"] == "********"
+    assert stored.secrets["headers"] == {"authorization": "Bearer s3cr3t", "x-token": "t0k3n"}
+
+    # Sending back what a read showed keeps the values; a new value replaces one.
+    echo = {"headers": {**shown, "X-Token": "n3w"}, "body": ""}
+    assert api.patch(f"/jobs/{job_id}", alice, {"job": {"extendedData": echo}}).status_code == 200
+    stored = stores.jobs.get(alice.account, job_id)
+    assert stored.secrets["headers"] == {"authorization": "Bearer s3cr3t", "x-token": "n3w"}
+
+
+def test_it_refuses_the_mask_as_a_new_secret_header(api: Api, alice: Persona) -> None:
+    response = api.put(
+        "/jobs", alice, new_job(extendedData={"headers": {"Cookie": "********"}, "body": ""})
+    )
+    assert response.status_code == 400
+    assert body(response)["error"]["field"] == "extendedData.headers.Cookie"
+
+
+def test_it_clears_secret_headers_when_the_url_moves_to_another_origin(
+    api: Api, alice: Persona, stores: Any
+) -> None:
+    headers = {"X-Api-Key": "k3y", "Cookie": "sid=1", "Accept": "*/*"}
+    job_id = create(
+        api, alice, url="https://a.example/", extendedData={"headers": headers, "body": ""}
+    )
+    shown = details(api, alice, job_id)["extendedData"]
+    moved = api.patch(
+        f"/jobs/{job_id}",
+        alice,
+        {"job": {"url": "https://b.example/", "extendedData": {**shown, "body": ""}}},
+    )
+    assert body(moved) == {
+        "cleared": ["extendedData.headers.X-Api-Key", "extendedData.headers.Cookie"]
+    }
+    stored = stores.jobs.get(alice.account, job_id)
+    assert stored.secrets["headers"] == {}
+    assert stored.spec["extendedData"]["headers"] == {"Accept": "*/*"}
+    # One given again in the same request goes along.
+    again = {"headers": {"X-Api-Key": "k3y2"}, "body": ""}
+    moved = api.patch(
+        f"/jobs/{job_id}", alice, {"job": {"url": "https://c.example/", "extendedData": again}}
+    )
+    assert body(moved) == {}
+    assert stores.jobs.get(alice.account, job_id).secrets["headers"] == {"x-api-key": "k3y2"}
 
 
 def test_it_updates_only_the_fields_in_the_delta(api: Api, alice: Persona) -> None:

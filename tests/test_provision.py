@@ -37,9 +37,10 @@ def test_it_creates_the_tables_with_the_templates_keys_and_indexes(aws: dict[str
         assert have == want
 
 
-def test_it_sets_ttl_on_runs_state_and_pings(aws: dict[str, str]) -> None:
+def test_it_sets_ttl_on_runs_state_keys_and_pings(aws: dict[str, str]) -> None:
+    """Keys carry no `expires_at`; the sessions beside them in the keys table do; so do pings."""
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    for output in ("RunsTableName", "StateTableName", "MonitorsTableName"):
+    for output in ("RunsTableName", "StateTableName", "KeysTableName", "MonitorsTableName"):
         ttl = dynamodb.describe_time_to_live(TableName=aws[output])["TimeToLiveDescription"]
         assert ttl["AttributeName"] == "expires_at" and ttl["TimeToLiveStatus"] == "ENABLED"
 

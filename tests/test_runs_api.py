@@ -49,7 +49,7 @@ def test_it_runs_a_job_now_and_shows_it_in_history(
     assert [r["identifier"] for r in body(api.get("/runs?state=active", alice))["runs"]] == [run_id]
 
     result = work_through_the_lambda(api, queued_messages(settings))
-    assert result.payload["ok"] == 1
+    assert result.payload == {"batchItemFailures": [], "report": {"ok": 1}}
 
     run = body(api.get(f"/runs/{run_id}", alice))["run"]
     assert run["state"] == "done" and run["status"] == 1 and run["httpStatus"] == 200
@@ -114,7 +114,7 @@ def test_it_does_nothing_on_a_duplicate_sqs_delivery(
     messages = queued_messages(settings)
     work_through_the_lambda(api, messages)
     second = work_through_the_lambda(api, messages)
-    assert second.payload == {"duplicate": 1}
+    assert second.payload == {"batchItemFailures": [], "report": {"duplicate": 1}}
     assert len(httpserver.log) == 1
 
 
@@ -462,3 +462,68 @@ def test_a_deleted_jobs_runs_leave_the_history_with_it(
     assert api.get(f"/runs/{run_ids[0]}", alice).status_code == 200
     assert api.get(f"/runs/{run_ids[1]}", alice).status_code == 404
     assert api.get(f"/jobs/{gone}/history", alice).status_code == 404
+
+
+def test_it_sends_the_sealed_header_values_to_the_target(
+    api: Api, alice: Persona, settings: Any, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    headers = {"Authorization": "Bearer s3cr3t", "X-Token": "t0k3n"}
+    job_id = create(
+        api,
+        alice,
+        url=httpserver.url_for("/hook"),
+        extendedData={"headers": headers, "body": ""},
+        secretHeaders=["X-Token"],
+    )
+    api.post(f"/jobs/{job_id}/run", alice)
+    work_through_the_lambda(api, queued_messages(settings))
+    (request, _), *_ = httpserver.log
+    assert request.headers["Authorization"] == "Bearer s3cr3t"
+    assert request.headers["X-Token"] == "t0k3n"
+
+
+def test_it_refuses_a_run_now_that_would_carry_secret_headers_to_another_origin(
+    api: Api, alice: Persona
+) -> None:
+    job_id = create(
+        api,
+        alice,
+        url="https://a.example/",
+        extendedData={"headers": {"Cookie": "sid=1"}, "body": ""},
+    )
+    refused = api.post(f"/jobs/{job_id}/run", alice, {"url": "https://b.example/"})
+    assert refused.status_code == 400
+    assert body(refused)["error"]["field"] == "url"
+
+
+def test_a_poisoned_message_fails_alone_and_the_rest_of_its_batch_is_done(
+    api: Api, alice: Persona, settings: Any, stores: Any, httpserver: HTTPServer
+) -> None:
+    """Lambda's partial batch response: the message whose task raised comes back, the others of
+    its batch are done (and not run again)."""
+    from scripts.reliability import record
+
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    healthy = create(api, alice, url=httpserver.url_for("/hook"))
+    poisoned = create(api, alice, url=httpserver.url_for("/hook"))
+    api.post(f"/jobs/{healthy}/run", alice)
+    bad_run = body(api.post(f"/jobs/{poisoned}/run", alice))["runId"]
+    run = stores.runs.get(alice.account, poisoned, bad_run)
+    run.data = {k: v for k, v in run.data.items() if k != "deliverAt"}  # unreadable by the task
+    stores.runs.put(run)
+    bodies = queued_messages(settings)
+    assert len(bodies) == 2
+    event = api.client.events.generate_sqs_event(message_bodies=bodies, queue_name="dispatch")
+    ids = [r["messageId"] for r in event["Records"]]
+    poisoned_at = next(n for n, text in enumerate(bodies) if f'"job": {poisoned}' in text)
+    result = api.client.lambda_.invoke("worker", event)
+    failed = [f["itemIdentifier"] for f in result.payload["batchItemFailures"]]
+    record(
+        "batch",
+        "one task raises: only its message comes back",
+        tried=1,
+        wrong=int(failed != [ids[poisoned_at]]),
+    )
+    assert failed == [ids[poisoned_at]]
+    assert len([r for r, _ in httpserver.log if r.path == "/hook"]) == 1  # the healthy job ran

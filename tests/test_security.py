@@ -259,6 +259,8 @@ def bobs_things(api: Api, bob: Persona, settings: Any) -> Holdings:
     run_id = body(api.post(f"/jobs/{job_id}/run", bob))["runId"]
     queued_messages(settings)  # the run stays queued; nobody works it
     key_id = body(api.post("/keys", bob, {"name": "bob's bot", "scopes": ["read"]}))["keyId"]
+    user = {"username": "bob-ops", "password": "a long passphrase", "scopes": ["read"]}
+    assert api.post("/users", bob, user).status_code in (200, 201)
     monitor = {"monitor": {"title": "bob's monitor"}}
     monitor_id = body(api.put("/monitors", bob, monitor))["monitorId"]
     return Holdings(
@@ -269,6 +271,7 @@ def bobs_things(api: Api, bob: Persona, settings: Any) -> Holdings:
             "runId": run_id,
             "identifier": run_id,
             "keyId": key_id,
+            "username": "bob-ops",
         },
         "bob's job",
     )
@@ -280,6 +283,7 @@ PAYLOADS = {
     ("/jobs/{jobId}/run", "post"): {"extendedData": {"body": "alice"}},
     ("/runs/{runId}", "patch"): {"retries": 0},
     ("/jobs/{jobId}/cursor", "post"): {"at": 1_900_000_000},
+    ("/users/{username}/password", "put"): {"password": "alice was here, long enough"},
     ("/monitors/{monitorId}", "patch"): {"monitor": {"title": "alice was here"}},
 }
 
@@ -293,8 +297,8 @@ def test_it_answers_404_on_every_route_given_another_accounts_ids(
         for method, operation in operations.items():
             if "{" not in path or not operation.get("security"):
                 continue  # only routes that take an id and act for an account
-            if path.startswith("/api/app/"):
-                continue  # Cronicle's calls take ids as parameters: tests/test_cronicle.py
+            if path.startswith("/api/"):
+                continue  # Cronicle's and SetCronJob's calls take ids as parameters (their tests)
             names = re.findall(r"{(\w+)}", path)
             assert set(names) <= set(bobs.params), f"{path}: no id of bob's for {names}"
             url = path.format(**bobs.params)
@@ -314,6 +318,8 @@ def test_it_answers_404_on_every_route_given_another_accounts_ids(
     keys = {k["keyId"]: k for k in body(api.get("/keys", bob))["keys"]}
     assert keys[bobs.params["keyId"]]["revoked"] is False
     assert body(api.get(f"/runs/{bobs.params['runId']}", bob))["run"]["state"] == "queued"
+    users = [u["username"] for u in body(api.get("/users", bob))["users"]]
+    assert users == ["bob-ops"]
     monitor = body(api.get(f"/monitors/{bobs.params['monitorId']}", bob))["monitor"]
     assert monitor["title"] == "bob's monitor" and monitor["status"] == "new"
 
@@ -365,6 +371,8 @@ def secret_flow(api: Api, alice: Persona, settings: Any) -> Secrets:
     full_key = minted["key"]
     ops = Persona("ops", alice.account, full_key, minted["keyId"])
     password = "pw-" + base64.b32encode(b"correct horse battery").decode().rstrip("=")
+    api_key = "xk-" + base64.b32encode(b"header secret one").decode().rstrip("=")
+    cookie = "sid=" + base64.b32encode(b"header secret two").decode().rstrip("=")
     with Server({"/hook": Reply(200, body=b"done"), "/notify": Reply(200)}) as target:
         hook = api.put(
             "/notifications", alice, {"url": target.url("/notify"), "email": "ops@example.com"}
@@ -376,6 +384,7 @@ def secret_flow(api: Api, alice: Persona, settings: Any) -> Secrets:
                 new_job(
                     url=target.url("/hook"),
                     auth={"enable": True, "user": "cron", "password": password},
+                    extendedData={"headers": {"X-Api-Key": api_key, "Cookie": cookie}, "body": ""},
                     saveResponses=True,
                 ),
             )
@@ -400,6 +409,8 @@ def secret_flow(api: Api, alice: Persona, settings: Any) -> Secrets:
         "/jobs?format=text",
         "/jobs?format=xml",
         f"/jobs/{job_id}/history?format=text",
+        f"/api/app/get_event/v1?id={job_id}",
+        "/api/app/get_schedule/v1",
     ]
     responses = {p: api.get(p, alice).body.decode() for p in paths}
     values = {
@@ -407,10 +418,14 @@ def secret_flow(api: Api, alice: Persona, settings: Any) -> Secrets:
         "API key secret part": full_key.rsplit("_", 1)[1],
         "admin API key": alice.key,
         "basic-auth password": password,
+        "secret header X-Api-Key": api_key,
+        "secret header Cookie": cookie,
         "signing secret": created["signingSecret"],
         "rotated signing secret": rotated["signingSecret"],
         "notification signing secret": body(hook)["signingSecret"],
     }
+    assert request.headers.get("x-api-key") == api_key  # the run sent the sealed values
+    assert request.headers.get("cookie") == cookie
     return Secrets(values, responses, request.headers.get("authorization", ""))
 
 
@@ -618,3 +633,41 @@ def test_it_rejects_line_breaks_in_one_line_fields(api: Api, alice: Persona) -> 
     let_in = sum(o[1] != 400 for o in outcomes)
     record("abuse", "line breaks in one-line fields", tried=len(outcomes), let_in=let_in)
     assert outcomes == [(where, 400, where) for _, where in ONE_LINE_FIELDS]
+
+
+def test_it_lets_no_stored_credential_follow_a_url_to_another_origin(
+    api: Api, alice: Persona, stores: Any
+) -> None:
+    """A write key never reads a job's password or secret headers; moving the URL elsewhere
+    (another host, scheme or port, with auth switched off on the way) must not take them
+    along."""
+    moves = [
+        [{"url": "https://attacker.test/"}],
+        [{"url": "http://a.example/"}],
+        [{"url": "https://a.example:8443/"}],
+        [
+            {"auth": {"enable": False}},
+            {"url": "https://attacker.test/"},
+            {"auth": {"enable": True}},
+        ],
+        [{"url": "https://attacker.test/", "auth": {"password": "********"}}],
+    ]
+    leaked = 0
+    for steps in moves:
+        job_id = body(
+            api.put(
+                "/jobs",
+                alice,
+                new_job(
+                    url="https://a.example/",
+                    auth={"enable": True, "user": "u", "password": "pw"},
+                    extendedData={"headers": {"Authorization": "Bearer t"}, "body": ""},
+                ),
+            )
+        )["jobId"]
+        for step in steps:
+            assert api.patch(f"/jobs/{job_id}", alice, {"job": step}).status_code == 200
+        secrets = stores.jobs.get(alice.account, job_id).secrets
+        leaked += bool(secrets.get("password")) + bool(secrets.get("headers"))
+    record("secrets", "URL moved to another origin", tried=len(moves), leaked=leaked)
+    assert leaked == 0

@@ -11,7 +11,15 @@ import pytest
 
 from chalicelib import runs
 from chalicelib.crypto import LocalSealer
-from chalicelib.store.base import ApiKey, JobRecord, Outcome, RunRecord, Stores
+from chalicelib.store.base import (
+    ApiKey,
+    JobRecord,
+    Outcome,
+    RunRecord,
+    SessionRecord,
+    Stores,
+    UserRecord,
+)
 from chalicelib.store.memory import memory_stores
 from chalicelib.store.sqlite import Database, sqlite_stores
 
@@ -472,6 +480,72 @@ def test_it_bounds_runs_in_flight(store: Stores) -> None:
 
 def test_it_finds_no_job_zero(store: Stores) -> None:
     assert store.jobs.get("alice", 0) is None and not store.jobs.delete("alice", 0)
+
+
+# ---- users and sessions ----------------------------------------------------------------------
+
+
+def user(name: str = "ada", account: str = "alice", **kw: Any) -> UserRecord:
+    return UserRecord(name, account, "$argon2id$hash-of-" + name, ["read"], 10, 10, **kw)
+
+
+def session(token_hash: str = "a" * 64, name: str = "ada", expires_at: int = 100) -> SessionRecord:
+    return SessionRecord(token_hash, name, "alice", 10, expires_at, 0)
+
+
+def test_it_creates_a_user_name_once_across_accounts(store: Stores) -> None:
+    assert store.users.create(user())
+    assert not store.users.create(user(account="bob"))
+    assert store.users.get("ada") == user()
+    assert store.users.get("nobody") is None
+
+
+def test_it_lists_an_accounts_users_by_name_and_apart_from_its_keys(store: Stores) -> None:
+    for name in ("zoe", "ada"):
+        store.users.create(user(name))
+    store.users.create(user("bea", "bob"))
+    store.keys.create(ApiKey("h" * 64, "k1", "alice"))
+    assert [u.username for u in store.users.list("alice")] == ["ada", "zoe"]
+    assert [k.key_id for k in store.keys.list("alice")] == ["k1"]
+
+
+def test_it_changes_a_password_only_in_the_users_account(store: Stores) -> None:
+    store.users.create(user())
+    assert not store.users.set_password("bob", "ada", "other", 20)
+    assert store.users.set_password("alice", "ada", "new", 20)
+    found = store.users.get("ada")
+    assert found is not None and (found.password_hash, found.password_changed_at) == ("new", 20)
+
+
+def test_it_deletes_a_user_with_its_sessions(store: Stores) -> None:
+    store.users.create(user())
+    store.users.create_session(session("a" * 64))
+    store.users.create_session(session("b" * 64))
+    assert not store.users.delete("bob", "ada")
+    assert store.users.delete("alice", "ada")
+    assert store.users.get("ada") is None
+    assert store.users.get_session("a" * 64) is None and store.users.get_session("b" * 64) is None
+    assert not store.users.delete("alice", "ada")
+
+
+def test_it_keeps_renews_and_ends_sessions(store: Stores) -> None:
+    assert store.users.create_session(session())
+    assert not store.users.create_session(session())
+    store.users.renew_session("a" * 64, 500)
+    found = store.users.get_session("a" * 64)
+    assert found == session(expires_at=500)
+    assert store.users.end_session("a" * 64)
+    assert not store.users.end_session("a" * 64)
+    store.users.renew_session("a" * 64, 900)  # gone: nothing comes back
+    assert store.users.get_session("a" * 64) is None
+
+
+def test_it_ends_every_session_of_one_user(store: Stores) -> None:
+    store.users.create_session(session("a" * 64))
+    store.users.create_session(session("b" * 64))
+    store.users.create_session(session("c" * 64, name="zoe"))
+    assert store.users.end_sessions("ada") == 2
+    assert store.users.get_session("c" * 64) is not None
 
 
 # ---- monitors -------------------------------------------------------------------------------

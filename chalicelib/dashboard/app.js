@@ -100,18 +100,35 @@
     return el;
   }
 
-  const dateTime = new Intl.DateTimeFormat(undefined, {
-    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
-  });
-  const shortDate = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  // Every time shown says its zone: the browser's ("CET", "GMT+1") unless it is a job's.
+  const LONG = { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short" };
+  const SHORT = { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" };
+  const dateTime = new Intl.DateTimeFormat(undefined, LONG);
+  const shortDate = new Intl.DateTimeFormat(undefined, SHORT);
+  const zoneFormats = new Map();
+
+  /** A job's times in the job's own zone (its schedule's), labelled with that zone. */
+  function zoneFormat(zone, long) {
+    const key = (long ? "long " : "short ") + zone;
+    if (!zoneFormats.has(key)) {
+      let format;
+      try {
+        format = new Intl.DateTimeFormat(undefined, { ...(long ? LONG : SHORT), timeZone: zone || "UTC" });
+      } catch (err) {
+        format = long ? dateTime : shortDate; // a zone this browser does not know
+      }
+      zoneFormats.set(key, format);
+    }
+    return zoneFormats.get(key);
+  }
 
   function fmtTime(epoch, format) {
     return epoch ? (format || dateTime).format(new Date(epoch * 1000)) : "–";
   }
 
-  function timeCell(epoch, label, format) {
+  function timeCell(epoch, label, format, zone) {
     const td = h("td", { "data-label": label, class: "time", text: fmtTime(epoch, format) });
-    if (epoch) td.title = new Date(epoch * 1000).toISOString();
+    if (epoch) td.title = new Date(epoch * 1000).toISOString() + (zone ? ` (shown in ${zone})` : "");
     return td;
   }
 
@@ -809,7 +826,7 @@
       h("td", { "data-label": "URL", class: "url-cell mono" }, h("span", { class: "url-text", title: job.url, text: job.url })),
       h("td", { "data-label": "Schedule" }, schedule),
       h("td", { "data-label": "Enabled" }, h("span", { class: "switch" }, toggle)),
-      timeCell(job.nextExecution, "Next run", shortDate),
+      timeCell(job.nextExecution, "Next run", zoneFormat(job.schedule.timezone, false), job.schedule.timezone || "UTC"),
       h("td", { "data-label": "Last status" }, statusBadge(job.lastStatus, job.lastExecution)),
       h("td", { "data-label": "Last duration", class: "num", text: job.lastExecution ? fmtMs(job.lastDuration) : "–" }),
       h("td", { class: "actions-cell" }, h("div", { class: "row-actions" },
@@ -1070,7 +1087,7 @@
         h("time", { datetime: run.utc, text: zoneParts(run.epoch * 1000, zone).wall.replace("T", " ") + " " + zone }),
         zone === "UTC" ? null : h("span", { class: "utc", text: " · " + run.utc.replace("T", " ").replace("Z", " UTC") }),
       )));
-      if (!data.next.length) next.replaceChildren(h("li", { text: "No run ahead." }));
+      if (!data.next.length) next.replaceChildren(h("li", { text: data.error ? data.error.message : "No run ahead." }));
     } catch (err) {
       if (seq !== editor.previewSeq || !(err instanceof ApiError)) throw err;
       clearErrors(fieldset);
@@ -1362,6 +1379,7 @@
       const { jobDetails } = await api("GET", "/jobs/{jobId}", { params: { jobId } });
       if (hist.jobId !== jobId) return; // navigated elsewhere meanwhile
       hist.title = jobDetails.title || jobDetails.url;
+      hist.zone = jobDetails.schedule.timezone || "UTC";
       $("#history-title").textContent = "History: " + hist.title;
       $("#history-url").textContent = METHODS[jobDetails.requestMethod] + " " + jobDetails.url;
       await loadHistory();
@@ -1420,7 +1438,9 @@
     $("#history-failure").textContent = totals.failure ?? "–";
     const next = $("#history-next");
     next.className = "small";
-    next.textContent = (data.predictions || []).length ? data.predictions.map((epoch) => fmtTime(epoch)).join(" · ") : "None scheduled";
+    const inZone = zoneFormat(hist.zone, true);
+    next.textContent = (data.predictions || []).length ? data.predictions.map((epoch) => fmtTime(epoch, inZone)).join(" · ") : "None scheduled";
+    next.title = "In the job's time zone, " + hist.zone;
   }
 
   function runBadge(run) {
@@ -1583,7 +1603,13 @@
 
   async function showAccount() {
     hideSecrets();
-    await Promise.all([loadScheduler(), loadNotifications(), loadKeys()]);
+    // The form that creates keys stands below the scheduler, the notification settings and
+    // the key list: it shows once they are all drawn, so that nothing they add moves it under a
+    // click (a click on the moving "Create key" button landed elsewhere and was lost).
+    $("#key-form").hidden = true;
+    const loaded = await Promise.allSettled([loadScheduler(), loadNotifications(), loadKeys()]);
+    $("#key-form").hidden = !(loaded[2].status === "fulfilled" && loaded[2].value);
+    for (const result of loaded) if (result.status === "rejected") throw result.reason;
   }
 
   async function loadScheduler() {
@@ -1650,14 +1676,14 @@
       status.textContent = "Only an admin key can list and create API keys.";
       $("#keys-table tbody").replaceChildren();
       $("#key-form").hidden = true;
-      return;
+      return false;
     }
-    $("#key-form").hidden = false;
     const mine = (apiKey.match(KEY_FORMAT) || [])[1];
     const body = $("#keys-table tbody");
     body.replaceChildren(...keys.map((key) => keyRow(key, key.keyId === mine)));
     const active = keys.filter((k) => !k.revoked).length;
     status.textContent = `${active} active key${active === 1 ? "" : "s"}, ${keys.length - active} revoked.`;
+    return true;
   }
 
   function keyRow(key, mine) {

@@ -82,6 +82,38 @@ class ApiKey:
 
 
 @dataclass
+class UserRecord:
+    """A person who signs in: a user name unique across the service (sign-in names no account),
+    the account it acts in, and an Argon2id hash of the password, never the password."""
+
+    username: str
+    account_id: str
+    password_hash: str
+    scopes: list[str] = field(default_factory=list)
+    created_at: int = 0
+    password_changed_at: int = 0
+
+    def copy(self) -> UserRecord:
+        return copy.deepcopy(self)
+
+
+@dataclass
+class SessionRecord:
+    """A signed-in user's session: the SHA-256 of its token (the token itself is never stored)
+    and when it ends. A session with `renew_s` moves `expires_at` to `renew_s` after each use."""
+
+    token_hash: str
+    username: str
+    account_id: str
+    created_at: int
+    expires_at: int
+    renew_s: int = 0
+
+    def copy(self) -> SessionRecord:
+        return copy.deepcopy(self)
+
+
+@dataclass
 class RunRecord:
     """One attempt of a job; `state` is the claim's life cycle, `data` the history fields.
 
@@ -235,6 +267,42 @@ class KeyStore(Protocol):
     def touch(self, key_hash: str, when: int) -> None: ...
 
 
+class UserStore(Protocol):
+    """Users and their sessions. Deleting a user (or changing its password, which ends its
+    sessions through `end_sessions`) leaves no session that authenticates."""
+
+    def create(self, user: UserRecord) -> bool:
+        """Store a new user unless the user name is taken (in any account)."""
+        ...
+
+    def get(self, username: str) -> UserRecord | None: ...
+    def list(self, account_id: str) -> list[UserRecord]:
+        """The account's users, by user name."""
+        ...
+
+    def set_password(self, account_id: str, username: str, password_hash: str, when: int) -> bool:
+        """Replace the user's password hash (False: no such user in the account)."""
+        ...
+
+    def delete(self, account_id: str, username: str) -> bool:
+        """Remove the user and every session of it (False: no such user in the account)."""
+        ...
+
+    def create_session(self, session: SessionRecord) -> bool: ...
+    def get_session(self, token_hash: str) -> SessionRecord | None:
+        """The session, expired or not (the caller compares `expires_at` with its clock)."""
+        ...
+
+    def renew_session(self, token_hash: str, expires_at: int) -> None:
+        """Move the session's end to `expires_at` (nothing if it is gone)."""
+        ...
+
+    def end_session(self, token_hash: str) -> bool: ...
+    def end_sessions(self, username: str) -> int:
+        """End every session of the user; returns how many there were."""
+        ...
+
+
 class RunStore(Protocol):
     def create(self, run: RunRecord) -> bool:
         """Store a new run unless its id exists: the claim of a slot, at most once. A create
@@ -307,6 +375,7 @@ class Stores:
     keys: KeyStore
     runs: RunStore
     state: StateStore
+    users: UserStore
     monitors: MonitorStore
 
 

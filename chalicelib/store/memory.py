@@ -19,7 +19,9 @@ from chalicelib.store.base import (
     Page,
     PingRecord,
     RunRecord,
+    SessionRecord,
     Stores,
+    UserRecord,
     Watch,
     ping_cursor,
     ping_from_cursor,
@@ -232,6 +234,78 @@ class MemoryKeyStore:
                 key.last_used_at = when
 
 
+class MemoryUserStore:
+    def __init__(self) -> None:
+        self._users: dict[str, UserRecord] = {}
+        self._sessions: dict[str, SessionRecord] = {}
+        self._lock = threading.Lock()
+
+    def create(self, user: UserRecord) -> bool:
+        with self._lock:
+            if user.username in self._users:
+                return False
+            self._users[user.username] = user.copy()
+            return True
+
+    def get(self, username: str) -> UserRecord | None:
+        with self._lock:
+            user = self._users.get(username)
+            return user.copy() if user else None
+
+    def list(self, account_id: str) -> list[UserRecord]:
+        with self._lock:
+            found = [u.copy() for u in self._users.values() if u.account_id == account_id]
+        return sorted(found, key=lambda u: u.username)
+
+    def set_password(self, account_id: str, username: str, password_hash: str, when: int) -> bool:
+        with self._lock:
+            user = self._users.get(username)
+            if user is None or user.account_id != account_id:
+                return False
+            user.password_hash = password_hash
+            user.password_changed_at = when
+            return True
+
+    def delete(self, account_id: str, username: str) -> bool:
+        with self._lock:
+            user = self._users.get(username)
+            if user is None or user.account_id != account_id:
+                return False
+            del self._users[username]
+            for token_hash in [h for h, s in self._sessions.items() if s.username == username]:
+                del self._sessions[token_hash]
+            return True
+
+    def create_session(self, session: SessionRecord) -> bool:
+        with self._lock:
+            if session.token_hash in self._sessions:
+                return False
+            self._sessions[session.token_hash] = session.copy()
+            return True
+
+    def get_session(self, token_hash: str) -> SessionRecord | None:
+        with self._lock:
+            session = self._sessions.get(token_hash)
+            return session.copy() if session else None
+
+    def renew_session(self, token_hash: str, expires_at: int) -> None:
+        with self._lock:
+            session = self._sessions.get(token_hash)
+            if session is not None:
+                session.expires_at = expires_at
+
+    def end_session(self, token_hash: str) -> bool:
+        with self._lock:
+            return self._sessions.pop(token_hash, None) is not None
+
+    def end_sessions(self, username: str) -> int:
+        with self._lock:
+            ended = [h for h, s in self._sessions.items() if s.username == username]
+            for token_hash in ended:
+                del self._sessions[token_hash]
+            return len(ended)
+
+
 def _page(
     runs: list[RunRecord], limit: int, cursor: str | None, planned_until: float | None
 ) -> Page:
@@ -381,6 +455,7 @@ def memory_stores(shards: int = 8) -> Stores:
         keys=MemoryKeyStore(),
         runs=MemoryRunStore(shards),
         state=MemoryStateStore(),
+        users=MemoryUserStore(),
         monitors=MemoryMonitorStore(),
     )
 

@@ -21,6 +21,7 @@ from chalicelib.store.sqlite.records import (
     SqliteStateStore,
     sqlite_stores,
 )
+from chalicelib.store.sqlite.users import SqliteUserStore
 
 __all__ = [
     "DATABASE_FILE",
@@ -34,5 +35,6 @@ __all__ = [
     "SqliteQueue",
     "SqliteRunStore",
     "SqliteStateStore",
+    "SqliteUserStore",
     "sqlite_stores",
 ]

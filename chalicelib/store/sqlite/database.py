@@ -105,6 +105,25 @@ CREATE TABLE IF NOT EXISTS blobs (
     key TEXT PRIMARY KEY, data TEXT NOT NULL, retention_days INTEGER NOT NULL,
     stored_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS users (
+    username TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    password_changed_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS users_by_account ON users (account_id, username);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    renew_s INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (username);
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT, sent_at REAL NOT NULL, message TEXT NOT NULL
 );
@@ -285,6 +304,9 @@ class Database:
                 ).rowcount,
                 "buckets": conn.execute(
                     "DELETE FROM buckets WHERE updated < ?", (now - BUCKET_KEEP_S,)
+                ).rowcount,
+                "sessions": conn.execute(
+                    "DELETE FROM sessions WHERE expires_at < ?", (int(now),)
                 ).rowcount,
                 "responses": conn.execute(
                     "DELETE FROM blobs WHERE stored_at + retention_days * 86400 < ?", (int(now),)

@@ -1,0 +1,468 @@
+"""The `cronhook` command against the local stack (`python -m scripts.local`, a real process):
+in-process through Typer's CliRunner, and as the installed `cronhook` for the end-to-end checks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from cronhook_client import Client
+from cronhook_client.cli import app
+from pytest_httpserver import HTTPServer
+from typer.testing import CliRunner, Result
+
+from tests.cli_support import Stack, account_key, admin_key, start_stack
+from tests.test_local_stack import free_port
+
+WAIT_S = 60  # what a subprocess may take at most (a run ends within seconds)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = start_stack(tmp_path_factory.mktemp("cli-stack"))
+    yield running
+    running.kill()
+
+
+@pytest.fixture(scope="module")
+def target() -> Iterator[HTTPServer]:
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.expect_request("/hook").respond_with_data("ok")
+    server.start()
+    yield server
+    server.clear()
+    server.stop()
+
+
+class Cli:
+    """`cronhook` for one account: in-process (`run`) or as a process (`spawn`)."""
+
+    def __init__(self, stack: Stack, key: str, home: Path) -> None:
+        self.url, self.key = stack.url, key
+        self.env = {
+            "CRONHOOK_URL": stack.url,
+            "CRONHOOK_KEY": key,
+            "CRONHOOK_CONFIG": str(home / "profiles"),
+            "COLUMNS": "200",
+        }
+        self.home = home
+        self.api = Client(stack.url, key)
+
+    def run(
+        self, *args: str, env: dict[str, str] | None = None, input: str | None = None
+    ) -> Result:
+        return CliRunner().invoke(app, list(args), env={**self.env, **(env or {})}, input=input)
+
+    def write(self, name: str, text: str) -> str:
+        path = self.home / name
+        path.write_text(text)
+        return str(path)
+
+    def titles(self) -> list[str]:
+        return sorted(job["title"] for job in self.api.list_jobs())
+
+
+def executable() -> str:
+    """The installed console script of the venv running the tests."""
+    found = Path(sys.executable).with_name("cronhook")
+    return str(found) if found.exists() else shutil.which("cronhook") or "cronhook"
+
+
+@pytest.fixture
+def alice(stack: Stack, tmp_path: Path, request: pytest.FixtureRequest) -> Cli:
+    """A CLI for an account of this test's own."""
+    return Cli(stack, account_key(stack, request.node.name[:60]), tmp_path)
+
+
+@pytest.fixture(scope="module")
+def local(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Cli:
+    """The stack's admin account, shared by the tests that only add jobs of their own."""
+    return Cli(stack, admin_key(stack), tmp_path_factory.mktemp("local"))
+
+
+# ---- login and errors ----------------------------------------------------------------------
+
+
+def test_it_logs_in_and_saves_a_profile_readable_by_its_owner_only(
+    local: Cli, tmp_path: Path
+) -> None:
+    profiles = tmp_path / "cfg" / "profiles"
+    env = {"CRONHOOK_CONFIG": str(profiles), "CRONHOOK_URL": "", "CRONHOOK_KEY": ""}
+    result = local.run("login", "--url", local.url, "--key", local.key, env=env)
+    assert result.exit_code == 0, result.output
+    assert f"saved profile 'default' to {profiles}" in result.stdout
+    assert stat.S_IMODE(profiles.stat().st_mode) == 0o600
+    listed = local.run("jobs", "list", "-o", "json", env=env)
+    assert listed.exit_code == 0, listed.output
+    assert isinstance(json.loads(listed.stdout), list)
+
+
+def test_it_refuses_to_save_a_wrong_key(local: Cli, tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles"
+    result = local.run(
+        "login",
+        "--url",
+        local.url,
+        "--key",
+        "chk_000000000000_" + "x" * 43,
+        env={"CRONHOOK_CONFIG": str(profiles)},
+    )
+    assert result.exit_code == 4
+    assert "the API refused the key" in result.stderr
+    assert not profiles.exists()
+
+
+def test_it_exits_3_with_one_line_for_a_missing_job(local: Cli) -> None:
+    result = local.run("jobs", "get", "999999")
+    assert result.exit_code == 3
+    assert result.stderr.strip() == "error: not found: job not found"
+
+
+def test_it_exits_4_for_a_wrong_key_and_5_when_the_api_is_down(local: Cli) -> None:
+    wrong = local.run("jobs", "list", env={"CRONHOOK_KEY": "chk_000000000000_" + "x" * 43})
+    assert (wrong.exit_code, wrong.stderr.strip()) == (4, "error: invalid API key (HTTP 401)")
+    down = local.run("jobs", "list", env={"CRONHOOK_URL": f"http://127.0.0.1:{free_port()}"})
+    assert down.exit_code == 5
+    assert "connection refused" in down.stderr
+    assert "Traceback" not in down.output
+
+
+def test_it_exits_1_with_the_field_when_the_api_refuses(local: Cli) -> None:
+    result = local.run("jobs", "create", "--url", "https://example.com", "--cron", "61 * * * *")
+    assert result.exit_code == 1
+    assert "[schedule.cron]: minute 61 is out of range 0-59" in result.stderr
+
+
+def test_it_exits_2_on_a_usage_error(local: Cli) -> None:
+    assert local.run("jobs", "get", "not-a-number").exit_code == 2
+
+
+def test_it_says_clearly_when_the_server_cannot_abort_runs(local: Cli) -> None:
+    result = local.run("runs", "abort", "1-1-1")
+    assert result.exit_code == 3
+    assert "cannot abort runs" in result.stderr or "run not found" in result.stderr
+
+
+# ---- jobs, runs, history -------------------------------------------------------------------
+
+
+def test_it_creates_lists_edits_runs_and_deletes_a_job(local: Cli, target: HTTPServer) -> None:
+    made = local.run(
+        "jobs",
+        "create",
+        "--url",
+        target.url_for("/hook"),
+        "--title",
+        "cli-crud",
+        "--cron",
+        "0 4 * * *",
+        "--tz",
+        "Europe/Berlin",
+        "-o",
+        "json",
+    )
+    assert made.exit_code == 0, made.output
+    job_id = json.loads(made.stdout)["jobId"]
+    listed = local.run("jobs", "list")
+    assert "cli-crud" in listed.stdout
+    assert "0 4 * * * (Europe/Berlin)" in listed.stdout
+    edited = local.run("jobs", "edit", str(job_id), "--title", "cli-crud-2", "--header", "X-A: 1")
+    assert edited.exit_code == 0, edited.output
+    got = yaml.safe_load(local.run("jobs", "get", str(job_id), "-o", "yaml").stdout)
+    assert (got["title"], got["extendedData"]["headers"]) == ("cli-crud-2", {"X-A": "1"})
+    assert local.run("jobs", "pause", str(job_id)).stdout.strip() == f"paused job {job_id}"
+    assert "resumed" in local.run("jobs", "resume", str(job_id)).stdout
+    ran = local.run("jobs", "run", str(job_id), "--wait", "-o", "json")
+    assert ran.exit_code == 0, ran.output
+    assert json.loads(ran.stdout)["statusText"] == "OK"
+    assert local.run("jobs", "delete", str(job_id), input="n\n").exit_code == 1
+    assert local.run("jobs", "delete", str(job_id), "--yes").exit_code == 0
+    assert local.run("jobs", "get", str(job_id)).exit_code == 3
+
+
+def test_it_follows_a_jobs_history_and_sees_a_new_run(local: Cli, target: HTTPServer) -> None:
+    job_id = local.api.create_job({"url": target.url_for("/hook"), "title": "cli-follow"})["jobId"]
+    follow = subprocess.Popen(
+        [
+            executable(),
+            "history",
+            str(job_id),
+            "--follow",
+            "--interval",
+            "0.2",
+            "--count",
+            "1",
+            "-o",
+            "json",
+        ],
+        env={**local.env, "PATH": str(Path(sys.executable).parent)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # the follower has read the (empty) history when it says so: a run now is new to it
+        assert follow.stderr is not None
+        assert "following job" in follow.stderr.readline()
+        started = local.run("jobs", "run", str(job_id), "-o", "json")
+        run_id = json.loads(started.stdout)["runId"]
+        out, err = follow.communicate(timeout=WAIT_S)
+    finally:
+        follow.kill()
+    assert follow.returncode == 0, err
+    seen = [json.loads(line) for line in out.splitlines()]
+    assert seen[-1]["runId"] == run_id
+    assert seen[-1]["statusText"] == "OK"
+    assert seen[-1]["stats"]["total"] > 0
+
+
+def test_it_shows_history_with_timing_phases(local: Cli, target: HTTPServer) -> None:
+    job_id = local.api.create_job({"url": target.url_for("/hook"), "title": "cli-hist"})["jobId"]
+    assert local.run("jobs", "run", str(job_id), "--wait").exit_code == 0
+    shown = local.run("history", str(job_id))
+    for column in ("dns ms", "connect ms", "first byte ms", "total ms", "OK"):
+        assert column in shown.stdout
+
+
+def test_it_lists_folders_keys_and_previews_a_schedule(local: Cli) -> None:
+    assert local.run("folders", "create", "cli-folder").exit_code == 0
+    assert "cli-folder" in local.run("folders", "list").stdout
+    made = json.loads(
+        local.run("keys", "create", "--name", "cli-bot", "--scope", "read", "-o", "json").stdout
+    )
+    assert made["scopes"] == ["read"]
+    assert "cli-bot" in local.run("keys", "list").stdout
+    preview = local.run(
+        "schedule",
+        "preview",
+        "0 4 * * *",
+        "--tz",
+        "Europe/Berlin",
+        "--after",
+        "2026-01-01T00:00:00Z",
+        "--count",
+        "1",
+        "-o",
+        "json",
+    )
+    assert json.loads(preview.stdout)["next"][0]["utc"] == "2026-01-01T03:00:00Z"
+    assert "At 04:00" in local.run("schedule", "preview", "0 4 * * *").stdout
+
+
+# ---- apply and export ----------------------------------------------------------------------
+
+JOBS = """\
+folders: [reports]
+jobs:
+  - name: nightly-report
+    folder: reports
+    url: {url}
+    enabled: true
+    schedule: "30 4 * * 1-5"
+    requestMethod: POST
+    extendedData:
+      headers: {{Authorization: "Bearer ${{REPORT_TOKEN}}"}}
+    chainSuccess: cleanup
+  - name: cleanup
+    url: {url}
+    auth: {{enable: true, user: bot, password: "${{CLEANUP_PASSWORD}}"}}
+"""
+SECRETS = {"REPORT_TOKEN": "tok-1", "CLEANUP_PASSWORD": "pw-1"}
+
+
+def test_it_applies_a_file_and_a_second_apply_changes_nothing(alice: Cli) -> None:
+    file = alice.write("jobs.yaml", JOBS.format(url="https://example.com/r"))
+    first = alice.run("apply", "-f", file, "--yes", env=SECRETS)
+    assert first.exit_code == 0, first.output
+    assert "Plan: 3 to create, 0 to change, 0 to delete" in first.stdout
+    assert alice.titles() == ["cleanup", "nightly-report"]
+    report = next(j for j in alice.api.list_jobs() if j["title"] == "nightly-report")
+    details = alice.api.get_job(report["jobId"])
+    # The header is a credential: sealed by the API and shown masked, never in clear.
+    assert details["extendedData"]["headers"] == {"Authorization": "********"}
+    assert details["chainSuccess"] == next(
+        j["jobId"] for j in alice.api.list_jobs() if j["title"] == "cleanup"
+    )
+    assert "tok-1" not in first.output and "pw-1" not in first.output
+    again = alice.run("apply", "-f", file, "--yes", env=SECRETS)
+    assert again.exit_code == 0, again.output
+    assert again.stdout.strip() == f"No changes: the account matches {file}."
+
+
+def test_it_applies_only_what_changed_in_the_file(alice: Cli) -> None:
+    file = alice.write("jobs.yaml", JOBS.format(url="https://example.com/r"))
+    assert alice.run("apply", "-f", file, "--yes", env=SECRETS).exit_code == 0
+    alice.write("jobs.yaml", JOBS.format(url="https://example.com/r").replace("30 4", "45 4"))
+    # A secret header is shown masked, as a password is: a new value in the environment goes
+    # out with --resend-secrets (and whenever the URL moves to another origin).
+    changed = alice.run(
+        "apply", "-f", file, "--yes", "--resend-secrets", env={**SECRETS, "REPORT_TOKEN": "tok-2"}
+    )
+    assert changed.exit_code == 0, changed.output
+    plan = changed.stdout.splitlines()
+    assert "~ update job 'nightly-report'" in plan[0]
+    assert plan[1:3] == [
+        "    extendedData.headers.Authorization: (secret changed)",
+        '    schedule.cron: "30 4 * * 1-5" -> "45 4 * * 1-5"',
+    ]
+    # --resend-secrets sends cleanup's password again too.
+    assert "Plan: 0 to create, 2 to change, 0 to delete" in changed.stdout
+    assert "tok-2" not in changed.output
+
+
+def test_it_prunes_what_the_file_dropped_only_with_prune(alice: Cli) -> None:
+    file = alice.write("jobs.yaml", JOBS.format(url="https://example.com/r"))
+    assert alice.run("apply", "-f", file, "--yes", env=SECRETS).exit_code == 0
+    smaller = (
+        "jobs:\n  - name: cleanup\n    url: https://example.com/r\n"
+        '    auth: {enable: true, user: bot, password: "${CLEANUP_PASSWORD}"}\n'
+    )
+    alice.write("jobs.yaml", smaller)
+    kept = alice.run("apply", "-f", file, "--yes", env=SECRETS)
+    assert "No changes" in kept.stdout
+    assert alice.titles() == ["cleanup", "nightly-report"]
+    pruned = alice.run("apply", "-f", file, "--prune", "--yes", env=SECRETS)
+    assert pruned.exit_code == 0, pruned.output
+    assert "- delete job 'nightly-report'" in pruned.stdout
+    assert "- delete folder 'reports'" in pruned.stdout
+    assert alice.titles() == ["cleanup"]
+    assert alice.api.list_folders() == []
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (
+            "jobs:\n  - name: a\n    url: https://x.example\n    retries: lots\n",
+            ":4: jobs[0].retries: must be an integer",
+        ),
+        (
+            "jobs:\n  - name: a\n    url: https://x.example\n    colour: red\n",
+            ":4: jobs[0].colour: unknown field",
+        ),
+        (
+            "jobs:\n  - name: a\n    url: https://x.example\n"
+            "    schedule:\n      cron: '61 * * * *'\n",
+            ":5: jobs[0].schedule.cron: minute 61 is out of range 0-59",
+        ),
+        (
+            "jobs:\n  - name: a\n    url: https://x.example\n    extendedData:\n"
+            "      headers: {X-Token: '${NOT_SET_ANYWHERE}'}\n",
+            ":5: jobs[0].extendedData.headers.X-Token: "
+            "environment variable NOT_SET_ANYWHERE is not set",
+        ),
+        (
+            "jobs:\n  - name: a\n    url: https://x.example\n  - name: a\n    url: https://y.example\n",
+            ":4: jobs[1].name: 'a' is already the name of jobs[0]",
+        ),
+    ],
+)
+def test_it_rejects_an_invalid_file_with_its_line_and_field_and_changes_nothing(
+    stack: Stack, tmp_path: Path, text: str, where: str
+) -> None:
+    local = Cli(stack, admin_key(stack), tmp_path)
+    before = local.api.list_jobs()
+    file = local.write("bad.yaml", text)
+    result = local.run("apply", "-f", file, "--yes", "--prune")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == f"error: {file}{where}"
+    assert local.api.list_jobs() == before
+
+
+def test_it_says_what_a_partly_failed_apply_did_and_a_rerun_completes_it(alice: Cli) -> None:
+    bad = (
+        "jobs:\n  - name: first\n    url: https://example.com/1\n"
+        "  - name: second\n    url: https://example.com/2\n"
+        "    extendedData:\n      headers: {Content-Length: '5'}\n"
+    )
+    file = alice.write("jobs.yaml", bad)
+    failed = alice.run("apply", "-f", file, "--yes")
+    assert failed.exit_code == 1
+    assert "✓ create job 'first'" in failed.stdout
+    assert (
+        f"✗ create job 'second': is set by the transport and cannot be overridden ({file}:7: "
+        "jobs[1].extendedData.headers.Content-Length)" in failed.stdout
+    )
+    assert "1 of 2 changes applied, 1 not: create job 'second'" in failed.stderr
+    assert alice.titles() == ["first"]
+    alice.write("jobs.yaml", bad.replace("Content-Length", "X-Length"))
+    rerun = alice.run("apply", "-f", file, "--yes")
+    assert rerun.exit_code == 0, rerun.output
+    assert "Plan: 1 to create, 0 to change, 0 to delete" in rerun.stdout
+    assert alice.titles() == ["first", "second"]
+
+
+def test_it_exports_a_file_that_applies_as_a_no_op_without_its_secrets(alice: Cli) -> None:
+    folder = alice.api.create_folder("ops")
+    alice.api.create_job(
+        {
+            "url": "https://example.com/deploy",
+            "title": "deploy hook",
+            "folderId": folder,
+            "enabled": True,
+            "schedule": {
+                "hours": [-1],
+                "mdays": [-1],
+                "minutes": [0, 30],
+                "months": [-1],
+                "wdays": [1, 2, 3, 4, 5],
+                "timezone": "Europe/Berlin",
+            },
+            "requestMethod": 1,
+            "extendedData": {
+                "headers": {"Authorization": "Bearer s3cret", "X-Plain": "1"},
+                "body": "go",
+            },
+            "auth": {"enable": True, "user": "bot", "password": "hunter2"},
+            "retries": 2,
+            "successCodes": [200, "300-302"],
+        }
+    )
+    out = alice.home / "exported.yaml"
+    exported = alice.run("export", "-f", str(out))
+    assert exported.exit_code == 0, exported.output
+    text = out.read_text()
+    assert "s3cret" not in text and "hunter2" not in text
+    assert "Authorization: ${DEPLOY_HOOK_AUTHORIZATION}" in text
+    assert "password: ${DEPLOY_HOOK_PASSWORD}" in text
+    assert (
+        "DEPLOY_HOOK_AUTHORIZATION (header Authorization of job 'deploy hook')" in exported.stderr
+    )
+    env = {"DEPLOY_HOOK_AUTHORIZATION": "Bearer s3cret", "DEPLOY_HOOK_PASSWORD": "anything"}
+    applied = alice.run("apply", "-f", str(out), "--prune", "--yes", env=env)
+    assert applied.exit_code == 0, applied.output
+    assert applied.stdout.strip() == f"No changes: the account matches {out}."
+
+
+def test_it_runs_as_an_installed_command_with_its_exit_codes(local: Cli, tmp_path: Path) -> None:
+    env = {**local.env, "PATH": str(Path(sys.executable).parent)}
+    shown = subprocess.run(
+        [executable(), "jobs", "list", "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert isinstance(json.loads(shown.stdout), list)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("jobs: [1]\n")
+    refused = subprocess.run(
+        [executable(), "apply", "-f", str(bad), "--yes"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S,
+    )
+    assert refused.returncode == 2
+    assert (
+        refused.stderr.strip()
+        == f"error: {bad}:1: jobs[0]: each job must be a mapping with at least name and url"
+    )
