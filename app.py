@@ -11,7 +11,7 @@ from typing import Any
 
 from chalice.app import Chalice, Rate, Request, Response, SQSEvent
 
-from chalicelib import __version__, auth, formats, jobs, runs, wiring
+from chalicelib import __version__, auth, formats, jobs, monitors, runs, wiring
 from chalicelib.errors import (
     BadRequest,
     CronhookError,
@@ -181,7 +181,13 @@ def endpoint(path: str, methods: list[str], scope: str | None) -> Callable[[View
 def _listing(request: Request, name: str, rows: list[dict[str, Any]], extra: dict[str, Any]) -> Any:
     opts = formats.options(request.query_params)
     history = runs.HISTORY_COLUMNS
-    known = {"jobs": jobs.SUMMARY_COLUMNS, "history": history, "runs": history}.get(name)
+    known = {
+        "jobs": jobs.SUMMARY_COLUMNS,
+        "history": history,
+        "runs": history,
+        "monitors": monitors.COLUMNS,
+        "pings": monitors.PING_COLUMNS,
+    }.get(name)
     if known is not None:
         formats.check_columns(opts["columns"], known, rows)
     if opts["format"] == "json":
@@ -529,6 +535,152 @@ def get_notifications(principal: auth.Principal, request: Request) -> dict[str, 
 @endpoint("/notifications", ["PUT"], "admin")
 def set_notifications(principal: auth.Principal, request: Request) -> dict[str, Any]:
     return service().set_notification_settings(principal.account_id, body(request))
+
+
+# ---- heartbeat monitors (chalicelib/monitors.py, chalicelib/monitoring.py) ---------------
+
+
+def _monitors() -> Any:
+    from chalicelib.monitoring import Monitors
+    from chalicelib.notify import Notifier
+
+    stores, settings = wiring.stores(), wiring.settings()
+    return Monitors(stores, Notifier(stores, settings, ses=wiring.ses))
+
+
+def _public_base(request: Request) -> str:
+    """The API's address as this request reached it (scheme, host and stage), for the URLs
+    cronhook hands out; CRONHOOK_PUBLIC_URL, when set, wins."""
+    configured = wiring.settings().public_url
+    if configured:
+        return configured.rstrip("/")
+    headers = request.headers
+    scheme = headers.get("x-forwarded-proto", "http").split(",")[0].strip() or "http"
+    host = headers.get("host", "localhost")
+    context = request.context or {}
+    stage = str(context.get("stage") or "")
+    prefixed = stage and str(context.get("path", "")).startswith(f"/{stage}/")
+    return f"{scheme}://{host}" + (f"/{stage}" if prefixed else "")
+
+
+def _monitor_view(monitor: Any) -> dict[str, Any]:
+    return monitors.view(monitor, time.time())
+
+
+@endpoint("/monitors", ["GET"], "read")
+def list_monitors(principal: auth.Principal, request: Request) -> Any:
+    rows = [_monitor_view(m) for m in _monitors().list(principal.account_id)]
+    return _listing(request, "monitors", rows, {})
+
+
+@endpoint("/monitors", ["PUT", "POST"], "write")
+def create_monitor(principal: auth.Principal, request: Request) -> dict[str, Any]:
+    monitor, token = _monitors().create(principal.account_id, _wrapped(body(request), "monitor"))
+    return {"monitorId": monitor.monitor_id, "pingUrl": f"{_public_base(request)}/ping/{token}"}
+
+
+@endpoint("/monitors/{monitorId}", ["GET"], "read")
+def get_monitor(principal: auth.Principal, request: Request, monitorId: str) -> dict[str, Any]:
+    monitor = _monitors().get(principal.account_id, _id(monitorId, "monitor"))
+    return {"monitor": _monitor_view(monitor)}
+
+
+@endpoint("/monitors/{monitorId}", ["PATCH"], "write")
+def update_monitor(principal: auth.Principal, request: Request, monitorId: str) -> dict[str, Any]:
+    delta = _wrapped(body(request), "monitor")
+    monitor = _monitors().update(principal.account_id, _id(monitorId, "monitor"), delta)
+    return {"monitor": _monitor_view(monitor)}
+
+
+@endpoint("/monitors/{monitorId}", ["DELETE"], "write")
+def delete_monitor(principal: auth.Principal, request: Request, monitorId: str) -> dict[str, Any]:
+    _monitors().delete(principal.account_id, _id(monitorId, "monitor"))
+    return {}
+
+
+@endpoint("/monitors/{monitorId}/pause", ["POST"], "write")
+def pause_monitor(principal: auth.Principal, request: Request, monitorId: str) -> dict[str, Any]:
+    monitor = _monitors().pause(principal.account_id, _id(monitorId, "monitor"))
+    return {"monitor": _monitor_view(monitor)}
+
+
+@endpoint("/monitors/{monitorId}/resume", ["POST"], "write")
+def resume_monitor(principal: auth.Principal, request: Request, monitorId: str) -> dict[str, Any]:
+    monitor = _monitors().resume(principal.account_id, _id(monitorId, "monitor"))
+    return {"monitor": _monitor_view(monitor)}
+
+
+@endpoint("/monitors/{monitorId}/ping-url", ["POST"], "write")
+def rotate_ping_url(principal: auth.Principal, request: Request, monitorId: str) -> dict[str, Any]:
+    _, token = _monitors().rotate_token(principal.account_id, _id(monitorId, "monitor"))
+    return {"pingUrl": f"{_public_base(request)}/ping/{token}"}
+
+
+@endpoint("/monitors/{monitorId}/pings", ["GET"], "read")
+def list_pings(principal: auth.Principal, request: Request, monitorId: str) -> Any:
+    limit, cursor = page_limit(request.query_params)
+    monitor_id = _id(monitorId, "monitor")
+    page = _monitors().pings(principal.account_id, monitor_id, limit, cursor)
+    rows = [{"pingId": p.ping_id, **p.data} for p in page.items]
+    return _listing(request, "pings", rows, {"cursor": page.cursor})
+
+
+def _ping(request: Request, token: str, suffix: str | None) -> Response:
+    from chalicelib.monitoring import Incoming
+
+    raw = request.raw_body or b""
+    raw = raw.encode() if isinstance(raw, str) else raw
+    if len(raw) > wiring.settings().max_request_bytes:
+        raise PayloadTooLarge(f"request body over {wiring.settings().max_request_bytes} bytes")
+    identity = (request.context or {}).get("identity") or {}
+    incoming = Incoming(
+        token=token,
+        suffix=suffix,
+        method=request.method,
+        body=raw,
+        remote_addr=identity.get("sourceIp"),
+        user_agent=request.headers.get("user-agent"),
+    )
+    _monitors().receive(incoming)
+    return Response(body="OK", status_code=200, headers={"Content-Type": "text/plain"})
+
+
+def _headless(request: Request, answer: Callable[[], Response]) -> Response:
+    """The answer, without a body for HEAD (errors too): a client reads none after a HEAD, and
+    a body sent anyway would be read as the start of the next answer on its connection."""
+    if request.method != "HEAD":
+        return answer()
+    try:
+        status, headers = answer().status_code, {"Content-Type": "text/plain"}
+    except CronhookError as err:
+        status, headers = err.status, {"Content-Type": JSON}
+        if getattr(err, "retry_after", None) is not None:
+            headers["Retry-After"] = str(getattr(err, "retry_after", 1))
+    return Response(body="", status_code=status, headers={**headers})
+
+
+@endpoint("/ping/{token}", ["GET", "HEAD", "POST"], None)
+def ping(request: Request, token: str) -> Response:
+    """A heartbeat: no key, the token is the credential (healthchecks.io's ping API)."""
+    return _headless(request, lambda: _ping(request, token, None))
+
+
+@endpoint("/ping/{token}/{kind}", ["GET", "HEAD", "POST"], None)
+def ping_kind(request: Request, token: str, kind: str) -> Response:
+    """`start`, `fail`, or an exit status (0 = success, 1-255 = failure)."""
+    return _headless(request, lambda: _ping(request, token, kind))
+
+
+# ---- callbacks of long jobs (chalicelib/callbacks.py) -------------------------------------
+
+
+@endpoint("/callbacks/{ref}", ["POST"], None)
+def job_callback(request: Request, ref: str) -> dict[str, Any]:
+    """A long job's target reports its outcome; the signed, single-use URL is the credential."""
+    from chalicelib import callbacks
+
+    run = callbacks.receive(_dispatcher(), ref, body(request))
+    return {"run": runs.history_item(run)}
 
 
 # ---- Cronicle's API ----------------------------------------------------------------------

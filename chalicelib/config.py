@@ -53,6 +53,7 @@ class Settings:
     runs_table: str = "cronhook-local-runs"
     keys_table: str = "cronhook-local-keys"
     state_table: str = "cronhook-local-state"
+    monitors_table: str = "cronhook-local-monitors"
     bucket: str = "cronhook-local-responses"
     queue: str = "cronhook-local-dispatch"
     allow_private_targets: bool = False
@@ -69,6 +70,9 @@ class Settings:
     inline_wait_s: float = 2.0
     notify_from: str = "cronhook@localhost"
     kms_key: str = ""
+    # The API's public address (e.g. https://cron.example.com/api), for the ping and callback
+    # URLs cronhook hands out; empty: taken from each request (callbacks need it set).
+    public_url: str = ""
     # "aws": DynamoDB, SQS, S3, SES, KMS (deployed, or moto through AWS_ENDPOINT_URL);
     # "sqlite": one database file in `home` (the embedded default of `make run`).
     backend: str = "aws"
@@ -86,6 +90,7 @@ class Settings:
             runs_table=env.get("CRONHOOK_RUNS_TABLE", f"cronhook-{stage}-runs"),
             keys_table=env.get("CRONHOOK_KEYS_TABLE", f"cronhook-{stage}-keys"),
             state_table=env.get("CRONHOOK_STATE_TABLE", f"cronhook-{stage}-state"),
+            monitors_table=env.get("CRONHOOK_MONITORS_TABLE", f"cronhook-{stage}-monitors"),
             bucket=env.get("CRONHOOK_BUCKET", f"cronhook-{stage}-responses"),
             queue=env.get("CRONHOOK_QUEUE", f"cronhook-{stage}-dispatch"),
             allow_private_targets=_bool(env, "CRONHOOK_ALLOW_PRIVATE_TARGETS", stage == "local"),
@@ -103,6 +108,7 @@ class Settings:
             inline_wait_s=_number(env, "CRONHOOK_INLINE_WAIT_S", 2.0, 0, 125),
             notify_from=env.get("CRONHOOK_NOTIFY_FROM", "cronhook@localhost"),
             kms_key=env.get("CRONHOOK_KMS_KEY", ""),
+            public_url=env.get("CRONHOOK_PUBLIC_URL", ""),
             # `moto` is the AWS code path against an embedded moto (`make run`'s option).
             backend=_choice(env, "CRONHOOK_BACKEND", "aws", ("aws", "moto", "sqlite")).replace(
                 "moto", "aws"

@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chalicelib import executor, metrics, runs
+from chalicelib import callbacks, executor, metrics, runs
 from chalicelib.config import Settings
 from chalicelib.errors import StoreError
 from chalicelib.jobs import METHODS, sent_headers, success_ranges
@@ -126,6 +126,7 @@ class Dispatcher:
         """Claim every slot planned up to the end of the next minute, deliver each on time."""
         report: Counter[str] = Counter()
         self.sweep(now, report)
+        self._sweep_monitors(now, report)
         until = (int(now) // 60 + 2) * 60 - 1
         with ThreadPoolExecutor(POOL_SIZE) as pool:
             keys = [k for ks in pool.map(lambda s: self._due(s, until), self._shards()) for k in ks]
@@ -149,6 +150,16 @@ class Dispatcher:
 
     def _shards(self) -> range:
         return range(self.settings.due_shards)
+
+    def _sweep_monitors(self, now: float, report: Counter[str]) -> None:
+        """Heartbeat monitors whose grace ran out go down (chalicelib.monitoring); a storage
+        error there leaves them to the next tick and the jobs' slots to this one."""
+        from chalicelib.monitoring import Monitors
+
+        try:
+            Monitors(self.stores, self.notifier, self.clock).sweep(now, report)
+        except StoreError as exc:
+            log.warning("monitors not swept this tick: %s", exc.message)
 
     def _due(self, shard: int, until: int) -> list[tuple[str, int]]:
         return self.stores.jobs.due(shard, until, DUE_LIMIT)
@@ -614,6 +625,7 @@ class Dispatcher:
                 timeout = overrides["timeout"]
         if control is not None and control.timeout:
             timeout = control.timeout  # changed for this run after it started
+        headers.update(callbacks.header(self, job, run, float(timeout)))
         auth = None
         if spec["auth"]["enable"]:
             auth = (spec["auth"]["user"], job.secrets.get("password", ""))
@@ -682,6 +694,8 @@ class Dispatcher:
         if result.ssl_cert_expiry is not None:
             data["sslCertExpiry"] = result.ssl_cert_expiry
         data["jobLogId"] = self._log_id(started)
+        if callbacks.awaits(job, result):  # 202: the run goes on until its callback
+            return callbacks.wait(self, job, run, data, started, release)
         strategy = spec.get("historyStrategy", "MINIMAL")
         retention = int(spec.get("retentionDays", 30))
         # Volt MX's strategies: OFF keeps no history, ERROR only failed runs, MINIMAL every run
@@ -1124,6 +1138,11 @@ class Dispatcher:
             if run.active_deadline is not None and run.active_deadline > now:
                 later.append((account, job_id, run_id, run.active_deadline))  # more time
                 return
+            if run.state == "running" and run.data.get("callback"):
+                job = self.stores.jobs.get(account, job_id)
+                if job is not None and callbacks.end(self, job, run, None) is not None:
+                    report["no_callback"] += 1
+                    return
             lost = self._finish(
                 run,
                 "lost",

@@ -119,6 +119,9 @@ DEFAULTS: dict[str, Any] = {
     "maxConcurrent": 1,
     "queueMax": 0,
     "notes": "",
+    # A long job: its target answers 202 and POSTs the outcome to X-Cronhook-Callback-Url
+    # within `timeout` seconds (chalicelib/callbacks.py); None: the answer is the outcome.
+    "callback": None,
     # Fields another scheduler's API gave (Cronicle's server placement, e-mail lists, ...):
     # kept as given and shown back so that its clients read what they wrote; cronhook does not
     # act on them.
@@ -445,6 +448,7 @@ def validate(payload: object, *, folder_ids: set[int]) -> ValidJob:
     if "\x00" in spec["notes"]:
         raise ValidationError("must not contain NUL characters", field="notes")
     spec["keptFields"] = _kept(job["keptFields"])
+    spec["callback"] = _callback(job["callback"])
     return ValidJob(spec=spec, password=password, schedule=schedule, header_secrets=header_secrets)
 
 
@@ -489,6 +493,19 @@ def sent_headers(job: JobRecord) -> dict[str, str]:
         if value == PASSWORD_MASK and name.lower() in stored:
             headers[name] = stored[name.lower()]
     return headers
+
+
+CALLBACK_TIMEOUT = (10, 86400)  # 10 s to 24 h
+
+
+def _callback(value: object) -> dict[str, int] | None:
+    if value is None:
+        return None
+    setting = _object(value, "callback")
+    _check_keys(setting, {"timeout"}, "callback")
+    if "timeout" not in setting:
+        raise ValidationError("give the seconds to wait for the callback", field="callback.timeout")
+    return {"timeout": _int(setting, "timeout", "callback.timeout", *CALLBACK_TIMEOUT)}
 
 
 def _kept(value: object) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from chalicelib import executor
 from chalicelib.config import Settings
 from chalicelib.crypto import PlainSealer, Sealer, is_sealed
 from chalicelib.errors import StoreError
-from chalicelib.store.base import JobRecord, Stores
+from chalicelib.store.base import JobRecord, MonitorRecord, Stores
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ SUBJECTS = {
     "job.recovered": "Job {title} is working again",
     "job.disabled": "Job {title} was disabled",
     "job.ssl_cert_expiring": "The TLS certificate of job {title} expires soon",
+    "monitor.down": "Monitor {title} is down",
+    "monitor.up": "Monitor {title} is up again",
 }
 
 
@@ -90,8 +92,29 @@ class Notifier:
             "date": int(self.clock()),
             **details,
         }
+        self._send(job.account_id, config, payload)
+
+    def notify_monitor(self, event: str, monitor: MonitorRecord, details: dict[str, Any]) -> None:
+        """A monitor's notice (monitor.down, monitor.up) through the account's channels."""
+        try:
+            config = self.stores.state.get_value(settings_key(monitor.account_id)) or {}
+        except StoreError as exc:
+            log.warning("notice %s of monitor %s not sent: %s", event, monitor.monitor_id, exc)
+            return
+        if not config.get("url") and not config.get("email"):
+            return
+        payload = {
+            "type": event,
+            "monitorId": monitor.monitor_id,
+            "title": monitor.spec.get("title") or f"#{monitor.monitor_id}",
+            "date": int(self.clock()),
+            **details,
+        }
+        self._send(monitor.account_id, config, payload)
+
+    def _send(self, account_id: str, config: dict[str, Any], payload: dict[str, Any]) -> None:
         if config.get("url"):
-            self._post(job.account_id, config, payload)
+            self._post(account_id, config, payload)
         if config.get("email"):
             self._mail(config["email"], payload)
 
@@ -104,7 +127,7 @@ class Notifier:
             log.warning(
                 "notification %s for job %s not sent: cannot open its signing secret (%s)",
                 payload["type"],
-                payload["jobId"],
+                _subject(payload),
                 exc.message,
             )
             return
@@ -115,7 +138,7 @@ class Notifier:
             headers={"Content-Type": "application/json"},
             body=body,
             timeout=10.0,
-            webhook_id=f"notify-{payload['jobId']}-{payload['type']}-{payload['date']}",
+            webhook_id=f"notify-{_subject(payload)}-{payload['type']}-{payload['date']}",
             signing_secrets=tuple(s for s in [config.get("secret")] if s),
         )
         policy = executor.Policy(allow_private=self.settings.allow_private_targets)
@@ -125,7 +148,7 @@ class Notifier:
             log.warning(
                 "notification %s for job %s not delivered: %s",
                 payload["type"],
-                payload["jobId"],
+                _subject(payload),
                 result.status_text,
             )
 
@@ -146,4 +169,9 @@ class Notifier:
             self.sent.append({"channel": "email", "type": payload["type"], "ok": True})
         except Exception as exc:
             self.sent.append({"channel": "email", "type": payload["type"], "ok": False})
-            log.warning("notification e-mail for job %s failed: %s", payload["jobId"], exc)
+            log.warning("notification e-mail for %s failed: %s", _subject(payload), exc)
+
+
+def _subject(payload: dict[str, Any]) -> str:
+    """What a notice is about, for ids and logs: a job's id, or "m" and a monitor's."""
+    return str(payload["jobId"]) if "jobId" in payload else f"m{payload.get('monitorId')}"

@@ -6,7 +6,7 @@ import re
 from collections.abc import Collection
 from typing import Any
 
-from chalicelib import __version__, jobs, patterns, runs
+from chalicelib import __version__, jobs, openapi_monitors, patterns, runs
 from chalicelib.openapi_schemas import closed, schemas
 from chalicelib.openapi_schemas import obj as _obj
 from chalicelib.openapi_schemas import ref as _ref
@@ -591,7 +591,7 @@ def document() -> dict[str, Any]:
             "version": __version__,
             "description": "HTTP cron jobs in cron-job.org's wire format, with history and timing.",
         },
-        "paths": _paths(),
+        "paths": {**_paths(), **openapi_monitors.paths(_op)},
         "components": {
             "schemas": schemas(),
             "securitySchemes": {

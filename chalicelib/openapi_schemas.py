@@ -268,6 +268,14 @@ def _job_fields() -> dict[str, Any]:
             "if": {"properties": {"enable": {"const": True}}, "required": ["enable"]},
             "then": {"properties": {"user": {"minLength": 1}}, "required": ["user"]},
         },
+        "callback": {
+            "anyOf": [
+                {"type": "null"},
+                closed({"timeout": _ints(*jobs.CALLBACK_TIMEOUT)}, ["timeout"]),
+            ],
+            "description": "A long job: the target answers 202 and POSTs its outcome to the "
+            "URL in X-Cronhook-Callback-Url within `timeout` seconds.",
+        },
         "notification": closed(
             {
                 "onFailure": _BOOL,

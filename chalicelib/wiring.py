@@ -95,6 +95,7 @@ def stores() -> Stores:
             from chalicelib.store.dynamo import (
                 DynamoJobStore,
                 DynamoKeyStore,
+                DynamoMonitorStore,
                 DynamoRunStore,
                 DynamoStateStore,
             )
@@ -114,6 +115,7 @@ def stores() -> Stores:
                 runs=DynamoRunStore(dynamodb.Table(current.runs_table), current.due_shards),
                 state=DynamoStateStore(dynamodb.Table(current.state_table)),
                 users=DynamoUserStore(dynamodb.Table(current.keys_table)),
+                monitors=DynamoMonitorStore(dynamodb.Table(current.monitors_table)),
             )
         return _stores
 

@@ -588,6 +588,8 @@ def main() -> None:
     held = lock_home(state_dir, api_port)
     os.environ.setdefault("CRONHOOK_ALLOW_PRIVATE_TARGETS", "true")
     os.environ["CRONHOOK_STAGE"] = "local"
+    # The address the ping and callback URLs it hands out name (a long job's target calls back).
+    os.environ.setdefault("CRONHOOK_PUBLIC_URL", f"http://127.0.0.1:{api_port}")
     _quiet_logging()
 
     if backend_name == "moto":

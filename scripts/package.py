@@ -133,6 +133,7 @@ def compose(
 
     consumers = set()  # the roles of functions fed by a queue
     roles: dict[str, str] = {}  # "tick" / "worker" -> the function's logical id
+    public_url = _public_url(chalice_template)
     for logical, resource in chalice_template["Resources"].items():
         kind = resource["Type"]
         if kind == "AWS::Serverless::Function":
@@ -147,6 +148,11 @@ def compose(
             events = resource["Properties"].get("Events", {})
             if any(event["Type"] == "SQS" for event in events.values()):
                 roles["worker"] = logical
+            if events and public_url is not None:
+                # The tick and the worker hand long jobs their callback URL on the API. (The
+                # API's own function cannot name its API, which names it: a cycle; it takes
+                # the address from each request.)
+                override["Environment"]["Variables"]["CRONHOOK_PUBLIC_URL"] = public_url
             if any(event["Type"] == "Schedule" for event in events.values()):
                 roles["tick"] = logical
                 # A failed or throttled tick is not retried nor kept for hours (Lambda's
@@ -207,7 +213,8 @@ def compose(
         "Description": "Where the stack's alarms are sent (an e-mail subscription to its SNS "
         "topic, confirmed from that mailbox); empty: the topic alone.",
     }
-    resources.update(alarms(roles))
+    tables = sorted(k for k, v in resources.items() if v.get("Type") == "AWS::DynamoDB::Table")
+    resources.update(alarms(roles, tables))
     parameters["WorkerMaxConcurrency"] = {
         "Type": "Number",
         "Default": 50,
@@ -270,7 +277,7 @@ def _alarm(
 OLDEST_MESSAGE_S = 900 + 300  # SQS's longest delay, plus a margin for the worker to take it
 
 
-def alarms(roles: Mapping[str, str]) -> dict[str, Any]:
+def alarms(roles: Mapping[str, str], tables: Sequence[str]) -> dict[str, Any]:
     """The stack's alarms and the SNS topic they go to (README, "Deploy", lists them)."""
     from chalicelib import metrics
 
@@ -324,7 +331,7 @@ def alarms(roles: Mapping[str, str]) -> dict[str, Any]:
             0,
         ),
     }
-    for table in ("JobsTable", "RunsTable", "KeysTable", "StateTable"):
+    for table in tables:
         out[f"{table}ThrottleAlarm"] = _alarm(
             f"DynamoDB throttles requests to {table}",
             "AWS/DynamoDB",
@@ -376,6 +383,23 @@ def alarms(roles: Mapping[str, str]) -> dict[str, Any]:
 
 
 API_TYPE = "AWS::Serverless::Api"
+
+
+def _public_url(chalice_template: Mapping[str, Any]) -> dict[str, str] | None:
+    """The API's execute-api address and stage, as CloudFormation will know it."""
+    apis = [
+        (logical, resource)
+        for logical, resource in chalice_template["Resources"].items()
+        if resource["Type"] == API_TYPE
+    ]
+    if len(apis) != 1:
+        return None
+    logical, resource = apis[0]
+    stage = resource["Properties"].get("StageName", "api")
+    host = f"${{{logical}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}"
+    return {"Fn::Sub": f"https://{host}/{stage}"}
+
+
 # What only the function that a queue feeds needs (Lambda polls the queue with its role).
 QUEUE_CONSUMER_ACTIONS = frozenset(
     {

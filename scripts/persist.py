@@ -1,6 +1,6 @@
 """Save the local stack's data to one JSON file and load it back: `make run` keeps its data.
 
-The file holds every item of the four tables (in DynamoDB's typed JSON, so nothing is lost in
+The file holds every item of the five tables (in DynamoDB's typed JSON, so nothing is lost in
 translation) and every saved response in the bucket, with its tags (they pick the lifecycle rule).
 This reads whole tables with Scan, which is fine for a laptop's data and is never done by the
 service itself. The file is replaced atomically: a crash while saving leaves the previous one.
@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 FORMAT = "cronhook-local-data"
 VERSION = 1
-TABLES = ("jobs", "keys", "runs", "state")
+TABLES = ("jobs", "keys", "runs", "state", "monitors")
 _BATCH = 25  # DynamoDB's limit for one BatchWriteItem (moto accepts more; AWS does not)
 
 
@@ -31,7 +31,8 @@ class PersistError(Exception):
 
 @dataclass(frozen=True)
 class Names:
-    """Where the data lives: table name per role (jobs, keys, runs, state) and the bucket."""
+    """Where the data lives: table name per role (jobs, keys, runs, state, monitors) and the
+    bucket."""
 
     tables: Mapping[str, str]
     bucket: str

@@ -21,6 +21,7 @@ OUTPUT_ENV = {
     "RunsTableName": "CRONHOOK_RUNS_TABLE",
     "KeysTableName": "CRONHOOK_KEYS_TABLE",
     "StateTableName": "CRONHOOK_STATE_TABLE",
+    "MonitorsTableName": "CRONHOOK_MONITORS_TABLE",
     "ResponsesBucketName": "CRONHOOK_BUCKET",
     "DispatchQueueName": "CRONHOOK_QUEUE",
     "SecretsKeyId": "CRONHOOK_KMS_KEY",

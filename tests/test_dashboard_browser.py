@@ -839,3 +839,30 @@ def test_the_key_form_shows_only_once_the_key_list_above_it_is_drawn(
         held[0].continue_()
         expect(page.locator("#keys-table tbody tr").first).to_be_visible()
         expect(page.locator("#key-form")).to_be_visible()
+
+
+def test_it_shows_a_new_monitors_ping_command_and_its_status_after_a_ping(
+    shared_stack: LocalStack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    watch = ConsoleWatch()
+    title = _unique("backup")
+    with signed_in(shared_stack, tmp_path, watch) as page:
+        page.get_by_role("link", name="Monitors").click()
+        expect(page.get_by_role("heading", name="Monitors", exact=True)).to_be_visible()
+        page.get_by_label("Monitor title").fill(title)
+        page.get_by_role("button", name="New monitor").click()
+        command = page.locator("#monitor-reveal-value")
+        expect(command).to_have_value(re.compile(r"^curl -fsS .* http://127\.0\.0\.1:\d+/ping/"))
+        ping_url = command.input_value().rsplit(" ", 1)[1]
+        row = page.get_by_role("row").filter(has_text=title)
+        expect(row.locator(".badge")).to_have_text("new")
+
+        assert requests.get(ping_url, timeout=5).status_code == 200
+        page.get_by_role("link", name="Jobs").click()
+        page.get_by_role("link", name="Monitors").click()
+        expect(row.locator(".badge")).to_have_text("up")
+        assert command.input_value() == ""  # the URL left the page with its notice
+        row.get_by_role("button", name="Last pings of " + title).click()
+        expect(page.locator("#monitor-pings-list li").first).to_contain_text("success")

@@ -164,7 +164,14 @@ def test_it_keeps_the_tables_and_bucket_when_the_stack_is_deleted(
         **resources_of(template, "AWS::DynamoDB::Table"),
         **resources_of(template, "AWS::S3::Bucket"),
     }
-    assert sorted(kept) == ["JobsTable", "KeysTable", "ResponsesBucket", "RunsTable", "StateTable"]
+    assert sorted(kept) == [
+        "JobsTable",
+        "KeysTable",
+        "MonitorsTable",
+        "ResponsesBucket",
+        "RunsTable",
+        "StateTable",
+    ]
     assert all(r["DeletionPolicy"] == "Retain" for r in kept.values())
     assert template["Parameters"]["Stage"]["Default"] == packaged["stage"]
 
@@ -180,6 +187,18 @@ def test_it_runs_the_tick_every_minute_and_the_worker_on_the_stacks_queue(
     assert {"Type": "Schedule", "Properties": {"Schedule": "rate(1 minute)"}} in events
     queues = [e["Properties"]["Queue"] for e in events if e["Type"] == "SQS"]
     assert queues == [{"Fn::Sub": "${DispatchQueue.Arn}"}]
+
+
+def test_the_tick_and_the_worker_name_the_api_in_callback_urls(packaged: dict[str, Any]) -> None:
+    functions = resources_of(packaged["template"], "AWS::Serverless::Function").values()
+    (api,) = resources_of(packaged["template"], "AWS::Serverless::Api")
+    for function in functions:
+        variables = function["Properties"]["Environment"]["Variables"]
+        if function["Properties"].get("Events"):
+            url = variables["CRONHOOK_PUBLIC_URL"]["Fn::Sub"]
+            assert url.startswith(f"https://${{{api}}}.execute-api.") and url.endswith("/api")
+        else:  # the API's own function takes it from each request (naming its API: a cycle)
+            assert "CRONHOOK_PUBLIC_URL" not in variables
 
 
 # ---- the composition, on Chalice-shaped templates -------------------------------------------

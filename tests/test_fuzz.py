@@ -273,6 +273,7 @@ def config(ids: dict[str, list[str]]) -> str:
             f'"body.{name}" = {{ dictionary = "no_reference", probability = 1.0 }}'
             for name in ("chainSuccess", "chainFailure")
         ),
+        '"body.monitor.folderId" = { dictionary = "no_reference", probability = 1.0 }',
         "",
         # Cronicle's API answers every call with HTTP 200, an error too (its code says which):
         # a request without a key or with bad data is refused in the body, not by the status.

@@ -54,6 +54,10 @@ def _put_everything(session: Any, names: persist.Names) -> None:
     dynamodb.put_item(
         TableName=names.tables["state"], Item={"pk": {"S": "counter#job"}, "n": {"N": "60"}}
     )
+    dynamodb.put_item(
+        TableName=names.tables["monitors"],
+        Item={"pk": {"S": "monitor#alice"}, "sk": {"S": "000000000001"}, "alert_at": {"N": "9"}},
+    )
     session.client("s3").put_object(
         Bucket=names.bucket,
         Key="responses/alice/1/r1.json",
@@ -92,7 +96,7 @@ def test_it_brings_back_every_item_and_saved_response(
         _put_everything(session, names)
         before = _everything(session, names)
         counts = persist.save(session, names, path)
-    assert counts.items == {"jobs": 60, "keys": 1, "runs": 1, "state": 1}
+    assert counts.items == {"jobs": 60, "keys": 1, "runs": 1, "state": 1, "monitors": 1}
     assert counts.objects == 1
 
     with mock_aws():  # a new, empty embedded AWS, as after a restart

@@ -27,6 +27,7 @@ def test_it_creates_the_tables_with_the_templates_keys_and_indexes(aws: dict[str
         ("RunsTable", "RunsTableName"),
         ("KeysTable", "KeysTableName"),
         ("StateTable", "StateTableName"),
+        ("MonitorsTable", "MonitorsTableName"),
     ):
         table = dynamodb.describe_table(TableName=aws[output])["Table"]
         props = template[logical]["Properties"]
@@ -36,12 +37,19 @@ def test_it_creates_the_tables_with_the_templates_keys_and_indexes(aws: dict[str
         assert have == want
 
 
-def test_it_sets_ttl_on_runs_state_and_keys(aws: dict[str, str]) -> None:
-    """Keys carry no `expires_at`; the sessions beside them in the keys table do."""
+def test_it_sets_ttl_on_runs_state_keys_and_pings(aws: dict[str, str]) -> None:
+    """Keys carry no `expires_at`; the sessions beside them in the keys table do; so do pings."""
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    for output in ("RunsTableName", "StateTableName", "KeysTableName"):
+    for output in ("RunsTableName", "StateTableName", "KeysTableName", "MonitorsTableName"):
         ttl = dynamodb.describe_time_to_live(TableName=aws[output])["TimeToLiveDescription"]
         assert ttl["AttributeName"] == "expires_at" and ttl["TimeToLiveStatus"] == "ENABLED"
+
+
+def test_it_gives_monitors_a_sparse_overdue_index_for_the_tick() -> None:
+    props: Any = load_template()["Resources"]["MonitorsTable"]["Properties"]
+    (overdue,) = props["GlobalSecondaryIndexes"]
+    assert overdue["IndexName"] == "overdue"
+    assert [k["AttributeName"] for k in overdue["KeySchema"]] == ["overdue_shard", "alert_at"]
 
 
 def test_it_keeps_the_due_index_sparse_on_enabled_jobs(aws: dict[str, str]) -> None:

@@ -261,9 +261,12 @@ def bobs_things(api: Api, bob: Persona, settings: Any) -> Holdings:
     key_id = body(api.post("/keys", bob, {"name": "bob's bot", "scopes": ["read"]}))["keyId"]
     user = {"username": "bob-ops", "password": "a long passphrase", "scopes": ["read"]}
     assert api.post("/users", bob, user).status_code in (200, 201)
+    monitor = {"monitor": {"title": "bob's monitor"}}
+    monitor_id = body(api.put("/monitors", bob, monitor))["monitorId"]
     return Holdings(
         {
             "jobId": str(job_id),
+            "monitorId": str(monitor_id),
             "folderId": str(folder_id),
             "runId": run_id,
             "identifier": run_id,
@@ -281,6 +284,7 @@ PAYLOADS = {
     ("/runs/{runId}", "patch"): {"retries": 0},
     ("/jobs/{jobId}/cursor", "post"): {"at": 1_900_000_000},
     ("/users/{username}/password", "put"): {"password": "alice was here, long enough"},
+    ("/monitors/{monitorId}", "patch"): {"monitor": {"title": "alice was here"}},
 }
 
 
@@ -316,13 +320,23 @@ def test_it_answers_404_on_every_route_given_another_accounts_ids(
     assert body(api.get(f"/runs/{bobs.params['runId']}", bob))["run"]["state"] == "queued"
     users = [u["username"] for u in body(api.get("/users", bob))["users"]]
     assert users == ["bob-ops"]
+    monitor = body(api.get(f"/monitors/{bobs.params['monitorId']}", bob))["monitor"]
+    assert monitor["title"] == "bob's monitor" and monitor["status"] == "new"
 
 
 def test_it_lists_nothing_of_another_account(
     api: Api, alice: Persona, bob: Persona, settings: Any
 ) -> None:
     bobs = bobs_things(api, bob, settings)
-    listings = ["/jobs", "/folders", "/history", "/runs?state=active", "/keys", "/jobs?format=text"]
+    listings = [
+        "/jobs",
+        "/folders",
+        "/history",
+        "/runs?state=active",
+        "/keys",
+        "/jobs?format=text",
+        "/monitors",
+    ]
     texts = [api.get(path, alice).body.decode() for path in listings]
     secret_ids = [bobs.params["runId"], bobs.params["keyId"], "bob's"]
     leaked = [(p, s) for p, t in zip(listings, texts, strict=True) for s in secret_ids if s in t]

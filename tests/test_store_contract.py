@@ -546,3 +546,104 @@ def test_it_ends_every_session_of_one_user(store: Stores) -> None:
     store.users.create_session(session("c" * 64, name="zoe"))
     assert store.users.end_sessions("ada") == 2
     assert store.users.get_session("c" * 64) is not None
+
+
+# ---- monitors -------------------------------------------------------------------------------
+
+
+def monitor(account: str = "alice", monitor_id: int = 1, **kw: Any) -> Any:
+    from chalicelib.store.base import MonitorRecord
+
+    kw.setdefault("token_hash", f"hash-{account}-{monitor_id}")
+    return MonitorRecord(account, monitor_id, spec={"title": "backup"}, **kw)
+
+
+def ping(account: str = "alice", monitor_id: int = 1, n: int = 0) -> Any:
+    from chalicelib.store.base import PingRecord
+
+    return PingRecord(account, monitor_id, f"{1_800_000_000_000 + n:013d}-{n:08x}", {"n": n}, 5)
+
+
+def test_it_creates_a_monitor_once_and_finds_it_by_its_token(store: Stores) -> None:
+    original = monitor(status="up", last_ping=1_800_000_000.5, alert_at=1_800_000_900)
+    assert store.monitors.create(original)
+    assert not store.monitors.create(monitor())
+    assert not store.monitors.create(monitor(monitor_id=2, token_hash=original.token_hash))
+    assert store.monitors.get("alice", 1) == original
+    assert store.monitors.by_token(original.token_hash) == original
+    assert store.monitors.by_token("nothing") is None
+    assert store.monitors.get("bob", 1) is None
+
+
+def test_it_lists_an_accounts_monitors_in_id_order(store: Stores) -> None:
+    for monitor_id in (3, 1, 2):
+        store.monitors.create(monitor(monitor_id=monitor_id))
+    store.monitors.create(monitor("bob", 4))
+    assert [m.monitor_id for m in store.monitors.list("alice")] == [1, 2, 3]
+
+
+def test_it_replaces_a_monitor_only_at_the_expected_version(store: Stores) -> None:
+    store.monitors.create(monitor())
+    changed = monitor(version=2, status="down")
+    assert store.monitors.replace(changed, expected_version=1)
+    assert not store.monitors.replace(monitor(version=2, status="up"), expected_version=1)
+    found = store.monitors.get("alice", 1)
+    assert found is not None and found.status == "down" and found.version == 2
+
+
+def test_it_moves_the_token_when_a_replace_changes_it(store: Stores) -> None:
+    store.monitors.create(monitor())
+    store.monitors.create(monitor(monitor_id=2))
+    rotated = monitor(version=2, token_hash="fresh")
+    assert store.monitors.replace(rotated, expected_version=1)
+    assert store.monitors.by_token("hash-alice-1") is None
+    assert store.monitors.by_token("fresh") == rotated
+    taken = monitor(version=3, token_hash="hash-alice-2")
+    assert not store.monitors.replace(taken, expected_version=2)
+
+
+def test_it_deletes_a_monitor_and_its_token(store: Stores) -> None:
+    store.monitors.create(monitor())
+    assert not store.monitors.delete("bob", 1)
+    assert store.monitors.delete("alice", 1)
+    assert store.monitors.get("alice", 1) is None
+    assert store.monitors.by_token("hash-alice-1") is None
+    assert not store.monitors.delete("alice", 1)
+
+
+def test_it_finds_overdue_monitors_through_the_index_oldest_first(store: Stores) -> None:
+    from chalicelib.store.base import MONITOR_SHARDS
+
+    store.monitors.create(monitor(monitor_id=1, alert_at=300))
+    store.monitors.create(monitor(monitor_id=1 + MONITOR_SHARDS, alert_at=100))
+    store.monitors.create(monitor(monitor_id=1 + 2 * MONITOR_SHARDS, alert_at=900))
+    store.monitors.create(monitor(monitor_id=1 + 3 * MONITOR_SHARDS))  # never alerts
+    store.monitors.create(monitor("bob", 2, alert_at=50))  # another shard
+    assert store.monitors.overdue(1, 500, 10) == [("alice", 9), ("alice", 1)]
+    assert store.monitors.overdue(1, 500, 1) == [("alice", 9)]
+    assert store.monitors.overdue(2, 500, 10) == [("bob", 2)]
+    calm = monitor(version=2, alert_at=None)
+    assert store.monitors.replace(calm, expected_version=1)
+    assert store.monitors.overdue(1, 500, 10) == [("alice", 9)]
+
+
+def test_it_pages_pings_newest_first(store: Stores) -> None:
+    store.monitors.create(monitor())
+    for n in range(5):
+        store.monitors.add_ping(ping(n=n))
+    store.monitors.add_ping(ping("bob", 1, 9))
+    first = store.monitors.pings("alice", 1, 2, None)
+    assert [p.data["n"] for p in first.items] == [4, 3]
+    assert first.items[0].expires_at == 5
+    second = store.monitors.pings("alice", 1, 2, first.cursor)
+    third = store.monitors.pings("alice", 1, 2, second.cursor)
+    assert [p.data["n"] for p in second.items + third.items] == [2, 1, 0]
+    assert third.cursor is None
+
+
+def test_it_rejects_a_pings_cursor_it_did_not_make(store: Stores) -> None:
+    from chalicelib.errors import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        store.monitors.pings("alice", 1, 2, "bm9wZQ")
+    assert caught.value.field == "cursor"

@@ -339,7 +339,7 @@
 
   // ---- routing ----------------------------------------------------------------------------------
 
-  const views = ["signin", "jobs", "editor", "history", "account"];
+  const views = ["signin", "jobs", "monitors", "editor", "history", "account"];
 
   /** Secrets shown once (a new key, signing secrets) go from the page, not only from sight. */
   function hideSecrets() {
@@ -379,6 +379,10 @@
       document.title = "Account · cronhook";
       showView("account");
       guard(showAccount)();
+    } else if (hash === "#/monitors") {
+      document.title = "Monitors · cronhook";
+      showView("monitors");
+      guard(showMonitors)();
     } else if (hash === "#/jobs/new") {
       document.title = "New job · cronhook";
       showView("editor");
@@ -396,6 +400,88 @@
       showView("jobs");
       guard(showJobs)();
     }
+  }
+
+  // ---- monitors ---------------------------------------------------------------------------------
+
+  const MONITOR_BADGE = { up: "ok", new: "wait", late: "wait", paused: "wait", down: "fail" };
+
+  async function showMonitors() {
+    const status = $("#monitors-status");
+    status.textContent = "Loading…";
+    const { monitors } = await api("GET", "/monitors");
+    const body = $("#monitors-table tbody");
+    body.replaceChildren(...monitors.map(monitorRow));
+    if (!monitors.length) {
+      body.append(h("tr", {}, h("td", { class: "empty", colspan: "7", text: "No monitors yet." })));
+    }
+    status.textContent = `${monitors.length} monitor${monitors.length === 1 ? "" : "s"}`;
+  }
+
+  function monitorRow(monitor) {
+    const title = monitor.title || "#" + monitor.monitorId;
+    const paused = monitor.status === "paused";
+    const toggle = h("button", { type: "button", class: "small", "aria-label": (paused ? "Resume: " : "Pause: ") + title }, paused ? "Resume" : "Pause");
+    toggle.addEventListener("click", guard(async () => {
+      await api("POST", paused ? "/monitors/{monitorId}/resume" : "/monitors/{monitorId}/pause", { params: { monitorId: monitor.monitorId } });
+      flash(`${title}: ${paused ? "resumed" : "paused"}.`);
+      await showMonitors();
+    }));
+    const pings = h("button", { type: "button", class: "small", "aria-label": "Last pings of " + title }, "Pings");
+    pings.addEventListener("click", guard(() => showPings(monitor.monitorId, title)));
+    const rotate = h("button", { type: "button", class: "small", "aria-label": "New ping URL for " + title }, "New ping URL");
+    rotate.addEventListener("click", guard(async () => {
+      const { pingUrl } = await api("POST", "/monitors/{monitorId}/ping-url", { params: { monitorId: monitor.monitorId } });
+      revealPing(pingUrl);
+    }));
+    const state = monitor.status + (monitor.started ? ", running" : "");
+    return h("tr", {},
+      h("th", { scope: "row", "data-label": "Title", text: title }),
+      h("td", { "data-label": "Status" }, h("span", { class: "badge " + (MONITOR_BADGE[monitor.status] || "wait"), text: state })),
+      timeCell(monitor.lastPing, "Last ping"),
+      timeCell(monitor.nextExpected, "Next expected"),
+      h("td", { "data-label": "Last duration", class: "num", text: fmtMs(monitor.lastDuration) }),
+      h("td", { "data-label": "Pings", class: "num", text: String(monitor.pings) }),
+      h("td", { class: "actions-cell" }, h("div", { class: "row-actions" }, toggle, pings, rotate)),
+    );
+  }
+
+  async function showPings(monitorId, title) {
+    const { pings } = await api("GET", "/monitors/{monitorId}/pings", { params: { monitorId }, query: { limit: 20 } });
+    $("#monitor-pings-title").textContent = "Last pings of " + title;
+    $("#monitor-pings-list").replaceChildren(...pings.map((ping) => h("li", {
+      text: `${fmtTime(ping.date)}: ${ping.kind}` + (ping.exitStatus !== null && ping.exitStatus !== undefined ? ` (exit ${ping.exitStatus})` : "") +
+        (ping.duration ? `, ${fmtMs(ping.duration)}` : "") + ` from ${ping.remoteAddr || "?"}`,
+    })));
+    if (!pings.length) $("#monitor-pings-list").append(h("li", { text: "No pings yet." }));
+    $("#monitor-pings").hidden = false;
+    $("#monitor-pings-title").focus();
+  }
+
+  function revealPing(pingUrl) {
+    $("#monitor-reveal-value").value = `curl -fsS -m 10 --retry 5 -o /dev/null ${pingUrl}`;
+    $("#monitor-reveal").hidden = false;
+    $("#monitor-reveal-value").focus();
+  }
+
+  async function createMonitor() {
+    const form = $("#monitor-form");
+    clearErrors(form);
+    const monitor = {
+      title: $("#monitor-title").value.trim(),
+      schedule: { every: Number($("#monitor-every").value) },
+      grace: Number($("#monitor-grace").value),
+    };
+    let created;
+    try {
+      created = await api("PUT", "/monitors", { body: { monitor } });
+    } catch (err) {
+      showError(form, err);
+      return;
+    }
+    flash(`Monitor ${monitor.title || "#" + created.monitorId} created.`);
+    await showMonitors();
+    revealPing(created.pingUrl);
   }
 
   // ---- sign in ----------------------------------------------------------------------------------
@@ -1358,6 +1444,9 @@
   }
 
   function runBadge(run) {
+    if (run.statusText === "Waiting for callback") {
+      return h("span", { class: "badge wait", text: "waiting for callback" });
+    }
     if (!FINAL_STATES.includes(run.state)) return h("span", { class: "badge wait", text: run.state });
     const ok = run.state === "done" && run.status === 1;
     const text = run.state === "done" ? run.statusText : `${run.state}: ${run.statusText}`;
@@ -1692,6 +1781,7 @@
     $("#scheduler-enabled").addEventListener("change", guard(toggleScheduler));
     onSubmit($("#notify-form"), saveNotifications);
     onSubmit($("#key-form"), createKey);
+    onSubmit($("#monitor-form"), createMonitor);
     for (const input of $$(".notice input")) input.addEventListener("focus", () => input.select());
     window.addEventListener("hashchange", route);
     window.addEventListener("resize", debounce(() => {

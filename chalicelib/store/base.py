@@ -9,7 +9,9 @@ Contract, shared by both implementations and checked by one test suite:
 
 from __future__ import annotations
 
+import base64
 import copy
+import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -374,8 +376,146 @@ class Stores:
     runs: RunStore
     state: StateStore
     users: UserStore
+    monitors: MonitorStore
 
 
 def refill(tokens: float, updated: float, rate: float, burst: float, now: float) -> float:
     """Token-bucket level at `now`, given the level `tokens` last written at `updated`."""
     return min(burst, tokens + max(0.0, now - updated) * rate)
+
+
+# ---- monitors (heartbeats) ----------------------------------------------------------------
+# Appended apart from the job contract: monitors and their pings have a store of their own.
+
+MONITOR_SHARDS = 8  # partitions of the `overdue` index; the tick queries each one
+
+
+@dataclass
+class MonitorRecord:
+    """A heartbeat monitor as stored: its validated settings (`spec`, API shape), the hash of
+    its ping token, and its state. `status` is new, up, down or paused ("late" is derived);
+    `alert_at` (when the monitor goes down unless pinged) puts it in the sparse `overdue`
+    index, and is set only while it is up (or started) and not paused."""
+
+    account_id: str
+    monitor_id: int
+    spec: dict[str, Any]
+    token_hash: str
+    version: int = 1
+    created_at: int = 0
+    updated_at: int = 0
+    status: str = "new"
+    last_ping: float | None = None
+    last_ping_kind: str = ""
+    started_at: float | None = None
+    last_duration_ms: int | None = None
+    next_expected: int | None = None
+    alert_at: int | None = None
+    down_since: int | None = None
+    pings: int = 0
+
+    @property
+    def shard(self) -> int:
+        return self.monitor_id % MONITOR_SHARDS
+
+    def state(self) -> dict[str, Any]:
+        """Everything but the keys, the token hash and the version: what stores keep as one
+        document."""
+        return {
+            "spec": self.spec,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "status": self.status,
+            "last_ping": self.last_ping,
+            "last_ping_kind": self.last_ping_kind,
+            "started_at": self.started_at,
+            "last_duration_ms": self.last_duration_ms,
+            "next_expected": self.next_expected,
+            "alert_at": self.alert_at,
+            "down_since": self.down_since,
+            "pings": self.pings,
+        }
+
+    @classmethod
+    def from_state(
+        cls, account_id: str, monitor_id: int, token_hash: str, version: int, state: Any
+    ) -> MonitorRecord:
+        return cls(account_id, monitor_id, token_hash=token_hash, version=version, **state)
+
+    def copy(self) -> MonitorRecord:
+        return copy.deepcopy(self)
+
+
+@dataclass
+class PingRecord:
+    """One ping a monitor received: `ping_id` orders them in time (newest sorts last);
+    `data` holds its API fields (date, kind, exitStatus, method, remoteAddr, userAgent, body)."""
+
+    account_id: str
+    monitor_id: int
+    ping_id: str
+    data: dict[str, Any] = field(default_factory=dict)
+    expires_at: int | None = None
+
+    def copy(self) -> PingRecord:
+        return copy.deepcopy(self)
+
+
+MonitorKeys = list[tuple[str, int]]
+
+
+class MonitorStore(Protocol):
+    """Monitors, their ping tokens and their pings. Writes of a monitor are conditional on its
+    `version` as read (each write counts one more); a token names one monitor at most."""
+
+    def create(self, monitor: MonitorRecord) -> bool:
+        """Store a new monitor and its token unless the id (or the token) exists."""
+        ...
+
+    def get(self, account_id: str, monitor_id: int) -> MonitorRecord | None: ...
+    def by_token(self, token_hash: str) -> MonitorRecord | None:
+        """The monitor whose ping token hashes to `token_hash`, read consistently."""
+        ...
+
+    def list(self, account_id: str) -> list[MonitorRecord]:
+        """The account's monitors in id order."""
+        ...
+
+    def replace(self, monitor: MonitorRecord, expected_version: int) -> bool:
+        """Write the monitor (and move its token when `token_hash` changed) if its stored
+        version is still `expected_version`; the caller has counted `version` on."""
+        ...
+
+    def delete(self, account_id: str, monitor_id: int) -> bool:
+        """Remove the monitor and its token; its pings are left to expire."""
+        ...
+
+    def overdue(self, shard: int, until: int, limit: int) -> MonitorKeys:
+        """(account, monitor) of at most `limit` of the shard's monitors with alert_at <=
+        until, oldest first (through the index, never a scan; eventually consistent)."""
+        ...
+
+    def add_ping(self, ping: PingRecord) -> None: ...
+    def pings(self, account_id: str, monitor_id: int, limit: int, cursor: str | None) -> Page:
+        """The monitor's pings, newest first; `cursor` (from a previous page) continues."""
+        ...
+
+
+def ping_cursor(ping_id: str) -> str:
+    return base64.urlsafe_b64encode(ping_id.encode()).decode().rstrip("=")
+
+
+def ping_from_cursor(cursor: str) -> str:
+    """The ping id a cursor of `MonitorStore.pings` stands for, or a 400 naming `cursor`."""
+    from chalicelib.errors import ValidationError
+
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        text = ""
+    if not PING_ID.fullmatch(text):
+        raise ValidationError("not a cursor of this listing", field="cursor")
+    return text
+
+
+PING_ID = re.compile(r"[0-9]{13}-[0-9a-f]{8}")

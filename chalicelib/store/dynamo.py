@@ -25,11 +25,16 @@ from chalicelib.store.base import (
     JobKeys,
     JobRecord,
     Jobs,
+    MonitorKeys,
+    MonitorRecord,
     Outcome,
     Page,
+    PingRecord,
     RunRecord,
     Watch,
     job_key,
+    ping_cursor,
+    ping_from_cursor,
     watch_minute,
 )
 
@@ -940,3 +945,194 @@ class DynamoStateStore:
             }
         done = _call(lambda: self.table.put_item(Item=item, **kwargs), conditional=True)
         return done is not None
+
+
+# ---- monitors -----------------------------------------------------------------------------
+
+
+class DynamoMonitorStore:
+    """Monitors in a table of their own (`pk`, `sk`), three kinds of items:
+    - the monitor under `monitor#<account>` / its zero-padded id: its state as one JSON
+      document; while it may go down, `overdue_shard` and `alert_at` put it in the sparse
+      `overdue` index the tick queries;
+    - its token under `token#<sha256>` / "-", naming the monitor (a ping's lookup);
+    - its pings under `pings#<account>#<id>` / the ping id, expiring by TTL (`expires_at`).
+    """
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    @staticmethod
+    def _key(account_id: str, monitor_id: int) -> dict[str, str]:
+        return {"pk": f"monitor#{account_id}", "sk": f"{monitor_id:012d}"}
+
+    @staticmethod
+    def _token_key(token_hash: str) -> dict[str, str]:
+        return {"pk": f"token#{token_hash}", "sk": "-"}
+
+    def _item(self, monitor: MonitorRecord) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            **self._key(monitor.account_id, monitor.monitor_id),
+            "account_id": monitor.account_id,
+            "monitor_id": monitor.monitor_id,
+            "token_hash": monitor.token_hash,
+            "version": monitor.version,
+            "state": json.dumps(monitor.state(), separators=(",", ":")),
+        }
+        if monitor.alert_at is not None:
+            item["overdue_shard"] = str(monitor.shard)
+            item["alert_at"] = monitor.alert_at
+        return item
+
+    def _token_item(self, monitor: MonitorRecord) -> dict[str, Any]:
+        return {
+            **self._token_key(monitor.token_hash),
+            "account_id": monitor.account_id,
+            "monitor_id": monitor.monitor_id,
+        }
+
+    @staticmethod
+    def _record(item: dict[str, Any]) -> MonitorRecord:
+        return MonitorRecord.from_state(
+            item["account_id"],
+            int(item["monitor_id"]),
+            item["token_hash"],
+            int(item["version"]),
+            json.loads(item["state"]),
+        )
+
+    def _transact(self, actions: list[dict[str, Any]]) -> bool:
+        client = self.table.meta.client
+        write = functools.partial(client.transact_write_items, TransactItems=actions)
+        return _call(write, recover=lambda exc: False if _cancelled(exc) else None) is not False
+
+    def create(self, monitor: MonitorRecord) -> bool:
+        name, fresh = self.table.name, "attribute_not_exists(pk)"
+        return self._transact(
+            [
+                {"Put": {"TableName": name, "Item": item, "ConditionExpression": fresh}}
+                for item in (self._item(monitor), self._token_item(monitor))
+            ]
+        )
+
+    def get(self, account_id: str, monitor_id: int) -> MonitorRecord | None:
+        response = _call(
+            lambda: self.table.get_item(Key=self._key(account_id, monitor_id), ConsistentRead=True)
+        )
+        item = (response or {}).get("Item")
+        return self._record(item) if item else None
+
+    def by_token(self, token_hash: str) -> MonitorRecord | None:
+        response = _call(
+            lambda: self.table.get_item(Key=self._token_key(token_hash), ConsistentRead=True)
+        )
+        item = (response or {}).get("Item")
+        if not item:
+            return None
+        found = self.get(item["account_id"], int(item["monitor_id"]))
+        return found if found is not None and found.token_hash == token_hash else None
+
+    def list(self, account_id: str) -> list[MonitorRecord]:
+        items = _query_all(
+            self.table,
+            KeyConditionExpression="pk = :p",
+            ExpressionAttributeValues={":p": f"monitor#{account_id}"},
+            ConsistentRead=True,
+        )
+        return [self._record(i) for i in items]
+
+    def replace(self, monitor: MonitorRecord, expected_version: int) -> bool:
+        name = self.table.name
+        put = {
+            "TableName": name,
+            "Item": self._item(monitor),
+            "ConditionExpression": "version = :v AND token_hash = :t",
+            "ExpressionAttributeValues": {":v": expected_version, ":t": monitor.token_hash},
+        }
+        # Most writes (pings, edits) keep the token: one conditional put.
+        if _call(functools.partial(self.table.put_item, **put), conditional=True) is not None:
+            return True
+        current = self.get(monitor.account_id, monitor.monitor_id)
+        if current is None or current.version != expected_version:
+            return False
+        if current.token_hash == monitor.token_hash:
+            return False  # changed between the put and the read: a lost race all the same
+        put["ConditionExpression"] = "version = :v"
+        del put["ExpressionAttributeValues"][":t"]
+        return self._transact(
+            [
+                {"Put": put},
+                {"Delete": {"TableName": name, "Key": self._token_key(current.token_hash)}},
+                {
+                    "Put": {
+                        "TableName": name,
+                        "Item": self._token_item(monitor),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
+
+    def delete(self, account_id: str, monitor_id: int) -> bool:
+        current = self.get(account_id, monitor_id)
+        if current is None:
+            return False
+        name = self.table.name
+        return self._transact(
+            [
+                {
+                    "Delete": {
+                        "TableName": name,
+                        "Key": self._key(account_id, monitor_id),
+                        "ConditionExpression": "version = :v",
+                        "ExpressionAttributeValues": {":v": current.version},
+                    }
+                },
+                {"Delete": {"TableName": name, "Key": self._token_key(current.token_hash)}},
+            ]
+        )
+
+    def overdue(self, shard: int, until: int, limit: int) -> MonitorKeys:
+        kwargs: dict[str, Any] = {
+            "IndexName": "overdue",
+            "KeyConditionExpression": "overdue_shard = :s AND alert_at <= :u",
+            "ExpressionAttributeValues": {":s": str(shard), ":u": until},
+            "Limit": limit,
+        }
+        found: MonitorKeys = []
+        for item in _query_all(self.table, **kwargs):
+            found.append((item["pk"].split("#", 1)[1], int(item["sk"])))
+            if len(found) >= limit:
+                break
+        return found
+
+    def add_ping(self, ping: PingRecord) -> None:
+        item: dict[str, Any] = {
+            "pk": f"pings#{ping.account_id}#{ping.monitor_id}",
+            "sk": ping.ping_id,
+            "data": json.dumps(ping.data, separators=(",", ":")),
+        }
+        if ping.expires_at is not None:
+            item["expires_at"] = ping.expires_at
+        _call(lambda: self.table.put_item(Item=item))
+
+    def pings(self, account_id: str, monitor_id: int, limit: int, cursor: str | None) -> Page:
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :p",
+            "ExpressionAttributeValues": {":p": f"pings#{account_id}#{monitor_id}"},
+            "ScanIndexForward": False,
+            "Limit": limit + 1,
+        }
+        if cursor:
+            kwargs["KeyConditionExpression"] += " AND sk < :before"
+            kwargs["ExpressionAttributeValues"][":before"] = ping_from_cursor(cursor)
+        response = _call(lambda: self.table.query(**kwargs))
+        rows = (response or {}).get("Items", [])
+        items = [
+            PingRecord(
+                account_id, monitor_id, r["sk"], json.loads(r["data"]), _int(r.get("expires_at"))
+            )
+            for r in rows[:limit]
+        ]
+        more = len(rows) > limit
+        return Page(items, ping_cursor(items[-1].ping_id) if more and items else None)

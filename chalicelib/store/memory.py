@@ -13,13 +13,18 @@ from chalicelib.store.base import (
     JobKeys,
     JobRecord,
     Jobs,
+    MonitorKeys,
+    MonitorRecord,
     Outcome,
     Page,
+    PingRecord,
     RunRecord,
     SessionRecord,
     Stores,
     UserRecord,
     Watch,
+    ping_cursor,
+    ping_from_cursor,
     refill,
     watch_minute,
 )
@@ -451,4 +456,88 @@ def memory_stores(shards: int = 8) -> Stores:
         runs=MemoryRunStore(shards),
         state=MemoryStateStore(),
         users=MemoryUserStore(),
+        monitors=MemoryMonitorStore(),
     )
+
+
+# ---- monitors -----------------------------------------------------------------------------
+
+
+class MemoryMonitorStore:
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, int], MonitorRecord] = {}
+        self._tokens: dict[str, tuple[str, int]] = {}
+        self._pings: dict[tuple[str, int], dict[str, PingRecord]] = {}
+        self._lock = threading.Lock()
+
+    def create(self, monitor: MonitorRecord) -> bool:
+        with self._lock:
+            key = (monitor.account_id, monitor.monitor_id)
+            if key in self._items or monitor.token_hash in self._tokens:
+                return False
+            self._items[key] = monitor.copy()
+            self._tokens[monitor.token_hash] = key
+            return True
+
+    def get(self, account_id: str, monitor_id: int) -> MonitorRecord | None:
+        with self._lock:
+            found = self._items.get((account_id, monitor_id))
+            return found.copy() if found else None
+
+    def by_token(self, token_hash: str) -> MonitorRecord | None:
+        with self._lock:
+            key = self._tokens.get(token_hash)
+            found = self._items.get(key) if key else None
+            return found.copy() if found else None
+
+    def list(self, account_id: str) -> list[MonitorRecord]:
+        with self._lock:
+            found = [m.copy() for (a, _), m in self._items.items() if a == account_id]
+        return sorted(found, key=lambda m: m.monitor_id)
+
+    def replace(self, monitor: MonitorRecord, expected_version: int) -> bool:
+        with self._lock:
+            key = (monitor.account_id, monitor.monitor_id)
+            current = self._items.get(key)
+            if current is None or current.version != expected_version:
+                return False
+            if monitor.token_hash != current.token_hash:
+                if monitor.token_hash in self._tokens:
+                    return False
+                del self._tokens[current.token_hash]
+                self._tokens[monitor.token_hash] = key
+            self._items[key] = monitor.copy()
+            return True
+
+    def delete(self, account_id: str, monitor_id: int) -> bool:
+        with self._lock:
+            found = self._items.pop((account_id, monitor_id), None)
+            if found is None:
+                return False
+            self._tokens.pop(found.token_hash, None)
+            return True
+
+    def overdue(self, shard: int, until: int, limit: int) -> MonitorKeys:
+        with self._lock:
+            found = [
+                (m.alert_at, a, i)
+                for (a, i), m in self._items.items()
+                if m.shard == shard and m.alert_at is not None and m.alert_at <= until
+            ]
+        return [(a, i) for _, a, i in sorted(found)[:limit]]
+
+    def add_ping(self, ping: PingRecord) -> None:
+        with self._lock:
+            pings = self._pings.setdefault((ping.account_id, ping.monitor_id), {})
+            pings[ping.ping_id] = ping.copy()
+
+    def pings(self, account_id: str, monitor_id: int, limit: int, cursor: str | None) -> Page:
+        before = ping_from_cursor(cursor) if cursor else None
+        with self._lock:
+            found = list(self._pings.get((account_id, monitor_id), {}).values())
+        newest_first = sorted(found, key=lambda p: p.ping_id, reverse=True)
+        if before is not None:
+            newest_first = [p for p in newest_first if p.ping_id < before]
+        items = [p.copy() for p in newest_first[:limit]]
+        more = len(newest_first) > limit
+        return Page(items, ping_cursor(items[-1].ping_id) if more and items else None)

@@ -68,6 +68,7 @@ DEFAULTS: dict[str, Any] = {
     "queueMax": 0,
     "secretHeaders": [],
     "notes": "",
+    "callback": None,
     "keptFields": {},
 }
 NESTED = ("auth", "notification", "extendedData")
@@ -299,6 +300,11 @@ def _job(raw: Any, path: str, env: Mapping[str, str], m: Manifest) -> DesiredJob
         if key == "url":
             if not isinstance(value, str) or not re.match(r"https?://", value, re.I):
                 raise m.error(where, "must be an http:// or https:// URL")
+            spec[key] = value
+            continue
+        if key == "callback":  # a long job: {timeout: seconds}, checked by the API
+            if value is not None and not isinstance(value, dict):
+                raise m.error(where, "must be a mapping such as {timeout: 3600}, or null")
             spec[key] = value
             continue
         _check_type(value, DEFAULTS[key], where, m)

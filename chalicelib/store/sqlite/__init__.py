@@ -14,6 +14,7 @@ Each thread gets a connection of its own; SQLite serialises writers across threa
 from chalicelib.store.sqlite.database import DATABASE_FILE, Database
 from chalicelib.store.sqlite.delivery import Received, SqliteBlobs, SqliteOutbox, SqliteQueue
 from chalicelib.store.sqlite.jobs import SqliteJobStore
+from chalicelib.store.sqlite.monitors import SqliteMonitorStore
 from chalicelib.store.sqlite.records import (
     SqliteKeyStore,
     SqliteRunStore,
@@ -29,6 +30,7 @@ __all__ = [
     "SqliteBlobs",
     "SqliteJobStore",
     "SqliteKeyStore",
+    "SqliteMonitorStore",
     "SqliteOutbox",
     "SqliteQueue",
     "SqliteRunStore",

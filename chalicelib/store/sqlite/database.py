@@ -129,6 +129,31 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 """
 
+# Monitors (heartbeats): the monitor, its token's hash (unique), and its pings.
+_SCHEMA += """
+CREATE TABLE IF NOT EXISTS monitors (
+    account_id TEXT NOT NULL,
+    monitor_id INTEGER NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    version INTEGER NOT NULL,
+    shard INTEGER NOT NULL,
+    alert_at INTEGER,
+    state TEXT NOT NULL,
+    PRIMARY KEY (account_id, monitor_id)
+);
+CREATE INDEX IF NOT EXISTS monitors_overdue ON monitors (shard, alert_at)
+    WHERE alert_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS pings (
+    account_id TEXT NOT NULL,
+    monitor_id INTEGER NOT NULL,
+    ping_id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    expires_at INTEGER,
+    PRIMARY KEY (account_id, monitor_id, ping_id)
+);
+CREATE INDEX IF NOT EXISTS pings_expiry ON pings (expires_at) WHERE expires_at IS NOT NULL;
+"""
+
 
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
@@ -270,6 +295,9 @@ class Database:
             counts = {
                 "runs": conn.execute(
                     "DELETE FROM runs WHERE expires_at IS NOT NULL AND expires_at < ?", (int(now),)
+                ).rowcount,
+                "pings": conn.execute(
+                    "DELETE FROM pings WHERE expires_at IS NOT NULL AND expires_at < ?", (int(now),)
                 ).rowcount,
                 "watches": conn.execute(
                     "DELETE FROM watches WHERE minute * 60 + ? < ?", (WATCH_KEEP_S, int(now))

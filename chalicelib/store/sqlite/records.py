@@ -21,6 +21,7 @@ from chalicelib.store.base import (
 )
 from chalicelib.store.sqlite.database import Database, dumps
 from chalicelib.store.sqlite.jobs import SqliteJobStore
+from chalicelib.store.sqlite.monitors import SqliteMonitorStore
 from chalicelib.store.sqlite.users import SqliteUserStore
 
 # ---- keys -------------------------------------------------------------------------------------
@@ -372,4 +373,5 @@ def sqlite_stores(db: Database, shards: int = 8, sealer: Sealer | None = None) -
         runs=SqliteRunStore(db),
         state=SqliteStateStore(db),
         users=SqliteUserStore(db),
+        monitors=SqliteMonitorStore(db),
     )
