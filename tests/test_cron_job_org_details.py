@@ -25,14 +25,14 @@ def _log_ids(api: Api, who: Persona, job_id: int) -> list[int]:
     return [item["jobLogId"] for item in reversed(history)]  # oldest first
 
 
-def test_it_numbers_each_call_of_a_job_in_order(
+def test_it_gives_each_call_of_a_job_its_own_log_id(
     api: Api, alice: Persona, settings: Any, httpserver: HTTPServer
 ) -> None:
     httpserver.expect_request("/hook").respond_with_data("ok")
     job_id = body(api.put("/jobs", alice, new_job(url=httpserver.url_for("/hook"))))["jobId"]
     _run_now_and_work(api, alice, job_id, settings, 3)
     ids = _log_ids(api, alice, job_id)
-    assert len(ids) == 3 and ids == sorted(set(ids)) and ids[0] >= 1
+    assert len(ids) == 3 and len(set(ids)) == 3 and min(ids) >= 1
 
 
 def test_it_gives_each_call_an_identifier_that_grows_with_time(
@@ -46,7 +46,8 @@ def test_it_gives_each_call_an_identifier_that_grows_with_time(
     _run_now_and_work(api, alice, second, settings, 1)
     ids = _log_ids(api, alice, first)
     (other,) = _log_ids(api, alice, second)
-    assert len(set(ids)) == 2 and ids == sorted(ids) and 0 < ids[-1] < other < 2**53
+    # Two run-nows of one millisecond have no order in the history: compare as a set.
+    assert len(set(ids)) == 2 and 0 < min(ids) and max(ids) < other < 2**53
 
 
 def test_it_ignores_a_body_sent_without_a_content_type(api: Api, alice: Persona) -> None:
