@@ -466,3 +466,27 @@ def test_it_runs_as_an_installed_command_with_its_exit_codes(local: Cli, tmp_pat
         refused.stderr.strip()
         == f"error: {bad}:1: jobs[0]: each job must be a mapping with at least name and url"
     )
+
+
+def test_it_creates_a_monitor_that_a_ping_brings_up(alice: Cli) -> None:
+    import requests
+
+    created = alice.run("monitors", "create", "--title", "backup", "--every", "3600", "-o", "json")
+    assert created.exit_code == 0, created.output
+    answer = json.loads(created.stdout)
+    assert answer["pingUrl"].startswith("http://127.0.0.1:")
+    monitor = str(answer["monitorId"])
+    assert "new" in alice.run("monitors", "list").stdout
+    assert requests.get(answer["pingUrl"], timeout=10).status_code == 200
+    shown = json.loads(alice.run("monitors", "get", monitor, "-o", "json").stdout)
+    assert shown["status"] == "up"
+    pings = alice.run("monitors", "pings", monitor)
+    assert pings.exit_code == 0 and "success" in pings.stdout
+    assert alice.run("monitors", "pause", monitor).exit_code == 0
+    assert json.loads(alice.run("monitors", "get", monitor, "-o", "json").stdout)["status"] == (
+        "paused"
+    )
+    assert alice.run("monitors", "delete", monitor).exit_code == 0
+    assert alice.run("monitors", "get", monitor).exit_code == 3
+    refused = alice.run("monitors", "create", "--title", "x")
+    assert refused.exit_code == 2 and "--every" in refused.output

@@ -233,6 +233,47 @@ class Client:
         path = f"/runs/{quote(run_id, safe='')}/abort"
         return cast(HistoryItem, self.request("POST", path)["run"])
 
+    # ---- monitors -------------------------------------------------------------------------
+
+    def list_monitors(self) -> list[dict[str, Any]]:
+        return cast(list[dict[str, Any]], self.request("GET", "/monitors")["monitors"])
+
+    def create_monitor(self, monitor: Mapping[str, Any]) -> dict[str, Any]:
+        """A new heartbeat monitor: `{"monitorId", "pingUrl"}` (the ping URL is shown once)."""
+        return cast(dict[str, Any], self.request("PUT", "/monitors", json={"monitor": monitor}))
+
+    def get_monitor(self, monitor_id: int) -> dict[str, Any]:
+        return cast(dict[str, Any], self.request("GET", f"/monitors/{int(monitor_id)}")["monitor"])
+
+    def update_monitor(self, monitor_id: int, delta: Mapping[str, Any]) -> dict[str, Any]:
+        path = f"/monitors/{int(monitor_id)}"
+        return cast(dict[str, Any], self.request("PATCH", path, json={"monitor": delta})["monitor"])
+
+    def delete_monitor(self, monitor_id: int) -> None:
+        self.request("DELETE", f"/monitors/{int(monitor_id)}")
+
+    def pause_monitor(self, monitor_id: int) -> dict[str, Any]:
+        path = f"/monitors/{int(monitor_id)}/pause"
+        return cast(dict[str, Any], self.request("POST", path)["monitor"])
+
+    def resume_monitor(self, monitor_id: int) -> dict[str, Any]:
+        path = f"/monitors/{int(monitor_id)}/resume"
+        return cast(dict[str, Any], self.request("POST", path)["monitor"])
+
+    def rotate_ping_url(self, monitor_id: int) -> str:
+        """A new ping URL; the old one stops working."""
+        path = f"/monitors/{int(monitor_id)}/ping-url"
+        return str(self.request("POST", path)["pingUrl"])
+
+    def monitor_pings(
+        self, monitor_id: int, *, limit: int = 25, cursor: str | None = None
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        path = f"/monitors/{int(monitor_id)}/pings"
+        return cast(dict[str, Any], self.request("GET", path, params=params))
+
     # ---- folders --------------------------------------------------------------------------
 
     def list_folders(self) -> list[Folder]:
