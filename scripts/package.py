@@ -132,6 +132,11 @@ def compose(
     variables = {env: outputs[out]["Value"] for out, env in OUTPUT_ENV.items() if out in outputs}
 
     consumers = set()  # the roles of functions fed by a queue
+    role_of = {  # function logical id -> its role's
+        logical: resource["Properties"].get("Role", {}).get("Fn::GetAtt", [None])[0]
+        for logical, resource in chalice_template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
     roles: dict[str, str] = {}  # "tick" / "worker" -> the function's logical id
     public_url = _public_url(chalice_template)
     for logical, resource in chalice_template["Resources"].items():
@@ -192,6 +197,10 @@ def compose(
             policies = _pinned_policies(resource["Properties"]["Policies"], names)
             if logical not in consumers:
                 policies = _without(policies, QUEUE_CONSUMER_ACTIONS)
+            if logical in {role_of.get(roles[r]) for r in ("tick", "worker") if r in roles}:
+                # API keys, users and sessions are the API's business alone: a tick or worker
+                # that could read them could act as any account.
+                policies = _without_resources(policies, f"table/cronhook-{stage}-keys")
             resources[logical] = {"Properties": {"Policies": policies}}
         elif kind == API_TYPE:
             # In the API's definition, so that every deployment of it carries the responses.
@@ -423,6 +432,22 @@ def _log_group(function: str) -> dict[str, Any]:
             "RetentionInDays": {"Ref": "LogRetentionDays"},
         },
     }
+
+
+def _without_resources(policies: Sequence[Any], marker: str) -> list[Any]:
+    """The policies less the resources whose ARN holds `marker` (a table and its indexes)."""
+    out = copy.deepcopy(list(policies))
+    for policy in out:
+        document = policy["PolicyDocument"]
+        kept = []
+        for statement in document["Statement"]:
+            found = statement["Resource"]
+            listed = found if isinstance(found, list) else [found]
+            remaining = [r for r in listed if marker not in json.dumps(r)]
+            if remaining:
+                kept.append({**statement, "Resource": remaining})
+        document["Statement"] = kept
+    return out
 
 
 def _without(policies: Sequence[Any], actions: frozenset[str]) -> list[Any]:

@@ -519,3 +519,16 @@ def test_a_failed_task_fails_its_message_only_and_a_burst_has_a_ceiling(
         "MaximumConcurrency": {"Ref": "WorkerMaxConcurrency"}
     }
     assert packaged["template"]["Parameters"]["WorkerMaxConcurrency"]["MinValue"] == 2
+
+
+def test_only_the_api_may_read_keys_users_and_sessions(packaged: dict[str, Any]) -> None:
+    """One role per function; the tick's and the worker's cannot reach the keys table (API keys,
+    users, sessions): they never read it, and a role that could would act as any account."""
+    stage = packaged["stage"]
+    roles = resources_of(packaged["template"], "AWS::IAM::Role")
+    functions = resources_of(packaged["template"], "AWS::Serverless::Function")
+    assert len({f["Properties"]["Role"]["Fn::GetAtt"][0] for f in functions.values()}) == 3
+    for logical, role in roles.items():
+        text = json.dumps(role["Properties"]["Policies"])
+        reaches_keys = f"table/cronhook-{stage}-keys" in text
+        assert reaches_keys == (logical == "ApiHandlerRole"), logical
