@@ -234,3 +234,18 @@ def test_it_keeps_other_accounts_jobs_apart(api: Api, alice: Persona, bob: Perso
     assert body(api.get(f"/visualcron/json/job/list?token={token}")) == []
     response = api.get(f"/visualcron/json/job/run?token={token}&id={theirs}")
     assert response.status_code == 404 and body(response)["Field"] == "id"
+
+
+def test_it_takes_a_form_body_and_holds_a_user_to_its_scopes(api: Api, alice: Persona) -> None:
+    assert add_user(api, alice, "viewer", ["read"]).status_code == 201
+    job_id = create(api, alice)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    raw = f"username=viewer&password={PASSWORD}"
+    token = text_of(api.call("POST", "/VisualCron/TEXT/LOGON", None, headers=form, raw=raw))
+    got = api.call(
+        "POST", "/VisualCron/json/job/get", None, headers=form, raw=f"token={token}&id={job_id}"
+    )
+    assert body(got)["Id"] == job_id
+    refused = api.get(f"/VisualCron/json/job/run?token={token}&id={job_id}")
+    assert refused.status_code == 403 and body(refused)["Result"] == "Error"
+    assert body(api.get(f"/jobs/{job_id}/history", alice))["history"] == []
