@@ -735,6 +735,52 @@ def setcronjob(request: Request, call: str) -> Response:
     return _reply(answer, status)
 
 
+def _visualcron(request: Request, fmt: str, method: str) -> Response:
+    """VisualCron's Web API: text, XML or JSON; its own error shape (chalicelib/dialects)."""
+    from chalicelib.dialects import visualcron as dialect
+
+    answer = dialect.handle(
+        dialect.Request(
+            fmt,
+            method,
+            request.query_params,
+            _raw(request),
+            request.headers.get("content-type", ""),
+            source_ip(request),
+        ),
+        service(),
+        _dispatcher,
+    )
+    headers: dict[str, str | list[str]] = {
+        "Content-Type": answer.content_type,
+        "Cache-Control": "no-store",
+        **answer.headers,
+    }
+    return Response(body=answer.body, status_code=answer.status, headers=headers)
+
+
+# `/VisualCron` as VisualCron prints it and `/visualcron` as its examples write it; the format
+# and the method in any case. A method is one segment (`logon`) or two (`job/list`).
+@endpoint("/VisualCron/{fmt}/{method}", ["GET", "POST"], None)
+def visualcron(request: Request, fmt: str, method: str) -> Response:
+    return _visualcron(request, fmt, method)
+
+
+@endpoint("/VisualCron/{fmt}/{group}/{method}", ["GET", "POST"], None)
+def visualcron_job(request: Request, fmt: str, group: str, method: str) -> Response:
+    return _visualcron(request, fmt, f"{group}/{method}")
+
+
+@endpoint("/visualcron/{fmt}/{method}", ["GET", "POST"], None)
+def visualcron_lower(request: Request, fmt: str, method: str) -> Response:
+    return _visualcron(request, fmt, method)
+
+
+@endpoint("/visualcron/{fmt}/{group}/{method}", ["GET", "POST"], None)
+def visualcron_job_lower(request: Request, fmt: str, group: str, method: str) -> Response:
+    return _visualcron(request, fmt, f"{group}/{method}")
+
+
 # ---- the tick and the worker --------------------------------------------------------------
 
 

@@ -311,6 +311,23 @@ def config(ids: dict[str, list[str]]) -> str:
         'include-path = "/api/{call}"',
         "checks.negative_data_rejection.enabled = false",
         "",
+        # VisualCron's Web API takes its key as `token=` in the query (the fuzzer's is fixed so
+        # that calls get past sign-in); its query values are text to it, whatever the document's
+        # types, and a well-formed call may name a job or method that does not exist.
+        *(
+            line
+            for prefix in ("/VisualCron", "/visualcron")
+            for path in ("/{fmt}/{method}", "/{fmt}/{group}/{method}")
+            for line in (
+                "[[operations]]",
+                f'include-path = "{prefix}{path}"',
+                f'parameters = {{ "query.token" = "{ADMIN_KEY}" }}',
+                "checks.negative_data_rejection.enabled = false",
+                'checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", '
+                '"404", "409", "429"]',
+                "",
+            )
+        ),
         # The fuzzer calls with an API key; signing out needs a session, so 400 is its answer.
         "[[operations]]",
         'include-name = "DELETE /sessions/current"',
