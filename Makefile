@@ -10,10 +10,13 @@ STAGE ?= prod
 
 # The client and the `cronhook` command (client/) go in editable, their pins being in
 # requirements-dev.txt; setuptools of the venv builds them offline when it has one.
-$(STAMP): requirements.txt requirements-dev.txt client/pyproject.toml
+# requirements-compat.txt (a cron-job.org client the tests drive) goes in without its pinned
+# dependencies, which are not what its code imports.
+$(STAMP): requirements.txt requirements-dev.txt requirements-compat.txt client/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check pip==26.2.1
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -r requirements-compat.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps \
 		$$($(BIN)/python -c 'import setuptools' 2>/dev/null && echo --no-build-isolation) -e ./client
 	@touch $(STAMP)

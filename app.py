@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from chalice.app import Chalice, Rate, Request, Response, SQSEvent
 
@@ -28,6 +29,8 @@ app.api.binary_types = []  # every response is text; never base64-encode one
 
 JSON = "application/json"
 View = Callable[..., Any]
+IGNORED_HEADER = "X-Cronhook-Ignored-Fields"
+MAX_IGNORED_LISTED = 50  # names in the header; more are counted ("+N")
 
 
 def service() -> Service:
@@ -323,13 +326,40 @@ def list_jobs(principal: auth.Principal, request: Request) -> Any:
     return _listing(request, "jobs", rows, {"someFailed": False})
 
 
+def _strict(request: Request, principal: auth.Principal) -> bool:
+    """Whether an unknown job field is a 400 (`?strict=true`, or the key's setting) rather than
+    ignored as cron-job.org ignores it."""
+    params: Mapping[str, str] = request.query_params or {}
+    given = params.get("strict")
+    if given not in (None, "", "true", "false"):
+        raise ValidationError("must be true or false", field="strict")
+    return principal.strict or given == "true"
+
+
+def _ignored(ignored: tuple[str, ...], principal: auth.Principal, what: str) -> dict[str, str]:
+    """The header naming the fields a job call ignored (each percent-encoded, so that a comma,
+    a line break or a non-ASCII key stays one name), and a log line saying so."""
+    if not ignored:
+        return {}
+    names = [quote(name, safe="") for name in ignored[:MAX_IGNORED_LISTED]]
+    if len(ignored) > MAX_IGNORED_LISTED:
+        names.append(f"+{len(ignored) - MAX_IGNORED_LISTED}")  # "+" of a name is "%2B"
+    listed = ",".join(names)
+    app.log.info("%s by key %s ignored unknown fields: %s", what, principal.key_id, listed)
+    return {IGNORED_HEADER: listed}
+
+
 @endpoint("/jobs", ["PUT", "POST"], "write")
-def create_job(principal: auth.Principal, request: Request) -> dict[str, Any]:
-    job, secret = service().create_job(
-        principal.account_id, _wrapped(body(request), "job"), principal.label
+def create_job(principal: auth.Principal, request: Request) -> Response:
+    added = service().add_job(
+        principal.account_id,
+        _wrapped(body(request), "job"),
+        principal.label,
+        strict=_strict(request, principal),
     )
-    service().fire_soon(job, _dispatcher)
-    return {"jobId": job.job_id, "signingSecret": secret}
+    service().fire_soon(added.job, _dispatcher)
+    headers = _ignored(added.ignored, principal, f"job {added.job.job_id} created")
+    return _reply({"jobId": added.job.job_id, "signingSecret": added.secret}, headers=headers)
 
 
 @endpoint("/jobs/{jobId}", ["GET"], "read")
@@ -339,13 +369,18 @@ def get_job(principal: auth.Principal, request: Request, jobId: str) -> dict[str
 
 
 @endpoint("/jobs/{jobId}", ["PATCH"], "write")
-def update_job(principal: auth.Principal, request: Request, jobId: str) -> dict[str, Any]:
+def update_job(principal: auth.Principal, request: Request, jobId: str) -> Response:
     edited = service().edit_job(
-        principal.account_id, _id(jobId, "job"), _wrapped(body(request), "job"), principal.label
+        principal.account_id,
+        _id(jobId, "job"),
+        _wrapped(body(request), "job"),
+        principal.label,
+        strict=_strict(request, principal),
     )
     service().fire_soon(edited.job, _dispatcher)
+    headers = _ignored(edited.ignored, principal, f"job {edited.job.job_id} updated")
     # cron-job.org answers {}; a URL moved to another origin says which credentials it dropped.
-    return {"cleared": list(edited.cleared)} if edited.cleared else {}
+    return _reply({"cleared": list(edited.cleared)} if edited.cleared else {}, headers=headers)
 
 
 @endpoint("/jobs/{jobId}", ["DELETE"], "write")

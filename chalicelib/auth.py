@@ -88,6 +88,7 @@ class Principal:
     key_id: str
     scopes: frozenset[str]
     name: str = ""
+    strict: bool = False  # the key's setting: unknown job fields are a 400, not ignored
 
     @property
     def label(self) -> str:
@@ -162,7 +163,13 @@ def authenticate(
         )
     if stored.last_used_at is None or now - stored.last_used_at >= _TOUCH_EVERY:
         stores.keys.touch(stored.key_hash, int(now))
-    return Principal(stored.account_id, stored.key_id, frozenset(stored.scopes), stored.name)
+    return Principal(
+        stored.account_id,
+        stored.key_id,
+        frozenset(stored.scopes),
+        stored.name,
+        strict=stored.strict,
+    )
 
 
 def _session_principal(
@@ -195,6 +202,7 @@ def create_key(
     ip_allowlist: Sequence[str] = (),
     rate_limit_per_s: float | None = None,
     rate_limit_burst: float | None = None,
+    strict: bool = False,
 ) -> tuple[str, ApiKey]:
     """Store a new key for the account; returns the full key (shown once) and its record."""
     while True:
@@ -209,6 +217,7 @@ def create_key(
             created_at=int(now),
             rate_limit_per_s=rate_limit_per_s,
             rate_limit_burst=rate_limit_burst,
+            strict=strict,
         )
         if stores.keys.create(record):
             return full, record
@@ -241,6 +250,7 @@ def key_to_api(key: ApiKey) -> dict[str, object]:
         "ipAllowlist": list(key.ip_allowlist),
         "rateLimit": key.rate_limit_per_s,  # None: the deployment's default
         "rateLimitBurst": key.rate_limit_burst,
+        "strict": key.strict,
         "createdAt": key.created_at,
         "lastUsedAt": key.last_used_at,
         "revoked": key.revoked,

@@ -3,7 +3,9 @@
 `validate(payload)` turns a whole job as a client sends it (a `DetailedJob`) into a normalised
 spec, with defaults for omitted fields as the reference documents them, or raises a
 ValidationError naming the first bad field. Read-only fields (`jobId`, `lastStatus`, ...) are
-accepted and ignored so that a client can send back what it read.
+accepted and ignored so that a client can send back what it read. An unknown field is a 400;
+`drop_unknown(payload)` first removes them as cron-job.org ignores them (the lenient mode of the
+cron-job.org routes) and names what it removed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from urllib.parse import urlsplit
 
 from chalicelib import patterns, text
 from chalicelib.errors import ValidationError
+from chalicelib.schedule import KEYS as SCHEDULE_KEYS
 from chalicelib.schedule import Schedule, ScheduleError
 from chalicelib.store.base import JobRecord
 
@@ -200,6 +203,35 @@ def _check_keys(obj: Mapping[str, Any], allowed: Any, path: str) -> None:
         if key not in allowed:
             where = f"{path}.{key}" if path else key
             raise ValidationError("unknown field", field=where)
+
+
+def drop_unknown(payload: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The payload (a job or a PATCH delta) without the fields cron-job.org would ignore, and
+    their dotted names in the order given (`scheldule`, `auth.token`, `schedule.every`).
+
+    cron-job.org reads the fields it knows and ignores the rest, at every level of its job
+    objects: the job, `auth`, `notification`, `extendedData` and `schedule`. A nested value
+    that is not an object is left for `validate` to reject, and so are the keys of maps whose
+    keys are data (`extendedData.headers`, `keptFields`) and of `schedule.timing` (cronhook's
+    own syntax, which cron-job.org does not have)."""
+    ignored: list[str] = []
+    kept = _known(payload, set(DEFAULTS) | READ_ONLY, "", ignored)
+    for name in _NESTED:
+        if isinstance(kept.get(name), dict):
+            kept[name] = _known(kept[name], DEFAULTS[name], name, ignored)
+    if isinstance(kept.get("schedule"), dict):
+        kept["schedule"] = _known(kept["schedule"], SCHEDULE_KEYS, "schedule", ignored)
+    return kept, ignored
+
+
+def _known(obj: Mapping[str, Any], allowed: Any, path: str, ignored: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        if key in allowed:
+            out[key] = value
+        else:
+            ignored.append(f"{path}.{key}" if path else str(key))
+    return out
 
 
 def validate_url(url: object, path: str = "url") -> str:

@@ -146,6 +146,28 @@ def _op(
     return op
 
 
+def _strict() -> dict[str, dict[str, Any]]:
+    return {
+        "strict": {
+            **_query(patterns.words(("true", "false"))),
+            "description": "true: an unknown field is a 400 naming it (as it always is for a "
+            "key created with strict), instead of ignored as cron-job.org ignores it",
+        }
+    }
+
+
+def _ignoring(op: dict[str, Any]) -> dict[str, Any]:
+    """A cron-job.org job write: its 200 names the unknown fields it ignored, if any."""
+    op["responses"]["200"]["headers"] = {
+        "X-Cronhook-Ignored-Fields": {
+            "description": "Sent when fields were ignored: their dotted names (schedule.every), "
+            "comma-separated, each percent-encoded; past 50 names a last entry +N counts the rest",
+            "schema": _STR,
+        }
+    }
+    return op
+
+
 def _ints(low: int, high: int) -> dict[str, Any]:
     return {"type": "integer", "minimum": low, "maximum": high}
 
@@ -297,39 +319,48 @@ def _paths() -> dict[str, Any]:
                 listing=jobs.SUMMARY_COLUMNS,
                 query={"title": {**_STR, "description": "only the jobs titled exactly so"}},
             ),
-            "put": _op(
-                "Create a job",
-                "write",
-                _obj({"jobId": _INT, "signingSecret": _STR}),
-                request=job_body,
+            "put": _ignoring(
+                _op(
+                    "Create a job",
+                    "write",
+                    _obj({"jobId": _INT, "signingSecret": _STR}),
+                    request=job_body,
+                    query=_strict(),
+                )
             ),
-            "post": _op(
-                "Create a job",
-                "write",
-                _obj({"jobId": _INT, "signingSecret": _STR}),
-                request=job_body,
+            "post": _ignoring(
+                _op(
+                    "Create a job",
+                    "write",
+                    _obj({"jobId": _INT, "signingSecret": _STR}),
+                    request=job_body,
+                    query=_strict(),
+                )
             ),
         },
         "/jobs/{jobId}": {
             "get": _op(
                 "Job details", "read", _obj({"jobDetails": _ref("DetailedJob")}), params=["jobId"]
             ),
-            "patch": _op(
-                "Update a job with a delta; a URL moved to another origin drops the stored "
-                "password and secret headers the delta does not give again, and says so",
-                "write",
-                _obj(
-                    {
-                        "cleared": {
-                            "type": "array",
-                            "items": {"type": "string"},
-                            "description": "The fields of the credentials dropped",
-                        }
-                    },
-                    required=[],
-                ),
-                request=job_delta,
-                params=["jobId"],
+            "patch": _ignoring(
+                _op(
+                    "Update a job with a delta; a URL moved to another origin drops the stored "
+                    "password and secret headers the delta does not give again, and says so",
+                    "write",
+                    _obj(
+                        {
+                            "cleared": {
+                                "type": "array",
+                                "items": {"type": "string"},
+                                "description": "The fields of the credentials dropped",
+                            }
+                        },
+                        required=[],
+                    ),
+                    request=job_delta,
+                    params=["jobId"],
+                    query=_strict(),
+                )
             ),
             "delete": _op("Delete a job", "write", empty, params=["jobId"]),
         },

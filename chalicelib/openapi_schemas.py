@@ -10,11 +10,13 @@ folder or job exists, a header named twice, the headers' total size).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import lru_cache
 from typing import Any
 from zoneinfo import available_timezones
 
 from chalicelib import auth, jobs, patterns, text
+from chalicelib.schedule import KEYS
 
 _INT = {"type": "integer"}
 _BOOL = {"type": "boolean"}
@@ -42,6 +44,27 @@ def closed(
 ) -> dict[str, Any]:
     """An object that refuses fields it does not name."""
     return obj(properties, required, additionalProperties=False, **extra)
+
+
+# cron-job.org reads the fields it knows and ignores the rest: so do the cron-job.org job routes
+# (jobs.drop_unknown), unless asked to be strict. Their objects take other fields.
+_IGNORED = "Other fields are ignored, named in X-Cronhook-Ignored-Fields (strict: a 400)."
+
+
+def ignoring(
+    properties: dict[str, Any],
+    required: list[str] | None = None,
+    *,
+    known: Collection[str] = (),
+    **extra: Any,
+) -> dict[str, Any]:
+    """An object of a cron-job.org job write: a field it does not name is ignored, but one of
+    `known` it does not name (a key of another schedule form) is refused."""
+    schema = obj(properties, required, **extra)
+    others = sorted(set(known) - set(properties))
+    if others:
+        schema["not"] = {"anyOf": [{"required": [name]} for name in others]}
+    return schema
 
 
 def _ints(low: int, high: int) -> dict[str, Any]:
@@ -79,7 +102,7 @@ def _exactly(pattern: str) -> dict[str, Any]:
 
 
 URL = {"type": "string", "maxLength": jobs.MAX_URL, "pattern": patterns.URL}
-EXTENDED_DATA = closed(
+EXTENDED_DATA = ignoring(
     {
         "headers": {
             "type": "object",
@@ -156,8 +179,9 @@ def _schedule_input(*, delta: bool = False) -> dict[str, Any]:
     if delta:
         changed = {key: {"anyOf": [*value["anyOf"], {"const": []}]} for key, value in lists.items()}
         on_its_own = [
-            closed(
+            ignoring(
                 {**common, **changed},
+                known=KEYS,
                 description="Any of cron-job.org's lists, the time zone or expiresAt: they "
                 "change the job's schedule and keep the rest of it. Lists given to a job of "
                 "another form replace it, so all five are needed then.",
@@ -165,15 +189,17 @@ def _schedule_input(*, delta: bool = False) -> dict[str, Any]:
         ]
     else:
         on_its_own = [
-            closed(common, description="No schedule: the job runs on demand only."),
-            closed(
+            ignoring(common, known=KEYS, description="No schedule: the job runs on demand only."),
+            ignoring(
                 {**common, **{key: {"const": []} for key in lists}},
                 list(lists),
+                known=KEYS,
                 description="cron-job.org's way to say no schedule.",
             ),
-            closed(
+            ignoring(
                 {**common, **lists},
                 list(lists),
+                known=KEYS,
                 description="cron-job.org's object: [-1] for every value, else the values to run "
                 "at; a day runs if it matches mdays or wdays when both are restricted.",
             ),
@@ -181,7 +207,7 @@ def _schedule_input(*, delta: bool = False) -> dict[str, Any]:
     forms = [
         _NULL,
         *on_its_own,
-        closed(
+        ignoring(
             {
                 **common,
                 "cron": {
@@ -195,8 +221,9 @@ def _schedule_input(*, delta: bool = False) -> dict[str, Any]:
                 },
             },
             ["cron"],
+            known=KEYS,
         ),
-        closed(
+        ignoring(
             {
                 **common,
                 "timing": closed(
@@ -208,14 +235,18 @@ def _schedule_input(*, delta: bool = False) -> dict[str, Any]:
                 ),
             },
             ["timing"],
+            known=KEYS,
         ),
-        closed({"timezone": zone, "expiresAt": {"enum": [0, None]}, "at": at}, ["at"]),
+        ignoring(
+            {"timezone": zone, "expiresAt": {"enum": [0, None]}, "at": at}, ["at"], known=KEYS
+        ),
     ]
     return {
         "oneOf": forms,
         "description": "When the job runs: exactly one of cron-job.org's lists, a cron text, "
         "Cronicle's timing or one time (at); each may name its time zone. null, {} or only a "
-        "time zone: on demand only.",
+        "time zone: on demand only. " + _IGNORED + " The keys of timing are cronhook's own: "
+        "another is refused.",
     }
 
 
@@ -255,7 +286,7 @@ def _job_fields() -> dict[str, Any]:
         "saveResponses": _BOOL,
         "url": ref("Url"),
         "auth": {
-            **closed(
+            **ignoring(
                 {
                     "enable": _BOOL,
                     "user": _line(jobs.MAX_AUTH_FIELD),
@@ -276,7 +307,7 @@ def _job_fields() -> dict[str, Any]:
             "description": "A long job: the target answers 202 and POSTs its outcome to the "
             "URL in X-Cronhook-Callback-Url within `timeout` seconds.",
         },
-        "notification": closed(
+        "notification": ignoring(
             {
                 "onFailure": _BOOL,
                 "onFailureCount": _ints(1, 1000),
@@ -392,6 +423,7 @@ _KEY = obj(
         "ipAllowlist": {"type": "array", "items": _STR},
         "rateLimit": {"type": ["number", "null"]},
         "rateLimitBurst": {"type": ["number", "null"]},
+        "strict": _BOOL,
         "createdAt": _INT,
         "lastUsedAt": {"type": ["integer", "null"]},
         "revoked": _BOOL,
@@ -426,6 +458,11 @@ def _key_input() -> dict[str, Any]:
             },
             "rateLimit": {**limit(0.01, 10_000), "description": "Requests per second."},
             "rateLimitBurst": limit(1, 10_000),
+            "strict": {
+                "type": "boolean",
+                "description": "true: the cron-job.org job routes answer an unknown field with "
+                "a 400 (as ?strict=true does) instead of ignoring it. Default false.",
+            },
         }
     )
 
@@ -512,18 +549,18 @@ def schemas() -> dict[str, Any]:
             "description": "An IANA time zone; null or left out: UTC.",
         },
         "Schedule": _SCHEDULE,
-        "JobInput": closed(
+        "JobInput": ignoring(
             job_fields,
             ["url"],
             description="A new job (cron-job.org's DetailedJob plus cronhook's fields); "
-            "left-out fields take their defaults.",
+            "left-out fields take their defaults. " + _IGNORED,
         ),
         "ScheduleDelta": _schedule_input(delta=True),
-        "JobDelta": closed(
+        "JobDelta": ignoring(
             {**job_fields, "schedule": ref("ScheduleDelta")},
             description="The fields to change; auth, notification, extendedData and the "
             "schedule merge into the job's. The result must be a valid job, which depends on the "
-            "job: a 400 names the field when it is not.",
+            "job: a 400 names the field when it is not. " + _IGNORED,
         ),
         "Job": _JOB,
         "DetailedJob": _detailed_job(),

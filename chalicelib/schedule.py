@@ -62,7 +62,7 @@ from chalicelib.schedule_fields import (
 )
 from chalicelib.schedule_walk import Walker, wall_to_instant
 
-__all__ = ["Schedule", "ScheduleError"]
+__all__ = ["KEYS", "Schedule", "ScheduleError"]
 
 _CRONJOB = (
     ListField("hours", "hour", 0, 23),
@@ -94,6 +94,7 @@ _FORMS = {
     "at": {"at"},
 }
 _ALL_KEYS = _COMMON.union(*_FORMS.values())
+KEYS = frozenset(_ALL_KEYS)  # the keys a `schedule` object may have, in every form
 # The field a schedule that matches no date names: where its days are.
 _DAY_FIELD = {
     "cronjob": "schedule.mdays",

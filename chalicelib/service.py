@@ -72,14 +72,25 @@ class Service:
         job.next_run_at = schedule.next_after(now) if job.enabled else None
 
     def create_job(
-        self, account_id: str, payload: object, actor: str = ""
+        self, account_id: str, payload: object, actor: str = "", *, strict: bool = True
     ) -> tuple[JobRecord, str]:
         """Validate and store a new job; returns it and its signing secret (shown only now).
         `actor` (a key's name) is kept as the job's createdBy and modifiedBy."""
+        added = self.add_job(account_id, payload, actor, strict=strict)
+        return added.job, added.secret
+
+    def add_job(
+        self, account_id: str, payload: object, actor: str = "", *, strict: bool = True
+    ) -> Added:
+        """`create_job`, saying which fields it ignored: unless `strict` (an unknown field is
+        then a 400), those cron-job.org would ignore (`jobs.drop_unknown`)."""
         from chalicelib import signing
 
         if not isinstance(payload, dict):
             raise ValidationError("must be an object", field="job")
+        ignored: list[str] = []
+        if not strict:
+            payload, ignored = jobs.drop_unknown(payload)
         valid = jobs.validate(jobs.with_defaults(payload), folder_ids=self._folder_ids(account_id))
         if valid.password == jobs.PASSWORD_MASK:
             # A job copied from what GET returned: the mask is not the password it stands for.
@@ -106,21 +117,28 @@ class Service:
         self._schedule_next(job, valid.schedule, now)
         if not self.stores.jobs.create(job):
             raise Conflict("job id already taken; try again")
-        return job, secret
+        return Added(job, secret, tuple(ignored))
 
-    def update_job(self, account_id: str, job_id: int, delta: object, actor: str = "") -> JobRecord:
+    def update_job(
+        self, account_id: str, job_id: int, delta: object, actor: str = "", *, strict: bool = True
+    ) -> JobRecord:
         """Merge a delta into the job, validate it whole, store it unless it changed meanwhile;
-        `actor` becomes its modifiedBy."""
-        return self.edit_job(account_id, job_id, delta, actor).job
+        `actor` becomes its modifiedBy. Unless `strict`, fields cron-job.org would ignore are."""
+        return self.edit_job(account_id, job_id, delta, actor, strict=strict).job
 
-    def edit_job(self, account_id: str, job_id: int, delta: object, actor: str = "") -> Edited:
-        """`update_job`, saying which stored credentials the edit cleared: a URL moved to
-        another origin drops the password and the secret headers that this same delta does not
-        give again. Otherwise a key that may edit jobs, but never reads their secrets, could
-        send them anywhere by changing the URL (or switch auth off, move the URL, and switch it
-        on again)."""
+    def edit_job(
+        self, account_id: str, job_id: int, delta: object, actor: str = "", *, strict: bool = True
+    ) -> Edited:
+        """`update_job`, saying which fields it ignored and which stored credentials the edit
+        cleared: a URL moved to another origin drops the password and the secret headers that
+        this same delta does not give again. Otherwise a key that may edit jobs, but never reads
+        their secrets, could send them anywhere by changing the URL (or switch auth off, move
+        the URL, and switch it on again)."""
         if not isinstance(delta, dict):
             raise ValidationError("must be an object", field="job")
+        ignored: list[str] = []
+        if not strict:
+            delta, ignored = jobs.drop_unknown(delta)
         delta = dict(delta)
         if (
             isinstance(delta.get("auth"), dict)
@@ -161,7 +179,7 @@ class Service:
             if schedule_changed or job.enabled != was_enabled or job.next_run_at is None:
                 self._schedule_next(job, valid.schedule, now)
             if self.stores.jobs.replace(job, expected):
-                return Edited(job, cleared)
+                return Edited(job, cleared, tuple(ignored))
         raise Conflict("the job changed while it was being updated; try again")
 
     def fire_soon(self, job: JobRecord, dispatcher: Callable[[], Any]) -> int:
@@ -321,7 +339,14 @@ class Service:
         if not isinstance(payload, dict):
             raise ValidationError("must be an object", field="key")
         for key in payload:
-            if key not in ("name", "scopes", "ipAllowlist", "rateLimit", "rateLimitBurst"):
+            if key not in (
+                "name",
+                "scopes",
+                "ipAllowlist",
+                "rateLimit",
+                "rateLimitBurst",
+                "strict",
+            ):
                 raise ValidationError("unknown field", field=key)
         name = payload.get("name", "")
         if not isinstance(name, str) or text.too_long(name, 128):
@@ -340,6 +365,9 @@ class Service:
                     f"must be a number from {low:g} to {high:g}", field=field_name
                 )
             limits[field_name] = None if value is None else float(value)
+        strict = payload.get("strict", False)
+        if not isinstance(strict, bool):
+            raise ValidationError("must be true or false", field="strict")
         return auth.create_key(
             self.stores,
             account_id,
@@ -349,6 +377,7 @@ class Service:
             ip_allowlist=allowlist,
             rate_limit_per_s=limits["rateLimit"],
             rate_limit_burst=limits["rateLimitBurst"],
+            strict=strict,
         )
 
     def revoke_key(self, account_id: str, key_id: str) -> None:
@@ -725,10 +754,21 @@ def validate_overrides(payload: object, job: JobRecord | None = None) -> dict[st
 
 @dataclass(frozen=True)
 class Edited:
-    """A saved edit, and the stored credentials it cleared (their field paths)."""
+    """A saved edit, the stored credentials it cleared and the fields of the delta it ignored
+    (their dotted paths)."""
 
     job: JobRecord
     cleared: tuple[str, ...] = ()
+    ignored: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Added:
+    """A new job, its signing secret (shown only now) and the fields it ignored."""
+
+    job: JobRecord
+    secret: str
+    ignored: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -142,6 +142,45 @@ def test_it_lists_and_revokes_keys_per_account(store: Stores) -> None:
     assert still is not None and still.revoked_at == 100
 
 
+def test_it_keeps_whether_a_key_is_strict(store: Stores) -> None:
+    store.keys.create(key("h1", "k1", strict=True))
+    store.keys.create(key("h2", "k2"))
+    strict, lenient = store.keys.get_by_hash("h1"), store.keys.get_by_hash("h2")
+    assert strict is not None and strict.strict is True
+    assert lenient is not None and lenient.strict is False
+    assert [k.strict for k in store.keys.list("alice")] == [True, False]
+
+
+def test_it_adds_the_strict_column_to_a_database_made_before_it(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # the keys table as the first schema made it
+        conn.execute(
+            "CREATE TABLE keys (key_hash TEXT PRIMARY KEY, key_id TEXT NOT NULL, "
+            "account_id TEXT NOT NULL, name TEXT NOT NULL, scopes TEXT NOT NULL, "
+            "ip_allowlist TEXT NOT NULL, created_at INTEGER NOT NULL, last_used_at INTEGER, "
+            "revoked_at INTEGER, rate_limit_per_s REAL, rate_limit_burst REAL)"
+        )
+        conn.execute(
+            "INSERT INTO keys VALUES ('h1', 'k1', 'alice', 'old', '[\"read\"]', '[]', 1, "
+            "NULL, NULL, NULL, NULL)"
+        )
+    conn.close()
+    for _ in range(2):  # opening again finds the column there
+        db = Database(path)
+        stores = sqlite_stores(db, sealer=LocalSealer(bytes(32)))
+        old = stores.keys.get_by_hash("h1")
+        assert old is not None and old.name == "old" and old.strict is False
+        db.close()
+    db = Database(path)
+    stores = sqlite_stores(db, sealer=LocalSealer(bytes(32)))
+    assert stores.keys.create(key("h2", "k2", strict=True))
+    new = stores.keys.get_by_hash("h2")
+    assert new is not None and new.strict is True
+    db.close()
+
+
 def test_it_records_when_a_key_was_used(store: Stores) -> None:
     store.keys.create(key())
     store.keys.touch("h1", 1234)

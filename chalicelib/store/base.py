@@ -72,6 +72,9 @@ class ApiKey:
     revoked_at: int | None = None
     rate_limit_per_s: float | None = None
     rate_limit_burst: float | None = None
+    # The cron-job.org job routes answer an unknown field with a 400 (as with ?strict=true)
+    # instead of ignoring it as cron-job.org does.
+    strict: bool = False
 
     @property
     def revoked(self) -> bool:

@@ -555,6 +555,8 @@ class DynamoKeyStore:
             "ip_allowlist": list(key.ip_allowlist),
             "created_at": key.created_at,
         }
+        if key.strict:  # absent: lenient, as every key stored before the setting existed
+            item["strict"] = True
         optional = {
             "last_used_at": key.last_used_at,
             "revoked_at": key.revoked_at,
@@ -582,6 +584,7 @@ class DynamoKeyStore:
             revoked_at=_int(item.get("revoked_at")),
             rate_limit_per_s=_float(item.get("rate_limit_per_s")),
             rate_limit_burst=_float(item.get("rate_limit_burst")),
+            strict=bool(item.get("strict", False)),
         )
 
     def create(self, key: ApiKey) -> bool:

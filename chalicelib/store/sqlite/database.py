@@ -57,7 +57,8 @@ CREATE TABLE IF NOT EXISTS keys (
     last_used_at INTEGER,
     revoked_at INTEGER,
     rate_limit_per_s REAL,
-    rate_limit_burst REAL
+    rate_limit_burst REAL,
+    strict INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS keys_by_account ON keys (account_id, key_id);
 CREATE TABLE IF NOT EXISTS runs (
@@ -155,6 +156,20 @@ CREATE INDEX IF NOT EXISTS pings_expiry ON pings (expires_at) WHERE expires_at I
 """
 
 
+# Columns added since a table was first made: (table, column, declaration). A file made before
+# gains them here; CREATE TABLE above has them for a new file. Old rows take the default.
+_ADDED_COLUMNS = (("keys", "strict", "INTEGER NOT NULL DEFAULT 0"),)
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """Add the columns of `_ADDED_COLUMNS` a table lacks; idempotent (PRAGMA table_info says
+    what it has), so every open of an existing file can run it."""
+    for table, column, declaration in _ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
@@ -186,6 +201,7 @@ class Database:
                 conn = self._writing()
                 conn.execute("PRAGMA journal_mode=WAL")  # kept in the file from then on
                 conn.executescript(_SCHEMA)  # idempotent: every statement is IF NOT EXISTS
+                _add_columns(conn)
             with self.write() as conn:
                 found = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
                 if found is None:

@@ -28,7 +28,7 @@ from chalicelib.store.sqlite.users import SqliteUserStore
 
 _KEY_COLUMNS = (
     "key_hash, key_id, account_id, name, scopes, ip_allowlist, created_at, last_used_at, "
-    "revoked_at, rate_limit_per_s, rate_limit_burst"
+    "revoked_at, rate_limit_per_s, rate_limit_burst, strict"
 )
 
 
@@ -50,12 +50,13 @@ class SqliteKeyStore:
             revoked_at=row[8],
             rate_limit_per_s=row[9],
             rate_limit_burst=row[10],
+            strict=bool(row[11]),
         )
 
     def create(self, key: ApiKey) -> bool:
         with self.db.write() as conn:
             cursor = conn.execute(
-                f"INSERT OR IGNORE INTO keys ({_KEY_COLUMNS}) VALUES ({', '.join('?' * 11)})",
+                f"INSERT OR IGNORE INTO keys ({_KEY_COLUMNS}) VALUES ({', '.join('?' * 12)})",
                 (
                     key.key_hash,
                     key.key_id,
@@ -68,6 +69,7 @@ class SqliteKeyStore:
                     key.revoked_at,
                     key.rate_limit_per_s,
                     key.rate_limit_burst,
+                    int(key.strict),
                 ),
             )
             return cursor.rowcount == 1
