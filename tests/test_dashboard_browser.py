@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -839,3 +840,97 @@ def test_the_key_form_shows_only_once_the_key_list_above_it_is_drawn(
         held[0].continue_()
         expect(page.locator("#keys-table tbody tr").first).to_be_visible()
         expect(page.locator("#key-form")).to_be_visible()
+
+
+# ---- run controls (issue 19): abort, notes, run-now overrides, the cursor, title search -------
+
+
+class StallingTarget:
+    """A loopback HTTP target that reads a request and answers nothing for `stall_s` seconds;
+    it notes when the caller closes the connection (as tests/test_run_controls.py's)."""
+
+    def __init__(self, stall_s: float = 20.0) -> None:
+        self.stall_s = stall_s
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.requests = 0
+        self.closed = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}/stall"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
+
+    def _hold(self, conn: socket.socket) -> None:
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            self.requests += 1
+            conn.settimeout(self.stall_s)
+            try:
+                if conn.recv(1) == b"":
+                    self.closed.set()  # the caller hung up
+            except (TimeoutError, OSError):
+                return
+
+
+@pytest.fixture
+def stalling() -> Iterator[StallingTarget]:
+    target = StallingTarget()
+    yield target
+    target.listener.close()
+
+
+def test_a_run_in_flight_is_aborted_after_a_confirmation(
+    shared_stack: LocalStack, stalling: StallingTarget, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    api = Api(shared_stack)
+    title = _unique("Stalls")
+    job_id = api.create_job(title=title, url=stalling.url, requestTimeout=60, retries=2)
+    watch = ConsoleWatch()
+    with signed_in(shared_stack, tmp_path, watch) as page:
+        _go(page, f"#/jobs/{job_id}/history")
+        expect(page.locator("#history-title")).to_have_text(f"History: {title}")
+        page.get_by_role("button", name="Run now", exact=True).click()
+        item = page.locator("#runs-list li").first
+        expect(item.locator(".badge")).to_have_text("running", timeout=RUN_WAIT_MS)
+        deadline = time.monotonic() + RUN_WAIT_MS / 1000
+        while stalling.requests < 1 and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        assert stalling.requests == 1, "the target was never called"
+
+        abort = item.get_by_role("button", name=f"Abort the run of {title}", exact=True)
+        expect(abort).to_be_enabled()
+        abort.click()
+        keep = item.get_by_role("button", name=f"Keep running the run of {title}", exact=True)
+        keep.click()  # changed our mind: the run goes on
+        expect(abort).to_be_focused()
+        expect(item.locator(".badge")).to_have_text("running")
+        abort.click()
+        confirm = item.get_by_role("button", name=f"Yes, abort the run of {title}", exact=True)
+        expect(confirm).to_be_focused()
+        confirm.click()
+        expect(item.locator(".badge")).to_have_text(re.compile(r"^aborted: Aborted by "))
+        expect(item.locator(".badge")).to_have_class(re.compile(r"\bfail\b"))
+        expect(item.get_by_role("button", name=re.compile("^Abort"))).to_have_count(0)
+        assert stalling.closed.wait(5), "the target never saw its connection closed"
+
+        row = page.locator("#history-table tbody tr").first
+        expect(row.locator("td[data-label='Status']")).to_contain_text("aborted")
+        expect(page.locator("#history-table tbody tr")).to_have_count(1)  # no retry followed
+        assert stalling.requests == 1

@@ -25,7 +25,9 @@
     8: "Failed (internal error)",
     9: "Failed (unknown reason)",
   };
-  const FINAL_STATES = ["done", "lost", "skipped", "cancelled"];
+  const FINAL_STATES = ["done", "lost", "skipped", "cancelled", "aborted"];
+  const IN_FLIGHT = ["queued", "running", "waiting"]; // what an abort can still reach
+  const ABORT_WAIT_MS = 30 * 1000; // how long the page follows an aborted run to its end
   const HISTORY_PAGE = 25;
   const CHART_RUNS = 100;
   const PREVIEW_DELAY_MS = 350;
@@ -785,8 +787,13 @@
     const list = $("#runs-list");
     const state = h("span", { class: "badge wait", text: "queued" });
     const detail = h("span", { class: "muted", text: "" });
+    let delay = 500;
+    const control = abortControl(runId, "the run of " + title, () => {
+      detail.textContent = "aborting…";
+      delay = 500; // look again soon: the run ends within about a second
+    });
     const item = h("li", { "data-run": runId },
-      h("strong", { text: title }), state, detail,
+      h("strong", { text: title }), state, detail, control,
       h("a", { href: `#/jobs/${jobId}/history`, text: "History" }),
       h("button", { type: "button", class: "small", onclick: () => { item.remove(); panel.hidden = !list.children.length; } }, "Dismiss"),
     );
@@ -795,12 +802,13 @@
     panel.hidden = false;
     guard(async () => {
       const started = Date.now();
-      let delay = 500;
       while (item.isConnected && Date.now() - started < 15 * 60 * 1000) {
         const { run } = await api("GET", "/runs/{runId}", { params: { runId } });
         if (!FINAL_STATES.includes(run.state)) {
           state.textContent = run.state;
-          detail.textContent = run.state === "running" ? "calling " + run.url : "waiting for the worker";
+          if (detail.textContent !== "aborting…") {
+            detail.textContent = run.state === "running" ? "calling " + run.url : "waiting for the worker";
+          }
           await wait(delay);
           delay = Math.min(2000, delay * 1.5);
           continue;
@@ -808,11 +816,61 @@
         state.textContent = run.state === "done" ? run.statusText : run.state + ": " + run.statusText;
         state.className = "badge " + (run.state === "done" && run.status === 1 ? "ok" : "fail");
         detail.textContent = (run.httpStatus ? "HTTP " + run.httpStatus + " · " : "") + fmtMs(run.duration);
+        control.remove();
         await afterRun(jobId);
         return;
       }
       if (item.isConnected) detail.textContent = "still " + state.textContent + "; see History later";
     })();
+  }
+
+  /** An "Abort" button for a run in flight. It asks in place ("Yes, abort" / "Keep running"),
+   * then calls the API; `onAborted` follows the run to its end. A run that ended meanwhile is
+   * said so (the API's 409), and the button goes. */
+  function abortControl(runId, label, onAborted) {
+    const box = h("span", { class: "abort-control" });
+    const abort = h("button", { type: "button", class: "small danger", "aria-label": "Abort " + label }, "Abort");
+    abort.addEventListener("click", () => {
+      const confirm = h("button", { type: "button", class: "small danger", "aria-label": "Yes, abort " + label }, "Yes, abort");
+      const keep = h("button", { type: "button", class: "small", "aria-label": "Keep running " + label }, "Keep running");
+      confirm.addEventListener("click", guard(async () => {
+        confirm.disabled = true;
+        keep.disabled = true;
+        try {
+          await api("POST", "/runs/{runId}/abort", { params: { runId } });
+        } catch (err) {
+          if (err instanceof ApiError && err.status === 409) {
+            box.replaceChildren();
+            flash("Not aborted: " + err.message + ".", true);
+            return;
+          }
+          box.replaceChildren(abort);
+          abort.focus();
+          throw err;
+        }
+        box.replaceChildren(h("span", { class: "muted", text: "abort asked" }));
+        flash(`Abort asked for ${label}.`);
+        await onAborted();
+      }));
+      keep.addEventListener("click", () => {
+        box.replaceChildren(abort);
+        abort.focus();
+      });
+      box.replaceChildren(confirm, keep);
+      confirm.focus();
+    });
+    box.append(abort);
+    return box;
+  }
+
+  /** Follow a run until it ends (or ABORT_WAIT_MS pass); its last state. */
+  async function followRun(runId) {
+    const started = Date.now();
+    for (;;) {
+      const { run } = await api("GET", "/runs/{runId}", { params: { runId } });
+      if (FINAL_STATES.includes(run.state) || Date.now() - started > ABORT_WAIT_MS) return run;
+      await wait(400);
+    }
   }
 
   /** Refresh whatever the page shows about a job once its run has ended. */
@@ -1369,6 +1427,15 @@
     body.replaceChildren(...items.map((run) => {
       const details = h("button", { type: "button", class: "small", "aria-label": "Details of the run at " + fmtTime(run.date || run.datePlanned) }, "Details");
       details.addEventListener("click", guard(() => showRunDetails(run.identifier)));
+      const actions = h("div", { class: "row-actions" }, details);
+      if (IN_FLIGHT.includes(run.state)) {
+        const jobId = hist.jobId;
+        const runId = run.runId || run.identifier;
+        actions.prepend(abortControl(runId, "the run at " + fmtTime(run.date || run.datePlanned), async () => {
+          await followRun(runId);
+          if (hist.jobId === jobId && !$("#view-history").hidden) await loadHistory();
+        }));
+      }
       const trigger = run.trigger && run.trigger !== "schedule" ? run.trigger : "";
       const attempt = run.attempt > 1 ? "attempt " + run.attempt : "";
       return h("tr", {},
@@ -1379,7 +1446,7 @@
           ? h("span", { class: "muted", text: " " + [trigger, attempt].filter(Boolean).join(", ") }) : null)),
         h("td", { "data-label": "HTTP status", class: "num", text: run.httpStatus || "–" }),
         h("td", { "data-label": "Duration", class: "num", text: run.date ? fmtMs(run.duration) : "–" }),
-        h("td", { class: "actions-cell" }, h("div", { class: "row-actions" }, details)),
+        h("td", { class: "actions-cell" }, actions),
       );
     }));
     if (!items.length) {
