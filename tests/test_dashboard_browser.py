@@ -934,3 +934,60 @@ def test_a_run_in_flight_is_aborted_after_a_confirmation(
         expect(row.locator("td[data-label='Status']")).to_contain_text("aborted")
         expect(page.locator("#history-table tbody tr")).to_have_count(1)  # no retry followed
         assert stalling.requests == 1
+
+
+def test_notes_are_edited_on_several_lines_and_shown_with_who_made_and_changed_the_job(
+    shared_stack: LocalStack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    api = Api(shared_stack)
+    title = _unique("Noted")
+    job_id = api.create_job(title=title)
+    made = api.job(job_id)
+    assert made["createdBy"]
+    watch = ConsoleWatch()
+    with signed_in(shared_stack, tmp_path, watch) as page:
+        _go(page, f"#/jobs/{job_id}/history")
+        expect(page.locator("#history-notes")).to_have_text("No notes: add some with Edit.")
+        expect(page.locator("#history-created")).to_have_text(
+            re.compile(rf" by {re.escape(made['createdBy'])}$")
+        )
+
+        _go(page, f"#/jobs/{job_id}/edit")
+        expect(page.get_by_role("heading", name=f"Edit {title}")).to_be_visible()
+        expect(page.locator("#editor-meta")).to_contain_text(f"by {made['createdBy']}")
+        notes = page.get_by_role("textbox", name=re.compile("^Notes"))
+        expect(notes).to_be_enabled()
+        notes.fill("Rebuilds the search index.\nAsk Ann before turning it off.")
+        with page.expect_request(
+            lambda r: r.method == "PATCH" and urlsplit(r.url).path == f"/jobs/{job_id}"
+        ) as patch:
+            page.get_by_role("button", name="Save changes").click()
+        assert patch.value.post_data_json == {
+            "job": {"notes": "Rebuilds the search index.\nAsk Ann before turning it off."}
+        }
+        expect(page.get_by_text(f"Job “{title}” saved.")).to_be_visible()
+        saved = api.job(job_id)
+        assert saved["notes"] == "Rebuilds the search index.\nAsk Ann before turning it off."
+
+        _go(page, f"#/jobs/{job_id}/history")
+        about = page.locator("#history-about")
+        expect(page.locator("#history-notes")).to_have_text(
+            "Rebuilds the search index.\nAsk Ann before turning it off."
+        )
+        expect(about).to_be_visible()
+        expect(page.locator("#history-modified")).to_have_text(
+            re.compile(rf"(CET|CEST|GMT\+1|GMT\+2) by {re.escape(saved['modifiedBy'])}$")
+        )
+
+        # Too long: the API's error is shown at the field it names.
+        _go(page, f"#/jobs/{job_id}/edit")
+        expect(page.get_by_role("heading", name=f"Edit {title}")).to_be_visible()
+        expect(notes).to_be_enabled()
+        notes.evaluate("(el) => { el.removeAttribute('maxlength'); }")
+        notes.fill("x" * 10_001)
+        with watch.expecting_400():
+            page.get_by_role("button", name="Save changes").click()
+            expect(notes).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#f-notes-error")).not_to_be_empty()

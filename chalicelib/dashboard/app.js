@@ -1192,6 +1192,7 @@
       maxDuration: intField("#a-max-duration", 0),
       maxConcurrent: intField("#a-max-concurrent", 1),
       queueMax: intField("#a-queue-max", 0),
+      notes: () => $("#f-notes").value,
     };
   }
 
@@ -1203,6 +1204,7 @@
     schedule: { timezone: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC", cron: "*/15 * * * *", expiresAt: 0 },
     retries: 0, retryDelay: 30, catchUp: false, historyStrategy: "MINIMAL", retentionDays: 30, chainSuccess: 0,
     chainFailure: 0, successCodes: [], successMatch: "", errorMatch: "", maxDuration: 0, maxConcurrent: 1, queueMax: 0,
+    notes: "",
   };
 
   function fillJob(job, jobs, folders) {
@@ -1247,6 +1249,17 @@
     $("#a-max-duration").value = job.maxDuration ?? 0;
     $("#a-max-concurrent").value = job.maxConcurrent ?? 1;
     $("#a-queue-max").value = job.queueMax ?? 0;
+    $("#f-notes").value = job.notes || "";
+    $("#editor-meta").textContent = job.jobId ? authorship(job).join("; ") + "." : "";
+  }
+
+  /** "Created <time> by <name>" and "last changed <time> by <name>", in the browser's zone. */
+  function authorship(job) {
+    const by = (name) => (name ? " by " + name : "");
+    return [
+      "Created " + fmtTime(job.created) + by(job.createdBy),
+      "last changed " + fmtTime(job.modified) + by(job.modifiedBy),
+    ];
   }
 
   async function openEditor(jobId) {
@@ -1354,6 +1367,7 @@
       hist.zone = jobDetails.schedule.timezone || "UTC";
       $("#history-title").textContent = "History: " + hist.title;
       $("#history-url").textContent = METHODS[jobDetails.requestMethod] + " " + jobDetails.url;
+      showAbout(jobDetails);
       await loadHistory();
     } catch (err) {
       if (hist.jobId === jobId && err instanceof ApiError) {
@@ -1366,6 +1380,16 @@
     if (hist.jobId === jobId) $("#history-run").disabled = false;
   }
 
+  /** The job's notes, and who created and last changed it, when. */
+  function showAbout(job) {
+    const notes = $("#history-notes");
+    notes.textContent = job.notes || "No notes: add some with Edit.";
+    notes.classList.toggle("muted", !job.notes);
+    $("#history-created").textContent = fmtTime(job.created) + (job.createdBy ? " by " + job.createdBy : "");
+    $("#history-modified").textContent = fmtTime(job.modified) + (job.modifiedBy ? " by " + job.modifiedBy : "");
+    $("#history-about").hidden = false;
+  }
+
   /** Nothing of the job shown before stays while another loads (or fails to): Run now waits. */
   function clearHistory(jobId) {
     hist.title = null;
@@ -1375,6 +1399,7 @@
     $("#history-title").textContent = "History: job #" + jobId;
     $("#history-url").textContent = "Loading…";
     $("#history-details").hidden = true;
+    $("#history-about").hidden = true;
     for (const id of ["#history-rate", "#history-success", "#history-failure", "#history-next"]) $(id).textContent = "–";
     $("#chart").replaceChildren();
     $("#chart-caption").textContent = "Timing of the last runs (ms)";
