@@ -991,3 +991,68 @@ def test_notes_are_edited_on_several_lines_and_shown_with_who_made_and_changed_t
             page.get_by_role("button", name="Save changes").click()
             expect(notes).to_have_attribute("aria-invalid", "true")
         expect(page.locator("#f-notes-error")).not_to_be_empty()
+
+
+def test_run_now_with_changes_sends_them_for_that_run_and_names_a_wrong_field(
+    shared_stack: LocalStack, httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    httpserver.expect_request(
+        "/other", method="PUT", data="x=1", headers={"X-Run": "once"}
+    ).respond_with_data("ok")
+    api = Api(shared_stack)
+    title = _unique("Overrides")
+    job_id = api.create_job(title=title, url=httpserver.url_for("/usual"))
+    watch = ConsoleWatch()
+    with signed_in(shared_stack, tmp_path, watch) as page:
+        _go(page, f"#/jobs/{job_id}/history")
+        expect(page.locator("#history-title")).to_have_text(f"History: {title}")
+        toggle = page.get_by_role("button", name="Run with changes…")
+        toggle.click()
+        expect(toggle).to_have_attribute("aria-expanded", "true")
+        url = page.get_by_label("URL for this run")
+        expect(url).to_be_focused()
+        expect(url).to_have_attribute("placeholder", httpserver.url_for("/usual"))
+        method = page.get_by_label("Method for this run")
+        expect(method.locator("option:checked")).to_have_text("The job's (GET)")
+
+        # A header line the page cannot read: said at the field, nothing sent.
+        headers = page.get_by_label(re.compile("^Headers added for this run"))
+        headers.fill("no colon here")
+        page.get_by_role("button", name="Start this run").click()
+        expect(headers).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#r-headers-error")).to_contain_text("no colon here")
+
+        # A timeout out of range: the API's 400 names the field, shown there.
+        headers.fill("X-Run: once")
+        timeout = page.get_by_label("Timeout for this run (seconds)")
+        timeout.fill("301")
+        with watch.expecting_400():
+            page.get_by_role("button", name="Start this run").click()
+            expect(timeout).to_have_attribute("aria-invalid", "true")
+            expect(page.locator("#r-timeout-error")).not_to_be_empty()
+        expect(timeout).to_be_focused()
+        expect(headers).not_to_have_attribute("aria-invalid", "true")
+
+        timeout.fill("5")
+        url.fill(httpserver.url_for("/other"))
+        method.select_option(label="PUT")
+        page.get_by_label("Body for this run").fill("x=1")
+        with page.expect_request(
+            lambda r: r.method == "POST" and urlsplit(r.url).path == f"/jobs/{job_id}/run"
+        ) as run:
+            page.get_by_role("button", name="Start this run").click()
+        assert run.value.post_data_json == {
+            "url": httpserver.url_for("/other"),
+            "requestMethod": 4,  # PUT, as cron-job.org numbers methods
+            "requestTimeout": 5,
+            "extendedData": {"headers": {"X-Run": "once"}, "body": "x=1"},
+        }
+        item = page.locator("#runs-list li").first
+        expect(item).to_contain_text(f"{title} (with changes)")
+        expect(item.locator(".badge")).to_have_text("OK", timeout=RUN_WAIT_MS)
+        expect(page.locator("#run-form")).to_be_hidden()
+        expect(toggle).to_be_focused()
+        assert [r.path for r, _ in httpserver.log] == ["/other"]
+        assert api.job(job_id)["url"] == httpserver.url_for("/usual")  # the job is as it was

@@ -782,6 +782,54 @@
     }
   }
 
+  /** The run-now form of the history view: shown or hidden, its button saying which. */
+  function toggleRunForm(open) {
+    const form = $("#run-form");
+    form.hidden = !open;
+    $("#history-run-custom").setAttribute("aria-expanded", String(open));
+    if (open) {
+      clearErrors(form);
+      $("#r-url").focus();
+    }
+  }
+
+  /** The run-now overrides the form gives (only its filled fields), in the API's shape. */
+  function readOverrides() {
+    const out = {};
+    const url = $("#r-url").value.trim();
+    if (url) out.url = url;
+    if ($("#r-method").value !== "") out.requestMethod = Number($("#r-method").value);
+    const timeout = intOr($("#r-timeout").value, null);
+    if (timeout !== null) out.requestTimeout = timeout;
+    const extended = {};
+    const headers = parseHeaders($("#r-headers").value); // LocalError naming extendedData.headers
+    if (Object.keys(headers).length) extended.headers = headers;
+    if ($("#r-body").value !== "") extended.body = $("#r-body").value;
+    if (Object.keys(extended).length) out.extendedData = extended;
+    return out;
+  }
+
+  async function runWithChanges() {
+    const form = $("#run-form");
+    const go = $("#run-form-go");
+    if (go.disabled) return;
+    clearErrors(form);
+    const jobId = hist.jobId;
+    const title = hist.title;
+    go.disabled = true;
+    try {
+      const overrides = readOverrides();
+      const data = await api("POST", "/jobs/{jobId}/run", { params: { jobId }, body: overrides });
+      watchRun(data.runId, jobId, title + " (with changes)");
+      toggleRunForm(false);
+      $("#history-run-custom").focus();
+    } catch (err) {
+      showError(form, err);
+    } finally {
+      go.disabled = false;
+    }
+  }
+
   function watchRun(runId, jobId, title) {
     const panel = $("#runs-panel");
     const list = $("#runs-list");
@@ -1368,6 +1416,8 @@
       $("#history-title").textContent = "History: " + hist.title;
       $("#history-url").textContent = METHODS[jobDetails.requestMethod] + " " + jobDetails.url;
       showAbout(jobDetails);
+      fillSelect($("#r-method"), [["", `The job's (${METHODS[jobDetails.requestMethod]})`], ...METHODS.map((m, i) => [i, m])], "");
+      $("#r-url").placeholder = jobDetails.url;
       await loadHistory();
     } catch (err) {
       if (hist.jobId === jobId && err instanceof ApiError) {
@@ -1377,7 +1427,10 @@
       }
       throw err; // and the message at the top
     }
-    if (hist.jobId === jobId) $("#history-run").disabled = false;
+    if (hist.jobId === jobId) {
+      $("#history-run").disabled = false;
+      $("#history-run-custom").disabled = false;
+    }
   }
 
   /** The job's notes, and who created and last changed it, when. */
@@ -1396,6 +1449,9 @@
     hist.chartItems = null;
     hist.nextCursor = null;
     $("#history-run").disabled = true;
+    $("#history-run-custom").disabled = true;
+    $("#run-form").reset();
+    toggleRunForm(false);
     $("#history-title").textContent = "History: job #" + jobId;
     $("#history-url").textContent = "Loading…";
     $("#history-details").hidden = true;
@@ -1770,6 +1826,12 @@
     $("#job-delete-confirm").addEventListener("click", guard(deleteJob));
     $("#job-rotate").addEventListener("click", guard(rotateSecret));
     $("#history-run").addEventListener("click", guard(() => runNow(hist.jobId, hist.title, $("#history-run"))));
+    $("#history-run-custom").addEventListener("click", () => toggleRunForm($("#run-form").hidden));
+    $("#run-form-cancel").addEventListener("click", () => {
+      toggleRunForm(false);
+      $("#history-run-custom").focus();
+    });
+    onSubmit($("#run-form"), runWithChanges);
     $("#history-older").addEventListener("click", guard(async () => {
       if (!hist.nextCursor) return;
       hist.cursors[hist.page + 1] = hist.nextCursor;
