@@ -1056,3 +1056,57 @@ def test_run_now_with_changes_sends_them_for_that_run_and_names_a_wrong_field(
         expect(toggle).to_be_focused()
         assert [r.path for r, _ in httpserver.log] == ["/other"]
         assert api.job(job_id)["url"] == httpserver.url_for("/usual")  # the job is as it was
+
+
+def test_the_cursor_moves_to_a_time_given_on_the_jobs_own_clock(
+    shared_stack: LocalStack, tmp_path: Path
+) -> None:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from playwright.sync_api import expect
+
+    zone = ZoneInfo("America/New_York")
+    api = Api(shared_stack)
+    title = _unique("Cursor")
+    job_id = api.create_job(
+        title=title, enabled=True, schedule={"cron": "0 * * * *", "timezone": "America/New_York"}
+    )
+    # Two days ahead at 07:00 on New York's clock (the browser is in Europe/Berlin).
+    day = datetime.now(zone).date() + timedelta(days=2)
+    wall = datetime(day.year, day.month, day.day, 7, 0, 0, tzinfo=zone)
+    watch = ConsoleWatch()
+    with signed_in(shared_stack, tmp_path, watch) as page:
+        _go(page, f"#/jobs/{job_id}/history")
+        expect(page.locator("#history-title")).to_have_text(f"History: {title}")
+        toggle = page.get_by_role("button", name="Move cursor…")
+        toggle.click()
+        at = page.get_by_label("Count the next run from")
+        expect(at).to_be_focused()
+        expect(at).to_have_value(re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$"))
+        expect(page.locator("#cursor-hint")).to_contain_text("America/New_York")
+
+        at.fill("")
+        page.get_by_role("button", name="Move the cursor").click()
+        expect(at).to_have_attribute("aria-invalid", "true")
+        at.fill("1990-01-01T00:00:00")
+        with watch.expecting_400():
+            page.get_by_role("button", name="Move the cursor").click()
+            expect(page.locator("#cursor-at-error")).to_contain_text("2000")
+
+        at.fill(wall.strftime("%Y-%m-%dT%H:%M:%S"))
+        with page.expect_request(
+            lambda r: r.method == "POST" and urlsplit(r.url).path == f"/jobs/{job_id}/cursor"
+        ) as moved:
+            page.get_by_role("button", name="Move the cursor").click()
+        assert moved.value.post_data_json == {"at": wall.isoformat()}
+        expect(page.locator("#flash")).to_have_text(
+            re.compile(r"^Cursor moved: the next run is at .*07:00:00 (EST|GMT-5|EDT|GMT-4)\.$")
+        )
+        expect(page.locator("#cursor-form")).to_be_hidden()
+        expect(toggle).to_be_focused()
+        expect(page.locator("#history-next")).to_have_text(
+            re.compile(r"^[^·]*07:00:00 (EST|GMT-5|EDT|GMT-4) · ")
+        )
+        assert api.job(job_id)["nextExecution"] == int(wall.timestamp())
+        api.call("PATCH", f"/jobs/{job_id}", {"job": {"enabled": False}})

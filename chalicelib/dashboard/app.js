@@ -605,9 +605,9 @@
   }
 
   /** A wall-clock `YYYY-MM-DDTHH:MM[:SS]` in `zone` as ISO 8601 with that zone's offset. */
-  function wallToIso(wall, zone) {
+  function wallToIso(wall, zone, field) {
     const m = wall.match(/^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/);
-    if (!m) throw new LocalError("schedule.at", "give a date and a time");
+    if (!m) throw new LocalError(field || "schedule.at", "give a date and a time");
     const guess = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0));
     let offset = zoneParts(guess, zone).offsetMin;
     offset = zoneParts(guess - offset * 60000, zone).offsetMin;
@@ -823,6 +823,47 @@
       watchRun(data.runId, jobId, title + " (with changes)");
       toggleRunForm(false);
       $("#history-run-custom").focus();
+    } catch (err) {
+      showError(form, err);
+    } finally {
+      go.disabled = false;
+    }
+  }
+
+  // ---- the schedule's cursor ------------------------------------------------------------------
+
+  /** The cursor form: its time starts at now, on the job's clock (the zone the page shows). */
+  function toggleCursorForm(open) {
+    const form = $("#cursor-form");
+    form.hidden = !open;
+    $("#history-cursor").setAttribute("aria-expanded", String(open));
+    if (!open) return;
+    clearErrors(form);
+    $("#cursor-at").value = zoneParts(Date.now(), hist.zone).wall;
+    $("#cursor-hint").textContent = `In the job's time zone, ${hist.zone}. ` + (hist.catchUp
+      ? "The job catches up: the runs due from then to now run (each at most once)."
+      : "A time in the past counts from now (the job does not catch up); a later one skips the runs before it.");
+    $("#cursor-at").focus();
+  }
+
+  async function moveCursor() {
+    const form = $("#cursor-form");
+    const go = $("#cursor-go");
+    if (go.disabled) return;
+    clearErrors(form);
+    const jobId = hist.jobId;
+    const zone = hist.zone;
+    go.disabled = true;
+    try {
+      const wall = $("#cursor-at").value;
+      if (!wall) throw new LocalError("at", "give the date and time to count the next run from");
+      const { jobDetails } = await api("POST", "/jobs/{jobId}/cursor", { params: { jobId }, body: { at: wallToIso(wall, zone, "at") } });
+      flash(jobDetails.nextExecution
+        ? "Cursor moved: the next run is at " + fmtTime(jobDetails.nextExecution, zoneFormat(zone, true)) + "."
+        : "Cursor moved; the job is disabled, so no run is due.");
+      toggleCursorForm(false);
+      $("#history-cursor").focus();
+      if (hist.jobId === jobId) await loadHistory();
     } catch (err) {
       showError(form, err);
     } finally {
@@ -1413,6 +1454,7 @@
       if (hist.jobId !== jobId) return; // navigated elsewhere meanwhile
       hist.title = jobDetails.title || jobDetails.url;
       hist.zone = jobDetails.schedule.timezone || "UTC";
+      hist.catchUp = Boolean(jobDetails.catchUp);
       $("#history-title").textContent = "History: " + hist.title;
       $("#history-url").textContent = METHODS[jobDetails.requestMethod] + " " + jobDetails.url;
       showAbout(jobDetails);
@@ -1430,6 +1472,7 @@
     if (hist.jobId === jobId) {
       $("#history-run").disabled = false;
       $("#history-run-custom").disabled = false;
+      $("#history-cursor").disabled = false;
     }
   }
 
@@ -1452,6 +1495,8 @@
     $("#history-run-custom").disabled = true;
     $("#run-form").reset();
     toggleRunForm(false);
+    $("#history-cursor").disabled = true;
+    toggleCursorForm(false);
     $("#history-title").textContent = "History: job #" + jobId;
     $("#history-url").textContent = "Loading…";
     $("#history-details").hidden = true;
@@ -1832,6 +1877,12 @@
       $("#history-run-custom").focus();
     });
     onSubmit($("#run-form"), runWithChanges);
+    $("#history-cursor").addEventListener("click", () => toggleCursorForm($("#cursor-form").hidden));
+    $("#cursor-cancel").addEventListener("click", () => {
+      toggleCursorForm(false);
+      $("#history-cursor").focus();
+    });
+    onSubmit($("#cursor-form"), moveCursor);
     $("#history-older").addEventListener("click", guard(async () => {
       if (!hist.nextCursor) return;
       hist.cursors[hist.page + 1] = hist.nextCursor;
