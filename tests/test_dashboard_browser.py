@@ -1110,3 +1110,41 @@ def test_the_cursor_moves_to_a_time_given_on_the_jobs_own_clock(
         )
         assert api.job(job_id)["nextExecution"] == int(wall.timestamp())
         api.call("PATCH", f"/jobs/{job_id}", {"job": {"enabled": False}})
+
+
+def test_the_search_finds_a_title_exactly_through_the_api_when_asked(
+    shared_stack: LocalStack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    api = Api(shared_stack)
+    title = _unique("Exact")
+    wanted = api.create_job(title=title)
+    api.create_job(title=title + " (copy)")
+    api.create_job(title=title.lower())
+    watch = ConsoleWatch()
+    with signed_in(shared_stack, tmp_path, watch) as page:
+        rows = page.locator("#jobs-table tbody tr")
+        search = page.get_by_label("Search by title", exact=True)
+        search.fill(title)  # without "Exact title": contains, in any case, on the page
+        expect(rows).to_have_count(3)
+        expect(page.locator("#jobs-status")).to_have_text(re.compile(r"^3 of \d+ jobs shown$"))
+
+        with page.expect_request(
+            lambda r: r.method == "GET" and urlsplit(r.url).path == "/jobs" and "title=" in r.url
+        ) as asked:
+            page.get_by_label("Exact title").check()
+        assert asked.value.url.endswith("?title=" + title.replace(" ", "+"))
+        expect(page.locator("#jobs-status")).to_have_text(f"1 job titled “{title}”")
+        expect(rows).to_have_count(1)
+        expect(rows.first.get_by_role("link", name=title, exact=True)).to_have_attribute(
+            "href", f"#/jobs/{wanted}/history"
+        )
+
+        search.fill(title + " (nope)")
+        expect(page.locator("#jobs-status")).to_have_text(f"0 jobs titled “{title} (nope)”")
+        expect(rows.first).to_have_text("No job has exactly this title.")
+
+        page.get_by_label("Exact title").uncheck()
+        search.fill(title)
+        expect(rows).to_have_count(3)

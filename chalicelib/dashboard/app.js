@@ -637,6 +637,39 @@
 
   let jobsError = null; // why the last load of the list failed; shown instead of stale rows
 
+  // "Exact title": the API's answer to GET /jobs?title= for `title` (null while it is asked).
+  const exactSearch = { title: null, jobs: null, seq: 0 };
+
+  /** Ask the API for the jobs titled exactly as the search box says, then draw them. */
+  async function searchExact() {
+    const title = $("#jobs-search").value;
+    const seq = ++exactSearch.seq;
+    exactSearch.title = null;
+    exactSearch.jobs = null;
+    if (!$("#jobs-exact").checked || !title) {
+      renderJobs();
+      return;
+    }
+    renderJobs(); // "Searching…" meanwhile, not the rows of another search
+    let jobs;
+    try {
+      ({ jobs } = await api("GET", "/jobs", { query: { title } }));
+    } catch (err) {
+      if (seq !== exactSearch.seq) return;
+      exactSearch.title = title;
+      exactSearch.jobs = [];
+      renderJobs();
+      if (err instanceof ApiError) $("#jobs-status").textContent = "Could not search: " + err.message;
+      throw err;
+    }
+    if (seq !== exactSearch.seq) return; // typed on meanwhile: a later answer is coming
+    exactSearch.title = title;
+    exactSearch.jobs = jobs;
+    renderJobs();
+  }
+
+  const searchExactSoon = debounce(() => guard(searchExact)(), PREVIEW_DELAY_MS);
+
   async function showJobs() {
     const status = $("#jobs-status");
     status.classList.remove("error-text");
@@ -654,7 +687,8 @@
     }
     jobsError = null;
     fillFolderFilter(folders);
-    renderJobs();
+    if ($("#jobs-exact").checked && $("#jobs-search").value) await searchExact();
+    else renderJobs();
     return jobs;
   }
 
@@ -686,18 +720,33 @@
     }
     const jobs = cache.jobs || [];
     const folder = $("#jobs-folder").value || "all";
-    const search = $("#jobs-search").value.trim().toLowerCase();
-    const shown = jobs.filter((job) =>
-      (folder === "all" || String(job.folderId || 0) === folder) &&
-      (!search || (job.title || job.url).toLowerCase().includes(search)));
+    const inFolder = (job) => folder === "all" || String(job.folderId || 0) === folder;
+    const raw = $("#jobs-search").value;
+    const search = raw.trim().toLowerCase();
+    const exact = $("#jobs-exact").checked && raw !== "";
+    let shown;
+    if (exact) {
+      // The API's answer, each row as fresh as the list's own (a switch flipped since).
+      const byId = new Map(jobs.map((job) => [job.jobId, job]));
+      const found = exactSearch.title === raw ? exactSearch.jobs : [];
+      shown = found.map((job) => byId.get(job.jobId) || job).filter(inFolder);
+    } else {
+      shown = jobs.filter((job) => inFolder(job) && (!search || (job.title || job.url).toLowerCase().includes(search)));
+    }
     body.replaceChildren(...shown.map(jobRow));
+    const searching = exact && exactSearch.title !== raw;
     if (!shown.length) {
-      const text = jobs.length ? "No job matches." : "No jobs yet: create one with New job.";
+      const text = searching ? "Searching…" : exact ? "No job has exactly this title."
+        : jobs.length ? "No job matches." : "No jobs yet: create one with New job.";
       body.append(h("tr", {}, h("td", { class: "empty", colspan: "8", text })));
     }
-    status.textContent = jobs.length === shown.length
-      ? `${jobs.length} job${jobs.length === 1 ? "" : "s"}`
-      : `${shown.length} of ${jobs.length} jobs shown`;
+    if (searching) status.textContent = `Searching for the title “${raw}”…`;
+    else if (exact) status.textContent = `${shown.length} job${shown.length === 1 ? "" : "s"} titled “${raw}”`;
+    else {
+      status.textContent = jobs.length === shown.length
+        ? `${jobs.length} job${jobs.length === 1 ? "" : "s"}`
+        : `${shown.length} of ${jobs.length} jobs shown`;
+    }
     if (wanted) {
       const target = $$("[data-focus]", body).find((el) => el.dataset.focus === wanted);
       if (target && document.activeElement !== target) target.focus({ preventScroll: true });
@@ -1855,7 +1904,14 @@
     fillTimeZones();
     onSubmit($("#signin-form"), signIn);
     $("#sign-out").addEventListener("click", () => signOut());
-    $("#jobs-search").addEventListener("input", () => renderJobs());
+    $("#jobs-search").addEventListener("input", () => {
+      if ($("#jobs-exact").checked) {
+        exactSearch.seq += 1; // an answer still coming is for an older text
+        searchExactSoon();
+      }
+      renderJobs();
+    });
+    $("#jobs-exact").addEventListener("change", guard(searchExact));
     $("#jobs-folder").addEventListener("change", () => renderJobs());
     onSubmit($("#folder-form"), addFolder);
     onSubmit($("#job-form"), saveJob);
