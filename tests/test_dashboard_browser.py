@@ -921,10 +921,18 @@ def test_a_run_in_flight_is_aborted_after_a_confirmation(
         keep.click()  # changed our mind: the run goes on
         expect(abort).to_be_focused()
         expect(item.locator(".badge")).to_have_text("running")
-        abort.click()
-        confirm = item.get_by_role("button", name=f"Yes, abort the run of {title}", exact=True)
+
+        # The history, drawn again while the run is in flight, offers Abort on its row.
+        _go(page, "#/jobs")
+        expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+        _go(page, f"#/jobs/{job_id}/history")
+        row = page.locator("#history-table tbody tr").first
+        expect(row.locator("td[data-label='Status']")).to_contain_text("running")
+        row.get_by_role("button", name=re.compile("^Abort the run at ")).click()
+        confirm = row.get_by_role("button", name=re.compile("^Yes, abort the run at "))
         expect(confirm).to_be_focused()
         confirm.click()
+        expect(page.locator("#flash")).to_have_text(re.compile(r"^Abort asked for the run at "))
         expect(item.locator(".badge")).to_have_text(re.compile(r"^aborted: Aborted by "))
         expect(item.locator(".badge")).to_have_class(re.compile(r"\bfail\b"))
         expect(item.get_by_role("button", name=re.compile("^Abort"))).to_have_count(0)
