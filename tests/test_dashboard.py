@@ -132,6 +132,8 @@ def test_the_script_uses_every_route_the_dashboard_needs() -> None:
         ("POST", "/schedules/preview"),
         ("POST", "/jobs/{jobId}/run"),
         ("GET", "/runs/{runId}"),
+        ("POST", "/runs/{runId}/abort"),
+        ("POST", "/jobs/{jobId}/cursor"),
         ("GET", "/jobs/{jobId}/history"),
         ("GET", "/jobs/{jobId}/history/{identifier}"),
         ("GET", "/keys"),

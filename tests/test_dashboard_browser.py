@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -866,3 +867,319 @@ def test_it_shows_a_new_monitors_ping_command_and_its_status_after_a_ping(
         assert command.input_value() == ""  # the URL left the page with its notice
         row.get_by_role("button", name="Last pings of " + title).click()
         expect(page.locator("#monitor-pings-list li").first).to_contain_text("success")
+
+
+# ---- run controls (issue 19): abort, notes, run-now overrides, the cursor, title search -------
+
+
+class StallingTarget:
+    """A loopback HTTP target that reads a request and answers nothing for `stall_s` seconds;
+    it notes when the caller closes the connection (as tests/test_run_controls.py's)."""
+
+    def __init__(self, stall_s: float = 20.0) -> None:
+        self.stall_s = stall_s
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.requests = 0
+        self.closed = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}/stall"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
+
+    def _hold(self, conn: socket.socket) -> None:
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            self.requests += 1
+            conn.settimeout(self.stall_s)
+            try:
+                if conn.recv(1) == b"":
+                    self.closed.set()  # the caller hung up
+            except (TimeoutError, OSError):
+                return
+
+
+@pytest.fixture
+def stalling() -> Iterator[StallingTarget]:
+    target = StallingTarget()
+    yield target
+    target.listener.close()
+
+
+def test_a_run_in_flight_is_aborted_after_a_confirmation(
+    shared_stack: LocalStack, stalling: StallingTarget, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    api = Api(shared_stack)
+    title = _unique("Stalls")
+    job_id = api.create_job(title=title, url=stalling.url, requestTimeout=60, retries=2)
+    watch = ConsoleWatch()
+    with signed_in(shared_stack, tmp_path, watch) as page:
+        _go(page, f"#/jobs/{job_id}/history")
+        expect(page.locator("#history-title")).to_have_text(f"History: {title}")
+        page.get_by_role("button", name="Run now", exact=True).click()
+        item = page.locator("#runs-list li").first
+        expect(item.locator(".badge")).to_have_text("running", timeout=RUN_WAIT_MS)
+        deadline = time.monotonic() + RUN_WAIT_MS / 1000
+        while stalling.requests < 1 and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+        assert stalling.requests == 1, "the target was never called"
+
+        abort = item.get_by_role("button", name=f"Abort the run of {title}", exact=True)
+        expect(abort).to_be_enabled()
+        abort.click()
+        keep = item.get_by_role("button", name=f"Keep running the run of {title}", exact=True)
+        keep.click()  # changed our mind: the run goes on
+        expect(abort).to_be_focused()
+        expect(item.locator(".badge")).to_have_text("running")
+
+        # The history, drawn again while the run is in flight, offers Abort on its row.
+        _go(page, "#/jobs")
+        expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+        _go(page, f"#/jobs/{job_id}/history")
+        row = page.locator("#history-table tbody tr").first
+        expect(row.locator("td[data-label='Status']")).to_contain_text("running")
+        row.get_by_role("button", name=re.compile("^Abort the run at ")).click()
+        confirm = row.get_by_role("button", name=re.compile("^Yes, abort the run at "))
+        expect(confirm).to_be_focused()
+        confirm.click()
+        expect(page.locator("#flash")).to_have_text(re.compile(r"^Abort asked for the run at "))
+        expect(item.locator(".badge")).to_have_text(re.compile(r"^aborted: Aborted by "))
+        expect(item.locator(".badge")).to_have_class(re.compile(r"\bfail\b"))
+        expect(item.get_by_role("button", name=re.compile("^Abort"))).to_have_count(0)
+        assert stalling.closed.wait(5), "the target never saw its connection closed"
+
+        row = page.locator("#history-table tbody tr").first
+        expect(row.locator("td[data-label='Status']")).to_contain_text("aborted")
+        expect(page.locator("#history-table tbody tr")).to_have_count(1)  # no retry followed
+        assert stalling.requests == 1
+
+
+def test_notes_are_edited_on_several_lines_and_shown_with_who_made_and_changed_the_job(
+    shared_stack: LocalStack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    api = Api(shared_stack)
+    title = _unique("Noted")
+    job_id = api.create_job(title=title)
+    made = api.job(job_id)
+    assert made["createdBy"]
+    watch = ConsoleWatch()
+    with signed_in(shared_stack, tmp_path, watch) as page:
+        _go(page, f"#/jobs/{job_id}/history")
+        expect(page.locator("#history-notes")).to_have_text("No notes: add some with Edit.")
+        expect(page.locator("#history-created")).to_have_text(
+            re.compile(rf" by {re.escape(made['createdBy'])}$")
+        )
+
+        _go(page, f"#/jobs/{job_id}/edit")
+        expect(page.get_by_role("heading", name=f"Edit {title}")).to_be_visible()
+        expect(page.locator("#editor-meta")).to_contain_text(f"by {made['createdBy']}")
+        notes = page.get_by_role("textbox", name=re.compile("^Notes"))
+        expect(notes).to_be_enabled()
+        notes.fill("Rebuilds the search index.\nAsk Ann before turning it off.")
+        with page.expect_request(
+            lambda r: r.method == "PATCH" and urlsplit(r.url).path == f"/jobs/{job_id}"
+        ) as patch:
+            page.get_by_role("button", name="Save changes").click()
+        assert patch.value.post_data_json == {
+            "job": {"notes": "Rebuilds the search index.\nAsk Ann before turning it off."}
+        }
+        expect(page.get_by_text(f"Job “{title}” saved.")).to_be_visible()
+        saved = api.job(job_id)
+        assert saved["notes"] == "Rebuilds the search index.\nAsk Ann before turning it off."
+
+        _go(page, f"#/jobs/{job_id}/history")
+        about = page.locator("#history-about")
+        expect(page.locator("#history-notes")).to_have_text(
+            "Rebuilds the search index.\nAsk Ann before turning it off."
+        )
+        expect(about).to_be_visible()
+        expect(page.locator("#history-modified")).to_have_text(
+            re.compile(rf"(CET|CEST|GMT\+1|GMT\+2) by {re.escape(saved['modifiedBy'])}$")
+        )
+
+        # Too long: the API's error is shown at the field it names.
+        _go(page, f"#/jobs/{job_id}/edit")
+        expect(page.get_by_role("heading", name=f"Edit {title}")).to_be_visible()
+        expect(notes).to_be_enabled()
+        notes.evaluate("(el) => { el.removeAttribute('maxlength'); }")
+        notes.fill("x" * 10_001)
+        with watch.expecting_400():
+            page.get_by_role("button", name="Save changes").click()
+            expect(notes).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#f-notes-error")).not_to_be_empty()
+
+
+def test_run_now_with_changes_sends_them_for_that_run_and_names_a_wrong_field(
+    shared_stack: LocalStack, httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    httpserver.expect_request(
+        "/other", method="PUT", data="x=1", headers={"X-Run": "once"}
+    ).respond_with_data("ok")
+    api = Api(shared_stack)
+    title = _unique("Overrides")
+    job_id = api.create_job(title=title, url=httpserver.url_for("/usual"))
+    watch = ConsoleWatch()
+    with signed_in(shared_stack, tmp_path, watch) as page:
+        _go(page, f"#/jobs/{job_id}/history")
+        expect(page.locator("#history-title")).to_have_text(f"History: {title}")
+        toggle = page.get_by_role("button", name="Run with changes…")
+        toggle.click()
+        expect(toggle).to_have_attribute("aria-expanded", "true")
+        url = page.get_by_label("URL for this run")
+        expect(url).to_be_focused()
+        expect(url).to_have_attribute("placeholder", httpserver.url_for("/usual"))
+        method = page.get_by_label("Method for this run")
+        expect(method.locator("option:checked")).to_have_text("The job's (GET)")
+
+        # A header line the page cannot read: said at the field, nothing sent.
+        headers = page.get_by_label(re.compile("^Headers added for this run"))
+        headers.fill("no colon here")
+        page.get_by_role("button", name="Start this run").click()
+        expect(headers).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#r-headers-error")).to_contain_text("no colon here")
+
+        # A timeout out of range: the API's 400 names the field, shown there.
+        headers.fill("X-Run: once")
+        timeout = page.get_by_label("Timeout for this run (seconds)")
+        timeout.fill("301")
+        with watch.expecting_400():
+            page.get_by_role("button", name="Start this run").click()
+            expect(timeout).to_have_attribute("aria-invalid", "true")
+            expect(page.locator("#r-timeout-error")).not_to_be_empty()
+        expect(timeout).to_be_focused()
+        expect(headers).not_to_have_attribute("aria-invalid", "true")
+
+        timeout.fill("5")
+        url.fill(httpserver.url_for("/other"))
+        method.select_option(label="PUT")
+        page.get_by_label("Body for this run").fill("x=1")
+        with page.expect_request(
+            lambda r: r.method == "POST" and urlsplit(r.url).path == f"/jobs/{job_id}/run"
+        ) as run:
+            page.get_by_role("button", name="Start this run").click()
+        assert run.value.post_data_json == {
+            "url": httpserver.url_for("/other"),
+            "requestMethod": 4,  # PUT, as cron-job.org numbers methods
+            "requestTimeout": 5,
+            "extendedData": {"headers": {"X-Run": "once"}, "body": "x=1"},
+        }
+        item = page.locator("#runs-list li").first
+        expect(item).to_contain_text(f"{title} (with changes)")
+        expect(item.locator(".badge")).to_have_text("OK", timeout=RUN_WAIT_MS)
+        expect(page.locator("#run-form")).to_be_hidden()
+        expect(toggle).to_be_focused()
+        assert [r.path for r, _ in httpserver.log] == ["/other"]
+        assert api.job(job_id)["url"] == httpserver.url_for("/usual")  # the job is as it was
+
+
+def test_the_cursor_moves_to_a_time_given_on_the_jobs_own_clock(
+    shared_stack: LocalStack, tmp_path: Path
+) -> None:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from playwright.sync_api import expect
+
+    zone = ZoneInfo("America/New_York")
+    api = Api(shared_stack)
+    title = _unique("Cursor")
+    job_id = api.create_job(
+        title=title, enabled=True, schedule={"cron": "0 * * * *", "timezone": "America/New_York"}
+    )
+    # Two days ahead at 07:00 on New York's clock (the browser is in Europe/Berlin).
+    day = datetime.now(zone).date() + timedelta(days=2)
+    wall = datetime(day.year, day.month, day.day, 7, 0, 0, tzinfo=zone)
+    watch = ConsoleWatch()
+    with signed_in(shared_stack, tmp_path, watch) as page:
+        _go(page, f"#/jobs/{job_id}/history")
+        expect(page.locator("#history-title")).to_have_text(f"History: {title}")
+        toggle = page.get_by_role("button", name="Move cursor…")
+        toggle.click()
+        at = page.get_by_label("Count the next run from")
+        expect(at).to_be_focused()
+        expect(at).to_have_value(re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$"))
+        expect(page.locator("#cursor-hint")).to_contain_text("America/New_York")
+
+        at.fill("")
+        page.get_by_role("button", name="Move the cursor").click()
+        expect(at).to_have_attribute("aria-invalid", "true")
+        at.fill("1990-01-01T00:00:00")
+        with watch.expecting_400():
+            page.get_by_role("button", name="Move the cursor").click()
+            expect(page.locator("#cursor-at-error")).to_contain_text("2000")
+
+        at.fill(wall.strftime("%Y-%m-%dT%H:%M:%S"))
+        with page.expect_request(
+            lambda r: r.method == "POST" and urlsplit(r.url).path == f"/jobs/{job_id}/cursor"
+        ) as moved:
+            page.get_by_role("button", name="Move the cursor").click()
+        assert moved.value.post_data_json == {"at": wall.isoformat()}
+        expect(page.locator("#flash")).to_have_text(
+            re.compile(r"^Cursor moved: the next run is at .*07:00:00 (EST|GMT-5|EDT|GMT-4)\.$")
+        )
+        expect(page.locator("#cursor-form")).to_be_hidden()
+        expect(toggle).to_be_focused()
+        expect(page.locator("#history-next")).to_have_text(
+            re.compile(r"^[^·]*07:00:00 (EST|GMT-5|EDT|GMT-4) · ")
+        )
+        assert api.job(job_id)["nextExecution"] == int(wall.timestamp())
+        api.call("PATCH", f"/jobs/{job_id}", {"job": {"enabled": False}})
+
+
+def test_the_search_finds_a_title_exactly_through_the_api_when_asked(
+    shared_stack: LocalStack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    api = Api(shared_stack)
+    title = _unique("Exact")
+    wanted = api.create_job(title=title)
+    api.create_job(title=title + " (copy)")
+    api.create_job(title=title.lower())
+    watch = ConsoleWatch()
+    with signed_in(shared_stack, tmp_path, watch) as page:
+        rows = page.locator("#jobs-table tbody tr")
+        search = page.get_by_label("Search by title", exact=True)
+        search.fill(title)  # without "Exact title": contains, in any case, on the page
+        expect(rows).to_have_count(3)
+        expect(page.locator("#jobs-status")).to_have_text(re.compile(r"^3 of \d+ jobs shown$"))
+
+        with page.expect_request(
+            lambda r: r.method == "GET" and urlsplit(r.url).path == "/jobs" and "title=" in r.url
+        ) as asked:
+            page.get_by_label("Exact title").check()
+        assert asked.value.url.endswith("?title=" + title.replace(" ", "+"))
+        expect(page.locator("#jobs-status")).to_have_text(f"1 job titled “{title}”")
+        expect(rows).to_have_count(1)
+        expect(rows.first.get_by_role("link", name=title, exact=True)).to_have_attribute(
+            "href", f"#/jobs/{wanted}/history"
+        )
+
+        search.fill(title + " (nope)")
+        expect(page.locator("#jobs-status")).to_have_text(f"0 jobs titled “{title} (nope)”")
+        expect(rows.first).to_have_text("No job has exactly this title.")
+
+        page.get_by_label("Exact title").uncheck()
+        search.fill(title)
+        expect(rows).to_have_count(3)

@@ -25,7 +25,9 @@
     8: "Failed (internal error)",
     9: "Failed (unknown reason)",
   };
-  const FINAL_STATES = ["done", "lost", "skipped", "cancelled"];
+  const FINAL_STATES = ["done", "lost", "skipped", "cancelled", "aborted"];
+  const IN_FLIGHT = ["queued", "running", "waiting"]; // what an abort can still reach
+  const ABORT_WAIT_MS = 30 * 1000; // how long the page follows an aborted run to its end
   const HISTORY_PAGE = 25;
   const CHART_RUNS = 100;
   const PREVIEW_DELAY_MS = 350;
@@ -689,9 +691,9 @@
   }
 
   /** A wall-clock `YYYY-MM-DDTHH:MM[:SS]` in `zone` as ISO 8601 with that zone's offset. */
-  function wallToIso(wall, zone) {
+  function wallToIso(wall, zone, field) {
     const m = wall.match(/^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/);
-    if (!m) throw new LocalError("schedule.at", "give a date and a time");
+    if (!m) throw new LocalError(field || "schedule.at", "give a date and a time");
     const guess = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0));
     let offset = zoneParts(guess, zone).offsetMin;
     offset = zoneParts(guess - offset * 60000, zone).offsetMin;
@@ -721,6 +723,39 @@
 
   let jobsError = null; // why the last load of the list failed; shown instead of stale rows
 
+  // "Exact title": the API's answer to GET /jobs?title= for `title` (null while it is asked).
+  const exactSearch = { title: null, jobs: null, seq: 0 };
+
+  /** Ask the API for the jobs titled exactly as the search box says, then draw them. */
+  async function searchExact() {
+    const title = $("#jobs-search").value;
+    const seq = ++exactSearch.seq;
+    exactSearch.title = null;
+    exactSearch.jobs = null;
+    if (!$("#jobs-exact").checked || !title) {
+      renderJobs();
+      return;
+    }
+    renderJobs(); // "Searching…" meanwhile, not the rows of another search
+    let jobs;
+    try {
+      ({ jobs } = await api("GET", "/jobs", { query: { title } }));
+    } catch (err) {
+      if (seq !== exactSearch.seq) return;
+      exactSearch.title = title;
+      exactSearch.jobs = [];
+      renderJobs();
+      if (err instanceof ApiError) $("#jobs-status").textContent = "Could not search: " + err.message;
+      throw err;
+    }
+    if (seq !== exactSearch.seq) return; // typed on meanwhile: a later answer is coming
+    exactSearch.title = title;
+    exactSearch.jobs = jobs;
+    renderJobs();
+  }
+
+  const searchExactSoon = debounce(() => guard(searchExact)(), PREVIEW_DELAY_MS);
+
   async function showJobs() {
     const status = $("#jobs-status");
     status.classList.remove("error-text");
@@ -738,7 +773,8 @@
     }
     jobsError = null;
     fillFolderFilter(folders);
-    renderJobs();
+    if ($("#jobs-exact").checked && $("#jobs-search").value) await searchExact();
+    else renderJobs();
     return jobs;
   }
 
@@ -770,18 +806,33 @@
     }
     const jobs = cache.jobs || [];
     const folder = $("#jobs-folder").value || "all";
-    const search = $("#jobs-search").value.trim().toLowerCase();
-    const shown = jobs.filter((job) =>
-      (folder === "all" || String(job.folderId || 0) === folder) &&
-      (!search || (job.title || job.url).toLowerCase().includes(search)));
+    const inFolder = (job) => folder === "all" || String(job.folderId || 0) === folder;
+    const raw = $("#jobs-search").value;
+    const search = raw.trim().toLowerCase();
+    const exact = $("#jobs-exact").checked && raw !== "";
+    let shown;
+    if (exact) {
+      // The API's answer, each row as fresh as the list's own (a switch flipped since).
+      const byId = new Map(jobs.map((job) => [job.jobId, job]));
+      const found = exactSearch.title === raw ? exactSearch.jobs : [];
+      shown = found.map((job) => byId.get(job.jobId) || job).filter(inFolder);
+    } else {
+      shown = jobs.filter((job) => inFolder(job) && (!search || (job.title || job.url).toLowerCase().includes(search)));
+    }
     body.replaceChildren(...shown.map(jobRow));
+    const searching = exact && exactSearch.title !== raw;
     if (!shown.length) {
-      const text = jobs.length ? "No job matches." : "No jobs yet: create one with New job.";
+      const text = searching ? "Searching…" : exact ? "No job has exactly this title."
+        : jobs.length ? "No job matches." : "No jobs yet: create one with New job.";
       body.append(h("tr", {}, h("td", { class: "empty", colspan: "8", text })));
     }
-    status.textContent = jobs.length === shown.length
-      ? `${jobs.length} job${jobs.length === 1 ? "" : "s"}`
-      : `${shown.length} of ${jobs.length} jobs shown`;
+    if (searching) status.textContent = `Searching for the title “${raw}”…`;
+    else if (exact) status.textContent = `${shown.length} job${shown.length === 1 ? "" : "s"} titled “${raw}”`;
+    else {
+      status.textContent = jobs.length === shown.length
+        ? `${jobs.length} job${jobs.length === 1 ? "" : "s"}`
+        : `${shown.length} of ${jobs.length} jobs shown`;
+    }
     if (wanted) {
       const target = $$("[data-focus]", body).find((el) => el.dataset.focus === wanted);
       if (target && document.activeElement !== target) target.focus({ preventScroll: true });
@@ -866,13 +917,107 @@
     }
   }
 
+  /** The run-now form of the history view: shown or hidden, its button saying which. */
+  function toggleRunForm(open) {
+    const form = $("#run-form");
+    form.hidden = !open;
+    $("#history-run-custom").setAttribute("aria-expanded", String(open));
+    if (open) {
+      clearErrors(form);
+      $("#r-url").focus();
+    }
+  }
+
+  /** The run-now overrides the form gives (only its filled fields), in the API's shape. */
+  function readOverrides() {
+    const out = {};
+    const url = $("#r-url").value.trim();
+    if (url) out.url = url;
+    if ($("#r-method").value !== "") out.requestMethod = Number($("#r-method").value);
+    const timeout = intOr($("#r-timeout").value, null);
+    if (timeout !== null) out.requestTimeout = timeout;
+    const extended = {};
+    const headers = parseHeaders($("#r-headers").value); // LocalError naming extendedData.headers
+    if (Object.keys(headers).length) extended.headers = headers;
+    if ($("#r-body").value !== "") extended.body = $("#r-body").value;
+    if (Object.keys(extended).length) out.extendedData = extended;
+    return out;
+  }
+
+  async function runWithChanges() {
+    const form = $("#run-form");
+    const go = $("#run-form-go");
+    if (go.disabled) return;
+    clearErrors(form);
+    const jobId = hist.jobId;
+    const title = hist.title;
+    go.disabled = true;
+    try {
+      const overrides = readOverrides();
+      const data = await api("POST", "/jobs/{jobId}/run", { params: { jobId }, body: overrides });
+      watchRun(data.runId, jobId, title + " (with changes)");
+      toggleRunForm(false);
+      $("#history-run-custom").focus();
+    } catch (err) {
+      showError(form, err);
+    } finally {
+      go.disabled = false;
+    }
+  }
+
+  // ---- the schedule's cursor ------------------------------------------------------------------
+
+  /** The cursor form: its time starts at now, on the job's clock (the zone the page shows). */
+  function toggleCursorForm(open) {
+    const form = $("#cursor-form");
+    form.hidden = !open;
+    $("#history-cursor").setAttribute("aria-expanded", String(open));
+    if (!open) return;
+    clearErrors(form);
+    $("#cursor-at").value = zoneParts(Date.now(), hist.zone).wall;
+    $("#cursor-hint").textContent = `In the job's time zone, ${hist.zone}. ` + (hist.catchUp
+      ? "The job catches up: the runs due from then to now run (each at most once)."
+      : "A time in the past counts from now (the job does not catch up); a later one skips the runs before it.");
+    $("#cursor-at").focus();
+  }
+
+  async function moveCursor() {
+    const form = $("#cursor-form");
+    const go = $("#cursor-go");
+    if (go.disabled) return;
+    clearErrors(form);
+    const jobId = hist.jobId;
+    const zone = hist.zone;
+    go.disabled = true;
+    try {
+      const wall = $("#cursor-at").value;
+      if (!wall) throw new LocalError("at", "give the date and time to count the next run from");
+      const { jobDetails } = await api("POST", "/jobs/{jobId}/cursor", { params: { jobId }, body: { at: wallToIso(wall, zone, "at") } });
+      flash(jobDetails.nextExecution
+        ? "Cursor moved: the next run is at " + fmtTime(jobDetails.nextExecution, zoneFormat(zone, true)) + "."
+        : "Cursor moved; the job is disabled, so no run is due.");
+      toggleCursorForm(false);
+      $("#history-cursor").focus();
+      if (hist.jobId === jobId) await loadHistory();
+    } catch (err) {
+      showError(form, err);
+    } finally {
+      go.disabled = false;
+    }
+  }
+
   function watchRun(runId, jobId, title) {
     const panel = $("#runs-panel");
     const list = $("#runs-list");
     const state = h("span", { class: "badge wait", text: "queued" });
     const detail = h("span", { class: "muted", text: "" });
+    let delay = 500;
+    const control = abortControl(runId, "the run of " + title, () => {
+      detail.textContent = "aborting…";
+      delay = 500; // look again soon: the run ends within about a second
+    });
     const item = h("li", { "data-run": runId },
-      h("strong", { text: title }), state, detail,
+      h("strong", { text: title }), state, detail, control,
       h("a", { href: `#/jobs/${jobId}/history`, text: "History" }),
       h("button", { type: "button", class: "small", onclick: () => { item.remove(); panel.hidden = !list.children.length; } }, "Dismiss"),
     );
@@ -881,12 +1026,13 @@
     panel.hidden = false;
     guard(async () => {
       const started = Date.now();
-      let delay = 500;
       while (item.isConnected && Date.now() - started < 15 * 60 * 1000) {
         const { run } = await api("GET", "/runs/{runId}", { params: { runId } });
         if (!FINAL_STATES.includes(run.state)) {
           state.textContent = run.state;
-          detail.textContent = run.state === "running" ? "calling " + run.url : "waiting for the worker";
+          if (detail.textContent !== "aborting…") {
+            detail.textContent = run.state === "running" ? "calling " + run.url : "waiting for the worker";
+          }
           await wait(delay);
           delay = Math.min(2000, delay * 1.5);
           continue;
@@ -894,11 +1040,61 @@
         state.textContent = run.state === "done" ? run.statusText : run.state + ": " + run.statusText;
         state.className = "badge " + (run.state === "done" && run.status === 1 ? "ok" : "fail");
         detail.textContent = (run.httpStatus ? "HTTP " + run.httpStatus + " · " : "") + fmtMs(run.duration);
+        control.remove();
         await afterRun(jobId);
         return;
       }
       if (item.isConnected) detail.textContent = "still " + state.textContent + "; see History later";
     })();
+  }
+
+  /** An "Abort" button for a run in flight. It asks in place ("Yes, abort" / "Keep running"),
+   * then calls the API; `onAborted` follows the run to its end. A run that ended meanwhile is
+   * said so (the API's 409), and the button goes. */
+  function abortControl(runId, label, onAborted) {
+    const box = h("span", { class: "abort-control" });
+    const abort = h("button", { type: "button", class: "small danger", "aria-label": "Abort " + label }, "Abort");
+    abort.addEventListener("click", () => {
+      const confirm = h("button", { type: "button", class: "small danger", "aria-label": "Yes, abort " + label }, "Yes, abort");
+      const keep = h("button", { type: "button", class: "small", "aria-label": "Keep running " + label }, "Keep running");
+      confirm.addEventListener("click", guard(async () => {
+        confirm.disabled = true;
+        keep.disabled = true;
+        try {
+          await api("POST", "/runs/{runId}/abort", { params: { runId } });
+        } catch (err) {
+          if (err instanceof ApiError && err.status === 409) {
+            box.replaceChildren();
+            flash("Not aborted: " + err.message + ".", true);
+            return;
+          }
+          box.replaceChildren(abort);
+          abort.focus();
+          throw err;
+        }
+        box.replaceChildren(h("span", { class: "muted", text: "abort asked" }));
+        flash(`Abort asked for ${label}.`);
+        await onAborted();
+      }));
+      keep.addEventListener("click", () => {
+        box.replaceChildren(abort);
+        abort.focus();
+      });
+      box.replaceChildren(confirm, keep);
+      confirm.focus();
+    });
+    box.append(abort);
+    return box;
+  }
+
+  /** Follow a run until it ends (or ABORT_WAIT_MS pass); its last state. */
+  async function followRun(runId) {
+    const started = Date.now();
+    for (;;) {
+      const { run } = await api("GET", "/runs/{runId}", { params: { runId } });
+      if (FINAL_STATES.includes(run.state) || Date.now() - started > ABORT_WAIT_MS) return run;
+      await wait(400);
+    }
   }
 
   /** Refresh whatever the page shows about a job once its run has ended. */
@@ -1220,6 +1416,7 @@
       maxDuration: intField("#a-max-duration", 0),
       maxConcurrent: intField("#a-max-concurrent", 1),
       queueMax: intField("#a-queue-max", 0),
+      notes: () => $("#f-notes").value,
     };
   }
 
@@ -1231,6 +1428,7 @@
     schedule: { timezone: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC", cron: "*/15 * * * *", expiresAt: 0 },
     retries: 0, retryDelay: 30, catchUp: false, historyStrategy: "MINIMAL", retentionDays: 30, chainSuccess: 0,
     chainFailure: 0, successCodes: [], successMatch: "", errorMatch: "", maxDuration: 0, maxConcurrent: 1, queueMax: 0,
+    notes: "",
   };
 
   function fillJob(job, jobs, folders) {
@@ -1275,6 +1473,17 @@
     $("#a-max-duration").value = job.maxDuration ?? 0;
     $("#a-max-concurrent").value = job.maxConcurrent ?? 1;
     $("#a-queue-max").value = job.queueMax ?? 0;
+    $("#f-notes").value = job.notes || "";
+    $("#editor-meta").textContent = job.jobId ? authorship(job).join("; ") + "." : "";
+  }
+
+  /** "Created <time> by <name>" and "last changed <time> by <name>", in the browser's zone. */
+  function authorship(job) {
+    const by = (name) => (name ? " by " + name : "");
+    return [
+      "Created " + fmtTime(job.created) + by(job.createdBy),
+      "last changed " + fmtTime(job.modified) + by(job.modifiedBy),
+    ];
   }
 
   async function openEditor(jobId) {
@@ -1380,8 +1589,12 @@
       if (hist.jobId !== jobId) return; // navigated elsewhere meanwhile
       hist.title = jobDetails.title || jobDetails.url;
       hist.zone = jobDetails.schedule.timezone || "UTC";
+      hist.catchUp = Boolean(jobDetails.catchUp);
       $("#history-title").textContent = "History: " + hist.title;
       $("#history-url").textContent = METHODS[jobDetails.requestMethod] + " " + jobDetails.url;
+      showAbout(jobDetails);
+      fillSelect($("#r-method"), [["", `The job's (${METHODS[jobDetails.requestMethod]})`], ...METHODS.map((m, i) => [i, m])], "");
+      $("#r-url").placeholder = jobDetails.url;
       await loadHistory();
     } catch (err) {
       if (hist.jobId === jobId && err instanceof ApiError) {
@@ -1391,7 +1604,21 @@
       }
       throw err; // and the message at the top
     }
-    if (hist.jobId === jobId) $("#history-run").disabled = false;
+    if (hist.jobId === jobId) {
+      $("#history-run").disabled = false;
+      $("#history-run-custom").disabled = false;
+      $("#history-cursor").disabled = false;
+    }
+  }
+
+  /** The job's notes, and who created and last changed it, when. */
+  function showAbout(job) {
+    const notes = $("#history-notes");
+    notes.textContent = job.notes || "No notes: add some with Edit.";
+    notes.classList.toggle("muted", !job.notes);
+    $("#history-created").textContent = fmtTime(job.created) + (job.createdBy ? " by " + job.createdBy : "");
+    $("#history-modified").textContent = fmtTime(job.modified) + (job.modifiedBy ? " by " + job.modifiedBy : "");
+    $("#history-about").hidden = false;
   }
 
   /** Nothing of the job shown before stays while another loads (or fails to): Run now waits. */
@@ -1400,9 +1627,15 @@
     hist.chartItems = null;
     hist.nextCursor = null;
     $("#history-run").disabled = true;
+    $("#history-run-custom").disabled = true;
+    $("#run-form").reset();
+    toggleRunForm(false);
+    $("#history-cursor").disabled = true;
+    toggleCursorForm(false);
     $("#history-title").textContent = "History: job #" + jobId;
     $("#history-url").textContent = "Loading…";
     $("#history-details").hidden = true;
+    $("#history-about").hidden = true;
     for (const id of ["#history-rate", "#history-success", "#history-failure", "#history-next"]) $(id).textContent = "–";
     $("#chart").replaceChildren();
     $("#chart-caption").textContent = "Timing of the last runs (ms)";
@@ -1458,6 +1691,15 @@
     body.replaceChildren(...items.map((run) => {
       const details = h("button", { type: "button", class: "small", "aria-label": "Details of the run at " + fmtTime(run.date || run.datePlanned) }, "Details");
       details.addEventListener("click", guard(() => showRunDetails(run.identifier)));
+      const actions = h("div", { class: "row-actions" }, details);
+      if (IN_FLIGHT.includes(run.state)) {
+        const jobId = hist.jobId;
+        const runId = run.runId || run.identifier;
+        actions.prepend(abortControl(runId, "the run at " + fmtTime(run.date || run.datePlanned), async () => {
+          await followRun(runId);
+          if (hist.jobId === jobId && !$("#view-history").hidden) await loadHistory();
+        }));
+      }
       const trigger = run.trigger && run.trigger !== "schedule" ? run.trigger : "";
       const attempt = run.attempt > 1 ? "attempt " + run.attempt : "";
       return h("tr", {},
@@ -1468,7 +1710,7 @@
           ? h("span", { class: "muted", text: " " + [trigger, attempt].filter(Boolean).join(", ") }) : null)),
         h("td", { "data-label": "HTTP status", class: "num", text: run.httpStatus || "–" }),
         h("td", { "data-label": "Duration", class: "num", text: run.date ? fmtMs(run.duration) : "–" }),
-        h("td", { class: "actions-cell" }, h("div", { class: "row-actions" }, details)),
+        h("td", { class: "actions-cell" }, actions),
       );
     }));
     if (!items.length) {
@@ -1751,7 +1993,14 @@
     fillTimeZones();
     onSubmit($("#signin-form"), signIn);
     $("#sign-out").addEventListener("click", () => signOut());
-    $("#jobs-search").addEventListener("input", () => renderJobs());
+    $("#jobs-search").addEventListener("input", () => {
+      if ($("#jobs-exact").checked) {
+        exactSearch.seq += 1; // an answer still coming is for an older text
+        searchExactSoon();
+      }
+      renderJobs();
+    });
+    $("#jobs-exact").addEventListener("change", guard(searchExact));
     $("#jobs-folder").addEventListener("change", () => renderJobs());
     onSubmit($("#folder-form"), addFolder);
     onSubmit($("#job-form"), saveJob);
@@ -1767,6 +2016,18 @@
     $("#job-delete-confirm").addEventListener("click", guard(deleteJob));
     $("#job-rotate").addEventListener("click", guard(rotateSecret));
     $("#history-run").addEventListener("click", guard(() => runNow(hist.jobId, hist.title, $("#history-run"))));
+    $("#history-run-custom").addEventListener("click", () => toggleRunForm($("#run-form").hidden));
+    $("#run-form-cancel").addEventListener("click", () => {
+      toggleRunForm(false);
+      $("#history-run-custom").focus();
+    });
+    onSubmit($("#run-form"), runWithChanges);
+    $("#history-cursor").addEventListener("click", () => toggleCursorForm($("#cursor-form").hidden));
+    $("#cursor-cancel").addEventListener("click", () => {
+      toggleCursorForm(false);
+      $("#history-cursor").focus();
+    });
+    onSubmit($("#cursor-form"), moveCursor);
     $("#history-older").addEventListener("click", guard(async () => {
       if (!hist.nextCursor) return;
       hist.cursors[hist.page + 1] = hist.nextCursor;
