@@ -424,6 +424,14 @@ class Service:
         """Change a run in flight, for that run only: `requestTimeout` (also of its call in
         flight), `retries`, `retryDelay`, `chainSuccess`, `chainFailure` and
         `notification.onSuccess`/`.onFailure`, each checked as on a job."""
+        given = self.check_run_change(account_id, payload)
+        run = self.run_outcome(account_id, run_id)
+        if run.state not in runs.IN_FLIGHT:
+            raise Conflict(f"the run is not in flight: it ended {run.state}")
+        return self._apply_run_change(account_id, run, given)
+
+    def check_run_change(self, account_id: str, payload: object) -> dict[str, Any]:
+        """A run change (see `update_run`) checked as on a job; the fields it sets."""
         if not isinstance(payload, dict):
             raise ValidationError("must be an object", field="body")
         allowed = ("requestTimeout", "retries", "retryDelay", "chainSuccess", "chainFailure")
@@ -445,11 +453,16 @@ class Service:
         spec = jobs.validate(jobs.merge(base, payload), folder_ids=set()).spec
         if "requestTimeout" in payload and spec["requestTimeout"] < 1:
             raise ValidationError("must be between 1 and 300", field="requestTimeout")
-        given = {k: v for k, v in spec.items() if k in payload}
+        given = {k: v for k, v in spec.items() if k in payload and k != "notification"}
         self._check_chains(account_id, {"chainSuccess": 0, "chainFailure": 0, **given})
-        run = self.run_outcome(account_id, run_id)
-        if run.state not in runs.IN_FLIGHT:
-            raise Conflict(f"the run is not in flight: it ended {run.state}")
+        for key in ("onSuccess", "onFailure"):
+            if key in notification:
+                given[key] = spec["notification"][key]
+        return given
+
+    def _apply_run_change(
+        self, account_id: str, run: RunRecord, given: dict[str, Any]
+    ) -> runs.RunControl:
         key = runs.control_key(account_id, run.data.get("runId", run.run_id))
         control = runs.RunControl.from_value(self.stores.state.get_value(key))
         changes: dict[str, Any] = {
@@ -459,10 +472,10 @@ class Service:
             "chain_success": given.get("chainSuccess"),
             "chain_failure": given.get("chainFailure"),
         }
-        if "onSuccess" in notification:
-            changes["on_success"] = spec["notification"]["onSuccess"]
-        if "onFailure" in notification:
-            changes["on_failure"] = spec["notification"]["onFailure"]
+        if "onSuccess" in given:
+            changes["on_success"] = given["onSuccess"]
+        if "onFailure" in given:
+            changes["on_failure"] = given["onFailure"]
         merged = {**control.to_value(), **{k: v for k, v in changes.items() if v is not None}}
         self.stores.state.put_value(key, merged)
         return runs.RunControl.from_value(merged)

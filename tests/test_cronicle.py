@@ -485,3 +485,19 @@ def test_it_answers_a_preflight_for_browsers(api: Api) -> None:
     response = api.client.http.options("/api/app/get_schedule/v1", headers={})
     assert response.status_code == 200
     assert "X-API-Key" in response.headers["Access-Control-Allow-Headers"]
+
+
+def test_it_merges_retries_given_to_run_event_into_that_run_only(
+    api: Api, alice: Persona, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/down").respond_with_data("no", status=500)
+    url = httpserver.url_for("/down")
+    event_id = ok(cronicle(api, "create_event", alice, event(url, retries=0)))["id"]
+    run_id = ok(cronicle(api, "run_event", alice, {"id": event_id, "retries": 2}))["ids"][0]
+    run_worker()
+    status = ok(cronicle(api, "get_job_status", alice, {"id": run_id}))["job"]
+    assert "complete" not in status and status["attempt"] == 2  # failed once; its retry waits
+    assert ok(cronicle(api, "get_event", alice, {"id": event_id}))["event"]["retries"] == 0
+    active = len(body(api.get("/runs?state=active", alice))["runs"])
+    refused(cronicle(api, "run_event", alice, {"id": event_id, "chain": "no such event"}), "event")
+    assert len(body(api.get("/runs?state=active", alice))["runs"]) == active  # no run started

@@ -11,6 +11,7 @@ docs/coming-from-cronicle.md for what differs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -471,11 +472,21 @@ def _run_overrides(params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run_event(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    """Run now, with the event fields given merged into that one run: `params` (url, method,
+    headers, data, timeout) and `timeout` as run-now overrides, and retries, retry_delay,
+    chains and notifications as the run's own settings (as update_job sets them on a run in
+    flight)."""
     job = _event(ctx, params, by_title=True)
     overrides = _run_overrides(params)
+    change = _run_change(ctx, {k: v for k, v in params.items() if k != "timeout"})
+    if change:
+        ctx.svc.check_run_change(ctx.account, change)  # refused before anything is written
     run_id = ctx.svc.run_now(
         ctx.account, job.job_id, overrides or None, ctx.dispatcher(), ctx.principal.label
     )
+    if change:
+        with contextlib.suppress(Conflict):  # it ended already: it ran with the job's own
+            ctx.svc.update_run(ctx.account, run_id, change)
     return {"ids": [run_id]}
 
 
@@ -514,8 +525,10 @@ def get_active_jobs(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     return {"jobs": out}
 
 
-def update_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    run = _run(ctx, params)
+def _run_change(ctx: Context, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of one run that Cronicle's event fields give (timeout, retries, retry
+    delay, chains, notifications), in cronhook's run-control shape; checked here, so a bad one
+    is refused before anything is written."""
     fields: dict[str, Any] = {
         k: params[k] for k in ("timeout", "retries", "retry_delay") if k in params
     }
@@ -533,6 +546,12 @@ def update_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             notification[ours] = bool(ev.text(params[name] or "", name).strip())
     if notification:
         change["notification"] = notification
+    return change
+
+
+def update_job(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    run = _run(ctx, params)
+    change = _run_change(ctx, params)
     try:
         ctx.svc.update_run(ctx.account, run.run_id, change)
     except Conflict:
