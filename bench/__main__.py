@@ -197,6 +197,13 @@ SECTIONS: tuple[Section, ...] = (
                 "dollars per million runs, saved response (inline, on-demand)",
                 "$",
             ),
+            Figure("cost.api_ping_jobs.wru_per_call", "DynamoDB write units per monitor ping"),
+            Figure("cost.api_ping_jobs.rru_per_call", "DynamoDB read units per monitor ping"),
+            Figure(
+                "cost.api_ping_jobs.usd_per_million_calls",
+                "dollars per million monitor pings (API Gateway, Lambda, DynamoDB)",
+                "$",
+            ),
         ),
         needs=NEEDS_TICK,
     ),
