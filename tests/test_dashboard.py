@@ -133,6 +133,7 @@ def test_the_script_uses_every_route_the_dashboard_needs() -> None:
         ("POST", "/jobs/{jobId}/run"),
         ("GET", "/runs/{runId}"),
         ("POST", "/runs/{runId}/abort"),
+        ("PATCH", "/runs/{runId}"),
         ("POST", "/jobs/{jobId}/cursor"),
         ("GET", "/jobs/{jobId}/history"),
         ("GET", "/jobs/{jobId}/history/{identifier}"),

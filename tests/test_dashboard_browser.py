@@ -1183,3 +1183,82 @@ def test_the_search_finds_a_title_exactly_through_the_api_when_asked(
         page.get_by_label("Exact title").uncheck()
         search.fill(title)
         expect(rows).to_have_count(3)
+
+
+def test_a_run_in_flight_is_changed_for_that_run_and_a_wrong_field_is_named(
+    shared_stack: LocalStack, stalling: StallingTarget, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    api = Api(shared_stack)
+    title = _unique("Changes")
+    job_id = api.create_job(title=title, url=stalling.url, requestTimeout=60)
+    watch = ConsoleWatch()
+    with signed_in(shared_stack, tmp_path, watch) as page:
+        _go(page, f"#/jobs/{job_id}/history")
+        expect(page.locator("#history-title")).to_have_text(f"History: {title}")
+        page.get_by_role("button", name="Run now", exact=True).click()
+        item = page.locator("#runs-list li").first
+        expect(item.locator(".badge")).to_have_text("running", timeout=RUN_WAIT_MS)
+        run_id = item.get_attribute("data-run")
+        _go(page, "#/jobs")
+        expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+        _go(page, f"#/jobs/{job_id}/history")
+        row = page.locator("#history-table tbody tr").first
+        expect(row.locator("td[data-label='Status']")).to_contain_text("running")
+
+        change = row.get_by_role("button", name=re.compile("^Change the run at "))
+        change.click()
+        expect(change).to_have_attribute("aria-expanded", "true")
+        form = page.locator("#history-table form.run-change")
+        timeout = form.get_by_label(re.compile("^Timeout"))
+        expect(timeout).to_be_focused()
+        form.get_by_label(re.compile("^Retries")).fill("2")
+        timeout.fill("999")
+        with watch.expecting_400():
+            form.get_by_role("button", name="Change this run").click()
+            expect(timeout).to_have_attribute("aria-invalid", "true")
+            expect(form.locator(".field-error").first).not_to_be_empty()
+        expect(timeout).to_be_focused()
+
+        timeout.fill("30")
+        with page.expect_response(
+            lambda r: r.request.method == "PATCH" and urlsplit(r.url).path == f"/runs/{run_id}"
+        ) as patched:
+            form.get_by_role("button", name="Change this run").click()
+        assert patched.value.status == 200
+        assert patched.value.request.post_data_json == {"requestTimeout": 30, "retries": 2}
+        expect(row).to_contain_text("changed for this run")
+        expect(page.locator("#flash")).to_contain_text("timeout 30 s, retries 2")
+        expect(form).to_have_count(0)
+        expect(change).to_be_focused()
+        assert api.job(job_id)["requestTimeout"] == 60  # the job itself is as it was
+
+        # A run that ended meanwhile (the API's 409, answered here in its place) is said so.
+        change.click()
+        form.get_by_label(re.compile("^Retries")).fill("1")
+        page.route(
+            f"**/runs/{run_id}",
+            lambda route: (
+                route.fulfill(
+                    status=409,
+                    json={"error": {"code": "conflict", "message": "it ended done"}},
+                )
+                if route.request.method == "PATCH"
+                else route.continue_()
+            ),
+        )
+        with watch.expecting(409):
+            form.get_by_role("button", name="Change this run").click()
+            expect(row).to_contain_text("the run has ended")
+        page.unroute(f"**/runs/{run_id}")
+        expect(page.locator("#flash")).to_have_text(
+            "Not changed: the run has ended (it ended done)."
+        )
+        expect(change).to_have_count(0)
+
+        # Aborted, the run ends (no retry follows the abort) and offers no change any more.
+        row.get_by_role("button", name=re.compile("^Abort the run at ")).click()
+        row.get_by_role("button", name=re.compile("^Yes, abort the run at ")).click()
+        expect(item.locator(".badge")).to_have_text(re.compile(r"^aborted: "))
+        expect(page.get_by_role("button", name=re.compile("^Change the run"))).to_have_count(0)

@@ -1016,8 +1016,9 @@
       detail.textContent = "aborting…";
       delay = 500; // look again soon: the run ends within about a second
     });
+    const change = changeControl(runId, "the run of " + title, (form) => item.append(form));
     const item = h("li", { "data-run": runId },
-      h("strong", { text: title }), state, detail, control,
+      h("strong", { text: title }), state, detail, control, change,
       h("a", { href: `#/jobs/${jobId}/history`, text: "History" }),
       h("button", { type: "button", class: "small", onclick: () => { item.remove(); panel.hidden = !list.children.length; } }, "Dismiss"),
     );
@@ -1041,6 +1042,8 @@
         state.className = "badge " + (run.state === "done" && run.status === 1 ? "ok" : "fail");
         detail.textContent = (run.httpStatus ? "HTTP " + run.httpStatus + " · " : "") + fmtMs(run.duration);
         control.remove();
+        change.close();
+        change.remove();
         await afterRun(jobId);
         return;
       }
@@ -1085,6 +1088,156 @@
     });
     box.append(abort);
     return box;
+  }
+
+  let changeSeq = 0; // each change form's ids are its own (a run can show in two places)
+
+  /** A "Change…" button for a run in flight: it opens a small form (placed by `mount`) that
+   * sends only its filled fields to PATCH /runs/{runId}, for that run only. A 400 is shown at
+   * the field it names; a 409 says the run has ended, and the button goes. */
+  function changeControl(runId, label, mount) {
+    const box = h("span", { class: "change-control" });
+    const open = h("button", { type: "button", class: "small", "aria-expanded": "false", "aria-label": "Change " + label }, "Change…");
+    const said = h("span", { class: "muted", role: "status" });
+    let form = null;
+    const close = (focus) => {
+      if (form) (form.closest(".run-change-row") || form).remove();
+      form = null;
+      open.setAttribute("aria-expanded", "false");
+      if (focus && open.isConnected) open.focus();
+    };
+    open.addEventListener("click", guard(async () => {
+      if (form) {
+        close(true);
+        return;
+      }
+      said.textContent = "";
+      form = changeForm(runId, label, {
+        cancel: () => close(true),
+        changed: (what) => {
+          close(true);
+          said.textContent = "changed for this run";
+          flash(`Changed for this run (${label}): ${what}.`);
+        },
+        ended: (message) => {
+          close(false);
+          box.replaceChildren(h("span", { class: "muted", text: "the run has ended" }));
+          flash("Not changed: the run has ended (" + message + ").", true);
+        },
+      });
+      open.setAttribute("aria-expanded", "true");
+      mount(form);
+      $("input", form).focus();
+      await fillChainChoices(form);
+    }));
+    box.append(open, said);
+    box.close = () => close(false);
+    return box;
+  }
+
+  /** The job ids a chain field offers (typing any id works as well). */
+  async function fillChainChoices(form) {
+    const list = $("datalist", form);
+    let jobs = cache.jobs;
+    if (!jobs) {
+      try {
+        jobs = await loadJobs();
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err;
+        return; // ids can still be typed
+      }
+    }
+    list.replaceChildren(
+      h("option", { value: "0", label: "Nothing (no chained job)" }),
+      ...jobs.map((job) => h("option", { value: String(job.jobId), label: `${job.title || job.url} (#${job.jobId})` })),
+    );
+  }
+
+  function changeForm(runId, label, on) {
+    const seq = ++changeSeq;
+    const id = (name) => `rc${seq}-${name}`;
+    const field = (name, text, input) => {
+      input.id = id(name);
+      return h("div", { class: "field" }, h("label", { for: input.id, text }), input);
+    };
+    const number = (name, apiField, min, max) => h("input", {
+      type: "number", min: String(min), max: String(max), inputmode: "numeric", "data-field": apiField, "data-name": name,
+    });
+    const chain = (name, apiField) => h("input", {
+      type: "text", inputmode: "numeric", list: id("jobs"), autocomplete: "off", "data-field": apiField, "data-name": name,
+      placeholder: "job id, 0 for none",
+    });
+    const yesNo = (name, apiField) => h("select", { "data-field": apiField, "data-name": name },
+      h("option", { value: "", text: "Unchanged" }), h("option", { value: "true", text: "Yes" }), h("option", { value: "false", text: "No" }));
+    const go = h("button", { type: "submit", class: "small primary" }, "Change this run");
+    const cancel = h("button", { type: "button", class: "small" }, "Cancel");
+    cancel.addEventListener("click", on.cancel);
+    const form = h("form", { class: "run-change", novalidate: true, "aria-label": "Change " + label },
+      h("p", { class: "hint", text: "For this run only; an empty field stays as it is." }),
+      h("p", { class: "form-error", role: "alert", hidden: true }),
+      h("div", { class: "run-change-fields" },
+        field("timeout", "Timeout (seconds, 1–300)", number("timeout", "requestTimeout", 1, 300)),
+        field("retries", "Retries (0–10)", number("retries", "retries", 0, 10)),
+        field("delay", "Retry delay (seconds, 1–3600)", number("delay", "retryDelay", 1, 3600)),
+        field("success", "Chain on success (job id)", chain("success", "chainSuccess")),
+        field("failure", "Chain on failure (job id)", chain("failure", "chainFailure")),
+        field("notify-success", "Notify on success", yesNo("notify-success", "notification.onSuccess")),
+        field("notify-failure", "Notify on failure", yesNo("notify-failure", "notification.onFailure")),
+      ),
+      h("datalist", { id: id("jobs") }),
+      h("div", { class: "row-actions" }, go, cancel),
+    );
+    form.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") on.cancel();
+    });
+    onSubmit(form, async () => {
+      clearErrors(form);
+      go.disabled = true;
+      try {
+        const change = readRunChange(form);
+        await api("PATCH", "/runs/{runId}", { params: { runId }, body: change });
+        on.changed(describeRunChange(change));
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 409) {
+          on.ended(err.message);
+          return;
+        }
+        showError(form, err);
+      } finally {
+        go.disabled = false;
+      }
+    });
+    return form;
+  }
+
+  /** The run change the form gives: only its filled fields, in the API's shape. */
+  function readRunChange(form) {
+    const value = (name) => $(`[data-name="${name}"]`, form).value;
+    const change = {};
+    for (const [name, key] of [["timeout", "requestTimeout"], ["retries", "retries"], ["delay", "retryDelay"],
+      ["success", "chainSuccess"], ["failure", "chainFailure"]]) {
+      const read = intOr(value(name), null);
+      if (read !== null) change[key] = read;
+    }
+    const notification = {};
+    if (value("notify-success")) notification.onSuccess = value("notify-success") === "true";
+    if (value("notify-failure")) notification.onFailure = value("notify-failure") === "true";
+    if (Object.keys(notification).length) change.notification = notification;
+    if (!Object.keys(change).length) throw new LocalError(null, "Nothing to change: fill in at least one field.");
+    return change;
+  }
+
+  function describeRunChange(change) {
+    const parts = [];
+    if ("requestTimeout" in change) parts.push(`timeout ${change.requestTimeout} s`);
+    if ("retries" in change) parts.push(`retries ${change.retries}`);
+    if ("retryDelay" in change) parts.push(`retry delay ${change.retryDelay} s`);
+    if ("chainSuccess" in change) parts.push(change.chainSuccess ? `on success chain #${change.chainSuccess}` : "no chain on success");
+    if ("chainFailure" in change) parts.push(change.chainFailure ? `on failure chain #${change.chainFailure}` : "no chain on failure");
+    const n = change.notification || {};
+    if ("onSuccess" in n) parts.push(n.onSuccess ? "notify on success" : "no notice on success");
+    if ("onFailure" in n) parts.push(n.onFailure ? "notify on failure" : "no notice on failure");
+    return parts.join(", ");
   }
 
   /** Follow a run until it ends (or ABORT_WAIT_MS pass); its last state. */
@@ -1692,17 +1845,25 @@
       const details = h("button", { type: "button", class: "small", "aria-label": "Details of the run at " + fmtTime(run.date || run.datePlanned) }, "Details");
       details.addEventListener("click", guard(() => showRunDetails(run.identifier)));
       const actions = h("div", { class: "row-actions" }, details);
+      let row = null;
       if (IN_FLIGHT.includes(run.state)) {
         const jobId = hist.jobId;
         const runId = run.runId || run.identifier;
-        actions.prepend(abortControl(runId, "the run at " + fmtTime(run.date || run.datePlanned), async () => {
+        const label = "the run at " + fmtTime(run.date || run.datePlanned);
+        // The change form opens on a row of its own under the run's.
+        const change = changeControl(runId, label, (form) => {
+          row.after(h("tr", { class: "run-change-row" }, h("td", { colspan: "7" }, form)));
+        });
+        actions.prepend(abortControl(runId, label, async () => {
+          change.close();
+          change.remove();
           await followRun(runId);
           if (hist.jobId === jobId && !$("#view-history").hidden) await loadHistory();
-        }));
+        }), change);
       }
       const trigger = run.trigger && run.trigger !== "schedule" ? run.trigger : "";
       const attempt = run.attempt > 1 ? "attempt " + run.attempt : "";
-      return h("tr", {},
+      row = h("tr", {},
         timeCell(run.date, "Time"),
         timeCell(run.datePlanned, "Planned"),
         h("td", { "data-label": "Jitter", class: "num", text: run.date ? fmtMs(run.jitter) : "–" }),
@@ -1712,6 +1873,7 @@
         h("td", { "data-label": "Duration", class: "num", text: run.date ? fmtMs(run.duration) : "–" }),
         h("td", { class: "actions-cell" }, actions),
       );
+      return row;
     }));
     if (!items.length) {
       body.append(h("tr", {}, h("td", { class: "empty", colspan: "7", text: "No runs yet: use Run now, or wait for the schedule." })));
