@@ -1206,5 +1206,5 @@ def _publish(sample: metrics.Sample, settings: Settings) -> None:
     """Deployed, one embedded-metric line on stdout (Lambda sends stdout to CloudWatch Logs as
     it is, which turns the line into metrics); every process keeps totals for `GET /metrics`."""
     metrics.REGISTRY.add(sample)
-    if settings.backend != "sqlite":
+    if settings.backend != "sqlite" and settings.stage != "local":  # make run has GET /metrics
         print(metrics.emf(sample, settings.stage, time.time()), flush=True)
