@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -30,6 +29,7 @@ import requests
 from pytest_httpserver import HTTPServer
 
 from chalicelib import auth
+from tests.test_run_controls import StallingTarget
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, Route
@@ -872,53 +872,11 @@ def test_it_shows_a_new_monitors_ping_command_and_its_status_after_a_ping(
 # ---- run controls (issue 19): abort, notes, run-now overrides, the cursor, title search -------
 
 
-class StallingTarget:
-    """A loopback HTTP target that reads a request and answers nothing for `stall_s` seconds;
-    it notes when the caller closes the connection (as tests/test_run_controls.py's)."""
-
-    def __init__(self, stall_s: float = 20.0) -> None:
-        self.stall_s = stall_s
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(8)
-        self.requests = 0
-        self.closed = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.listener.getsockname()[1]}/stall"
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
-
-    def _hold(self, conn: socket.socket) -> None:
-        with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                data += chunk
-            self.requests += 1
-            conn.settimeout(self.stall_s)
-            try:
-                if conn.recv(1) == b"":
-                    self.closed.set()  # the caller hung up
-            except (TimeoutError, OSError):
-                return
-
-
 @pytest.fixture
 def stalling() -> Iterator[StallingTarget]:
     target = StallingTarget()
     yield target
-    target.listener.close()
+    target.close()
 
 
 def test_a_run_in_flight_is_aborted_after_a_confirmation(
