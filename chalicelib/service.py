@@ -797,15 +797,14 @@ def _unmask_headers(delta: dict[str, Any], job: JobRecord) -> _Given:
     headers = extended.get("headers") if isinstance(extended, dict) else None
     if not isinstance(headers, dict):
         return _Given(delta, frozenset())
-    stored = job.secrets.get("headers") or {}
-    kept = jobs.sent_headers(job)
-    by_name = {name.lower(): value for name, value in kept.items()}
+    # The values a run sends: the stored secret ones put back in place of their masks.
+    kept = {name.lower(): value for name, value in jobs.sent_headers(job).items()}
     unmasked: dict[str, Any] = {}
     fresh: set[str] = set()
     for name, value in headers.items():
         lower = str(name).lower()
-        if value == jobs.PASSWORD_MASK and (lower in stored or lower in by_name):
-            unmasked[name] = stored.get(lower, by_name.get(lower))
+        if value == jobs.PASSWORD_MASK and lower in kept:
+            unmasked[name] = kept[lower]
         else:
             unmasked[name] = value
             fresh.add(lower)
