@@ -45,22 +45,18 @@ class SqliteQueue:
 
     def send(self, messages: Sequence[tuple[str, int]]) -> None:
         now = self.clock()
-        with self.db.write() as conn:
-            conn.executemany(
-                "INSERT INTO queue (body, visible_at, sent_at) VALUES (?, ?, ?)",
-                [(body, now + max(0, min(MAX_DELAY_S, int(d))), now) for body, d in messages],
-            )
-        with self.db.arrived:
-            self.db.arrived.notify_all()
+        self.send_at([(body, now + max(0, min(MAX_DELAY_S, int(d)))) for body, d in messages])
 
     def send_at(self, messages: Sequence[tuple[str, float]]) -> None:
-        """Put messages back with the time each becomes visible (a restore)."""
+        """Put messages in with the time each becomes visible (`send`, and a restore)."""
         now = self.clock()
         with self.db.write() as conn:
             conn.executemany(
                 "INSERT INTO queue (body, visible_at, sent_at) VALUES (?, ?, ?)",
                 [(body, float(at), now) for body, at in messages],
             )
+        with self.db.arrived:
+            self.db.arrived.notify_all()
 
     def receive(self, limit: int = 10) -> list[Received]:
         """Up to `limit` visible messages, oldest first, hidden for the visibility timeout."""
