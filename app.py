@@ -22,6 +22,7 @@ from chalicelib.errors import (
     ValidationError,
 )
 from chalicelib.service import Service, page_limit
+from chalicelib.text import encodable
 
 app = Chalice(app_name="cronhook")
 app.log.setLevel(logging.INFO)
@@ -123,25 +124,17 @@ def _not_unicode(payload: Any) -> str | None:
     while pending:
         value, path = pending.pop()
         if isinstance(value, str):
-            if not _encodable(value):
+            if not encodable(value):
                 return path or "body"
         elif isinstance(value, dict):
             for key, item in value.items():
                 inner = f"{path}.{key}" if path else str(key)
-                if not _encodable(key):
+                if not encodable(key):
                     return inner.encode("utf-8", "backslashreplace").decode("utf-8")
                 pending.append((item, inner))
         elif isinstance(value, list):
             pending.extend((item, f"{path}[{n}]") for n, item in enumerate(value))
     return None
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _wrapped(payload: Any, key: str) -> Any:

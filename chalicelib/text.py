@@ -18,6 +18,16 @@ from typing import Any
 CODE_POINTS_PER_CHARACTER = 8
 
 
+def encodable(text: str) -> bool:
+    """Whether the text is valid Unicode (no lone surrogate, as JSON's \\ud800 escapes can
+    make): only such text can be stored, shown and sent as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def nfc(text: str) -> str:
     """The text in Unicode Normalization Form C: "Cafe\\u0301" and "Caf\\u00e9" become one."""
     return unicodedata.normalize("NFC", text)

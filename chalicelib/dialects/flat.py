@@ -16,6 +16,7 @@ from typing import Any
 
 from chalicelib import jobs
 from chalicelib.errors import BadRequest, PayloadTooLarge, ValidationError
+from chalicelib.text import encodable
 
 _HEADER = "extendedData.headers."
 _SCHEDULE_LISTS = ("minutes", "hours", "mdays", "months", "wdays")
@@ -78,17 +79,9 @@ def read_params(
     else:
         params.update(urllib.parse.parse_qsl(decoded, keep_blank_values=True))
     for key, value in params.items():
-        if (isinstance(value, str) and not _encodable(value)) or not _encodable(str(key)):
+        if (isinstance(value, str) and not encodable(value)) or not encodable(str(key)):
             raise ValidationError("must be valid Unicode text", field=str(key))
     return params
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def to_bool(value: Any, name: str) -> bool:
