@@ -705,9 +705,9 @@ def ping_kind(request: Request, token: str, kind: str) -> Response:
 @endpoint("/callbacks/{ref}", ["POST"], None)
 def job_callback(request: Request, ref: str) -> dict[str, Any]:
     """A long job's target reports its outcome; the signed, single-use URL is the credential."""
-    from chalicelib import callbacks
+    from chalicelib.dispatch import awaiting
 
-    run = callbacks.receive(_dispatcher(), ref, body(request))
+    run = awaiting.receive(_dispatcher(), ref, body(request))
     return {"run": runs.history_item(run)}
 
 

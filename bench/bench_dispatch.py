@@ -122,9 +122,9 @@ def _timed_dispatcher(stores: Any, settings: Any, started: list[float]) -> Any:
     from chalicelib.store.queue import MemoryQueue
 
     class Timed(Dispatcher):
-        def _deliver(self, tasks: Any, report: Any) -> None:
+        def deliver(self, tasks: Any, report: Any) -> None:
             started.extend((time.time(), time.process_time()))
-            super()._deliver(tasks, report)
+            super().deliver(tasks, report)
 
     return Timed(stores, settings, MemoryQueue(), MemoryBlobs())
 

@@ -15,9 +15,8 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import executor
@@ -164,131 +163,20 @@ def result(report: Report | None, waited: dict[str, Any], now: float) -> executo
     )
 
 
-# ---- the run's side: waiting, ending, timing out (called by chalicelib.dispatch) -----------
-# `dispatcher` is a chalicelib.dispatch.Dispatcher: these steps use its record, retry and
-# conclude steps so that a run ended by its callback ends exactly as one ended by its answer.
+# The run's side (waiting, ending, timing out, receiving) is chalicelib/dispatch/awaiting.py.
 
 
-def header(dispatcher: Any, job: Any, run: Any, timeout: float) -> dict[str, str]:
+def header(job: Any, run_id: str, timeout: float, now: float, public_url: str) -> dict[str, str]:
     """The callback header of an attempt of a job with `callback` (else none)."""
     setting = job.spec.get("callback")
     signing = [s["secret"] for s in job.secrets.get("signing", []) if s.get("until") is None]
     if not setting or not signing:
         return {}
-    expires = int(dispatcher.clock() + timeout) + int(setting["timeout"])
-    target = Target(job.account_id, job.job_id, run.run_id, expires)
-    return {HEADER: url(dispatcher.settings.public_url, target, signing[0])}
+    expires = int(now + timeout) + int(setting["timeout"])
+    target = Target(job.account_id, job.job_id, run_id, expires)
+    return {HEADER: url(public_url, target, signing[0])}
 
 
 def awaits(job: Any, result: executor.Result) -> bool:
     """Whether this answer means "accepted, I will call back": a 202 to a job with callback."""
     return bool(job.spec.get("callback")) and result.http_status == 202 and result.ok
-
-
-def wait(
-    dispatcher: Any, job: Any, run: Any, data: dict[str, Any], started: float, release: bool
-) -> Counter[str]:
-    """Keep the run `running` until its callback or its timeout (the sweep's deadline); the
-    attempt's in-flight count stays held, and `release` says whether its end gives it back."""
-    from chalicelib.store.base import RunRecord
-
-    timeout = int(job.spec["callback"]["timeout"])
-    deadline = int(dispatcher.clock()) + timeout
-    waited = {
-        "startedAt": started,
-        "timeout": timeout,
-        "release": release,
-        "httpStatus": data.get("httpStatus", 202),
-    }
-    waiting = RunRecord(
-        run.account_id,
-        run.job_id,
-        run.run_id,
-        "running",
-        {**run.data, **data, "statusText": WAITING_TEXT, "callback": waited},
-        deadline,
-        None,
-        run.claim,
-    )
-    dispatcher._watch_runs([waiting])
-    dispatcher._keep_result(waiting, run.state)
-    return Counter({"waiting_callback": 1})
-
-
-def end(dispatcher: Any, job: Any, run: Any, report: Report | None) -> Any:
-    """End a waiting run with its callback's report (None: none came in time) as its answer
-    would have: retries, streaks, notices, chains, the queue. None when the run was no longer
-    waiting (another callback, or the timeout, ended it first)."""
-    from chalicelib.store.base import RunRecord
-
-    now = dispatcher.clock()
-    waited = run.data["callback"]
-    outcome = result(report, waited, now)
-    control = dispatcher._control(run)
-    if control.aborted_by is not None:
-        # Aborted while it waited: it ends aborted when its callback (or its timeout) comes;
-        # neither retries nor chains follow.
-        text = f"Aborted by {control.aborted_by}" if control.aborted_by else "Aborted"
-        outcome = replace(outcome, status=STATUS_FAILED, reason="aborted", status_text=text)
-    attempt = int(run.data.get("attempt", 1))
-    data: dict[str, Any] = {
-        "duration": outcome.duration_ms,
-        "status": outcome.status,
-        "statusText": outcome.status_text,
-        "reason": outcome.reason,
-        "callback": {**waited, "at": now, "status": None if report is None else report.ok},
-    }
-    if report is not None and report.output:
-        data["callbackOutput"] = report.output
-    retry = dispatcher._retry_plan(job, outcome, attempt, control)
-    if retry is not None:
-        data["retryAt"] = int(now) + retry
-        data["nextAttempt"] = attempt + 1
-    retention = int(job.spec.get("retentionDays", 30))
-    done = RunRecord(
-        run.account_id,
-        run.job_id,
-        run.run_id,
-        "aborted" if outcome.reason == "aborted" else "done",
-        {**run.data, **data},
-        None,
-        int(now) + retention * 86400,
-        run.claim,
-    )
-    if not dispatcher.stores.runs.update(done, "running"):
-        return None
-    release = bool(waited.get("release"))
-    if retry is not None:
-        dispatcher._schedule_retry(job, run, retry, None, release)
-    else:
-        dispatcher._conclude(job, done, outcome, release, Counter(), control)
-    return done
-
-
-def receive(dispatcher: Any, ref: str, payload: object) -> Any:
-    """A target's callback: verify its URL, then end the run it names with its report."""
-    from chalicelib.errors import Conflict
-    from chalicelib.runs import ACTIVE_STATES
-
-    target, signed, mac = parse(ref)
-    stores = dispatcher.stores
-    job = stores.jobs.get(target.account_id, target.job_id)
-    if job is None:
-        raise NotFound("no such callback")
-    now = dispatcher.clock()
-    # The job's secret, and during a rotation's overlap the one before it.
-    valid = [s["secret"] for s in job.secrets.get("signing", []) if (s.get("until") or now) >= now]
-    verify(signed, mac, valid)
-    report = parse_report(payload)
-    run = stores.runs.get(target.account_id, target.job_id, target.run_id)
-    if run is None:
-        raise NotFound("no such callback")
-    if run.state == "running" and run.data.get("callback"):
-        if now > target.expires_at or (run.active_deadline or 0) < now:
-            raise Gone("this callback URL has expired: the run failed for want of a callback")
-        done = end(dispatcher, job, run, report)
-        if done is not None:
-            return done
-    elif run.state in ACTIVE_STATES:
-        raise Conflict("the call has not answered 202 yet; send the callback again in a moment")
-    raise Gone("this callback URL was used already: its run has ended")

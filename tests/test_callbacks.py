@@ -11,14 +11,14 @@ from pytest_httpserver import HTTPServer
 
 from chalicelib import callbacks
 from chalicelib.config import Settings
-from chalicelib.dispatch import Dispatcher
+from chalicelib.dispatch import Dispatcher, awaiting
 from chalicelib.errors import Conflict, Forbidden, NotFound, ValidationError
 from chalicelib.notify import Notifier
 from chalicelib.service import Service
 from chalicelib.store.blobs import MemoryBlobs
 from chalicelib.store.memory import memory_stores
 from chalicelib.store.queue import MemoryQueue
-from tests.test_dispatch import T0, Clock, World
+from tests.dispatch.support import T0, Clock, World
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def callback_url(target: HTTPServer, n: int = -1) -> str:
 def call_back(world: World, url: str, **report: Any) -> Any:
     assert url.startswith("http://cronhook.test/api/callbacks/")
     ref = url.rsplit("/", 1)[1]
-    return callbacks.receive(world.dispatcher, ref, {"status": "success", **report})
+    return awaiting.receive(world.dispatcher, ref, {"status": "success", **report})
 
 
 def test_it_keeps_a_run_that_answered_202_waiting_for_its_callback(
@@ -134,9 +134,9 @@ def test_a_forged_or_altered_callback_url_is_refused(world: World, target: HTTPS
     forged = callbacks.reference(other, "whsec_not-the-jobs-secret")
     for bad in (f"{payload}.{'A' * len(mac)}", forged.split(".")[0] + "." + mac, forged):
         with pytest.raises(Forbidden):
-            callbacks.receive(world.dispatcher, bad, {"status": "success"})
+            awaiting.receive(world.dispatcher, bad, {"status": "success"})
     with pytest.raises(NotFound):
-        callbacks.receive(world.dispatcher, "nonsense", {"status": "success"})
+        awaiting.receive(world.dispatcher, "nonsense", {"status": "success"})
     (run,) = world.runs(job_id)
     assert run.state == "running"
 
@@ -153,7 +153,7 @@ def test_a_bad_report_is_refused_and_the_run_keeps_waiting(
         ({"status": "success", "colour": 1}, "colour"),
     ):
         with pytest.raises(ValidationError) as caught:
-            callbacks.receive(world.dispatcher, ref, report)
+            awaiting.receive(world.dispatcher, ref, report)
         assert caught.value.field == field
     (run,) = world.runs(job_id)
     assert run.state == "running"
@@ -214,7 +214,9 @@ def test_a_callback_before_the_202_is_asked_to_come_again(world: World, target: 
     job_id = long_job(world, target)
     job = world.get(job_id)
     run = world.dispatcher.start_now(job)
-    header = callbacks.header(world.dispatcher, job, run, 5.0)
+    header = callbacks.header(
+        job, run.run_id, 5.0, world.dispatcher.clock(), world.dispatcher.settings.public_url
+    )
     with pytest.raises(Conflict):
         call_back(world, header[callbacks.HEADER])
 

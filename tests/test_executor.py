@@ -762,7 +762,9 @@ def test_it_bounds_the_time_of_a_catastrophic_pattern() -> None:
         result = execute(Request(server.url("/"), success_match="(x+x+)+y"), LOCAL)
         elapsed = time.monotonic() - started
     assert (result.status, result.reason) == (8, "match_timeout")
-    assert elapsed < 1.0
+    # Unbounded, this pattern backtracks for longer than the universe has existed; the bound
+    # is loose because the figure is the executor's, not this test's (a loaded machine).
+    assert elapsed < 10.0
 
 
 def test_it_reports_an_invalid_pattern() -> None:

@@ -55,7 +55,7 @@ ACCOUNT = "acct-faults"
 
 
 class Clock:
-    """Time that moves only when the dispatcher sleeps (as in tests/test_dispatch.py)."""
+    """Time that moves only when the dispatcher sleeps (as in tests/dispatch/support.py)."""
 
     def __init__(self, now: float) -> None:
         self.now = now

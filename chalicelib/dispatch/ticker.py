@@ -1,0 +1,96 @@
+"""The tick: every slot planned up to the end of the next minute is claimed once, then each run
+is delivered at its planned second, a small batch on the tick's own threads and the rest
+through the queue, delayed."""
+
+from __future__ import annotations
+
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from chalicelib.dispatch import ledger, sweeper, worker
+from chalicelib.dispatch import plan as planning
+from chalicelib.dispatch.delivery import Task, enqueue
+from chalicelib.store.base import JobRecord
+
+if TYPE_CHECKING:
+    from chalicelib.dispatch.dispatcher import Dispatcher
+
+DUE_LIMIT = 10_000  # due keys read per shard and tick
+POOL_SIZE = 16
+INLINE_POOL_SIZE = 64  # threads running the tick's inline batch (at most inline_max runs)
+
+
+def tick(d: Dispatcher, now: float) -> dict[str, int]:
+    """Claim every slot planned up to the end of the next minute, deliver each on time."""
+    report: Counter[str] = Counter()
+    d.sweep(now, report)
+    sweeper.sweep_monitors(d, now, report)
+    until = planning.window_end(now)
+    with ThreadPoolExecutor(POOL_SIZE) as pool:
+        shards = range(d.settings.due_shards)
+        due = pool.map(lambda s: d.stores.jobs.due(s, until, DUE_LIMIT), shards)
+        keys = [k for ks in due for k in ks]
+        jobs = d.stores.jobs.get_many(keys) if keys else []
+        report["due"] += len(jobs)
+        accounts = {job.account_id for job in jobs}
+        switched_on = {a: d.stores.state.scheduler_enabled(a) for a in accounts}
+        waiting = [job for job in jobs if not switched_on[job.account_id]]
+        report["scheduler_off"] += len(waiting)
+        ready = [job for job in jobs if switched_on[job.account_id]]
+        token = ledger.new_token()
+        plans = [p for p in (planning.plan(j, now, until) for j in ready) if p]
+        for plan in plans:
+            plan.token = token
+            report["missed"] += plan.missed
+        # Noted before the claims: a tick that dies after claiming leaves runs on the list.
+        entries = [ledger.watch_entry(d, p.job, slot, at) for p in plans for slot, at in p.slots]
+        ledger.watch(d, entries)
+        tasks = [t for ts in pool.map(lambda p: ledger.claim(d, p, report), plans) for t in ts]
+    report["claimed"] += sum(len(t.runs) for t in tasks)
+    d.deliver(tasks, report)
+    return dict(report)
+
+
+def deliver(d: Dispatcher, tasks: list[Task], report: Counter[str]) -> None:
+    """A small batch planned within `inline_wait_s` runs here; the rest goes to the queue."""
+    if not tasks:
+        return
+    soon = d.clock() + d.settings.inline_wait_s
+    near = [t for t in tasks if t.deliver_at <= soon]
+    later = [t for t in tasks if t.deliver_at > soon]
+    if len(near) > d.settings.inline_max:
+        near, later = [], tasks
+    if later:
+        report["queued"] += len(later)
+        enqueue(d, later)
+    if near:
+        report["inline"] += len(near)
+        # One thread per task up to INLINE_POOL_SIZE: a silent target holds only its own
+        # thread; beyond that, hundreds of threads waking at the same second spend more CPU
+        # fighting over the GIL and locks than the calls themselves take.
+        with ThreadPoolExecutor(min(len(near), INLINE_POOL_SIZE)) as pool:
+            ordered = sorted(near, key=lambda t: t.deliver_at)
+            inline = [replace(t, inline=True) for t in ordered]
+            for result in pool.map(lambda task: worker.run_on_time(d, task), inline):
+                report.update(result)
+
+
+def claim_early(d: Dispatcher, job: JobRecord) -> int:
+    """Claim the slots of a job just saved (created, rescheduled, enabled) up to the end of the
+    next minute, as this minute's tick did for every other job before this one could fire: a
+    seconds schedule or a one-shot time a few seconds away would otherwise wait for the next
+    tick, and the slot on the next minute would start only once that tick has claimed it (a
+    second or more late). The same claim as the tick's (a racing tick cannot double a slot);
+    the runs go to the queue, delayed to their planned seconds. Returns the number claimed."""
+    now = d.clock()
+    plan = planning.plan(job, now, planning.window_end(now))  # None unless due by then
+    if plan is None or not d.stores.state.scheduler_enabled(job.account_id):
+        return 0
+    plan.token = ledger.new_token()
+    ledger.watch(d, [ledger.watch_entry(d, job, slot, at) for slot, at in plan.slots])
+    tasks = ledger.claim(d, plan, Counter())
+    if tasks:
+        enqueue(d, tasks)
+    return sum(len(t.runs) for t in tasks)

@@ -1,0 +1,158 @@
+"""The worker: a batch of queue messages, each task run unless another delivery already took
+it, a failed task failing its own message only (Lambda's partial batch response)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from chalicelib.dispatch import attempt, ledger
+from chalicelib.dispatch import plan as planning
+from chalicelib.dispatch.delivery import TASKS_PER_MESSAGE, Batch, Task, entries
+from chalicelib.store.base import existing_jobs
+
+if TYPE_CHECKING:
+    from chalicelib.dispatch.dispatcher import Dispatcher
+
+log = logging.getLogger(__name__)
+
+WORKER_THREADS = 10 * TASKS_PER_MESSAGE  # a worker invocation's 10 messages, a thread a task
+MAX_WAIT_S = 125  # the tick's look-ahead: at most to the end of the next minute
+
+
+def work_batch(d: Dispatcher, bodies: Sequence[str], now: float) -> Batch:
+    """Run each message's tasks unless another delivery already took them. A task that raises
+    fails its own message only: the other messages of the batch count as done, and the failed
+    one comes back. The batch's jobs and runs are read in a few batched requests, then every
+    task gets a thread of its own (a silent target holds only its own run)."""
+    report: Counter[str] = Counter()
+    found = entries(bodies, report)
+    job_keys = list(dict.fromkeys((e.account, e.job) for e in found))
+    # Read eventually; a job created a moment ago (for a run-now) consistently.
+    jobs = {(j.account_id, j.job_id): j for j in existing_jobs(d.stores.jobs, job_keys)}
+    run_keys = [(e.account, e.job, r) for e in found for r in e.runs]
+    records = {
+        (r.account_id, r.job_id, r.run_id): r
+        for r in (d.stores.runs.get_many(run_keys) if run_keys else [])
+    }
+    tasks = []
+    numbers: list[int] = []  # the message of each task
+    switched_on: dict[str, bool] = {}
+
+    def scheduler_on(account: str) -> bool:
+        if account not in switched_on:
+            switched_on[account] = d.stores.state.scheduler_enabled(account)
+        return switched_on[account]
+
+    for entry in found:
+        found_runs = [records.get((entry.account, entry.job, r)) for r in entry.runs]
+        queued = [r for r in found_runs if r is not None and r.state == "queued"]
+        if not queued:
+            report["duplicate"] += 1
+            continue
+        job = jobs.get((entry.account, entry.job))
+        why = "Job deleted" if job is None else planning.stopped(job, queued[0], scheduler_on)
+        if why:
+            for run in queued:
+                ledger.finish(d, run, "cancelled", {"status": 0, "statusText": why})
+            if job is not None:
+                # The next in line gets its turn (and is cancelled in turn if its job has
+                # stopped), so no run is left waiting for a place that nobody frees.
+                ledger.pass_on(d, job, entry.counted)
+            report["cancelled"] += len(queued)
+            continue
+        assert job is not None
+        late = planning.missed(job, queued[0], now)
+        if late:
+            for run in queued:
+                ledger.finish(d, run, "skipped", {"status": 0, "statusText": late})
+            ledger.pass_on(d, job, entry.counted)
+            report["missed"] += len(queued)
+            continue
+        tasks.append(Task(job, queued, entry.counted, entry.overrides))
+        numbers.append(entry.message)
+    failed: set[int] = set()
+    errors: list[Exception] = []
+    if tasks:
+        with ThreadPoolExecutor(min(WORKER_THREADS, len(tasks))) as pool:
+            outcomes = pool.map(lambda task: try_task(d, task), tasks)
+            for number, result in zip(numbers, outcomes, strict=True):
+                if isinstance(result, Exception):
+                    failed.add(number)
+                    errors.append(result)
+                else:
+                    report.update(result)
+    if failed:
+        report["failed_messages"] += len(failed)
+    return Batch(dict(report), sorted(failed), errors)
+
+
+def try_task(d: Dispatcher, task: Task) -> Counter[str] | Exception:
+    try:
+        return run_on_time(d, task)
+    except Exception as exc:
+        log.exception("a task of job %s failed; its message comes back", task.job.job_id)
+        return exc
+
+
+def run_on_time(d: Dispatcher, task: Task) -> Counter[str]:
+    """Wait for the task's planned second (never long: SQS already delayed queued work), then
+    run it."""
+    wait = min(MAX_WAIT_S, task.deliver_at - d.clock())
+    if wait > 0:
+        d.sleep(wait)
+    return run_task(d, task)
+
+
+def run_task(d: Dispatcher, task: Task) -> Counter[str]:
+    """Run the task's runs in order; one in-flight count covers all of them (catch-up)."""
+    report: Counter[str] = Counter()
+    holds = task.counted
+    for n, run in enumerate(task.runs):
+        if n and not task.job.enabled:
+            # A run of this batch disabled the job (a 410, a failure streak): the rest of the
+            # catch-up stops, and its place goes to the next in line (or back).
+            rest = task.runs[n:]
+            why = f"Cancelled: the job was disabled ({task.job.disabled_reason})"
+            for left in rest:
+                ledger.finish(d, left, "cancelled", {"status": 0, "statusText": why})
+            if holds:
+                ledger.pass_on(d, task.job, True)
+            report["cancelled"] += len(rest)
+            break
+        last = n == len(task.runs) - 1
+        # Only a scheduled run takes a place: a run-now or chained run was asked for, and
+        # `running` also counts places that claims reserve ahead of their slots (a chained run
+        # into a scheduled job was skipped as "in flight" with nothing running).
+        take_place = run.data.get("trigger", "schedule") == "schedule" and not holds
+        running = replace(run, state="running")
+        # On the queued path `holds` is written before the place is taken: should the worker
+        # die in between, the sweep gives back a place that was not taken (no harm: the count
+        # never goes below 0) rather than keep one forever (the job would never run again).
+        running.data = {**run.data, "statusText": "Running", "holds": holds or take_place}
+        if task.inline:
+            # The tick that claimed it runs it: no other delivery exists. A run that was
+            # counted when it was claimed stays `queued` (one write fewer per run) until the
+            # result replaces it; one that takes its place now says so for the sweep.
+            if take_place and not ledger.take_place(d, task.job, run, report):
+                continue
+            if not take_place:
+                running.state = "queued"
+            elif not d.stores.runs.update(running, "queued"):
+                d.stores.jobs.release(task.job.account_id, task.job.job_id)
+                continue
+        else:
+            # The conditional queued -> running step comes first: a duplicate delivery stops
+            # here, before it could take a place or turn the run away.
+            if not d.stores.runs.update(running, "queued"):
+                report["duplicate"] += 1
+                continue
+            if take_place and not ledger.take_place(d, task.job, running, report):
+                continue
+        holds = holds or take_place
+        report.update(attempt.attempt(d, task.job, running, task.overrides, holds and last))
+    return report
