@@ -4,11 +4,11 @@ in-process through Typer's CliRunner, and as the installed `cronhook` for the en
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,27 +18,16 @@ from cronhook_client.cli import app
 from pytest_httpserver import HTTPServer
 from typer.testing import CliRunner, Result
 
-from tests.cli_support import Stack, account_key, admin_key, start_stack
-from tests.test_local_stack import free_port
+from tests.cli_support import (  # noqa: F401  (fixtures)
+    Stack,
+    account_key,
+    admin_key,
+    free_port,
+    stack_fixture,
+    target_fixture,
+)
 
 WAIT_S = 60  # what a subprocess may take at most (a run ends within seconds)
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("cli-stack"))
-    yield running
-    running.kill()
-
-
-@pytest.fixture(scope="module")
-def target() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.expect_request("/hook").respond_with_data("ok")
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
 
 
 class Cli:
@@ -64,6 +53,14 @@ class Cli:
         path = self.home / name
         path.write_text(text)
         return str(path)
+
+    def process_env(self) -> dict[str, str]:
+        """The environment of the installed `cronhook` run as a process: the venv's PATH, and
+        the PYTHONPATH of these tests, so that it imports the client they import."""
+        env = {**self.env, "PATH": str(Path(sys.executable).parent)}
+        if os.environ.get("PYTHONPATH"):
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        return env
 
     def titles(self) -> list[str]:
         return sorted(job["title"] for job in self.api.list_jobs())
@@ -202,7 +199,7 @@ def test_it_follows_a_jobs_history_and_sees_a_new_run(local: Cli, target: HTTPSe
             "-o",
             "json",
         ],
-        env={**local.env, "PATH": str(Path(sys.executable).parent)},
+        env=local.process_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -442,7 +439,7 @@ def test_it_exports_a_file_that_applies_as_a_no_op_without_its_secrets(alice: Cl
 
 
 def test_it_runs_as_an_installed_command_with_its_exit_codes(local: Cli, tmp_path: Path) -> None:
-    env = {**local.env, "PATH": str(Path(sys.executable).parent)}
+    env = local.process_env()
     shown = subprocess.run(
         [executable(), "jobs", "list", "-o", "json"],
         env=env,

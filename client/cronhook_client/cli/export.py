@@ -1,0 +1,54 @@
+"""`cronhook export`: write the account as the jobs file `cronhook apply` reads."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from cronhook_client.cli.base import API_ERROR, fail, state
+from cronhook_client.cli.output import warn
+from cronhook_client.client import Client
+from cronhook_client.export import exported
+from cronhook_client.models import Job
+from cronhook_client.plan import PlanError
+
+
+def account(client: Client) -> tuple[list[Job], dict[int, str]]:
+    """The account's jobs in full and its folders (id -> title)."""
+    folders = {f["folderId"]: f["title"] for f in client.list_folders()}
+    jobs = [client.get_job(j["jobId"]) for j in client.list_jobs()]
+    return jobs, folders
+
+
+def export(
+    file: Annotated[
+        str | None, typer.Option("--file", "-f", help="write here (default: stdout)")
+    ] = None,
+) -> None:
+    """Write the account's jobs and folders as the jobs file `apply` reads (no secrets)."""
+    client = state.client()
+    jobs, folders = account(client)
+    try:
+        document, variables = exported(jobs, folders)
+    except PlanError as exc:
+        fail(str(exc), API_ERROR)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    text = (
+        f"# cronhook jobs file: `cronhook apply -f` reads it (docs/CLI.md).\n"
+        f"# Exported from {client.url} at {stamp}; secrets are ${{VARIABLES}}, never values.\n"
+        + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+    )
+    if file:
+        Path(file).write_text(text)
+        warn(f"wrote {len(jobs)} jobs and {len(folders)} folders to {file}")
+    else:
+        sys.stdout.write(text)
+    if variables:
+        warn("set these environment variables before `cronhook apply`:")
+        for line in variables:
+            warn(f"  {line}")
