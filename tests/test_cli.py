@@ -487,3 +487,97 @@ def test_it_creates_a_monitor_that_a_ping_brings_up(alice: Cli) -> None:
     assert alice.run("monitors", "get", monitor).exit_code == 3
     refused = alice.run("monitors", "create", "--title", "x")
     assert refused.exit_code == 2 and "--every" in refused.output
+
+
+# ---- notifications and run-now overrides ---------------------------------------------------
+
+
+def test_it_sets_a_jobs_notifications_on_create_and_edit_and_shows_them(local: Cli) -> None:
+    made = local.run(
+        "jobs",
+        "create",
+        "--url",
+        "https://example.com/notify",
+        "--title",
+        "cli-notify",
+        "--notify-failure",
+        "--notify-after",
+        "3",
+        "-o",
+        "json",
+    )
+    assert made.exit_code == 0, made.output
+    job_id = str(json.loads(made.stdout)["jobId"])
+    edited = local.run(
+        "jobs", "edit", job_id, "--notify-success", "--notify-cert", "--cert-days", "14"
+    )
+    assert edited.exit_code == 0, edited.output
+    assert edited.stdout.strip() == f"updated job {job_id}: notification"
+    shown = json.loads(local.run("jobs", "notifications", job_id, "-o", "json").stdout)
+    assert shown == {
+        "onFailure": True,
+        "onFailureCount": 3,
+        "onSuccess": True,
+        "onDisable": False,
+        "onSslCertExpiry": True,
+        "onSslCertExpirySeconds": 14 * 86400,
+    }
+    table = local.run("jobs", "notifications", job_id).stdout
+    assert "after 3 failure(s) in a row" in table
+    assert "14 days before the TLS cert expires" in table
+
+
+def test_it_exits_1_with_the_field_for_a_notification_the_api_refuses(local: Cli) -> None:
+    made = local.run("jobs", "create", "--url", "https://example.com/n", "--notify-after", "5000")
+    assert made.exit_code == 1
+    assert made.stderr.startswith("error: the API refused [notification.onFailureCount]: ")
+    assert len(made.stderr.strip().splitlines()) == 1
+
+
+def test_it_shows_and_sets_where_the_accounts_notices_go(alice: Cli) -> None:
+    set_ = alice.run(
+        "notifications", "--url", "https://example.com/notices", "--email", "ops@example.com"
+    )
+    assert set_.exit_code == 0, set_.output
+    assert "signingSecret" in set_.stdout  # a new URL's secret, shown this once
+    shown = json.loads(alice.run("notifications", "-o", "json").stdout)
+    assert shown == {"url": "https://example.com/notices", "email": "ops@example.com"}
+
+
+def test_it_runs_a_job_now_with_this_runs_body_header_and_method(
+    local: Cli, target: HTTPServer
+) -> None:
+    job_id = local.api.create_job({"url": target.url_for("/hook"), "title": "cli-override"})[
+        "jobId"
+    ]
+    ran = local.run(
+        "jobs",
+        "run",
+        str(job_id),
+        "--body",
+        '{"once": true}',
+        "--header",
+        "X-Once:yes",
+        "--method",
+        "POST",
+        "--request-timeout",
+        "5",
+        "--wait",
+        "-o",
+        "json",
+    )
+    assert ran.exit_code == 0, ran.output
+    assert json.loads(ran.stdout)["statusText"] == "OK"
+    sent = [req for req, _ in target.log if req.headers.get("X-Once") == "yes"]
+    assert [(r.method, r.get_data(as_text=True)) for r in sent] == [("POST", '{"once": true}')]
+    job = local.api.get_job(job_id)  # the job itself is unchanged
+    assert (job["requestMethod"], job["extendedData"]) == (0, {"headers": {}, "body": ""})
+
+
+def test_it_exits_1_naming_the_override_the_api_refuses(local: Cli, target: HTTPServer) -> None:
+    job_id = local.api.create_job({"url": target.url_for("/hook"), "title": "cli-bad-run"})["jobId"]
+    refused = local.run("jobs", "run", str(job_id), "--request-timeout", "999")
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("error: the API refused [requestTimeout]: ")
+    wrong = local.run("jobs", "run", str(job_id), "--method", "FETCH")
+    assert wrong.exit_code == 2 and "one of GET, POST" in wrong.output

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Annotated, Any
 
@@ -21,10 +20,32 @@ from cronhook_client.cli.base import (
     group,
     state,
 )
+from cronhook_client.cli.job_options import (
+    AfterOpt,
+    BodyOpt,
+    CertDaysOpt,
+    CertOpt,
+    CronOpt,
+    DataOpt,
+    DisableOpt,
+    EnabledOpt,
+    FailureOpt,
+    FolderOpt,
+    HeaderOpt,
+    MethodOpt,
+    SuccessOpt,
+    TitleOpt,
+    UrlOpt,
+    headers,
+    job_fields,
+    method_number,
+    notification,
+)
 from cronhook_client.cli.output import Format, emit, table, when
-from cronhook_client.models import METHODS, Job
+from cronhook_client.models import Job
 
 app = group("List, create, change and run jobs.")
+OVERRIDES = "For this run only"
 
 
 @app.command("list")
@@ -64,73 +85,6 @@ def jobs_get(job_id: int, fmt: Output = Format.table) -> None:
     emit(state.client().get_job(job_id), fmt, lambda job: output.fields(dict(job)))
 
 
-def _job_fields(
-    url: str | None,
-    title: str | None,
-    cron: str | None,
-    tz: str | None,
-    method: str | None,
-    header: list[str] | None,
-    body: str | None,
-    enabled: bool | None,
-    folder: str | None,
-    data: str | None,
-) -> dict[str, Any]:
-    """The job fields the options give (a delta for edit, a whole job for create)."""
-    job: dict[str, Any] = {}
-    if data:
-        try:
-            extra = json.loads(data)
-        except ValueError as exc:
-            raise typer.BadParameter(f"not JSON: {exc}", param_hint="--data") from None
-        if not isinstance(extra, dict):
-            raise typer.BadParameter("must be a JSON object of job fields", param_hint="--data")
-        job.update(extra)
-    if url is not None:
-        job["url"] = url
-    if title is not None:
-        job["title"] = title
-    if cron is not None or tz is not None:
-        schedule = dict(job.get("schedule") or {})
-        if cron is not None:
-            schedule["cron"] = cron
-        if tz is not None:
-            schedule["timezone"] = tz
-        job["schedule"] = schedule
-    if method is not None:
-        if method.upper() not in METHODS:
-            raise typer.BadParameter("one of " + ", ".join(METHODS), param_hint="--method")
-        job["requestMethod"] = METHODS.index(method.upper())
-    if header:
-        headers: dict[str, str] = {}
-        for item in header:
-            name, sep, value = item.partition(":")
-            if not sep or not name.strip():
-                raise typer.BadParameter("give Name: value", param_hint="--header")
-            headers[name.strip()] = value.strip()
-        job.setdefault("extendedData", {})["headers"] = headers
-    if body is not None:
-        job.setdefault("extendedData", {})["body"] = body
-    if enabled is not None:
-        job["enabled"] = enabled
-    if folder is not None:
-        job["folderId"] = folder_id(folder)
-    return job
-
-
-UrlOpt = Annotated[str | None, typer.Option(help="the URL to call")]
-TitleOpt = Annotated[str | None, typer.Option(help="the job's title")]
-CronOpt = Annotated[str | None, typer.Option(help='a cron schedule, e.g. "*/5 * * * *"')]
-MethodOpt = Annotated[str | None, typer.Option(help="HTTP method (GET, POST, ...)")]
-HeaderOpt = Annotated[
-    list[str] | None, typer.Option("--header", "-H", help="a request header, Name: value")
-]
-BodyOpt = Annotated[str | None, typer.Option(help="the request body")]
-EnabledOpt = Annotated[bool | None, typer.Option("--enabled/--disabled", help="fire on schedule")]
-FolderOpt = Annotated[str | None, typer.Option(help="folder title ('' for the root)")]
-DataOpt = Annotated[str | None, typer.Option(help="other job fields as a JSON object")]
-
-
 @app.command("create")
 def jobs_create(
     url: Annotated[str, typer.Option(help="the URL to call")],
@@ -143,10 +97,19 @@ def jobs_create(
     enabled: EnabledOpt = True,
     folder: FolderOpt = None,
     data: DataOpt = None,
+    notify_failure: FailureOpt = None,
+    notify_after: AfterOpt = None,
+    notify_success: SuccessOpt = None,
+    notify_disable: DisableOpt = None,
+    notify_cert: CertOpt = None,
+    cert_days: CertDaysOpt = None,
     fmt: Output = Format.table,
 ) -> None:
     """Create a job; prints its id and its signing secret (shown only now)."""
-    job = _job_fields(url, title, cron, tz, method, header, body, enabled, folder, data)
+    notices = notification(
+        notify_failure, notify_after, notify_success, notify_disable, notify_cert, cert_days
+    )
+    job = job_fields(url, title, cron, tz, method, header, body, enabled, folder, data, notices)
     created = state.client().create_job(job)
     emit(
         dict(created),
@@ -168,13 +131,46 @@ def jobs_edit(
     enabled: EnabledOpt = None,
     folder: FolderOpt = None,
     data: DataOpt = None,
+    notify_failure: FailureOpt = None,
+    notify_after: AfterOpt = None,
+    notify_success: SuccessOpt = None,
+    notify_disable: DisableOpt = None,
+    notify_cert: CertOpt = None,
+    cert_days: CertDaysOpt = None,
 ) -> None:
-    """Change the fields given (a PATCH: the others stay)."""
-    delta = _job_fields(url, title, cron, tz, method, header, body, enabled, folder, data)
+    """Change the fields given (a PATCH: the others stay, notification fields too)."""
+    notices = notification(
+        notify_failure, notify_after, notify_success, notify_disable, notify_cert, cert_days
+    )
+    delta = job_fields(url, title, cron, tz, method, header, body, enabled, folder, data, notices)
     if not delta:
         raise typer.BadParameter("give at least one field to change")
     state.client().update_job(job_id, delta)
     output.say(f"updated job {job_id}: {', '.join(delta)}")
+
+
+@app.command("notifications")
+def jobs_notifications(job_id: int, fmt: Output = Format.table) -> None:
+    """Which notices the job sends (`jobs edit --notify-...` changes them; `cronhook
+    notifications` says where they go)."""
+    notification = dict(state.client().get_job(job_id).get("notification") or {})
+
+    def render(n: dict[str, Any]) -> Any:
+        after = n.get("onFailureCount", 1)
+        days = int(n.get("onSslCertExpirySeconds", 0)) // 86400
+        rows = [
+            ["failure", _yes(n.get("onFailure")), f"after {after} failure(s) in a row"],
+            ["success", _yes(n.get("onSuccess")), "when it succeeds again after failures"],
+            ["disable", _yes(n.get("onDisable")), "when cronhook disables the job"],
+            ["cert", _yes(n.get("onSslCertExpiry")), f"{days} days before the TLS cert expires"],
+        ]
+        return table(["notice", "on", "when"], rows, title=f"job {job_id}")
+
+    emit(notification, fmt, render)
+
+
+def _yes(flag: Any) -> str:
+    return "yes" if flag else "no"
 
 
 @app.command("delete")
@@ -212,11 +208,47 @@ def jobs_run(
         bool, typer.Option(help="wait for the run's outcome (exit 6 if it failed)")
     ] = False,
     timeout: Annotated[float, typer.Option(help="seconds --wait waits at most")] = 300.0,
+    body: Annotated[
+        str | None, typer.Option(help="this run's request body", rich_help_panel=OVERRIDES)
+    ] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--header",
+            "-H",
+            help="a header for this run, Name: value (added to the job's)",
+            rich_help_panel=OVERRIDES,
+        ),
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="this run's URL (same origin if the job holds credentials)",
+            rich_help_panel=OVERRIDES,
+        ),
+    ] = None,
+    method: Annotated[
+        str | None, typer.Option(help="this run's HTTP method", rich_help_panel=OVERRIDES)
+    ] = None,
+    request_timeout: Annotated[
+        int | None,
+        typer.Option(
+            help="this run's request timeout in seconds (1-300)", rich_help_panel=OVERRIDES
+        ),
+    ] = None,
     fmt: Output = Format.table,
 ) -> None:
-    """Run a job now (its schedule does not move)."""
+    """Run a job now (its schedule does not move), optionally with another body, headers, URL,
+    method or request timeout for this run only."""
     client = state.client()
-    run_id = client.run_job(job_id)
+    run_id = client.run_job(
+        job_id,
+        body=body,
+        headers=headers(header) if header else None,
+        url=url,
+        method=None if method is None else method_number(method),
+        timeout=request_timeout,
+    )
     if not wait:
         emit({"runId": run_id}, fmt, lambda r: f"started run {r['runId']}")
         return
