@@ -359,6 +359,26 @@ def test_it_prunes_what_the_file_dropped_only_with_prune(alice: Cli) -> None:
             "jobs:\n  - name: a\n    url: https://x.example\n  - name: a\n    url: https://y.example\n",
             ":4: jobs[1].name: 'a' is already the name of jobs[0]",
         ),
+        (
+            "monitors:\n  - name: backup\n    grace: 10\n",
+            ":3: monitors[0].grace: must be between 60 and 31536000 seconds",
+        ),
+        (
+            "monitors:\n  - name: backup\n    schedule:\n      cron: '61 * * * *'\n",
+            ":4: monitors[0].schedule.cron: minute 61 is out of range 0-59",
+        ),
+        (
+            "monitors:\n  - name: backup\n    schedule: '0 2 * * *'\n    timezone: Mars/Olympus\n",
+            ":4: monitors[0].timezone: ",
+        ),
+        (
+            "monitors:\n  - name: backup\n    pingUrl: https://x.example/ping/abc\n",
+            ":3: monitors[0].pingUrl: is read-only (the API sets it): leave it out",
+        ),
+        (
+            "monitors:\n  - name: backup\n    folder: ops\n",
+            ":3: monitors[0].folder: folder 'ops' is not in this file's `folders`",
+        ),
     ],
 )
 def test_it_rejects_an_invalid_file_with_its_line_and_field_and_changes_nothing(
@@ -368,9 +388,12 @@ def test_it_rejects_an_invalid_file_with_its_line_and_field_and_changes_nothing(
     before = local.api.list_jobs()
     file = local.write("bad.yaml", text)
     result = local.run("apply", "-f", file, "--yes", "--prune")
+    monitors_before = local.api.list_monitors()
     assert result.exit_code == 2, result.output
-    assert result.stderr.strip() == f"error: {file}{where}"
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.strip().startswith(f"error: {file}{where}")
     assert local.api.list_jobs() == before
+    assert local.api.list_monitors() == monitors_before
 
 
 def test_it_says_what_a_partly_failed_apply_did_and_a_rerun_completes_it(alice: Cli) -> None:
@@ -581,3 +604,129 @@ def test_it_exits_1_naming_the_override_the_api_refuses(local: Cli, target: HTTP
     assert refused.stderr.startswith("error: the API refused [requestTimeout]: ")
     wrong = local.run("jobs", "run", str(job_id), "--method", "FETCH")
     assert wrong.exit_code == 2 and "one of GET, POST" in wrong.output
+
+
+# ---- monitors as code ----------------------------------------------------------------------
+
+MONITORS = """\
+folders: [ops]
+monitors:
+  - name: backup
+    folder: ops
+    schedule: "0 2 * * *"
+    timezone: Europe/Berlin
+    grace: 1800
+  - name: heartbeat
+    schedule: {every: 3600}
+    notification: {onMonitorUp: false}
+"""
+
+
+def test_it_applies_monitors_and_a_second_apply_changes_nothing(alice: Cli) -> None:
+    file = alice.write("jobs.yaml", MONITORS)
+    first = alice.run("apply", "-f", file, "--yes")
+    assert first.exit_code == 0, first.output
+    assert "+ create monitor 'backup'" in first.stdout
+    assert "    grace: 1800" in first.stdout
+    assert "Plan: 3 to create, 0 to change, 0 to delete" in first.stdout
+    assert "ping URLs of the 2 monitor(s) created are not printed" in first.stderr
+    made = {m["title"]: m for m in alice.api.list_monitors()}
+    backup, heartbeat = made["backup"], made["heartbeat"]
+    assert (backup["schedule"], backup["timezone"], backup["grace"]) == (
+        {"cron": "0 2 * * *"},
+        "Europe/Berlin",
+        1800,
+    )
+    assert backup["folderId"] == alice.api.list_folders()[0]["folderId"]
+    assert heartbeat["notification"] == {"onMonitorDown": True, "onMonitorUp": False}
+    again = alice.run("apply", "-f", file, "--yes")
+    assert again.exit_code == 0, again.output
+    assert again.stdout.strip() == f"No changes: the account matches {file}."
+
+
+def test_it_changes_only_the_monitor_fields_the_file_changed(alice: Cli) -> None:
+    file = alice.write("jobs.yaml", MONITORS)
+    assert alice.run("apply", "-f", file, "--yes").exit_code == 0
+    alice.write("jobs.yaml", MONITORS.replace("grace: 1800", "grace: 600").replace("0 2", "30 2"))
+    changed = alice.run("apply", "-f", file, "--yes")
+    assert changed.exit_code == 0, changed.output
+    plan = changed.stdout.splitlines()
+    assert plan[0].startswith("~ update monitor 'backup' (id ")
+    assert plan[1:3] == ['    schedule.cron: "0 2 * * *" -> "30 2 * * *"', "    grace: 1800 -> 600"]
+    assert "Plan: 0 to create, 1 to change, 0 to delete" in changed.stdout
+    backup = next(m for m in alice.api.list_monitors() if m["title"] == "backup")
+    assert (backup["schedule"], backup["grace"]) == ({"cron": "30 2 * * *"}, 600)
+    switched = MONITORS.replace("{every: 3600}", '"*/10 * * * *"')
+    alice.write("jobs.yaml", switched)
+    moved = alice.run("apply", "-f", file, "--yes", "--dry-run")
+    assert "    schedule.every: 3600 -> null" in moved.stdout
+    assert '    schedule.cron: null -> "*/10 * * * *"' in moved.stdout
+
+
+def test_it_prunes_monitors_only_when_the_file_has_monitors(alice: Cli) -> None:
+    file = alice.write("jobs.yaml", MONITORS)
+    assert alice.run("apply", "-f", file, "--yes").exit_code == 0
+    alice.write("jobs.yaml", "folders: [ops]\njobs: []\n")
+    kept = alice.run("apply", "-f", file, "--prune", "--yes")
+    assert kept.exit_code == 0, kept.output
+    assert "No changes" in kept.stdout
+    assert len(alice.api.list_monitors()) == 2
+    alice.write("jobs.yaml", MONITORS.split("  - name: heartbeat")[0])
+    pruned = alice.run("apply", "-f", file, "--prune", "--yes", "--show-secrets")
+    assert pruned.exit_code == 0, pruned.output
+    assert "- delete monitor 'heartbeat'" in pruned.stdout
+    assert [m["title"] for m in alice.api.list_monitors()] == ["backup"]
+
+
+def test_it_prints_a_new_monitors_ping_url_only_with_show_secrets(alice: Cli) -> None:
+    file = alice.write("jobs.yaml", "monitors:\n  - name: nightly\n")
+    shown = alice.run("apply", "-f", file, "--yes", "--show-secrets")
+    assert shown.exit_code == 0, shown.output
+    line = next(x for x in shown.stdout.splitlines() if x.startswith("ping URL of monitor"))
+    url = line.split(": ", 1)[1]
+    import requests
+
+    assert requests.get(url, timeout=10).status_code == 200
+    assert alice.api.list_monitors()[0]["status"] == "up"
+
+
+def test_it_exports_monitors_that_apply_as_a_no_op(alice: Cli) -> None:
+    folder = alice.api.create_folder("ops")
+    alice.api.create_monitor(
+        {
+            "title": "backup",
+            "schedule": {"cron": "0 2 * * *"},
+            "timezone": "Europe/Berlin",
+            "grace": 1800,
+            "folderId": folder,
+            "notification": {"onMonitorUp": False},
+        }
+    )
+    alice.api.create_monitor({"title": "heartbeat", "schedule": {"every": 600}})
+    alice.api.create_monitor({})  # untitled: exported as monitor-<id>
+    out = alice.home / "exported.yaml"
+    exported = alice.run("export", "-f", str(out))
+    assert exported.exit_code == 0, exported.output
+    document = yaml.safe_load(out.read_text())
+    assert document["monitors"][:2] == [
+        {
+            "name": "backup",
+            "folder": "ops",
+            "schedule": "0 2 * * *",
+            "grace": 1800,
+            "timezone": "Europe/Berlin",
+            "notification": {"onMonitorUp": False},
+        },
+        {"name": "heartbeat", "schedule": {"every": 600}},
+    ]
+    assert document["monitors"][2]["name"].startswith("monitor-")
+    assert "ping" not in out.read_text()
+    untitled = document["monitors"][2]["name"]
+    # As for jobs: the untitled monitor is matched by its id and given the exported name.
+    titled = alice.run("apply", "-f", str(out), "--prune", "--yes")
+    assert titled.exit_code == 0, titled.output
+    assert titled.stdout.splitlines()[1:2] == [f'    title: "" -> "{untitled}"']
+    assert "Plan: 0 to create, 1 to change, 0 to delete" in titled.stdout
+    applied = alice.run("apply", "-f", str(out), "--prune", "--yes")
+    assert applied.exit_code == 0, applied.output
+    assert applied.stdout.strip() == f"No changes: the account matches {out}."

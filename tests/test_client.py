@@ -21,6 +21,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from chalicelib import jobs as server_jobs
+from chalicelib import monitors as server_monitors
 from tests.cli_support import (  # noqa: F401  (fixtures)
     Stack,
     account_key,
@@ -184,3 +185,7 @@ def test_it_says_how_to_log_in_when_there_is_no_key(tmp_path: Path) -> None:
 
 def test_it_knows_the_apis_job_defaults() -> None:
     assert manifest.DEFAULTS == server_jobs.DEFAULTS
+
+
+def test_it_knows_the_apis_monitor_defaults() -> None:
+    assert server_monitors.validate({}, time.time(), set()) == manifest.MONITOR_DEFAULTS

@@ -31,8 +31,11 @@ def _differs(value: Any, default: Any) -> Any:
     return None if value == default else value
 
 
-def exported(jobs: list[Job], folders: dict[int, str]) -> tuple[dict[str, Any], list[str]]:
-    """The jobs file of an account, and the environment variables its secrets now name."""
+def exported(
+    jobs: list[Job], folders: dict[int, str], monitors: list[dict[str, Any]] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """The jobs file of an account, and the environment variables its secrets now name.
+    `monitors` None (a server without monitors) writes no `monitors` key."""
     names: dict[int, str] = {}
     seen: dict[str, int] = {}
     for job in jobs:
@@ -85,5 +88,41 @@ def exported(jobs: list[Job], folders: dict[int, str]) -> tuple[dict[str, Any], 
             if part is not None:
                 entry[key] = part
         out_jobs.append(entry)
-    document = {"version": 1, "folders": [folders[f] for f in sorted(folders)], "jobs": out_jobs}
+    document: dict[str, Any] = {
+        "version": 1,
+        "folders": [folders[f] for f in sorted(folders)],
+        "jobs": out_jobs,
+    }
+    if monitors is not None:
+        document["monitors"] = exported_monitors(monitors, folders)
     return document, variables
+
+
+def exported_monitors(
+    monitors: list[dict[str, Any]], folders: dict[int, str]
+) -> list[dict[str, Any]]:
+    """The file's `monitors`: each by its title (`monitor-<id>` if it has none), with the fields
+    that differ from the defaults; a cron schedule as its string. No ping URL: the API shows it
+    once, and `cronhook monitors ping-url` makes a new one."""
+    seen: dict[str, int] = {}
+    out: list[dict[str, Any]] = []
+    for monitor in sorted(monitors, key=lambda m: int(m["monitorId"])):
+        name = monitor.get("title") or f"monitor-{monitor['monitorId']}"
+        if name in seen:
+            raise PlanError(
+                f"monitors {seen[name]} and {monitor['monitorId']} are both titled {name!r}: "
+                "apply finds monitors by title, so give each a title of its own before exporting"
+            )
+        seen[name] = int(monitor["monitorId"])
+        entry: dict[str, Any] = {"name": name}
+        if monitor.get("folderId"):
+            entry["folder"] = folders.get(monitor["folderId"], monitor["folderId"])
+        schedule = dict(monitor.get("schedule") or {})
+        if schedule != mf.MONITOR_DEFAULTS["schedule"]:
+            entry["schedule"] = schedule["cron"] if set(schedule) == {"cron"} else schedule
+        for key in ("grace", "timezone", "notification"):
+            part = _differs(monitor.get(key, mf.MONITOR_DEFAULTS[key]), mf.MONITOR_DEFAULTS[key])
+            if part is not None:
+                entry[key] = part
+        out.append(entry)
+    return out

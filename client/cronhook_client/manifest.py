@@ -26,9 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cronhook_client.models import METHODS
+from cronhook_client.yaml_lines import ManifestError, parse_yaml
 
 # What a job is when a field is left out: the API's defaults (chalicelib.jobs.DEFAULTS; a test
 # holds the two equal). `title` is the file's `name`, `folderId` its `folder`.
@@ -87,23 +86,41 @@ READ_ONLY = (
     "disabledReason",
 )
 # The fields a jobs-file entry may carry: the API's, with title -> name and folderId -> folder.
+# What a monitor is when a field is left out (chalicelib.monitors.validate; a test holds them
+# equal). `title` is the file's `name`, `folderId` its `folder`.
+MONITOR_DEFAULTS: dict[str, Any] = {
+    "title": "",
+    "schedule": {"every": 86400},
+    "grace": 300,
+    "timezone": "UTC",
+    "folderId": 0,
+    "notification": {"onMonitorDown": True, "onMonitorUp": True},
+}
+MONITOR_FIELDS = ("name", "folder", "schedule", "grace", "timezone", "notification")
+MONITOR_READ_ONLY = (
+    "monitorId",
+    "pingUrl",
+    "status",
+    "started",
+    "lastPing",
+    "lastPingKind",
+    "nextExpected",
+    "downAt",
+    "downSince",
+    "lastDuration",
+    "pings",
+    "createdAt",
+    "updatedAt",
+)
+MONITOR_SCHEDULE_KEYS = {  # what a monitor's schedule may not hold, and why (as the API says)
+    "timezone": "give the monitor's time zone as its `timezone`",
+    "expiresAt": "a monitor's schedule does not expire: pause or delete the monitor",
+    "at": "must repeat: a one-shot time expects nothing after it",
+}
+SECONDS = (60, 365 * 86400)  # the range of a monitor's period and grace
 FILE_FIELDS = ("name", "folder", *(k for k in DEFAULTS if k not in ("title", "folderId")))
 _VAR = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _RANGE = re.compile(r"\s*(\d{3})\s*-\s*(\d{3})\s*", re.ASCII)
-
-
-class ManifestError(Exception):
-    """A jobs file that cannot be applied: where (file, line, field) and why."""
-
-    def __init__(self, file: str, line: int | None, where: str | None, message: str) -> None:
-        self.file, self.line, self.where, self.message = file, line, where, message
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        place = f"{self.file}:{self.line}" if self.line else self.file
-        return (
-            f"{place}: {self.where}: {self.message}" if self.where else f"{place}: {self.message}"
-        )
 
 
 @dataclass
@@ -121,11 +138,26 @@ class DesiredJob:
 
 
 @dataclass
+class DesiredMonitor:
+    """One heartbeat monitor of the file: its name, fields in the API's shape (defaults filled
+    in; the schedule as written, not yet normalised) and its folder by title."""
+
+    name: str
+    path: str  # where in the file: "monitors[0]"
+    spec: dict[str, Any]
+    folder: str | None = None
+
+
+@dataclass
 class Manifest:
     file: str
     folders: list[str]
     jobs: list[DesiredJob]
     lines: dict[str, int]  # "jobs[0].schedule.cron" -> line (1-based)
+    monitors: list[DesiredMonitor] = field(default_factory=list)
+    # A file without a `monitors` key leaves the account's monitors alone (`--prune` too), so a
+    # jobs file written before apply managed monitors does not delete them.
+    manages_monitors: bool = False
 
     def line_of(self, path: str) -> int | None:
         """The line of `path`, else of its nearest parent that the file spells out."""
@@ -138,47 +170,6 @@ class Manifest:
 
     def error(self, path: str, message: str) -> ManifestError:
         return ManifestError(self.file, self.line_of(path), path, message)
-
-
-# ---- reading YAML with positions ------------------------------------------------------------
-
-
-def _to_python(node: yaml.Node, path: str, lines: dict[str, int], file: str) -> Any:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = yaml.SafeLoader.construct_scalar(_LOADER, key_node)
-            if not isinstance(key_node, yaml.ScalarNode) or not isinstance(key, str):
-                raise ManifestError(file, key_node.start_mark.line + 1, path, "keys must be text")
-            inner = f"{path}.{key}" if path else key
-            if key in out:
-                raise ManifestError(file, key_node.start_mark.line + 1, inner, "is given twice")
-            lines[inner] = key_node.start_mark.line + 1
-            out[key] = _to_python(value_node, inner, lines, file)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, f"{path}[{n}]", lines, file) for n, item in enumerate(node.value)]
-    return _LOADER.construct_object(node, deep=True)
-
-
-_LOADER = yaml.SafeLoader("")
-
-
-def parse_yaml(text: str, file: str) -> tuple[Any, dict[str, int]]:
-    """The document as plain Python and the line of every path in it."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = mark.line + 1 if mark is not None else None
-        raise ManifestError(file, line, None, f"not valid YAML: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise ManifestError(file, None, None, f"not valid YAML: {exc}") from None
-    lines: dict[str, int] = {}
-    if node is None:
-        return None, lines
-    return _to_python(node, "", lines, file), lines
 
 
 # ---- checking -------------------------------------------------------------------------------
@@ -255,6 +246,24 @@ def normal_codes(codes: list[Any], path: str, m: Manifest) -> list[int | str]:
     return out
 
 
+def _name(raw: dict[str, Any], path: str, m: Manifest, what: str, longest: int) -> str:
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise m.error(f"{path}.name", f"every {what} needs a name (it becomes the {what}'s title)")
+    if len(name) > longest or any(c in name for c in "\r\n\x00"):
+        raise m.error(f"{path}.name", f"must be one line of at most {longest} characters")
+    return name
+
+
+def _folder(expanded: dict[str, Any], path: str, m: Manifest) -> str | None:
+    folder = expanded.get("folder")
+    if folder is not None and (not isinstance(folder, str) or not folder):
+        raise m.error(f"{path}.folder", "must be a folder title of this file")
+    if folder is not None and folder not in m.folders:
+        raise m.error(f"{path}.folder", f"folder {folder!r} is not in this file's `folders`")
+    return folder
+
+
 def _job(raw: Any, path: str, env: Mapping[str, str], m: Manifest) -> DesiredJob:
     if not isinstance(raw, dict):
         raise m.error(path, "each job must be a mapping with at least name and url")
@@ -268,20 +277,12 @@ def _job(raw: Any, path: str, env: Mapping[str, str], m: Manifest) -> DesiredJob
             raise m.error(where, "is read-only (the API sets it): leave it out")
         if key not in FILE_FIELDS:
             raise m.error(where, "unknown field")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise m.error(f"{path}.name", "every job needs a name (it becomes the job's title)")
-    if len(name) > 255 or any(c in name for c in "\r\n\x00"):
-        raise m.error(f"{path}.name", "must be one line of at most 255 characters")
+    name = _name(raw, path, m, "job", 255)
     secrets: set[str] = set()
     expanded = _expand(raw, path, env, m, secrets)
     spec = copy.deepcopy(DEFAULTS)
     spec["title"] = name
-    folder = expanded.get("folder")
-    if folder is not None and (not isinstance(folder, str) or not folder):
-        raise m.error(f"{path}.folder", "must be a folder title of this file")
-    if folder is not None and folder not in m.folders:
-        raise m.error(f"{path}.folder", f"folder {folder!r} is not in this file's `folders`")
+    folder = _folder(expanded, path, m)
     chains: dict[str, str] = {}
     for key, value in expanded.items():
         where = f"{path}.{key}"
@@ -339,6 +340,65 @@ def _job(raw: Any, path: str, env: Mapping[str, str], m: Manifest) -> DesiredJob
     )
 
 
+def _seconds(value: Any, where: str, m: Manifest) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise m.error(where, "must be an integer (seconds)")
+    if not SECONDS[0] <= value <= SECONDS[1]:
+        raise m.error(where, f"must be between {SECONDS[0]} and {SECONDS[1]} seconds")
+    return value
+
+
+def _monitor(raw: Any, path: str, env: Mapping[str, str], m: Manifest) -> DesiredMonitor:
+    if not isinstance(raw, dict):
+        raise m.error(path, "each monitor must be a mapping with at least a name")
+    for key in raw:
+        where = f"{path}.{key}"
+        if key == "title":
+            raise m.error(where, "a monitor's title is its `name` in this file")
+        if key == "folderId":
+            raise m.error(where, "name the folder instead: `folder: <title>`")
+        if key in MONITOR_READ_ONLY:
+            raise m.error(where, "is read-only (the API sets it): leave it out")
+        if key not in MONITOR_FIELDS:
+            raise m.error(where, "unknown field")
+    name = _name(raw, path, m, "monitor", 200)
+    expanded = _expand(raw, path, env, m, set())
+    spec = copy.deepcopy(MONITOR_DEFAULTS)
+    spec["title"] = name
+    folder = _folder(expanded, path, m)
+    schedule = expanded.get("schedule", spec["schedule"])
+    where = f"{path}.schedule"
+    if isinstance(schedule, str):
+        schedule = {"cron": schedule}  # shorthand: a cron string
+    if not isinstance(schedule, dict) or not schedule:
+        raise m.error(where, "must be a cron string, {every: seconds} or another repeating form")
+    if "every" in schedule:
+        for key in schedule:
+            if key != "every":
+                raise m.error(f"{where}.{key}", "unknown field beside `every`")
+        _seconds(schedule["every"], f"{where}.every", m)
+    for key, why in MONITOR_SCHEDULE_KEYS.items():
+        if key in schedule:
+            raise m.error(f"{where}.{key}", why)
+    spec["schedule"] = schedule
+    if "grace" in expanded:
+        spec["grace"] = _seconds(expanded["grace"], f"{path}.grace", m)
+    if "timezone" in expanded:
+        zone = expanded["timezone"]
+        if not isinstance(zone, str) or not zone:
+            raise m.error(f"{path}.timezone", "must be a time zone name such as Europe/Berlin")
+        spec["timezone"] = zone
+    if "notification" in expanded:
+        value = expanded["notification"]
+        _check_type(value, {}, f"{path}.notification", m)
+        for inner, flag in value.items():
+            if inner not in MONITOR_DEFAULTS["notification"]:
+                raise m.error(f"{path}.notification.{inner}", "unknown field")
+            _check_type(flag, True, f"{path}.notification.{inner}", m)
+        spec["notification"] = {**MONITOR_DEFAULTS["notification"], **value}
+    return DesiredMonitor(name=name, path=path, spec=spec, folder=folder)
+
+
 def load(path: str | Path, env: Mapping[str, str], *, text: str | None = None) -> Manifest:
     """Read and check a jobs file (`-` is stdin's text, passed as `text`)."""
     file = str(path)
@@ -352,10 +412,12 @@ def load(path: str | Path, env: Mapping[str, str], *, text: str | None = None) -
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ManifestError(file, 1, None, "must be a mapping with `jobs` (and `folders`)")
+        raise ManifestError(file, 1, None, "must be a mapping with `jobs`, `monitors`, `folders`")
     for key in data:
-        if key not in ("version", "folders", "jobs"):
-            raise m.error(key, "unknown key: a jobs file has `version`, `folders` and `jobs`")
+        if key not in ("version", "folders", "jobs", "monitors"):
+            raise m.error(
+                key, "unknown key: a jobs file has `version`, `folders`, `jobs` and `monitors`"
+            )
     if data.get("version", 1) != 1:
         raise m.error("version", "this cronhook reads version 1 only")
     folders = data.get("folders") or []
@@ -383,4 +445,18 @@ def load(path: str | Path, env: Mapping[str, str], *, text: str | None = None) -
         for key, target in job.chains.items():
             if target not in names:
                 raise m.error(f"{job.path}.{key}", f"no job named {target!r} in this file")
+    m.manages_monitors = "monitors" in data
+    raw_monitors = data.get("monitors") or []
+    if not isinstance(raw_monitors, list):
+        raise m.error("monitors", "must be a list of monitors")
+    monitor_names: dict[str, str] = {}
+    for n, raw in enumerate(raw_monitors):
+        monitor = _monitor(raw, f"monitors[{n}]", env, m)
+        if monitor.name in monitor_names:
+            raise m.error(
+                f"{monitor.path}.name",
+                f"{monitor.name!r} is already the name of {monitor_names[monitor.name]}",
+            )
+        monitor_names[monitor.name] = monitor.path
+        m.monitors.append(monitor)
     return m

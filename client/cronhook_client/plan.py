@@ -46,7 +46,7 @@ class Change:
 class Action:
     """One API call of the plan (or two: a job created, then chained to jobs made after it)."""
 
-    kind: str  # create-folder, create, update, delete, delete-folder
+    kind: str  # create-folder, create, update, delete, delete-folder, create-monitor, ...
     name: str
     target_id: int = 0
     changes: list[Change] = field(default_factory=list)
@@ -56,14 +56,33 @@ class Action:
     path: str = ""  # where in the file
 
     def title(self) -> str:
-        what = "folder" if self.kind.endswith("folder") else "job"
+        what = self.kind.split("-")[1] if "-" in self.kind else "job"
         where = f" (id {self.target_id})" if self.target_id else ""
         return f"{self.kind.split('-')[0]} {what} {self.name!r}{where}"
+
+
+# The order a plan is carried out in: folders first (jobs and monitors go in them), jobs in
+# file order (so a chain can name a job made before it), monitors, then deletes, folders last.
+PHASES = {
+    "create-folder": 0,
+    "create": 1,
+    "update": 1,
+    "create-monitor": 2,
+    "update-monitor": 2,
+    "delete": 3,
+    "delete-monitor": 4,
+    "delete-folder": 5,
+}
 
 
 @dataclass
 class Plan:
     actions: list[Action]
+
+    @classmethod
+    def ordered(cls, actions: list[Action]) -> Plan:
+        """The actions in the order they are carried out (each phase keeps file order)."""
+        return cls(sorted(actions, key=lambda action: PHASES[action.kind]))
 
     @property
     def empty(self) -> bool:
@@ -329,6 +348,7 @@ class Outcome:
     error: ApiError | None = None
     skipped: list[Action] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)  # new job -> its signing secret
+    ping_urls: dict[str, str] = field(default_factory=dict)  # new monitor -> its ping URL
 
 
 def execute(
@@ -338,7 +358,7 @@ def execute(
     jobs: dict[str, int],
     on_done: Callable[[Action], None] = lambda action: None,
 ) -> Outcome:
-    """Carry out the plan in order; stop at the first API error (a re-run completes it).
+    """Carry out the plan's actions in order; stop at the first API error (a re-run completes it).
     `folders` (id -> title) and `jobs` (title -> id) are the account's before the run."""
     folder_ids = {title: fid for fid, title in folders.items()}
     job_ids = dict(jobs)
@@ -383,8 +403,20 @@ def _one(
     if action.kind == "delete":
         client.delete_job(action.target_id)
         return
+    if action.kind == "delete-monitor":
+        client.delete_monitor(action.target_id)
+        return
+    if action.kind in ("create-monitor", "update-monitor"):
+        payload = {**copy.deepcopy(action.payload), "folderId": _folder(action, folder_ids)}
+        if action.kind == "update-monitor":
+            client.update_monitor(action.target_id, payload)
+            return
+        monitor = client.create_monitor(payload)
+        action.target_id = int(monitor["monitorId"])
+        outcome.ping_urls[action.name] = str(monitor["pingUrl"])
+        return
     payload = copy.deepcopy(action.payload)
-    payload["folderId"] = folder_ids[action.folder] if action.folder else 0
+    payload["folderId"] = _folder(action, folder_ids)
     ready = all(name in job_ids for name in action.chains.values())
     if ready:
         payload.update(_chains(action, job_ids))
@@ -397,3 +429,7 @@ def _one(
         outcome.secrets[action.name] = created["signingSecret"]
     else:
         client.update_job(action.target_id, payload)
+
+
+def _folder(action: Action, folder_ids: dict[str, int]) -> int:
+    return folder_ids[action.folder] if action.folder else 0

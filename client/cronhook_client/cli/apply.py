@@ -11,12 +11,43 @@ from typing import Annotated, Any
 import typer
 
 from cronhook_client import manifest as mf
-from cronhook_client.cli.base import API_ERROR, confirm, fail, state
-from cronhook_client.cli.export import account
+from cronhook_client.cli.base import API_ERROR, NOT_FOUND, confirm, fail, state
+from cronhook_client.cli.export import account, monitors_of
 from cronhook_client.cli.output import say, warn
+from cronhook_client.client import Client
 from cronhook_client.errors import ApiError
 from cronhook_client.models import METHODS
+from cronhook_client.monitor_plan import compute_monitors
 from cronhook_client.plan import Action, Plan, PlanError, compute, execute
+
+
+def _monitor_schedule(
+    want: mf.DesiredMonitor, manifest: mf.Manifest, client: Client
+) -> dict[str, Any]:
+    """The monitor's schedule as the API stores it, checked by `POST /schedules/preview` (its
+    time zone too) before anything is sent."""
+    schedule = want.spec["schedule"]
+    zone = want.spec["timezone"]
+    probe = {"timezone": zone} if "every" in schedule else {**schedule, "timezone": zone}
+    try:
+        preview = client.preview_schedule(probe, count=1)
+    except ApiError as exc:
+        if exc.status != 400:
+            raise
+        field = exc.field or "schedule"
+        where = f"{want.path}.{'timezone' if field.endswith('timezone') else field}"
+        raise manifest.error(where, exc.message) from None
+    if "every" in schedule:
+        return dict(schedule)
+    if preview.get("valid") is False:
+        error = preview.get("error") or {}
+        where = f"{want.path}.{error.get('field') or 'schedule'}"
+        raise manifest.error(where, str(error.get("message", "never fires")))
+    stored = {k: v for k, v in preview["schedule"].items() if k not in ("timezone", "expiresAt")}
+    lists = ("hours", "mdays", "minutes", "months", "wdays")
+    if set(stored) <= set(lists) and all(not stored.get(k) for k in lists):
+        raise manifest.error(f"{want.path}.schedule", "must repeat: it never fires")
+    return stored
 
 
 def _show_plan(plan: Plan, file: str) -> None:
@@ -25,7 +56,7 @@ def _show_plan(plan: Plan, file: str) -> None:
         verb = action.kind.split("-")[0]
         mark, colour = marks[verb]
         say(f"[{colour}]{mark} {action.title()}[/]")
-        if action.kind == "create":
+        if action.kind in ("create", "create-monitor"):
             for key, value in _worth_showing(action).items():
                 say(f"    {key}: {value}", markup=False)
         for change in action.changes:
@@ -38,10 +69,11 @@ def _show_plan(plan: Plan, file: str) -> None:
 
 
 def _worth_showing(action: Action) -> dict[str, str]:
-    """A new job's fields that differ from the defaults (secrets hidden)."""
+    """A new job's or monitor's fields that differ from the defaults (secrets hidden)."""
     out: dict[str, str] = {}
+    defaults = mf.MONITOR_DEFAULTS if action.kind == "create-monitor" else mf.DEFAULTS
     for key, value in action.payload.items():
-        default: Any = mf.DEFAULTS.get(key)
+        default: Any = defaults.get(key)
         if key in ("title", "folderId") or value == default:
             continue
         if key == "auth":
@@ -63,7 +95,11 @@ def _worth_showing(action: Action) -> dict[str, str]:
 def apply(
     file: Annotated[str, typer.Option("--file", "-f", help="the jobs file ('-' for stdin)")],
     prune: Annotated[
-        bool, typer.Option(help="delete jobs and folders the file does not name")
+        bool,
+        typer.Option(
+            help="delete the jobs, folders (and monitors, if it has `monitors`) the file "
+            "does not name"
+        ),
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="apply without asking")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show the plan only")] = False,
@@ -71,10 +107,13 @@ def apply(
         bool, typer.Option(help="send every password again (the API shows them masked)")
     ] = False,
     show_secrets: Annotated[
-        bool, typer.Option(help="print the signing secrets of the jobs created")
+        bool,
+        typer.Option(
+            help="print the signing secrets of new jobs and the ping URLs of new monitors"
+        ),
     ] = False,
 ) -> None:
-    """Make the account's jobs and folders match a jobs file: plan, ask, apply."""
+    """Make the account's jobs, folders and monitors match a jobs file: plan, ask, apply."""
     text = sys.stdin.read() if file == "-" else None
     manifest = mf.load("<stdin>" if file == "-" else file, os.environ, text=text)
     client = state.client()
@@ -97,6 +136,24 @@ def apply(
         plan = compute(
             manifest, current, folders, normalise, prune=prune, resend_secrets=resend_secrets
         )
+        if manifest.manages_monitors:
+            monitors = monitors_of(client)
+            if monitors is None:
+                fail(
+                    f"{client.url} has no monitors (no GET /monitors): take `monitors` out of "
+                    f"{manifest.file}",
+                    NOT_FOUND,
+                )
+            plan = Plan.ordered(
+                plan.actions
+                + compute_monitors(
+                    manifest,
+                    monitors,
+                    folders,
+                    lambda want: _monitor_schedule(want, manifest, client),
+                    prune=prune,
+                )
+            )
     except PlanError as exc:
         fail(str(exc), API_ERROR)
     if plan.empty:
@@ -116,6 +173,13 @@ def apply(
     if show_secrets:
         for name, secret in outcome.secrets.items():
             say(f"signing secret of {name!r}: {secret}", markup=False)
+        for name, url in outcome.ping_urls.items():
+            say(f"ping URL of monitor {name!r}: {url}", markup=False)
+    elif outcome.ping_urls:
+        warn(
+            f"the ping URLs of the {len(outcome.ping_urls)} monitor(s) created are not printed "
+            "without --show-secrets: `cronhook monitors ping-url ID` makes a new one"
+        )
     if outcome.failed is None:
         counts = plan.counts()
         say(

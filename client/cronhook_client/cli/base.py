@@ -20,7 +20,7 @@ from cronhook_client.errors import (
     NotFound,
     Unauthorized,
 )
-from cronhook_client.manifest import ManifestError
+from cronhook_client.yaml_lines import ManifestError
 
 OK, API_ERROR, USAGE, NOT_FOUND, AUTH, UNREACHABLE, RUN_FAILED = 0, 1, 2, 3, 4, 5, 6
 IN_FLIGHT = ("queued", "running", "waiting")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import yaml
@@ -13,6 +13,7 @@ import yaml
 from cronhook_client.cli.base import API_ERROR, fail, state
 from cronhook_client.cli.output import warn
 from cronhook_client.client import Client
+from cronhook_client.errors import NotFound
 from cronhook_client.export import exported
 from cronhook_client.models import Job
 from cronhook_client.plan import PlanError
@@ -25,16 +26,28 @@ def account(client: Client) -> tuple[list[Job], dict[int, str]]:
     return jobs, folders
 
 
+def monitors_of(client: Client) -> list[dict[str, Any]] | None:
+    """The account's monitors; None from a server older than monitors (no such route)."""
+    try:
+        return client.list_monitors()
+    except NotFound as exc:
+        if exc.no_route:
+            return None
+        raise
+
+
 def export(
     file: Annotated[
         str | None, typer.Option("--file", "-f", help="write here (default: stdout)")
     ] = None,
 ) -> None:
-    """Write the account's jobs and folders as the jobs file `apply` reads (no secrets)."""
+    """Write the account's jobs, folders and monitors as the jobs file `apply` reads (no
+    secrets)."""
     client = state.client()
     jobs, folders = account(client)
+    monitors = monitors_of(client)
     try:
-        document, variables = exported(jobs, folders)
+        document, variables = exported(jobs, folders, monitors)
     except PlanError as exc:
         fail(str(exc), API_ERROR)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
@@ -45,7 +58,10 @@ def export(
     )
     if file:
         Path(file).write_text(text)
-        warn(f"wrote {len(jobs)} jobs and {len(folders)} folders to {file}")
+        warn(
+            f"wrote {len(jobs)} jobs, {len(monitors or [])} monitors and {len(folders)} folders "
+            f"to {file}"
+        )
     else:
         sys.stdout.write(text)
     if variables:
