@@ -15,7 +15,8 @@ from cronhook_client import (
     NotFound,
     Unauthorized,
     config,
-    manifest,
+    job_entries,
+    monitor_entries,
 )
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
@@ -184,8 +185,8 @@ def test_it_says_how_to_log_in_when_there_is_no_key(tmp_path: Path) -> None:
 
 
 def test_it_knows_the_apis_job_defaults() -> None:
-    assert manifest.DEFAULTS == server_jobs.DEFAULTS
+    assert job_entries.DEFAULTS == server_jobs.DEFAULTS
 
 
 def test_it_knows_the_apis_monitor_defaults() -> None:
-    assert server_monitors.validate({}, time.time(), set()) == manifest.MONITOR_DEFAULTS
+    assert server_monitors.validate({}, time.time(), set()) == monitor_entries.MONITOR_DEFAULTS

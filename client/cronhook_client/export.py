@@ -7,8 +7,9 @@ import copy
 import re
 from typing import Any
 
-from cronhook_client import manifest as mf
+from cronhook_client.job_entries import DEFAULTS
 from cronhook_client.models import METHODS, Job
+from cronhook_client.monitor_entries import MONITOR_DEFAULTS
 from cronhook_client.plan import MASK, PlanError
 
 SECRET_HEADER = re.compile(
@@ -55,7 +56,7 @@ def exported(
         if job.get("folderId"):
             entry["folder"] = folders.get(job["folderId"], job["folderId"])
         entry["url"] = job["url"]
-        for key, default in mf.DEFAULTS.items():
+        for key, default in DEFAULTS.items():
             if key in ("title", "url", "folderId"):
                 continue
             value: Any = copy.deepcopy(job.get(key, default))
@@ -118,10 +119,10 @@ def exported_monitors(
         if monitor.get("folderId"):
             entry["folder"] = folders.get(monitor["folderId"], monitor["folderId"])
         schedule = dict(monitor.get("schedule") or {})
-        if schedule != mf.MONITOR_DEFAULTS["schedule"]:
+        if schedule != MONITOR_DEFAULTS["schedule"]:
             entry["schedule"] = schedule["cron"] if set(schedule) == {"cron"} else schedule
         for key in ("grace", "timezone", "notification"):
-            part = _differs(monitor.get(key, mf.MONITOR_DEFAULTS[key]), mf.MONITOR_DEFAULTS[key])
+            part = _differs(monitor.get(key, MONITOR_DEFAULTS[key]), MONITOR_DEFAULTS[key])
             if part is not None:
                 entry[key] = part
         out.append(entry)

@@ -9,7 +9,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from cronhook_client.manifest import MONITOR_DEFAULTS, DesiredMonitor, Manifest
+from cronhook_client.manifest_model import DesiredMonitor, Manifest
+from cronhook_client.monitor_entries import MONITOR_DEFAULTS
 from cronhook_client.plan import Action, Change, PlanError
 
 _UNTITLED = re.compile(r"monitor-(\d+)")

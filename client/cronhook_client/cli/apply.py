@@ -10,20 +10,22 @@ from typing import Annotated, Any
 
 import typer
 
-from cronhook_client import manifest as mf
 from cronhook_client.cli.base import API_ERROR, NOT_FOUND, confirm, fail, state
 from cronhook_client.cli.export import account, monitors_of
 from cronhook_client.cli.output import say, warn
 from cronhook_client.client import Client
 from cronhook_client.errors import ApiError
+from cronhook_client.execution import execute
+from cronhook_client.job_entries import DEFAULTS
+from cronhook_client.manifest import load
+from cronhook_client.manifest_model import DesiredJob, DesiredMonitor, Manifest
 from cronhook_client.models import METHODS
+from cronhook_client.monitor_entries import MONITOR_DEFAULTS
 from cronhook_client.monitor_plan import compute_monitors
-from cronhook_client.plan import Action, Plan, PlanError, compute, execute
+from cronhook_client.plan import Action, Plan, PlanError, compute
 
 
-def _monitor_schedule(
-    want: mf.DesiredMonitor, manifest: mf.Manifest, client: Client
-) -> dict[str, Any]:
+def _monitor_schedule(want: DesiredMonitor, manifest: Manifest, client: Client) -> dict[str, Any]:
     """The monitor's schedule as the API stores it, checked by `POST /schedules/preview` (its
     time zone too) before anything is sent."""
     schedule = want.spec["schedule"]
@@ -71,7 +73,7 @@ def _show_plan(plan: Plan, file: str) -> None:
 def _worth_showing(action: Action) -> dict[str, str]:
     """A new job's or monitor's fields that differ from the defaults (secrets hidden)."""
     out: dict[str, str] = {}
-    defaults = mf.MONITOR_DEFAULTS if action.kind == "create-monitor" else mf.DEFAULTS
+    defaults = MONITOR_DEFAULTS if action.kind == "create-monitor" else DEFAULTS
     for key, value in action.payload.items():
         default: Any = defaults.get(key)
         if key in ("title", "folderId") or value == default:
@@ -115,12 +117,12 @@ def apply(
 ) -> None:
     """Make the account's jobs, folders and monitors match a jobs file: plan, ask, apply."""
     text = sys.stdin.read() if file == "-" else None
-    manifest = mf.load("<stdin>" if file == "-" else file, os.environ, text=text)
+    manifest = load("<stdin>" if file == "-" else file, os.environ, text=text)
     client = state.client()
     current, folders = account(client)
     schedules: dict[str, dict[str, Any]] = {}
 
-    def normalise(want: mf.DesiredJob) -> dict[str, Any]:
+    def normalise(want: DesiredJob) -> dict[str, Any]:
         if want.name not in schedules:
             try:
                 preview = client.preview_schedule(want.spec["schedule"], count=1)
