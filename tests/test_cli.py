@@ -730,3 +730,54 @@ def test_it_exports_monitors_that_apply_as_a_no_op(alice: Cli) -> None:
     applied = alice.run("apply", "-f", str(out), "--prune", "--yes")
     assert applied.exit_code == 0, applied.output
     assert applied.stdout.strip() == f"No changes: the account matches {out}."
+
+
+def test_it_edits_a_monitors_schedule_folder_and_notices(alice: Cli) -> None:
+    alice.api.create_folder("ops")
+    created = alice.run(
+        "monitors", "create", "--title", "sync", "--every", "600", "--no-notify-down", "-o", "json"
+    )
+    assert created.exit_code == 0, created.output
+    monitor = str(json.loads(created.stdout)["monitorId"])
+    edited = alice.run(
+        "monitors",
+        "edit",
+        monitor,
+        "--cron",
+        "0 3 * * *",
+        "--tz",
+        "Europe/Berlin",
+        "--grace",
+        "900",
+        "--folder",
+        "ops",
+        "--no-notify-up",
+    )
+    assert edited.exit_code == 0, edited.output
+    shown = json.loads(alice.run("monitors", "get", monitor, "-o", "json").stdout)
+    assert (shown["schedule"], shown["timezone"], shown["grace"]) == (
+        {"cron": "0 3 * * *"},
+        "Europe/Berlin",
+        900,
+    )
+    assert shown["folderId"] == alice.api.list_folders()[0]["folderId"]
+    assert shown["notification"] == {"onMonitorDown": False, "onMonitorUp": False}
+    assert "notification.onMonitorUp" in alice.run("monitors", "get", monitor).stdout
+    both = alice.run("monitors", "edit", monitor, "--every", "60", "--cron", "* * * * *")
+    assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_it_applies_a_jobs_notification_settings_field_by_field(alice: Cli) -> None:
+    text = (
+        "jobs:\n  - name: watched\n    url: https://example.com/w\n"
+        "    notification: {onFailure: true, onFailureCount: 1}\n"
+    )
+    file = alice.write("jobs.yaml", text)
+    assert alice.run("apply", "-f", file, "--yes").exit_code == 0
+    alice.write("jobs.yaml", text.replace("onFailureCount: 1", "onFailureCount: 3"))
+    changed = alice.run("apply", "-f", file, "--yes")
+    assert changed.exit_code == 0, changed.output
+    assert changed.stdout.splitlines()[1:2] == ["    notification.onFailureCount: 1 -> 3"]
+    job_id = str(alice.api.list_jobs()[0]["jobId"])
+    shown = json.loads(alice.run("jobs", "notifications", job_id, "-o", "json").stdout)
+    assert (shown["onFailure"], shown["onFailureCount"]) == (True, 3)

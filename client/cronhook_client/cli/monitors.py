@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from cronhook_client.cli import output
-from cronhook_client.cli.base import Output, fail, group, state
+from cronhook_client.cli.base import USAGE, Output, fail, folder_id, group, state
 from cronhook_client.cli.output import Format, emit, table
 
 app = group("Heartbeat monitors: work elsewhere pings them.")
@@ -37,26 +37,100 @@ def monitors_list(fmt: Output = Format.table) -> None:
 @app.command("get")
 def monitors_get(monitor_id: int, fmt: Output = Format.table) -> None:
     """One monitor: its status, last ping and next expected time."""
-    emit(state.client().get_monitor(monitor_id), fmt)
+    emit(state.client().get_monitor(monitor_id), fmt, output.fields)
+
+
+TitleOpt = Annotated[str | None, typer.Option(help="what the monitor watches")]
+EveryOpt = Annotated[int | None, typer.Option(help="expected period in seconds")]
+CronOpt = Annotated[str | None, typer.Option(help="or a cron schedule")]
+GraceOpt = Annotated[int | None, typer.Option(help="seconds late before it goes down")]
+TzOpt = Annotated[str | None, typer.Option("--tz", help="the cron schedule's time zone")]
+FolderOpt = Annotated[str | None, typer.Option(help="folder title ('' for the root)")]
+DownOpt = Annotated[
+    bool | None,
+    typer.Option("--notify-down/--no-notify-down", help="notify when it goes down"),
+]
+UpOpt = Annotated[
+    bool | None,
+    typer.Option("--notify-up/--no-notify-up", help="notify when it is up again"),
+]
+
+
+def _fields(
+    title: str | None,
+    every: int | None,
+    cron: str | None,
+    grace: int | None,
+    tz: str | None,
+    folder: str | None,
+    down: bool | None,
+    up: bool | None,
+) -> dict[str, Any]:
+    """The monitor fields the options give (the API fills in or keeps the others)."""
+    if every is not None and cron is not None:
+        raise typer.BadParameter("give --every or --cron, not both")
+    fields: dict[str, Any] = {}
+    if title is not None:
+        fields["title"] = title
+    if every is not None:
+        fields["schedule"] = {"every": every}
+    if cron is not None:
+        fields["schedule"] = {"cron": cron}
+    if grace is not None:
+        fields["grace"] = grace
+    if tz is not None:
+        fields["timezone"] = tz
+    if folder is not None:
+        fields["folderId"] = folder_id(folder)
+    notices = {"onMonitorDown": down, "onMonitorUp": up}
+    if down is not None or up is not None:
+        fields["notification"] = {k: v for k, v in notices.items() if v is not None}
+    return fields
 
 
 @app.command("create")
 def monitors_create(
     title: Annotated[str, typer.Option(help="what the monitor watches")],
-    every: Annotated[int | None, typer.Option(help="expected period in seconds")] = None,
-    cron: Annotated[str | None, typer.Option(help="or a cron schedule")] = None,
-    grace: Annotated[int, typer.Option(help="seconds late before it goes down")] = 300,
-    tz: Annotated[str, typer.Option(help="the cron schedule's time zone")] = "UTC",
+    every: EveryOpt = None,
+    cron: CronOpt = None,
+    grace: GraceOpt = None,
+    tz: TzOpt = None,
+    folder: FolderOpt = None,
+    notify_down: DownOpt = None,
+    notify_up: UpOpt = None,
     fmt: Output = Format.table,
 ) -> None:
     """Create a monitor; prints its ping URL (shown once: keep it)."""
     if (every is None) == (cron is None):
-        fail("give --every SECONDS or --cron TEXT", 2)
-    schedule: dict[str, Any] = {"every": every} if every is not None else {"cron": cron}
-    created = state.client().create_monitor(
-        {"title": title, "schedule": schedule, "grace": grace, "timezone": tz}
-    )
+        fail("give --every SECONDS or --cron TEXT", USAGE)
+    fields = _fields(title, every, cron, grace, tz, folder, notify_down, notify_up)
+    created = state.client().create_monitor(fields)
     emit(created, fmt, lambda c: f"created monitor {c['monitorId']}; ping {c['pingUrl']}")
+
+
+@app.command("edit")
+def monitors_edit(
+    monitor_id: int,
+    title: TitleOpt = None,
+    every: EveryOpt = None,
+    cron: CronOpt = None,
+    grace: GraceOpt = None,
+    tz: TzOpt = None,
+    folder: FolderOpt = None,
+    notify_down: DownOpt = None,
+    notify_up: UpOpt = None,
+) -> None:
+    """Change the fields given (the others stay); the expectation counts again from the last
+    ping."""
+    delta = _fields(title, every, cron, grace, tz, folder, notify_down, notify_up)
+    if not delta:
+        raise typer.BadParameter("give at least one field to change")
+    client = state.client()
+    if "notification" in delta:  # the API replaces the object: keep the notice not named
+        held = client.get_monitor(monitor_id).get("notification") or {}
+        delta["notification"] = {**held, **delta["notification"]}
+    client.update_monitor(monitor_id, delta)
+    output.say(f"updated monitor {monitor_id}: {', '.join(delta)}")
 
 
 @app.command("delete")
