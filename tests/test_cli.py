@@ -585,6 +585,8 @@ def test_it_runs_a_job_now_with_this_runs_body_header_and_method(
         "POST",
         "--request-timeout",
         "5",
+        "--url",
+        target.url_for("/hook") + "?once=1",
         "--wait",
         "-o",
         "json",
@@ -592,7 +594,9 @@ def test_it_runs_a_job_now_with_this_runs_body_header_and_method(
     assert ran.exit_code == 0, ran.output
     assert json.loads(ran.stdout)["statusText"] == "OK"
     sent = [req for req, _ in target.log if req.headers.get("X-Once") == "yes"]
-    assert [(r.method, r.get_data(as_text=True)) for r in sent] == [("POST", '{"once": true}')]
+    assert [(r.method, r.query_string, r.get_data(as_text=True)) for r in sent] == [
+        ("POST", b"once=1", '{"once": true}')
+    ]
     job = local.api.get_job(job_id)  # the job itself is unchanged
     assert (job["requestMethod"], job["extendedData"]) == (0, {"headers": {}, "body": ""})
 
