@@ -785,3 +785,16 @@ def test_it_applies_a_jobs_notification_settings_field_by_field(alice: Cli) -> N
     job_id = str(alice.api.list_jobs()[0]["jobId"])
     shown = json.loads(alice.run("jobs", "notifications", job_id, "-o", "json").stdout)
     assert (shown["onFailure"], shown["onFailureCount"]) == (True, 3)
+
+
+@pytest.mark.parametrize("command", [["apply", "--yes", "-f"], ["export", "-f"]])
+def test_it_gives_one_line_when_apply_or_export_meets_a_wrong_key_or_no_api(
+    local: Cli, command: list[str]
+) -> None:
+    file = local.write("one-line.yaml", MONITORS)
+    wrong = local.run(*command, file, env={"CRONHOOK_KEY": "chk_000000000000_" + "x" * 43})
+    assert (wrong.exit_code, wrong.stderr.strip()) == (4, "error: invalid API key (HTTP 401)")
+    down = local.run(*command, file, env={"CRONHOOK_URL": f"http://127.0.0.1:{free_port()}"})
+    assert down.exit_code == 5
+    assert len(down.stderr.strip().splitlines()) == 1
+    assert "connection refused" in down.stderr

@@ -34,8 +34,10 @@ def notifications(
     ] = None,
     fmt: Output = Format.table,
 ) -> None:
-    """Show or set where the account's notices go (which ones: each job's and monitor's
-    `notification` fields). A new URL's signing secret is printed once."""
+    """Show or set where the account's notices go.
+
+    Which notices are sent is each job's and monitor's `notification` fields. A new URL's
+    signing secret is printed once."""
     client = state.client()
     if url is None and email is None:
         shown = dict(client.get_notifications())

@@ -41,8 +41,9 @@ def export(
         str | None, typer.Option("--file", "-f", help="write here (default: stdout)")
     ] = None,
 ) -> None:
-    """Write the account's jobs, folders and monitors as the jobs file `apply` reads (no
-    secrets)."""
+    """Write the account's jobs, folders and monitors as the jobs file `apply` reads.
+
+    Secrets are written as ${VARIABLES}, never as values."""
     client = state.client()
     jobs, folders = account(client)
     monitors = monitors_of(client)

@@ -151,8 +151,9 @@ def jobs_edit(
 
 @app.command("notifications")
 def jobs_notifications(job_id: int, fmt: Output = Format.table) -> None:
-    """Which notices the job sends (`jobs edit --notify-...` changes them; `cronhook
-    notifications` says where they go)."""
+    """Which notices the job sends.
+
+    `jobs edit --notify-...` changes them; `cronhook notifications` says where they go."""
     notification = dict(state.client().get_job(job_id).get("notification") or {})
 
     def render(n: dict[str, Any]) -> Any:
@@ -238,8 +239,9 @@ def jobs_run(
     ] = None,
     fmt: Output = Format.table,
 ) -> None:
-    """Run a job now (its schedule does not move), optionally with another body, headers, URL,
-    method or request timeout for this run only."""
+    """Run a job now (its schedule does not move).
+
+    --body, --header, --url, --method and --request-timeout change this run only."""
     client = state.client()
     run_id = client.run_job(
         job_id,

@@ -120,8 +120,9 @@ def monitors_edit(
     notify_down: DownOpt = None,
     notify_up: UpOpt = None,
 ) -> None:
-    """Change the fields given (the others stay); the expectation counts again from the last
-    ping."""
+    """Change the fields given (the others stay).
+
+    The next expected ping is counted again from the last one."""
     delta = _fields(title, every, cron, grace, tz, folder, notify_down, notify_up)
     if not delta:
         raise typer.BadParameter("give at least one field to change")
