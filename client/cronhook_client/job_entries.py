@@ -105,6 +105,7 @@ def normal_codes(codes: list[Any], path: str, m: Manifest) -> list[int | str]:
 
 
 def parse_job(raw: Any, path: str, env: Mapping[str, str], m: Manifest) -> DesiredJob:
+    """One entry of `jobs` (at `path`, e.g. "jobs[0]") in the API's shape, defaults filled in."""
     if not isinstance(raw, dict):
         raise m.error(path, "each job must be a mapping with at least name and url")
     for key in raw:

@@ -80,6 +80,8 @@ def substitute(value: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
 
 
 def expand(value: Any, path: str, env: Mapping[str, str], m: Manifest, secrets: set[str]) -> Any:
+    """`value` with every `${NAME}` in its strings replaced; the paths that used one go into
+    `secrets` (their values are never printed)."""
     if isinstance(value, str):
         try:
             text, used = substitute(value, env)
@@ -108,6 +110,7 @@ def _type_name(value: Any) -> str:
 
 
 def check_type(value: Any, default: Any, path: str, m: Manifest) -> None:
+    """Refuse a value of another type than the field's default (true/false is no integer)."""
     ok = (
         isinstance(value, bool)
         if isinstance(default, bool)
@@ -120,6 +123,7 @@ def check_type(value: Any, default: Any, path: str, m: Manifest) -> None:
 
 
 def entry_name(raw: dict[str, Any], path: str, m: Manifest, what: str, longest: int) -> str:
+    """An entry's `name`: its title in the API, one line of at most `longest` characters."""
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         raise m.error(f"{path}.name", f"every {what} needs a name (it becomes the {what}'s title)")
@@ -129,6 +133,7 @@ def entry_name(raw: dict[str, Any], path: str, m: Manifest, what: str, longest: 
 
 
 def entry_folder(expanded: dict[str, Any], path: str, m: Manifest) -> str | None:
+    """An entry's `folder`: a title the file's `folders` lists, or None (the root)."""
     folder = expanded.get("folder")
     if folder is not None and (not isinstance(folder, str) or not folder):
         raise m.error(f"{path}.folder", "must be a folder title of this file")

@@ -67,7 +67,28 @@ def _seconds(value: Any, where: str, m: Manifest) -> int:
     return value
 
 
+def _schedule(value: Any, where: str, m: Manifest) -> dict[str, Any]:
+    """The schedule as written, with what the file can check alone checked (the API's
+    preview checks the rest before anything is sent)."""
+    schedule = {"cron": value} if isinstance(value, str) else value  # shorthand: a cron string
+    if not isinstance(schedule, dict) or not schedule:
+        raise m.error(where, "must be a cron string, {every: seconds} or another repeating form")
+    if "every" in schedule:
+        for key in schedule:
+            if key != "every":
+                raise m.error(f"{where}.{key}", "unknown field beside `every`")
+        _seconds(schedule["every"], f"{where}.every", m)
+    for key, why in MONITOR_SCHEDULE_KEYS.items():
+        if key in schedule:
+            raise m.error(f"{where}.{key}", why)
+    timing = schedule.get("timing")
+    if isinstance(timing, dict) and timing.get("years") not in (None, []):
+        raise m.error(f"{where}.timing.years", "is not for a monitor: it must keep repeating")
+    return schedule
+
+
 def parse_monitor(raw: Any, path: str, env: Mapping[str, str], m: Manifest) -> DesiredMonitor:
+    """One entry of `monitors` (at `path`, e.g. "monitors[0]") with its defaults filled in."""
     if not isinstance(raw, dict):
         raise m.error(path, "each monitor must be a mapping with at least a name")
     for key in raw:
@@ -85,21 +106,8 @@ def parse_monitor(raw: Any, path: str, env: Mapping[str, str], m: Manifest) -> D
     spec = copy.deepcopy(MONITOR_DEFAULTS)
     spec["title"] = name
     folder = entry_folder(expanded, path, m)
-    schedule = expanded.get("schedule", spec["schedule"])
-    where = f"{path}.schedule"
-    if isinstance(schedule, str):
-        schedule = {"cron": schedule}  # shorthand: a cron string
-    if not isinstance(schedule, dict) or not schedule:
-        raise m.error(where, "must be a cron string, {every: seconds} or another repeating form")
-    if "every" in schedule:
-        for key in schedule:
-            if key != "every":
-                raise m.error(f"{where}.{key}", "unknown field beside `every`")
-        _seconds(schedule["every"], f"{where}.every", m)
-    for key, why in MONITOR_SCHEDULE_KEYS.items():
-        if key in schedule:
-            raise m.error(f"{where}.{key}", why)
-    spec["schedule"] = schedule
+    if "schedule" in expanded:
+        spec["schedule"] = _schedule(expanded["schedule"], f"{path}.schedule", m)
     if "grace" in expanded:
         spec["grace"] = _seconds(expanded["grace"], f"{path}.grace", m)
     if "timezone" in expanded:
