@@ -14,42 +14,41 @@ from cronhook_client.cli.base import API_ERROR, NOT_FOUND, confirm, fail, state
 from cronhook_client.cli.export import account, monitors_of
 from cronhook_client.cli.output import say, warn
 from cronhook_client.client import Client
-from cronhook_client.errors import ApiError
 from cronhook_client.execution import execute
 from cronhook_client.job_entries import DEFAULTS
 from cronhook_client.manifest import load
-from cronhook_client.manifest_model import DesiredJob, DesiredMonitor, Manifest
-from cronhook_client.models import METHODS
+from cronhook_client.manifest_model import Manifest
+from cronhook_client.models import METHODS, Job
 from cronhook_client.monitor_entries import MONITOR_DEFAULTS
 from cronhook_client.monitor_plan import compute_monitors
 from cronhook_client.plan import Action, Plan, PlanError, compute
+from cronhook_client.schedule_check import ScheduleCheck
 
 
-def _monitor_schedule(want: DesiredMonitor, manifest: Manifest, client: Client) -> dict[str, Any]:
-    """The monitor's schedule as the API stores it, checked by `POST /schedules/preview` (its
-    time zone too) before anything is sent."""
-    schedule = want.spec["schedule"]
-    zone = want.spec["timezone"]
-    probe = {"timezone": zone} if "every" in schedule else {**schedule, "timezone": zone}
-    try:
-        preview = client.preview_schedule(probe, count=1)
-    except ApiError as exc:
-        if exc.status != 400:
-            raise
-        field = exc.field or "schedule"
-        where = f"{want.path}.{'timezone' if field.endswith('timezone') else field}"
-        raise manifest.error(where, exc.message) from None
-    if "every" in schedule:
-        return dict(schedule)
-    if preview.get("valid") is False:
-        error = preview.get("error") or {}
-        where = f"{want.path}.{error.get('field') or 'schedule'}"
-        raise manifest.error(where, str(error.get("message", "never fires")))
-    stored = {k: v for k, v in preview["schedule"].items() if k not in ("timezone", "expiresAt")}
-    lists = ("hours", "mdays", "minutes", "months", "wdays")
-    if set(stored) <= set(lists) and all(not stored.get(k) for k in lists):
-        raise manifest.error(f"{want.path}.schedule", "must repeat: it never fires")
-    return stored
+def _plan(
+    manifest: Manifest,
+    client: Client,
+    current: list[Job],
+    folders: dict[int, str],
+    prune: bool,
+    resend_secrets: bool,
+) -> Plan:
+    """What the file changes: folders and jobs, and monitors when the file has `monitors`."""
+    schedules = ScheduleCheck(client, manifest)
+    plan = compute(
+        manifest, current, folders, schedules.job, prune=prune, resend_secrets=resend_secrets
+    )
+    if not manifest.manages_monitors:
+        return plan
+    monitors = monitors_of(client)
+    if monitors is None:
+        fail(
+            f"{client.url} has no monitors (no GET /monitors): take `monitors` out of "
+            f"{manifest.file}",
+            NOT_FOUND,
+        )
+    extra = compute_monitors(manifest, monitors, folders, schedules.monitor, prune=prune)
+    return Plan.ordered(plan.actions + extra)
 
 
 def _show_plan(plan: Plan, file: str) -> None:
@@ -120,42 +119,8 @@ def apply(
     manifest = load("<stdin>" if file == "-" else file, os.environ, text=text)
     client = state.client()
     current, folders = account(client)
-    schedules: dict[str, dict[str, Any]] = {}
-
-    def normalise(want: DesiredJob) -> dict[str, Any]:
-        if want.name not in schedules:
-            try:
-                preview = client.preview_schedule(want.spec["schedule"], count=1)
-            except ApiError as exc:
-                if exc.status != 400:
-                    raise
-                where = f"{want.path}.{exc.field or 'schedule'}"
-                raise manifest.error(where, exc.message) from None
-            schedules[want.name] = dict(preview["schedule"])
-        return schedules[want.name]
-
     try:
-        plan = compute(
-            manifest, current, folders, normalise, prune=prune, resend_secrets=resend_secrets
-        )
-        if manifest.manages_monitors:
-            monitors = monitors_of(client)
-            if monitors is None:
-                fail(
-                    f"{client.url} has no monitors (no GET /monitors): take `monitors` out of "
-                    f"{manifest.file}",
-                    NOT_FOUND,
-                )
-            plan = Plan.ordered(
-                plan.actions
-                + compute_monitors(
-                    manifest,
-                    monitors,
-                    folders,
-                    lambda want: _monitor_schedule(want, manifest, client),
-                    prune=prune,
-                )
-            )
+        plan = _plan(manifest, client, current, folders, prune, resend_secrets)
     except PlanError as exc:
         fail(str(exc), API_ERROR)
     if plan.empty:
