@@ -376,6 +376,14 @@ def test_it_prunes_what_the_file_dropped_only_with_prune(alice: Cli) -> None:
             ":3: monitors[0].pingUrl: is read-only (the API sets it): leave it out",
         ),
         (
+            "monitors:\n  - name: a\n  - name: a\n",
+            ":3: monitors[1].name: 'a' is already the name of monitors[0]",
+        ),
+        (
+            "monitors:\n  - name: backup\n    schedule: {every: 3600, grace: 60}\n",
+            ":3: monitors[0].schedule.grace: unknown field beside `every`",
+        ),
+        (
             "monitors:\n  - name: backup\n    folder: ops\n",
             ":3: monitors[0].folder: folder 'ops' is not in this file's `folders`",
         ),
@@ -798,3 +806,15 @@ def test_it_gives_one_line_when_apply_or_export_meets_a_wrong_key_or_no_api(
     assert down.exit_code == 5
     assert len(down.stderr.strip().splitlines()) == 1
     assert "connection refused" in down.stderr
+
+
+def test_it_refuses_to_apply_to_monitors_that_share_a_title(alice: Cli) -> None:
+    first = alice.api.create_monitor({"title": "dup"})["monitorId"]
+    second = alice.api.create_monitor({"title": "dup"})["monitorId"]
+    file = alice.write("jobs.yaml", "monitors:\n  - name: dup\n")
+    refused = alice.run("apply", "-f", file, "--yes")
+    assert refused.exit_code == 1
+    assert refused.stderr.strip() == (
+        f"error: monitors {first}, {second} are all titled 'dup': apply finds monitors by "
+        "title; rename or delete all but one"
+    )
