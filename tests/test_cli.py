@@ -18,20 +18,17 @@ from cronhook_client.cli import app
 from pytest_httpserver import HTTPServer
 from typer.testing import CliRunner, Result
 
-from tests.cli_support import (  # noqa: F401  (fixtures)
-    Stack,
-    account_key,
-    admin_key,
-    free_port,
-    stack_fixture,
-    target_fixture,
-)
+from tests.cli_support import Stack, account_key, admin_key, free_port
+
+# The shared fixtures, found by pytest under their names `stack` and `target`:
+from tests.cli_support import stack_fixture as stack_fixture
+from tests.cli_support import target_fixture as target_fixture
 
 WAIT_S = 60  # what a subprocess may take at most (a run ends within seconds)
 
 
 class Cli:
-    """`cronhook` for one account: in-process (`run`) or as a process (`spawn`)."""
+    """`cronhook` for one account: in-process (`run`), or as a process in `process_env()`."""
 
     def __init__(self, stack: Stack, key: str, home: Path) -> None:
         self.url, self.key = stack.url, key

@@ -23,13 +23,11 @@ from werkzeug import Response
 
 from chalicelib import jobs as server_jobs
 from chalicelib import monitors as server_monitors
-from tests.cli_support import (  # noqa: F401  (fixtures)
-    Stack,
-    account_key,
-    free_port,
-    stack_fixture,
-    target_fixture,
-)
+from tests.cli_support import Stack, account_key, free_port
+
+# The shared fixtures, found by pytest under their names `stack` and `target`:
+from tests.cli_support import stack_fixture as stack_fixture
+from tests.cli_support import target_fixture as target_fixture
 
 WAIT_S = 30  # a run reaches its end well within this on the local stack
 
