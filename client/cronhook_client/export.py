@@ -1,5 +1,6 @@
-"""The jobs file of a live account, as `cronhook export` writes it and `cronhook apply` reads it:
-only what differs from the defaults, folders and chains by name, secrets as ${VARIABLES}."""
+"""The jobs file of a live account (folders, jobs, monitors), as `cronhook export` writes it and
+`cronhook apply` reads it: only what differs from the defaults, folders and chains by name,
+secrets as ${VARIABLES}."""
 
 from __future__ import annotations
 
