@@ -4,11 +4,11 @@ in-process through Typer's CliRunner, and as the installed `cronhook` for the en
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,31 +18,17 @@ from cronhook_client.cli import app
 from pytest_httpserver import HTTPServer
 from typer.testing import CliRunner, Result
 
-from tests.cli_support import Stack, account_key, admin_key, start_stack
-from tests.test_local_stack import free_port
+from tests.cli_support import Stack, account_key, admin_key, free_port
+
+# The shared fixtures, found by pytest under their names `stack` and `target`:
+from tests.cli_support import stack_fixture as stack_fixture
+from tests.cli_support import target_fixture as target_fixture
 
 WAIT_S = 60  # what a subprocess may take at most (a run ends within seconds)
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("cli-stack"))
-    yield running
-    running.kill()
-
-
-@pytest.fixture(scope="module")
-def target() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.expect_request("/hook").respond_with_data("ok")
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
 class Cli:
-    """`cronhook` for one account: in-process (`run`) or as a process (`spawn`)."""
+    """`cronhook` for one account: in-process (`run`), or as a process in `process_env()`."""
 
     def __init__(self, stack: Stack, key: str, home: Path) -> None:
         self.url, self.key = stack.url, key
@@ -64,6 +50,14 @@ class Cli:
         path = self.home / name
         path.write_text(text)
         return str(path)
+
+    def process_env(self) -> dict[str, str]:
+        """The environment of the installed `cronhook` run as a process: the venv's PATH, and
+        the PYTHONPATH of these tests, so that it imports the client they import."""
+        env = {**self.env, "PATH": str(Path(sys.executable).parent)}
+        if os.environ.get("PYTHONPATH"):
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        return env
 
     def titles(self) -> list[str]:
         return sorted(job["title"] for job in self.api.list_jobs())
@@ -202,7 +196,7 @@ def test_it_follows_a_jobs_history_and_sees_a_new_run(local: Cli, target: HTTPSe
             "-o",
             "json",
         ],
-        env={**local.env, "PATH": str(Path(sys.executable).parent)},
+        env=local.process_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -362,6 +356,34 @@ def test_it_prunes_what_the_file_dropped_only_with_prune(alice: Cli) -> None:
             "jobs:\n  - name: a\n    url: https://x.example\n  - name: a\n    url: https://y.example\n",
             ":4: jobs[1].name: 'a' is already the name of jobs[0]",
         ),
+        (
+            "monitors:\n  - name: backup\n    grace: 10\n",
+            ":3: monitors[0].grace: must be between 60 and 31536000 seconds",
+        ),
+        (
+            "monitors:\n  - name: backup\n    schedule:\n      cron: '61 * * * *'\n",
+            ":4: monitors[0].schedule.cron: minute 61 is out of range 0-59",
+        ),
+        (
+            "monitors:\n  - name: backup\n    schedule: '0 2 * * *'\n    timezone: Mars/Olympus\n",
+            ":4: monitors[0].timezone: ",
+        ),
+        (
+            "monitors:\n  - name: backup\n    pingUrl: https://x.example/ping/abc\n",
+            ":3: monitors[0].pingUrl: is read-only (the API sets it): leave it out",
+        ),
+        (
+            "monitors:\n  - name: a\n  - name: a\n",
+            ":3: monitors[1].name: 'a' is already the name of monitors[0]",
+        ),
+        (
+            "monitors:\n  - name: backup\n    schedule: {every: 3600, grace: 60}\n",
+            ":3: monitors[0].schedule.grace: unknown field beside `every`",
+        ),
+        (
+            "monitors:\n  - name: backup\n    folder: ops\n",
+            ":3: monitors[0].folder: folder 'ops' is not in this file's `folders`",
+        ),
     ],
 )
 def test_it_rejects_an_invalid_file_with_its_line_and_field_and_changes_nothing(
@@ -371,9 +393,12 @@ def test_it_rejects_an_invalid_file_with_its_line_and_field_and_changes_nothing(
     before = local.api.list_jobs()
     file = local.write("bad.yaml", text)
     result = local.run("apply", "-f", file, "--yes", "--prune")
+    monitors_before = local.api.list_monitors()
     assert result.exit_code == 2, result.output
-    assert result.stderr.strip() == f"error: {file}{where}"
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.strip().startswith(f"error: {file}{where}")
     assert local.api.list_jobs() == before
+    assert local.api.list_monitors() == monitors_before
 
 
 def test_it_says_what_a_partly_failed_apply_did_and_a_rerun_completes_it(alice: Cli) -> None:
@@ -442,7 +467,7 @@ def test_it_exports_a_file_that_applies_as_a_no_op_without_its_secrets(alice: Cl
 
 
 def test_it_runs_as_an_installed_command_with_its_exit_codes(local: Cli, tmp_path: Path) -> None:
-    env = {**local.env, "PATH": str(Path(sys.executable).parent)}
+    env = local.process_env()
     shown = subprocess.run(
         [executable(), "jobs", "list", "-o", "json"],
         env=env,
@@ -490,3 +515,303 @@ def test_it_creates_a_monitor_that_a_ping_brings_up(alice: Cli) -> None:
     assert alice.run("monitors", "get", monitor).exit_code == 3
     refused = alice.run("monitors", "create", "--title", "x")
     assert refused.exit_code == 2 and "--every" in refused.output
+
+
+# ---- notifications and run-now overrides ---------------------------------------------------
+
+
+def test_it_sets_a_jobs_notifications_on_create_and_edit_and_shows_them(local: Cli) -> None:
+    made = local.run(
+        "jobs",
+        "create",
+        "--url",
+        "https://example.com/notify",
+        "--title",
+        "cli-notify",
+        "--notify-failure",
+        "--notify-after",
+        "3",
+        "-o",
+        "json",
+    )
+    assert made.exit_code == 0, made.output
+    job_id = str(json.loads(made.stdout)["jobId"])
+    edited = local.run(
+        "jobs", "edit", job_id, "--notify-success", "--notify-cert", "--cert-days", "14"
+    )
+    assert edited.exit_code == 0, edited.output
+    assert edited.stdout.strip() == f"updated job {job_id}: notification"
+    shown = json.loads(local.run("jobs", "notifications", job_id, "-o", "json").stdout)
+    assert shown == {
+        "onFailure": True,
+        "onFailureCount": 3,
+        "onSuccess": True,
+        "onDisable": False,
+        "onSslCertExpiry": True,
+        "onSslCertExpirySeconds": 14 * 86400,
+    }
+    table = local.run("jobs", "notifications", job_id).stdout
+    assert "after 3 failure(s) in a row" in table
+    assert "14 days before the TLS cert expires" in table
+
+
+def test_it_exits_1_with_the_field_for_a_notification_the_api_refuses(local: Cli) -> None:
+    made = local.run("jobs", "create", "--url", "https://example.com/n", "--notify-after", "5000")
+    assert made.exit_code == 1
+    assert made.stderr.startswith("error: the API refused [notification.onFailureCount]: ")
+    assert len(made.stderr.strip().splitlines()) == 1
+
+
+def test_it_shows_and_sets_where_the_accounts_notices_go(alice: Cli) -> None:
+    set_ = alice.run(
+        "notifications", "--url", "https://example.com/notices", "--email", "ops@example.com"
+    )
+    assert set_.exit_code == 0, set_.output
+    assert "signingSecret" in set_.stdout  # a new URL's secret, shown this once
+    shown = json.loads(alice.run("notifications", "-o", "json").stdout)
+    assert shown == {"url": "https://example.com/notices", "email": "ops@example.com"}
+
+
+def test_it_runs_a_job_now_with_this_runs_body_header_and_method(
+    local: Cli, target: HTTPServer
+) -> None:
+    job_id = local.api.create_job({"url": target.url_for("/hook"), "title": "cli-override"})[
+        "jobId"
+    ]
+    ran = local.run(
+        "jobs",
+        "run",
+        str(job_id),
+        "--body",
+        '{"once": true}',
+        "--header",
+        "X-Once:yes",
+        "--method",
+        "POST",
+        "--request-timeout",
+        "5",
+        "--url",
+        target.url_for("/hook") + "?once=1",
+        "--wait",
+        "-o",
+        "json",
+    )
+    assert ran.exit_code == 0, ran.output
+    assert json.loads(ran.stdout)["statusText"] == "OK"
+    sent = [req for req, _ in target.log if req.headers.get("X-Once") == "yes"]
+    assert [(r.method, r.query_string, r.get_data(as_text=True)) for r in sent] == [
+        ("POST", b"once=1", '{"once": true}')
+    ]
+    job = local.api.get_job(job_id)  # the job itself is unchanged
+    assert (job["requestMethod"], job["extendedData"]) == (0, {"headers": {}, "body": ""})
+
+
+def test_it_exits_1_naming_the_override_the_api_refuses(local: Cli, target: HTTPServer) -> None:
+    job_id = local.api.create_job({"url": target.url_for("/hook"), "title": "cli-bad-run"})["jobId"]
+    refused = local.run("jobs", "run", str(job_id), "--request-timeout", "999")
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("error: the API refused [requestTimeout]: ")
+    wrong = local.run("jobs", "run", str(job_id), "--method", "FETCH")
+    assert wrong.exit_code == 2 and "one of GET, POST" in wrong.output
+
+
+# ---- monitors as code ----------------------------------------------------------------------
+
+MONITORS = """\
+folders: [ops]
+monitors:
+  - name: backup
+    folder: ops
+    schedule: "0 2 * * *"
+    timezone: Europe/Berlin
+    grace: 1800
+  - name: heartbeat
+    schedule: {every: 3600}
+    notification: {onMonitorUp: false}
+"""
+
+
+def test_it_applies_monitors_and_a_second_apply_changes_nothing(alice: Cli) -> None:
+    file = alice.write("jobs.yaml", MONITORS)
+    first = alice.run("apply", "-f", file, "--yes")
+    assert first.exit_code == 0, first.output
+    assert "+ create monitor 'backup'" in first.stdout
+    assert "    grace: 1800" in first.stdout
+    assert "Plan: 3 to create, 0 to change, 0 to delete" in first.stdout
+    assert "ping URLs of the 2 monitor(s) created are not printed" in first.stderr
+    made = {m["title"]: m for m in alice.api.list_monitors()}
+    backup, heartbeat = made["backup"], made["heartbeat"]
+    assert (backup["schedule"], backup["timezone"], backup["grace"]) == (
+        {"cron": "0 2 * * *"},
+        "Europe/Berlin",
+        1800,
+    )
+    assert backup["folderId"] == alice.api.list_folders()[0]["folderId"]
+    assert heartbeat["notification"] == {"onMonitorDown": True, "onMonitorUp": False}
+    again = alice.run("apply", "-f", file, "--yes")
+    assert again.exit_code == 0, again.output
+    assert again.stdout.strip() == f"No changes: the account matches {file}."
+
+
+def test_it_changes_only_the_monitor_fields_the_file_changed(alice: Cli) -> None:
+    file = alice.write("jobs.yaml", MONITORS)
+    assert alice.run("apply", "-f", file, "--yes").exit_code == 0
+    alice.write("jobs.yaml", MONITORS.replace("grace: 1800", "grace: 600").replace("0 2", "30 2"))
+    changed = alice.run("apply", "-f", file, "--yes")
+    assert changed.exit_code == 0, changed.output
+    plan = changed.stdout.splitlines()
+    assert plan[0].startswith("~ update monitor 'backup' (id ")
+    assert plan[1:3] == ['    schedule.cron: "0 2 * * *" -> "30 2 * * *"', "    grace: 1800 -> 600"]
+    assert "Plan: 0 to create, 1 to change, 0 to delete" in changed.stdout
+    backup = next(m for m in alice.api.list_monitors() if m["title"] == "backup")
+    assert (backup["schedule"], backup["grace"]) == ({"cron": "30 2 * * *"}, 600)
+    switched = MONITORS.replace("{every: 3600}", '"*/10 * * * *"')
+    alice.write("jobs.yaml", switched)
+    moved = alice.run("apply", "-f", file, "--yes", "--dry-run")
+    assert "    schedule.every: 3600 -> null" in moved.stdout
+    assert '    schedule.cron: null -> "*/10 * * * *"' in moved.stdout
+
+
+def test_it_prunes_monitors_only_when_the_file_has_monitors(alice: Cli) -> None:
+    file = alice.write("jobs.yaml", MONITORS)
+    assert alice.run("apply", "-f", file, "--yes").exit_code == 0
+    alice.write("jobs.yaml", "folders: [ops]\njobs: []\n")
+    kept = alice.run("apply", "-f", file, "--prune", "--yes")
+    assert kept.exit_code == 0, kept.output
+    assert "No changes" in kept.stdout
+    assert len(alice.api.list_monitors()) == 2
+    alice.write("jobs.yaml", MONITORS.split("  - name: heartbeat")[0])
+    pruned = alice.run("apply", "-f", file, "--prune", "--yes", "--show-secrets")
+    assert pruned.exit_code == 0, pruned.output
+    assert "- delete monitor 'heartbeat'" in pruned.stdout
+    assert [m["title"] for m in alice.api.list_monitors()] == ["backup"]
+
+
+def test_it_prints_a_new_monitors_ping_url_only_with_show_secrets(alice: Cli) -> None:
+    file = alice.write("jobs.yaml", "monitors:\n  - name: nightly\n")
+    shown = alice.run("apply", "-f", file, "--yes", "--show-secrets")
+    assert shown.exit_code == 0, shown.output
+    line = next(x for x in shown.stdout.splitlines() if x.startswith("ping URL of monitor"))
+    url = line.split(": ", 1)[1]
+    import requests
+
+    assert requests.get(url, timeout=10).status_code == 200
+    assert alice.api.list_monitors()[0]["status"] == "up"
+
+
+def test_it_exports_monitors_that_apply_as_a_no_op(alice: Cli) -> None:
+    folder = alice.api.create_folder("ops")
+    alice.api.create_monitor(
+        {
+            "title": "backup",
+            "schedule": {"cron": "0 2 * * *"},
+            "timezone": "Europe/Berlin",
+            "grace": 1800,
+            "folderId": folder,
+            "notification": {"onMonitorUp": False},
+        }
+    )
+    alice.api.create_monitor({"title": "heartbeat", "schedule": {"every": 600}})
+    alice.api.create_monitor({})  # untitled: exported as monitor-<id>
+    out = alice.home / "exported.yaml"
+    exported = alice.run("export", "-f", str(out))
+    assert exported.exit_code == 0, exported.output
+    document = yaml.safe_load(out.read_text())
+    assert document["monitors"][:2] == [
+        {
+            "name": "backup",
+            "folder": "ops",
+            "schedule": "0 2 * * *",
+            "grace": 1800,
+            "timezone": "Europe/Berlin",
+            "notification": {"onMonitorUp": False},
+        },
+        {"name": "heartbeat", "schedule": {"every": 600}},
+    ]
+    assert document["monitors"][2]["name"].startswith("monitor-")
+    assert "ping" not in out.read_text()
+    untitled = document["monitors"][2]["name"]
+    # As for jobs: the untitled monitor is matched by its id and given the exported name.
+    titled = alice.run("apply", "-f", str(out), "--prune", "--yes")
+    assert titled.exit_code == 0, titled.output
+    assert titled.stdout.splitlines()[1:2] == [f'    title: "" -> "{untitled}"']
+    assert "Plan: 0 to create, 1 to change, 0 to delete" in titled.stdout
+    applied = alice.run("apply", "-f", str(out), "--prune", "--yes")
+    assert applied.exit_code == 0, applied.output
+    assert applied.stdout.strip() == f"No changes: the account matches {out}."
+
+
+def test_it_edits_a_monitors_schedule_folder_and_notices(alice: Cli) -> None:
+    alice.api.create_folder("ops")
+    created = alice.run(
+        "monitors", "create", "--title", "sync", "--every", "600", "--no-notify-down", "-o", "json"
+    )
+    assert created.exit_code == 0, created.output
+    monitor = str(json.loads(created.stdout)["monitorId"])
+    edited = alice.run(
+        "monitors",
+        "edit",
+        monitor,
+        "--cron",
+        "0 3 * * *",
+        "--tz",
+        "Europe/Berlin",
+        "--grace",
+        "900",
+        "--folder",
+        "ops",
+        "--no-notify-up",
+    )
+    assert edited.exit_code == 0, edited.output
+    shown = json.loads(alice.run("monitors", "get", monitor, "-o", "json").stdout)
+    assert (shown["schedule"], shown["timezone"], shown["grace"]) == (
+        {"cron": "0 3 * * *"},
+        "Europe/Berlin",
+        900,
+    )
+    assert shown["folderId"] == alice.api.list_folders()[0]["folderId"]
+    assert shown["notification"] == {"onMonitorDown": False, "onMonitorUp": False}
+    assert "notification.onMonitorUp" in alice.run("monitors", "get", monitor).stdout
+    both = alice.run("monitors", "edit", monitor, "--every", "60", "--cron", "* * * * *")
+    assert both.exit_code == 2 and "not both" in both.output
+
+
+def test_it_applies_a_jobs_notification_settings_field_by_field(alice: Cli) -> None:
+    text = (
+        "jobs:\n  - name: watched\n    url: https://example.com/w\n"
+        "    notification: {onFailure: true, onFailureCount: 1}\n"
+    )
+    file = alice.write("jobs.yaml", text)
+    assert alice.run("apply", "-f", file, "--yes").exit_code == 0
+    alice.write("jobs.yaml", text.replace("onFailureCount: 1", "onFailureCount: 3"))
+    changed = alice.run("apply", "-f", file, "--yes")
+    assert changed.exit_code == 0, changed.output
+    assert changed.stdout.splitlines()[1:2] == ["    notification.onFailureCount: 1 -> 3"]
+    job_id = str(alice.api.list_jobs()[0]["jobId"])
+    shown = json.loads(alice.run("jobs", "notifications", job_id, "-o", "json").stdout)
+    assert (shown["onFailure"], shown["onFailureCount"]) == (True, 3)
+
+
+@pytest.mark.parametrize("command", [["apply", "--yes", "-f"], ["export", "-f"]])
+def test_it_gives_one_line_when_apply_or_export_meets_a_wrong_key_or_no_api(
+    local: Cli, command: list[str]
+) -> None:
+    file = local.write("one-line.yaml", MONITORS)
+    wrong = local.run(*command, file, env={"CRONHOOK_KEY": "chk_000000000000_" + "x" * 43})
+    assert (wrong.exit_code, wrong.stderr.strip()) == (4, "error: invalid API key (HTTP 401)")
+    down = local.run(*command, file, env={"CRONHOOK_URL": f"http://127.0.0.1:{free_port()}"})
+    assert down.exit_code == 5
+    assert len(down.stderr.strip().splitlines()) == 1
+    assert "connection refused" in down.stderr
+
+
+def test_it_refuses_to_apply_to_monitors_that_share_a_title(alice: Cli) -> None:
+    first = alice.api.create_monitor({"title": "dup"})["monitorId"]
+    second = alice.api.create_monitor({"title": "dup"})["monitorId"]
+    file = alice.write("jobs.yaml", "monitors:\n  - name: dup\n")
+    refused = alice.run("apply", "-f", file, "--yes")
+    assert refused.exit_code == 1
+    assert refused.stderr.strip() == (
+        f"error: monitors {first}, {second} are all titled 'dup': apply finds monitors by "
+        "title; rename or delete all but one"
+    )

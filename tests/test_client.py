@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import stat
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,32 +15,21 @@ from cronhook_client import (
     NotFound,
     Unauthorized,
     config,
-    manifest,
+    job_entries,
+    monitor_entries,
 )
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from chalicelib import jobs as server_jobs
-from tests.cli_support import Stack, account_key, start_stack
+from chalicelib import monitors as server_monitors
+from tests.cli_support import Stack, account_key, free_port
+
+# The shared fixtures, found by pytest under their names `stack` and `target`:
+from tests.cli_support import stack_fixture as stack_fixture
+from tests.cli_support import target_fixture as target_fixture
 
 WAIT_S = 30  # a run reaches its end well within this on the local stack
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("client-stack"))
-    yield running
-    running.kill()
-
-
-@pytest.fixture(scope="module")
-def target() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.expect_request("/hook").respond_with_data("ok")
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +70,6 @@ def test_it_raises_unauthorized_for_a_wrong_key(stack: Stack) -> None:
 
 
 def test_it_raises_connection_failed_when_nothing_listens() -> None:
-    from tests.test_local_stack import free_port
-
     with pytest.raises(ConnectionFailed, match="connection refused"):
         Client(f"http://127.0.0.1:{free_port()}", "k").list_jobs()
 
@@ -197,4 +183,8 @@ def test_it_says_how_to_log_in_when_there_is_no_key(tmp_path: Path) -> None:
 
 
 def test_it_knows_the_apis_job_defaults() -> None:
-    assert manifest.DEFAULTS == server_jobs.DEFAULTS
+    assert job_entries.DEFAULTS == server_jobs.DEFAULTS
+
+
+def test_it_knows_the_apis_monitor_defaults() -> None:
+    assert server_monitors.validate({}, time.time(), set()) == monitor_entries.MONITOR_DEFAULTS

@@ -167,16 +167,33 @@ class Client:
         return cast(SigningSecret, self.request("POST", path))
 
     def run_job(
-        self, job_id: int, *, body: str | None = None, headers: Mapping[str, str] | None = None
+        self,
+        job_id: int,
+        *,
+        body: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        url: str | None = None,
+        method: int | None = None,
+        timeout: int | None = None,
     ) -> str:
-        """Run the job now (optionally with another body/headers for this run); its run id."""
+        """Run the job now and return the run's id. Each override is for this run only and is
+        checked as the job's field is: `body`, `headers` (added to the job's), `url`, `method`
+        (requestMethod's number) and `timeout` (requestTimeout, seconds)."""
+        payload: dict[str, Any] = {}
+        if url is not None:
+            payload["url"] = url
+        if method is not None:
+            payload["requestMethod"] = method
+        if timeout is not None:
+            payload["requestTimeout"] = timeout
         extended: dict[str, Any] = {}
         if body is not None:
             extended["body"] = body
         if headers is not None:
             extended["headers"] = dict(headers)
-        payload = {"extendedData": extended} if extended else None
-        answer = self.request("POST", f"/jobs/{int(job_id)}/run", json=payload)
+        if extended:
+            payload["extendedData"] = extended
+        answer = self.request("POST", f"/jobs/{int(job_id)}/run", json=payload or None)
         return str(answer["runId"])
 
     # ---- history and runs -----------------------------------------------------------------

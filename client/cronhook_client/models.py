@@ -172,6 +172,7 @@ class NextRun(TypedDict):
 
 class Preview(TypedDict, total=False):
     valid: bool
+    error: dict[str, Any]  # when not valid: the 400's error object (code, field, message)
     description: str
     schedule: Schedule
     next: list[NextRun]

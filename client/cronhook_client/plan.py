@@ -1,5 +1,5 @@
-"""`cronhook apply`: what the file changes in the account (a Plan, decided apart from the API
-calls) and carrying it out in order, stopping at the first failure.
+"""`cronhook apply`: what the file changes in the account, as a Plan of actions decided apart
+from the API calls (execution.py carries it out; monitor_plan.py adds the monitors' actions).
 
 Jobs are matched by title (the file's `name`), folders by title. A password or a secret header
 (Authorization, Proxy-Authorization, Cookie, X-Api-Key and the job's `secretHeaders`) cannot be
@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from cronhook_client.client import Client
-from cronhook_client.errors import ApiError
-from cronhook_client.manifest import DEFAULTS, NESTED, DesiredJob, Manifest
+from cronhook_client.job_entries import DEFAULTS, NESTED
+from cronhook_client.manifest_model import DesiredJob, Manifest
 from cronhook_client.models import Job
 
 MASK = "********"
@@ -46,7 +45,7 @@ class Change:
 class Action:
     """One API call of the plan (or two: a job created, then chained to jobs made after it)."""
 
-    kind: str  # create-folder, create, update, delete, delete-folder
+    kind: str  # create-folder, create, update, delete, delete-folder, create-monitor, ...
     name: str
     target_id: int = 0
     changes: list[Change] = field(default_factory=list)
@@ -56,14 +55,33 @@ class Action:
     path: str = ""  # where in the file
 
     def title(self) -> str:
-        what = "folder" if self.kind.endswith("folder") else "job"
+        what = self.kind.split("-")[1] if "-" in self.kind else "job"
         where = f" (id {self.target_id})" if self.target_id else ""
         return f"{self.kind.split('-')[0]} {what} {self.name!r}{where}"
+
+
+# The order a plan is carried out in: folders first (jobs and monitors go in them), jobs in
+# file order (so a chain can name a job made before it), monitors, then deletes, folders last.
+PHASES = {
+    "create-folder": 0,
+    "create": 1,
+    "update": 1,
+    "create-monitor": 2,
+    "update-monitor": 2,
+    "delete": 3,
+    "delete-monitor": 4,
+    "delete-folder": 5,
+}
 
 
 @dataclass
 class Plan:
     actions: list[Action]
+
+    @classmethod
+    def ordered(cls, actions: list[Action]) -> Plan:
+        """The actions in the order they are carried out (each phase keeps file order)."""
+        return cls(sorted(actions, key=lambda action: PHASES[action.kind]))
 
     @property
     def empty(self) -> bool:
@@ -317,83 +335,3 @@ def _update(
         chains=chains,
         path=want.path,
     )
-
-
-# ---- carrying it out ------------------------------------------------------------------------
-
-
-@dataclass
-class Outcome:
-    done: list[Action] = field(default_factory=list)
-    failed: Action | None = None
-    error: ApiError | None = None
-    skipped: list[Action] = field(default_factory=list)
-    secrets: dict[str, str] = field(default_factory=dict)  # new job -> its signing secret
-
-
-def execute(
-    plan: Plan,
-    client: Client,
-    folders: dict[int, str],
-    jobs: dict[str, int],
-    on_done: Callable[[Action], None] = lambda action: None,
-) -> Outcome:
-    """Carry out the plan in order; stop at the first API error (a re-run completes it).
-    `folders` (id -> title) and `jobs` (title -> id) are the account's before the run."""
-    folder_ids = {title: fid for fid, title in folders.items()}
-    job_ids = dict(jobs)
-    outcome = Outcome()
-    later: list[Action] = []  # jobs whose chains name jobs created after them
-    for n, action in enumerate(plan.actions):
-        try:
-            _one(action, client, folder_ids, job_ids, outcome, later)
-        except ApiError as exc:
-            outcome.failed, outcome.error = action, exc
-            outcome.skipped = plan.actions[n + 1 :]
-            return outcome
-        outcome.done.append(action)
-        on_done(action)
-    for action in later:
-        try:
-            client.update_job(job_ids[action.name], _chains(action, job_ids))
-        except ApiError as exc:
-            outcome.failed, outcome.error = action, exc
-            return outcome
-    return outcome
-
-
-def _chains(action: Action, job_ids: dict[str, int]) -> dict[str, Any]:
-    return {key: job_ids[name] for key, name in action.chains.items()}
-
-
-def _one(
-    action: Action,
-    client: Client,
-    folder_ids: dict[str, int],
-    job_ids: dict[str, int],
-    outcome: Outcome,
-    later: list[Action],
-) -> None:
-    if action.kind == "create-folder":
-        folder_ids[action.name] = client.create_folder(action.name)
-        return
-    if action.kind == "delete-folder":
-        client.delete_folder(action.target_id)
-        return
-    if action.kind == "delete":
-        client.delete_job(action.target_id)
-        return
-    payload = copy.deepcopy(action.payload)
-    payload["folderId"] = folder_ids[action.folder] if action.folder else 0
-    ready = all(name in job_ids for name in action.chains.values())
-    if ready:
-        payload.update(_chains(action, job_ids))
-    elif action.chains:
-        later.append(action)
-    if action.kind == "create":
-        created = client.create_job(payload)
-        job_ids[action.name] = int(created["jobId"])
-        action.target_id = int(created["jobId"])
-        outcome.secrets[action.name] = created["signingSecret"]
-    else:
-        client.update_job(action.target_id, payload)
