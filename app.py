@@ -703,11 +703,13 @@ def ping_kind(request: Request, token: str, kind: str) -> Response:
 
 
 @endpoint("/callbacks/{ref}", ["POST"], None)
-def job_callback(request: Request, ref: str) -> dict[str, Any]:
+def job_callback(request: Request, ref: str) -> Any:
     """A long job's target reports its outcome; the signed, single-use URL is the credential."""
     from chalicelib.dispatch import awaiting
 
     run = awaiting.receive(_dispatcher(), ref, body(request))
+    if run.state in runs.ACTIVE_STATES:  # came before its call's 202: kept for it
+        return Response(body={"run": runs.history_item(run)}, status_code=202)
     return {"run": runs.history_item(run)}
 
 

@@ -204,6 +204,16 @@ SECTIONS: tuple[Section, ...] = (
                 "dollars per million monitor pings (API Gateway, Lambda, DynamoDB)",
                 "$",
             ),
+            Figure(
+                "cost.callback_run.wru_per_run",
+                "DynamoDB write units per long job's run (202, then its callback)",
+            ),
+            Figure("cost.callback_run.rru_per_run", "DynamoDB read units per long job's run"),
+            Figure(
+                "cost.callback_run.usd_per_million_runs",
+                "dollars per million long job runs, the callback's API call included",
+                "$",
+            ),
         ),
         needs=NEEDS_TICK,
     ),

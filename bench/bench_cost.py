@@ -678,6 +678,42 @@ def _queued(
     return Scenario(tick, worker, runs * ticks, ticks, batches)
 
 
+def _callback_runs(
+    meter: Meter, stores: Any, dispatcher: Any, clock: SkewedClock, slot: int, runs: int
+) -> Scenario:
+    """One tick of `runs` long jobs whose target accepts (202) and reports through the callback
+    route (the API's Lambda, as deployed): the tick's share is the claim, the call and the
+    waiting record; the worker's share here is the callbacks' (the route ends each run)."""
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib import callbacks, executor
+
+    urls: list[str] = []
+
+    def accepted(request: Any, policy: Any) -> Any:
+        # The sink answers 200; its answer counts as the 202 of a target that calls back.
+        urls.append(request.headers[callbacks.HEADER])
+        return replace(executor.execute(request, policy), http_status=202)
+
+    dispatcher.execute = accepted
+    clock.advance_to(slot - INLINE_LEAD_S)
+    before = meter.snapshot()
+    report = dispatcher.tick(clock())
+    if report.get("waiting_callback", 0) != runs:
+        raise RuntimeError(f"callback tick: expected {runs} waiting runs, got {report}")
+    middle = meter.snapshot()
+    with Client(app, project_dir=str(ROOT), stage_name="dev") as client:
+        for url in urls:
+            path = "/callbacks/" + url.rsplit("/callbacks/", 1)[1]
+            body = json.dumps({"status": "success", "message": "done"})
+            answer = client.http.post(path, headers={"Content-Type": "application/json"}, body=body)
+            if answer.status_code != 200:
+                raise RuntimeError(f"POST {path} answered {answer.status_code}: {answer.body!r}")
+    after = meter.snapshot()
+    return Scenario(middle.minus(before), after.minus(middle), runs, 1)
+
+
 def _api_calls(meter: Meter, stores: Any, calls: int, jobs: int) -> dict[str, Tally]:
     from chalice.test import Client
 
@@ -867,6 +903,21 @@ def run() -> dict[str, float]:
                 for job in stores.jobs.list(f"acct-{n}"):
                     service.update_job(job.account_id, job.job_id, {"saveResponses": True})
         saved = _inline(meter, dispatcher(), clock, slot, 1, jobs)
+        slot += 60
+        with meter.paused():  # the routine jobs rest; as many long jobs take their place
+            for n in range(ACCOUNTS):
+                for job in stores.jobs.list(f"acct-{n}"):
+                    service.update_job(job.account_id, job.job_id, {"enabled": False})
+                    service.create_job(
+                        job.account_id,
+                        {
+                            "url": job.spec["url"] + "/long",
+                            "enabled": True,
+                            "schedule": {"cron": "* * * * *"},
+                            "callback": {"timeout": 600},
+                        },
+                    )
+        callback = _callback_runs(meter, stores, dispatcher(), clock, slot, jobs)
         api = _api_calls(meter, stores, api_calls, api_jobs)
         sizes = meter.snapshot().write_sizes
         job_bytes = _job_bytes(stores, stores.jobs.list("acct-0")[0])
@@ -874,6 +925,7 @@ def run() -> dict[str, float]:
 
     # ---- Lambda, modelled (see the assumptions at the top)
     tick_gb, worker_gb = lambda_memory_gb("tick"), lambda_memory_gb("worker")
+    api_gb = lambda_memory_gb("api_handler")
     inline_run = per_run(inline, fixed, INLINE_LOAD)
     saved_run = per_run(saved, fixed, INLINE_LOAD)
     queued_run = per_run(queued, fixed, QUEUED_LOAD)
@@ -884,9 +936,13 @@ def run() -> dict[str, float]:
     run_writes = inline_run.dynamo_writes - 2
     tick_s = INLINE_LOAD * 2 * AWS_LATENCY_S / POOL_SIZE + TICK_WAIT_S
     tick_s += waves * (TARGET_LATENCY_S + run_writes * AWS_LATENCY_S)
-    for each in (inline_run, saved_run):
+    callback_run = per_run(callback, fixed, INLINE_LOAD)
+    for each in (inline_run, saved_run, callback_run):
         each.lambda_invocations = 1 / INLINE_LOAD
         each.lambda_gb_s = tick_s * tick_gb / INLINE_LOAD
+    # A callback is one more API call: an invocation of the API's function, and API Gateway.
+    callback_run.lambda_invocations += 1
+    callback_run.lambda_gb_s += API_DURATION_S * api_gb
     half_wait = replace(inline_run, lambda_gb_s=(tick_s - TICK_WAIT_S / 2) * tick_gb / INLINE_LOAD)
     # Queued: the tick claims (two writes a run on POOL_SIZE threads) and sends (a request per
     # 10 messages of up to TASKS_PER_MESSAGE runs due the same second). A worker invocation gets
@@ -913,9 +969,13 @@ def run() -> dict[str, float]:
         ("inline", inline_run),
         ("queued", queued_run),
         ("saved_response", saved_run),
+        ("callback_run", callback_run),
     ):
         on_demand, provisioned = dollars(each, False), dollars(each, True)
         reserved = dollars(each, True, reserved=True)
+        if name == "callback_run":  # the callback's own request through API Gateway
+            for lines in (on_demand, provisioned, reserved):
+                lines["api_gateway"] = API_GATEWAY_REQUEST * 1e6
         totals[name] = (
             sum(on_demand.values()),
             sum(provisioned.values()),
@@ -936,7 +996,7 @@ def run() -> dict[str, float]:
             f"{prefix}.usd_per_million_runs_provisioned": round(totals[name][1], 3),
             f"{prefix}.usd_per_million_runs_reserved": round(totals[name][2], 3),
         }
-        if name != "saved_response":
+        if name in ("inline", "queued"):
             for line, value in on_demand.items():
                 out[f"{prefix}.usd_lines.{line}"] = round(value, 4)
             out[f"{prefix}.usd_lines.dynamodb_writes_provisioned"] = round(
@@ -965,7 +1025,6 @@ def run() -> dict[str, float]:
         )
     out["cost.tick_fixed.dynamodb_requests"] = float(fixed.count("dynamodb."))
     out["cost.tick_fixed.rru"] = round(fixed.rru, 2)
-    api_gb = lambda_memory_gb("api_handler")
     for name, tally in api.items():
         call = PerRun.of(tally, api_calls)
         call.lambda_invocations, call.lambda_gb_s = 1, API_DURATION_S * api_gb

@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Request as WRequest
+from werkzeug import Response as WResponse
 
 from chalicelib import callbacks
 from chalicelib.config import Settings
 from chalicelib.dispatch import Dispatcher, awaiting
-from chalicelib.errors import Conflict, Forbidden, NotFound, ValidationError
+from chalicelib.errors import Forbidden, NotFound, ValidationError
 from chalicelib.notify import Notifier
 from chalicelib.service import Service
 from chalicelib.store.blobs import MemoryBlobs
@@ -210,15 +212,88 @@ def test_any_other_answer_ends_the_run_as_before(world: World, httpserver: HTTPS
         call_back(world, request.headers[callbacks.HEADER])
 
 
-def test_a_callback_before_the_202_is_asked_to_come_again(world: World, target: HTTPServer) -> None:
-    job_id = long_job(world, target)
+def test_a_callback_before_the_202_ends_the_run_when_the_202_comes(
+    world: World, httpserver: HTTPServer
+) -> None:
+    early: list[Any] = []
+
+    def quick(request: WRequest) -> WResponse:
+        # A quick target: its work is done, and reported, before it answers the call.
+        world.clock.now += 3
+        ref = request.headers[callbacks.HEADER].rsplit("/", 1)[1]
+        early.append(awaiting.receive(world.dispatcher, ref, {"status": "success", "message": "3"}))
+        with pytest.raises(callbacks.Gone):  # single use, before the 202 too
+            awaiting.receive(world.dispatcher, ref, {"status": "failure"})
+        world.clock.now += 2
+        return WResponse("accepted", status=202)
+
+    httpserver.expect_request("/quick").respond_with_handler(quick)
+    job_id = world.job(url=httpserver.url_for("/quick"), callback={"timeout": 600})
+    report = world.dispatcher.tick(T0 + 30)
+    assert report["callback_early"] == 1 and "waiting_callback" not in report
+    assert early[0].state in ("queued", "running")  # kept, not yet the run's end
+    (run,) = world.runs(job_id)
+    assert run.state == "done" and run.data["statusText"] == "OK (callback): 3"
+    assert 3_000 <= run.data["duration"] < 4_000  # counted to the callback, not the 202
     job = world.get(job_id)
-    run = world.dispatcher.start_now(job)
-    header = callbacks.header(
-        job, run.run_id, 5.0, world.dispatcher.clock(), world.dispatcher.settings.public_url
-    )
-    with pytest.raises(Conflict):
-        call_back(world, header[callbacks.HEADER])
+    assert (job.running, job.success_count, job.last_status) == (0, 1, 1)
+
+
+def test_a_callback_before_the_202_is_accepted_by_the_route(
+    api: Any, alice: Any, settings: Any, httpserver: HTTPServer
+) -> None:
+    from tests.helpers import queued_messages
+    from tests.test_runs_api import create, work_through_the_lambda
+
+    answers: list[Any] = []
+
+    def quick(request: WRequest) -> WResponse:
+        ref = request.headers[callbacks.HEADER].rsplit("/", 1)[1]
+        answers.append(api.post(f"/callbacks/{ref}", None, {"status": "success"}))
+        answers.append(api.post(f"/callbacks/{ref}", None, {"status": "success"}))
+        return WResponse("accepted", status=202)
+
+    httpserver.expect_request("/quick").respond_with_handler(quick)
+    job_id = create(api, alice, url=httpserver.url_for("/quick"), callback={"timeout": 60})
+    run_id = api.post(f"/jobs/{job_id}/run", alice).json_body["runId"]
+    work_through_the_lambda(api, queued_messages(settings))
+    assert [a.status_code for a in answers] == [202, 410]
+    assert answers[0].json_body["run"]["state"] in ("queued", "running")
+    done = api.get(f"/runs/{run_id}", alice).json_body["run"]
+    assert done["state"] == "done" and done["statusText"] == "OK (callback)"
+
+
+def test_a_retry_after_a_failed_callback_keeps_the_run_nows_overrides(
+    world: World, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/long").respond_with_data("accepted", status=202)
+    httpserver.expect_request("/other").respond_with_data("accepted", status=202)
+    job_id = world.job(url=httpserver.url_for("/long"), callback={"timeout": 600}, retries=1)
+    overrides = {
+        "url": httpserver.url_for("/other"),
+        "body": "payload",
+        "headers": {"X-Trace": "t-1", "Authorization": "Bearer run-only"},
+    }
+    world.dispatcher.start_now(world.get(job_id), overrides=overrides)
+    world.work_queue()
+    (first, _) = httpserver.log[-1]
+    assert first.path == "/other" and first.headers["Authorization"] == "Bearer run-only"
+    (waiting,) = [r for r in world.runs(job_id) if r.state == "running"]
+    assert "run-only" not in repr(waiting.data)  # no credential in clear on the record
+    call_back(world, first.headers[callbacks.HEADER], status="failure")
+    world.work_queue()
+    (retry, _) = httpserver.log[-1]
+    assert (retry.path, retry.get_data(as_text=True)) == ("/other", "payload")
+    assert retry.headers["X-Trace"] == "t-1" and "Authorization" not in retry.headers
+
+
+def test_the_202_answer_is_saved_with_save_responses(world: World, target: HTTPServer) -> None:
+    job_id = long_job(world, target, saveResponses=True)
+    world.dispatcher.tick(T0 + 30)
+    (run,) = world.runs(job_id)
+    assert world.blobs.get(run.data["responseKey"])["body"] == "accepted"
+    done = call_back(world, callback_url(target))
+    assert done.data["responseKey"] == run.data["responseKey"]
 
 
 @pytest.mark.parametrize("callback", [{"timeout": 9}, {"timeout": 86401}, {}, {"after": 5}, 5])

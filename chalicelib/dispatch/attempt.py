@@ -122,8 +122,6 @@ def attempt(
     if result.ssl_cert_expiry is not None:
         data["sslCertExpiry"] = result.ssl_cert_expiry
     data["jobLogId"] = log_id(started)
-    if callbacks.awaits(job, result):  # 202: the run goes on until its callback
-        return awaiting.wait(d, job, run, data, started, release)
     strategy = spec.get("historyStrategy", "MINIMAL")
     retention = int(spec.get("retentionDays", 30))
     # Volt MX's strategies: OFF keeps no history, ERROR only failed runs, MINIMAL every run
@@ -144,6 +142,8 @@ def attempt(
         except StoreError as exc:
             # The call happened: record it without its response rather than not at all.
             log.warning("run %s: response not saved: %s", run.run_id, exc.message)
+    if callbacks.awaits(job, result):  # 202: the run goes on until its callback
+        return awaiting.wait(d, job, run, data, started, release, overrides)
     expires = int(started) + (3600 if hidden else retention * 86400)
     number = int(run.data.get("attempt", 1))
     retry = aftermath.retry_plan(d, job, result, number, control)

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib import callbacks
 from chalicelib.dispatch import aftermath, ledger
-from chalicelib.errors import Conflict, NotFound
+from chalicelib.errors import NotFound
+from chalicelib.jobs import secret_header_names
 from chalicelib.runs import ACTIVE_STATES
 from chalicelib.store.base import JobRecord, RunRecord
 
@@ -26,17 +27,22 @@ def wait(
     data: dict[str, Any],
     started: float,
     release: bool,
+    overrides: dict[str, Any] | None = None,
 ) -> Counter[str]:
     """Keep the run `running` until its callback or its timeout (the sweep's deadline); the
-    attempt's in-flight count stays held, and `release` says whether its end gives it back."""
+    attempt's in-flight count stays held, and `release` says whether its end gives it back.
+    A callback that came before this 202 (a quick target) ends the run at once."""
     timeout = int(job.spec["callback"]["timeout"])
     deadline = int(d.clock()) + timeout
-    waited = {
+    waited: dict[str, Any] = {
         "startedAt": started,
         "timeout": timeout,
         "release": release,
         "httpStatus": data.get("httpStatus", 202),
     }
+    kept = _kept_overrides(job, overrides)
+    if kept:
+        waited["overrides"] = kept
     waiting = RunRecord(
         run.account_id,
         run.job_id,
@@ -48,17 +54,55 @@ def wait(
         run.claim,
     )
     ledger.watch_runs(d, [waiting])
-    ledger.keep_result(d, waiting, run.state)
+    replaced = ledger.keep_result(d, waiting, run.state)
+    if replaced != run.state and not replaced.startswith("lost"):
+        return Counter({"waiting_callback": 1})  # ended meanwhile (aborted, deleted, lost)
+    # Written before this read, the waiting record is seen by a callback that comes after it;
+    # one that came before left its report, read here. Should both see each other, the run's
+    # conditional end lets one of them end it.
+    early = d.stores.state.get_value(early_key(run))
+    if isinstance(early, dict):
+        report = callbacks.parse_report(early.get("payload"))
+        if end(d, job, waiting, report, at=float(early.get("at", d.clock()))) is not None:
+            return Counter({"callback_early": 1})
     return Counter({"waiting_callback": 1})
 
 
+def early_key(run: RunRecord) -> str:
+    """Where a callback that came before its call's 202 leaves its report."""
+    return f"callback-early#{run.account_id}#{run.job_id}#{run.run_id}"
+
+
+def _kept_overrides(job: JobRecord, overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """A run-now's overrides as its waiting record keeps them for a retry after a failed
+    callback, secret headers left out: a run record holds no credential in clear (the retry
+    sends the job's own value of such a header, if it has one)."""
+    if not overrides:
+        return {}
+    secret = secret_header_names(job.spec)
+    headers = {
+        name: value
+        for name, value in (overrides.get("headers") or {}).items()
+        if name.lower() not in secret
+    }
+    kept = {k: v for k, v in overrides.items() if k != "headers"}
+    if headers:
+        kept["headers"] = headers
+    return kept
+
+
 def end(
-    d: Dispatcher, job: JobRecord, run: RunRecord, report: callbacks.Report | None
+    d: Dispatcher,
+    job: JobRecord,
+    run: RunRecord,
+    report: callbacks.Report | None,
+    at: float | None = None,
 ) -> RunRecord | None:
     """End a waiting run with its callback's report (None: none came in time) as its answer
-    would have: retries, streaks, notices, chains, the line. None when the run was no longer
-    waiting (another callback, or the timeout, ended it first)."""
-    now = d.clock()
+    would have: retries, streaks, notices, chains, the line; its duration counts to `at`, when
+    the report came (default now). None when the run was no longer waiting (another callback,
+    or the timeout, ended it first)."""
+    now = d.clock() if at is None else at
     waited = run.data["callback"]
     outcome = callbacks.result(report, waited, now)
     control = ledger.control(d, run)
@@ -98,14 +142,17 @@ def end(
         return None
     release = bool(waited.get("release"))
     if retry is not None:
-        aftermath.schedule_retry(d, job, run, retry, None, release)
+        overrides = waited.get("overrides") or None  # a run-now's, for its retry too
+        aftermath.schedule_retry(d, job, run, retry, overrides, release)
     else:
         aftermath.conclude(d, job, done, outcome, release, Counter(), control)
     return done
 
 
 def receive(d: Dispatcher, ref: str, payload: object) -> RunRecord:
-    """A target's callback: verify its URL, then end the run it names with its report."""
+    """A target's callback: verify its URL, then end the run it names with its report. A report
+    that comes before the call's 202 is kept, and ends the run when the 202 comes: the run is
+    returned still in flight."""
     target, signed, mac = callbacks.parse(ref)
     stores = d.stores
     job = stores.jobs.get(target.account_id, target.job_id)
@@ -128,5 +175,20 @@ def receive(d: Dispatcher, ref: str, payload: object) -> RunRecord:
         if done is not None:
             return done
     elif run.state in ACTIVE_STATES:
-        raise Conflict("the call has not answered 202 yet; send the callback again in a moment")
+        return _early(d, job, run, payload, now)
     raise callbacks.Gone("this callback URL was used already: its run has ended")
+
+
+def _early(d: Dispatcher, job: JobRecord, run: RunRecord, payload: object, now: float) -> RunRecord:
+    """Keep a report whose call has not answered yet; should the 202 have been recorded since,
+    end the run with it here."""
+    key = early_key(run)
+    if d.stores.state.get_value(key) is not None:
+        raise callbacks.Gone("this callback URL was used already: its report is kept")
+    d.stores.state.put_value(key, {"payload": payload, "at": now})
+    current = d.stores.runs.get(run.account_id, run.job_id, run.run_id)
+    if current is not None and current.state == "running" and current.data.get("callback"):
+        done = end(d, job, current, callbacks.parse_report(payload), at=now)
+        if done is not None:
+            return done
+    return current or run
