@@ -20,14 +20,23 @@ from chalicelib.config import Settings
 from chalicelib.crypto import Sealer
 from chalicelib.errors import Conflict, NotFound, ValidationError
 from chalicelib.schedule import Schedule, ScheduleError
-from chalicelib.store.base import ApiKey, JobRecord, Page, RunRecord, Stores, existing_jobs
+from chalicelib.store.base import (
+    ApiKey,
+    JobRecord,
+    Page,
+    RunRecord,
+    Stores,
+    Unchanged,
+    edit_job,
+    existing_jobs,
+)
 
 log = logging.getLogger(__name__)
 
 SIGNING_OVERLAP_S = 24 * 3600  # after a rotation the old secret signs too, for a day
 MAX_FOLDER_TITLE = 128
 CURSOR_RANGE = (946684800, 4102444800)  # 2000-01-01 to 2100-01-01, UTC
-_RETRIES = 5  # optimistic-concurrency attempts before reporting a conflict
+_RETRIES = 5  # optimistic-concurrency attempts on the folders before reporting a conflict
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
@@ -147,15 +156,15 @@ class Service:
             # A client sending back the masked password it read means "unchanged".
             delta["auth"] = {k: v for k, v in delta["auth"].items() if k != "password"}
         new_password = isinstance(delta.get("auth"), dict) and "password" in delta["auth"]
-        for _ in range(_RETRIES):
-            job = self.get_job(account_id, job_id)
+        folder_ids = self._folder_ids(account_id)
+
+        def change(job: JobRecord) -> tuple[str, ...]:
             given = _unmask_headers(delta, job)
             merged = jobs.merge(jobs.with_defaults(jobs.editable(job)), given.delta)
-            valid = jobs.validate(merged, folder_ids=self._folder_ids(account_id))
+            valid = jobs.validate(merged, folder_ids=folder_ids)
             cleared = _clear_moved_credentials(job, valid, new_password, given.new_headers)
             self._check_chains(account_id, valid.spec, job.spec)
             now = self.clock()
-            expected = job.version
             schedule_changed = valid.spec["schedule"] != job.spec["schedule"]
             was_enabled = job.enabled
             if schedule_changed or not was_enabled:
@@ -171,16 +180,24 @@ class Service:
             job.secrets["headers"] = valid.header_secrets
             job.secrets["origin"] = jobs.url_origin(valid.spec["url"])
             job.secrets.pop("password_host", None)  # the origin says it now
-            job.version += 1
-            job.updated_at = int(now)
             if job.enabled and not was_enabled:
                 job.disabled_reason = None
                 job.failure_streak = 0
             if schedule_changed or job.enabled != was_enabled or job.next_run_at is None:
                 self._schedule_next(job, valid.schedule, now)
-            if self.stores.jobs.replace(job, expected):
-                return Edited(job, cleared, tuple(ignored))
-        raise Conflict("the job changed while it was being updated; try again")
+            return cleared
+
+        edited = edit_job(
+            self.stores.jobs,
+            account_id,
+            job_id,
+            change,
+            self.clock(),
+            "the job changed while it was being updated; try again",
+        )
+        if edited is None:
+            raise NotFound("job not found")
+        return Edited(edited[0], edited[1], tuple(ignored))
 
     def fire_soon(self, job: JobRecord, dispatcher: Callable[[], Any]) -> int:
         """After a save: claim the job's slots that fall before the next tick (a seconds
@@ -217,26 +234,31 @@ class Service:
         when = _parse_instant(at, "at")
         if not CURSOR_RANGE[0] <= when <= CURSOR_RANGE[1]:
             raise ValidationError("must be a time from 2000 to 2100", field="at")
-        for _ in range(_RETRIES):
-            job = self.get_job(account_id, job_id)
+
+        def change(job: JobRecord) -> None:
             now = self.clock()
             start = when if job.spec.get("catchUp") else max(when, now)
             schedule = Schedule.parse(job.spec["schedule"])
-            expected = job.version
             job.next_run_at = schedule.next_after(start - 1) if job.enabled else None
-            job.version += 1
-            job.updated_at = int(now)
             job.spec = {**job.spec, "modifiedBy": actor or job.spec.get("modifiedBy", "")}
-            if self.stores.jobs.replace(job, expected):
-                return job
-        raise Conflict("the job changed while its cursor was being moved; try again")
+
+        edited = edit_job(
+            self.stores.jobs,
+            account_id,
+            job_id,
+            change,
+            self.clock(),
+            "the job changed while its cursor was being moved; try again",
+        )
+        if edited is None:
+            raise NotFound("job not found")
+        return edited[0]
 
     def rotate_signing_secret(self, account_id: str, job_id: int) -> tuple[str, int]:
         """A new signing secret; the previous one keeps signing for SIGNING_OVERLAP_S seconds."""
         from chalicelib import signing
 
-        for _ in range(_RETRIES):
-            job = self.get_job(account_id, job_id)
+        def change(job: JobRecord) -> tuple[str, int]:
             now = self.clock()
             until = int(now) + SIGNING_OVERLAP_S
             secret = signing.new_secret()
@@ -246,12 +268,19 @@ class Service:
                 if s.get("until") is None or s["until"] > now
             ]
             job.secrets["signing"] = [{"secret": secret, "until": None}, *kept]
-            expected = job.version
-            job.version += 1
-            job.updated_at = int(now)
-            if self.stores.jobs.replace(job, expected):
-                return secret, until
-        raise Conflict("the job changed while its secret was being rotated; try again")
+            return secret, until
+
+        edited = edit_job(
+            self.stores.jobs,
+            account_id,
+            job_id,
+            change,
+            self.clock(),
+            "the job changed while its secret was being rotated; try again",
+        )
+        if edited is None:
+            raise NotFound("job not found")
+        return edited[1]
 
     # ---- folders ----------------------------------------------------------------------------
 
@@ -605,20 +634,19 @@ class Service:
 
     def _move_past(self, job: JobRecord, now: float) -> bool:
         """Move an enabled job whose next slot is before `now` to its first slot from now."""
-        for _ in range(_RETRIES):
-            if not job.enabled or job.next_run_at is None or job.next_run_at >= now:
-                return False
-            expected = job.version
-            self._schedule_next(job, Schedule.parse(job.spec["schedule"]), now)
-            job.version += 1
-            job.updated_at = int(now)
-            if self.stores.jobs.replace(job, expected):
-                return True
-            found = self.stores.jobs.get(job.account_id, job.job_id)
-            if found is None:
-                return False
-            job = found
-        raise Conflict("a job changed while the scheduler was switched on; try again")
+
+        def change(current: JobRecord) -> None:
+            if not current.enabled or current.next_run_at is None or current.next_run_at >= now:
+                raise Unchanged
+            self._schedule_next(current, Schedule.parse(current.spec["schedule"]), now)
+
+        if not job.enabled or job.next_run_at is None or job.next_run_at >= now:
+            return False  # as listed: nothing to move (a read saved per job)
+        conflict = "a job changed while the scheduler was switched on; try again"
+        return (
+            edit_job(self.stores.jobs, job.account_id, job.job_id, change, now, conflict)
+            is not None
+        )
 
     # ---- schedules --------------------------------------------------------------------------
 

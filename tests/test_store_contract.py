@@ -11,6 +11,7 @@ import pytest
 
 from chalicelib import runs
 from chalicelib.crypto import LocalSealer
+from chalicelib.errors import Conflict
 from chalicelib.store.base import (
     ApiKey,
     JobRecord,
@@ -18,7 +19,9 @@ from chalicelib.store.base import (
     RunRecord,
     SessionRecord,
     Stores,
+    Unchanged,
     UserRecord,
+    edit_job,
 )
 from chalicelib.store.memory import memory_stores
 from chalicelib.store.sqlite import Database, sqlite_stores
@@ -112,6 +115,53 @@ def test_it_drops_next_run_of_a_disabled_job(store: Stores) -> None:
     store.jobs.create(job(spec={"enabled": False}, next_run_at=1_800_000_000))
     got = store.jobs.get("alice", 1)
     assert got is not None and not got.due
+
+
+def test_an_edit_retries_a_lost_race_and_writes_once(store: Stores) -> None:
+    store.jobs.create(job())
+    calls: list[int] = []
+
+    def change(current: JobRecord) -> str:
+        calls.append(current.version)
+        if len(calls) == 1:  # someone else writes between this read and its write
+            other = store.jobs.get("alice", 1)
+            assert other is not None
+            other.spec = {**other.spec, "title": "theirs"}
+            other.version += 1
+            assert store.jobs.replace(other, other.version - 1)
+        current.spec = {**current.spec, "note": "mine"}
+        return "done"
+
+    edited = edit_job(store.jobs, "alice", 1, change, 1_000, "conflict")
+    assert edited is not None and edited[1] == "done" and calls == [1, 2]
+    stored = store.jobs.get("alice", 1)
+    assert stored is not None and stored.version == 3 and stored.updated_at == 1_000
+    assert (stored.spec["title"], stored.spec["note"]) == ("theirs", "mine")
+
+
+def test_an_edit_writes_nothing_when_unchanged_or_gone(store: Stores) -> None:
+    store.jobs.create(job())
+
+    def unchanged(current: JobRecord) -> None:
+        raise Unchanged
+
+    assert edit_job(store.jobs, "alice", 1, unchanged, 1_000, "conflict") is None
+    assert edit_job(store.jobs, "alice", 2, lambda j: None, 1_000, "conflict") is None
+    stored = store.jobs.get("alice", 1)
+    assert stored is not None and stored.version == 1
+
+
+def test_an_edit_that_always_loses_reports_a_conflict(store: Stores) -> None:
+    store.jobs.create(job())
+
+    def always_overtaken(current: JobRecord) -> None:
+        other = store.jobs.get("alice", 1)
+        assert other is not None
+        other.version += 1
+        store.jobs.replace(other, other.version - 1)
+
+    with pytest.raises(Conflict, match="try again"):
+        edit_job(store.jobs, "alice", 1, always_overtaken, 1_000, "changed meanwhile; try again")
 
 
 def key(key_hash: str = "h1", key_id: str = "k1", account: str = "alice", **kw: Any) -> ApiKey:

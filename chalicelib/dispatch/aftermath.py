@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from chalicelib import executor, runs
 from chalicelib.dispatch import ledger
 from chalicelib.dispatch.delivery import Task, enqueue
-from chalicelib.store.base import JobRecord, RunRecord
+from chalicelib.errors import Conflict
+from chalicelib.store.base import JobRecord, RunRecord, Unchanged, edit_job
 
 if TYPE_CHECKING:
     from chalicelib.dispatch.dispatcher import Dispatcher
@@ -197,21 +198,23 @@ def ssl_notice(d: Dispatcher, job: JobRecord, run: RunRecord, expiry: int) -> No
 
 
 def disable(d: Dispatcher, job: JobRecord, reason: str) -> bool:
-    """Switch the job off and take it off the schedule, unless it is gone or off already."""
-    for _ in range(5):
-        current = d.stores.jobs.get(job.account_id, job.job_id)
-        if current is None or not current.enabled:
-            return False
-        expected = current.version
+    """Switch the job off and take it off the schedule, unless it is gone or off already, or
+    edited too often meanwhile to get a word in (the next failure tries again)."""
+
+    def change(current: JobRecord) -> None:
+        if not current.enabled:
+            raise Unchanged
         current.spec["enabled"] = False
         current.next_run_at = None
         current.disabled_reason = reason
-        current.version += 1
-        current.updated_at = int(d.clock())
-        if d.stores.jobs.replace(current, expected):
-            log.info("job %s disabled: %s", job.job_id, reason)
-            return True
-    return False
+
+    try:
+        edited = edit_job(d.stores.jobs, job.account_id, job.job_id, change, d.clock(), "")
+    except Conflict:
+        return False
+    if edited is not None:
+        log.info("job %s disabled: %s", job.job_id, reason)
+    return edited is not None
 
 
 def start_chain(d: Dispatcher, job: JobRecord, run: RunRecord, target_id: int) -> str:

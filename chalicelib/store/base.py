@@ -12,8 +12,9 @@ from __future__ import annotations
 import base64
 import copy
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 
 @dataclass
@@ -142,6 +143,7 @@ class RunRecord:
         return copy.deepcopy(self)
 
 
+T = TypeVar("T")
 JobKeys = list[tuple[str, int]]
 RunKeys = list[tuple[str, int, str]]
 Watch = tuple[str, int, str, int]  # (account, job, run id, deadline) of a run to look at later
@@ -172,6 +174,44 @@ def existing_jobs(store: JobStore, keys: JobKeys) -> Jobs:
     seen = {(j.account_id, j.job_id) for j in found}
     missing = [k for k in keys if k not in seen]
     return found + (store.get_many(missing, consistent=True) if missing else [])
+
+
+EDIT_ATTEMPTS = 5  # optimistic-concurrency attempts of an edit before it reports a conflict
+
+
+class Unchanged(Exception):
+    """Raised by an edit's change that finds nothing to write: `edit_job` then writes nothing
+    and returns None."""
+
+
+def edit_job(
+    store: JobStore,
+    account_id: str,
+    job_id: int,
+    change: Callable[[JobRecord], T],
+    now: float,
+    conflict: str,
+) -> tuple[JobRecord, T] | None:
+    """Read the job, let `change` edit the copy (and return what the caller wants back), then
+    write it under a check of the version read; a lost race reads and changes it again, up to
+    EDIT_ATTEMPTS times, then raises Conflict(`conflict`). None when the job is gone or the
+    change raised `Unchanged`. `change` may raise any domain error: nothing is written."""
+    from chalicelib.errors import Conflict
+
+    for _ in range(EDIT_ATTEMPTS):
+        job = store.get(account_id, job_id)
+        if job is None:
+            return None
+        try:
+            value = change(job)
+        except Unchanged:
+            return None
+        expected = job.version
+        job.version = expected + 1
+        job.updated_at = int(now)
+        if store.replace(job, expected):
+            return job, value
+    raise Conflict(conflict)
 
 
 def watch_minute(deadline: int) -> int:
