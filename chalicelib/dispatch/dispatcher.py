@@ -34,9 +34,10 @@ class Dispatcher:
     rng: random.Random = field(default_factory=random.Random)
     lags: list[int] = field(default_factory=list)  # start lag (ms) of each run made, for metrics
 
-    def tick(self, now: float) -> dict[str, int]:
-        """Claim every slot planned up to the end of the next minute, deliver each on time."""
-        return ticker.tick(self, now)
+    def tick(self, now: float, shards: Sequence[int] | None = None) -> dict[str, int]:
+        """Claim every slot planned up to the end of the next minute (of `shards`, default
+        all), deliver each on time."""
+        return ticker.tick(self, now, shards)
 
     def deliver(self, tasks: list[Task], report: Counter[str]) -> None:
         """The tick's claimed tasks: inline or through the queue (chalicelib.dispatch.ticker)."""

@@ -3,8 +3,9 @@ functions of the job, its schedule and the time (nothing here reads a clock or a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalicelib.config import Settings
@@ -52,11 +53,52 @@ def deadline(job: JobRecord, settings: Settings, deliver_at: float, now: float) 
     return int(max(deliver_at, now) + timeout(job, settings) + DEADLINE_MARGIN_S)
 
 
+def schedule_of(job: JobRecord) -> Schedule:
+    """The job's parsed schedule; jobs of one schedule share one parse (a burst of 100,000 jobs
+    at the top of the hour has a handful of distinct schedules)."""
+    key = json.dumps(job.spec["schedule"], sort_keys=True, separators=(",", ":"))
+    found = _PARSED.get(key)
+    if found is None:
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        found = _PARSED[key] = Schedule.parse(job.spec["schedule"])
+    return found
+
+
+_PARSED: dict[str, Schedule] = {}  # a Schedule is immutable: threads may share one
+_PARSED_MAX = 10_000
+
+
+class Planner:
+    """`plan` for many jobs at one time: jobs that share a schedule, a position and the
+    options the plan reads get the slots computed once (a tick's burst)."""
+
+    def __init__(self, now: float, until: int) -> None:
+        self.now, self.until = now, until
+        self._done: dict[tuple[Any, ...], Plan | None] = {}
+
+    def plan(self, job: JobRecord) -> Plan | None:
+        if not job.due or job.next_run_at is None or job.next_run_at > self.until:
+            return None
+        key = (
+            json.dumps(job.spec["schedule"], sort_keys=True, separators=(",", ":")),
+            job.next_run_at,
+            bool(job.spec.get("catchUp")),
+            bool(job.running),
+        )
+        if key not in self._done:
+            self._done[key] = plan(job, self.now, self.until)
+        shared = self._done[key]
+        if shared is None:
+            return None
+        return replace(shared, job=job, slots=list(shared.slots), extra=dict(shared.extra))
+
+
 def plan(job: JobRecord, now: float, until: int) -> Plan | None:
     """The slots of `job` a tick at `now` should claim up to `until`, or None."""
     if not job.due or job.next_run_at is None or job.next_run_at > until:
         return None
-    schedule = Schedule.parse(job.spec["schedule"])
+    schedule = schedule_of(job)
     first = job.next_run_at
     if first < now - MISSED_AFTER_S:
         missed = [first]
@@ -115,7 +157,7 @@ def missed(job: JobRecord, run: RunRecord, now: float) -> str:
     late = now - float(run.data.get("deliverAt", run.data["datePlanned"]))
     if late <= MISSED_AFTER_S or job.spec.get("catchUp"):
         return ""
-    after = Schedule.parse(job.spec["schedule"]).next_after(int(run.data["datePlanned"]))
+    after = schedule_of(job).next_after(int(run.data["datePlanned"]))
     if after is None or after > now:
         return ""
     return f"Skipped: missed, delivered {int(late)} s after its time"
@@ -133,7 +175,7 @@ def stopped(job: JobRecord, run: RunRecord, scheduler_on: Callable[[str], bool])
         return f"Cancelled: the job was disabled{reason}"
     if run.data.get("attempt", 1) == 1:
         planned = int(run.data["datePlanned"])
-        if Schedule.parse(job.spec["schedule"]).next_after(planned - 1) != planned:
+        if schedule_of(job).next_after(planned - 1) != planned:
             return "Cancelled: the job's schedule no longer has this time"
     on = scheduler_on(job.account_id)  # asked last: a read of the account's switch
     return "" if on else "Cancelled: the scheduler is switched off"

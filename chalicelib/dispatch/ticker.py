@@ -4,7 +4,9 @@ through the queue, delayed."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -17,40 +19,74 @@ from chalicelib.store.base import JobRecord
 if TYPE_CHECKING:
     from chalicelib.dispatch.dispatcher import Dispatcher
 
-DUE_LIMIT = 10_000  # due keys read per shard and tick
+DUE_LIMIT = 10_000  # due keys read per shard and round of a tick
+DRAIN_BUDGET_S = 40  # a tick starts no new round of claims after this (it must end in its minute)
 POOL_SIZE = 16
 INLINE_POOL_SIZE = 64  # threads running the tick's inline batch (at most inline_max runs)
 
 
-def tick(d: Dispatcher, now: float) -> dict[str, int]:
-    """Claim every slot planned up to the end of the next minute, deliver each on time."""
+def tick(d: Dispatcher, now: float, shards: Sequence[int] | None = None) -> dict[str, int]:
+    """Claim every slot planned up to the end of the next minute, deliver each on time. With
+    `shards`, only those shards' jobs: ticks of different shards may run at once (a burst
+    spread over invocations); the one with shard 0 also sweeps."""
     report: Counter[str] = Counter()
-    d.sweep(now, report)
-    sweeper.sweep_monitors(d, now, report)
+    if shards is None or 0 in shards:
+        d.sweep(now, report)
+        sweeper.sweep_monitors(d, now, report)
     until = planning.window_end(now)
+    began = time.monotonic()
+    tasks: list[Task] = []
+    switched_on: dict[str, bool] = {}
+    planner = planning.Planner(now, until)
+    token = ledger.new_token()
     with ThreadPoolExecutor(POOL_SIZE) as pool:
-        shards = range(d.settings.due_shards)
-        due = pool.map(lambda s: d.stores.jobs.due(s, until, DUE_LIMIT), shards)
-        keys = [k for ks in due for k in ks]
-        jobs = d.stores.jobs.get_many(keys) if keys else []
-        report["due"] += len(jobs)
-        accounts = {job.account_id for job in jobs}
-        switched_on = {a: d.stores.state.scheduler_enabled(a) for a in accounts}
-        waiting = [job for job in jobs if not switched_on[job.account_id]]
-        report["scheduler_off"] += len(waiting)
-        ready = [job for job in jobs if switched_on[job.account_id]]
-        token = ledger.new_token()
-        plans = [p for p in (planning.plan(j, now, until) for j in ready) if p]
-        for plan in plans:
-            plan.token = token
-            report["missed"] += plan.missed
-        # Noted before the claims: a tick that dies after claiming leaves runs on the list.
-        entries = [ledger.watch_entry(d, p.job, slot, at) for p in plans for slot, at in p.slots]
-        ledger.watch(d, entries)
-        tasks = [t for ts in pool.map(lambda p: ledger.claim(d, p, report), plans) for t in ts]
+        pending = list(range(d.settings.due_shards) if shards is None else shards)
+        # A shard whose page of due jobs was full is read again once its page is claimed (the
+        # claims moved those jobs on), until the shards are drained or the tick's time is up.
+        while pending:
+            pages = list(pool.map(lambda s: d.stores.jobs.due(s, until, DUE_LIMIT), pending))
+            keys = [k for page in pages for k in page]
+            claimed = _claim_round(d, pool, planner, token, keys, switched_on, report)
+            tasks.extend(claimed)
+            full = [s for s, page in zip(pending, pages, strict=True) if len(page) >= DUE_LIMIT]
+            if not claimed or time.monotonic() - began > DRAIN_BUDGET_S:
+                if full:
+                    report["due_left"] += len(full)  # the next tick goes on with them
+                break
+            pending = full
     report["claimed"] += sum(len(t.runs) for t in tasks)
     d.deliver(tasks, report)
     return dict(report)
+
+
+def _claim_round(
+    d: Dispatcher,
+    pool: ThreadPoolExecutor,
+    planner: planning.Planner,
+    token: str,
+    keys: list[tuple[str, int]],
+    switched_on: dict[str, bool],
+    report: Counter[str],
+) -> list[Task]:
+    """Claim the slots of the due jobs of `keys` (a round of the tick)."""
+    jobs = d.stores.jobs.get_many(keys) if keys else []
+    report["due"] += len(jobs)
+    for account in {job.account_id for job in jobs} - switched_on.keys():
+        switched_on[account] = d.stores.state.scheduler_enabled(account)
+    ready = [job for job in jobs if switched_on[job.account_id]]
+    report["scheduler_off"] += len(jobs) - len(ready)
+    plans = [p for p in map(planner.plan, ready) if p]
+    for plan in plans:
+        plan.token = token
+        report["missed"] += plan.missed
+    # Noted before the claims: a tick that dies after claiming leaves runs on the list.
+    entries = [ledger.watch_entry(d, p.job, slot, at) for p in plans for slot, at in p.slots]
+    ledger.watch(d, entries)
+    # A share of the plans per thread (a thread per plan would spend more on handing out
+    # 100,000 plans than on the claims of a store in memory).
+    shares = [plans[n::POOL_SIZE] for n in range(min(POOL_SIZE, len(plans)))]
+    claimed = pool.map(lambda share: [ledger.claim(d, p, report) for p in share], shares)
+    return [t for share in claimed for ts in share for t in ts]
 
 
 def deliver(d: Dispatcher, tasks: list[Task], report: Counter[str]) -> None:

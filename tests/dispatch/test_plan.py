@@ -93,3 +93,15 @@ def test_the_deadline_allows_the_timeout_and_a_margin() -> None:
     assert plan.timeout(job(), settings) == 30
     assert plan.timeout(job(requestTimeout=5), settings) == 5
     assert plan.deadline(job(), settings, T0 + 60, T0) > T0 + 90
+
+
+def test_jobs_sharing_a_schedule_and_position_share_one_plan_but_keep_their_own_job() -> None:
+    planner = plan.Planner(T0 + 30, plan.window_end(T0 + 30))
+    idle, busy, other = job(), job(running=1), job(schedule={"cron": "*/2 * * * *"})
+    plans = [planner.plan(j) for j in (idle, busy, other, job())]
+    assert all(p is not None for p in plans)
+    first, second, third, fourth = (p for p in plans if p is not None)
+    assert (first.job, second.job, third.job) == (idle, busy, other)
+    assert first.reserve and not second.reserve  # a run in flight: no place taken ahead
+    assert [s for s, _ in third.slots] == [T0 + 60]
+    assert fourth.slots == first.slots and fourth.slots is not first.slots

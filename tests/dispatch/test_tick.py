@@ -240,3 +240,31 @@ def test_it_fires_each_schedule_form_exactly_at_its_times_over_a_day(
     ]
     assert fired == expected and expected
     assert [c for c in calls if c < start + 86400] == [float(t) for t in expected]
+
+
+def test_a_tick_reads_a_full_shard_again_until_every_due_job_is_claimed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.dispatch import ticker
+
+    monkeypatch.setattr(ticker, "DUE_LIMIT", 1)  # pages of 1: 10 jobs in 8 shards, two rounds
+    world.dispatcher.settings = replace(world.settings, inline_max=0)
+    ids = [world.job(url="http://127.0.0.1:9/") for _ in range(10)]
+    report = world.dispatcher.tick(T0 + 30)
+    assert (report["due"], report["claimed"], report["queued"]) == (10, 10, 10)
+    assert "due_left" not in report
+    assert all(world.get(job_id).next_run_at == T0 + 120 for job_id in ids)
+
+
+def test_ticks_of_different_shards_claim_their_own_jobs_and_one_sweeps(world: World) -> None:
+    world.dispatcher.settings = replace(world.settings, inline_max=0)
+    ids = [world.job(url="http://127.0.0.1:9/") for _ in range(16)]
+    by_shard = {s: [j for j in ids if j % world.settings.due_shards == s] for s in (0, 1)}
+    world.stores.state.put_value("sweep#mark", None)
+    assert len(by_shard[0]) == len(by_shard[1]) == 2
+    odd = world.dispatcher.tick(T0 + 30, shards=[1])
+    assert odd["claimed"] == len(by_shard[1])
+    assert world.stores.state.get_value("sweep#mark") is None  # shard 0's tick sweeps
+    even = world.dispatcher.tick(T0 + 30, shards=[0])
+    assert even["claimed"] == len(by_shard[0])
+    assert isinstance(world.stores.state.get_value("sweep#mark"), int)
