@@ -149,8 +149,8 @@ class Schedule:
             unknown = sorted(str(k) for k in data if k not in _ALL_KEYS)
             raise ScheduleError(
                 "schedule",
-                f"unknown key '{unknown[0]}'; use cron, timing, at, frequencyInfo, or hours, "
-                "mdays, minutes, months and wdays, each with optional timezone and expiresAt",
+                f"unknown key '{unknown[0]}'; use cron, timing, at, or hours, mdays, minutes, "
+                "months and wdays, each with optional timezone and expiresAt",
             )
         forms = [name for name, keys in _FORMS.items() if keys & data.keys()]
         if len(forms) > 1:

@@ -409,7 +409,7 @@ def frequency_info(value: Any, where: str) -> tuple[dict[str, Any], str]:
     if not isinstance(value, dict):
         raise ScheduleError(where, 'must be an object such as {"frequencyType": 1, ...}')
     kind = value.get("frequencyType")
-    if isinstance(kind, bool) or kind not in FREQUENCY_TYPES:
+    if isinstance(kind, bool) or not isinstance(kind, int) or kind not in FREQUENCY_TYPES:
         raise ScheduleError(
             f"{where}.frequencyType",
             "must be 1 (hour-based), 2 (day-based), 3 (week-based) or 4 (month-based)",

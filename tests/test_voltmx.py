@@ -116,7 +116,7 @@ def fail(response: Any, status: int) -> Any:
     return answer
 
 
-# ---- the reference, as written ------------------------------------------------------------------
+# ---- the reference, as written -------------------------------------------------------------------
 
 
 def test_it_signs_in_with_the_documented_answer(api: Api, alice: Persona) -> None:
@@ -183,7 +183,7 @@ def test_it_takes_the_get_samples_frequency_info_alone(api: Api, alice: Persona)
     assert native["frequencyInfo"] == {"frequencyType": 1, "minuteValues": [5]}
 
 
-# ---- a client's session ---------------------------------------------------------------------------
+# ---- a client's session -------------------------------------------------------------------------
 
 
 def test_it_serves_a_clients_whole_session(
@@ -205,6 +205,8 @@ def test_it_serves_a_clients_whole_session(
     job["jobServiceInfo"]["postData"] = '{"cityName":"Oslo"}'
     job["historyStrategy"] = "FULL"  # the sample's OFF keeps no history
     job_id = create(api, token, job)
+    shown = body(call(api, token, "GET", f"/job/{job_id}"))["jobServiceInfo"]["requestheaderMap"]
+    assert shown["X-Kony-Authorization"] == "********"  # Foundry's credential, sealed
     edited = {"jobId": job_id, "jobName": "weather", "jobFrequency": "0 0/15 * * * ?"}
     assert body(call(api, token, "PUT", "/job", edited)) == SUCCESS
     row = body(call(api, token, "GET", "/job"))[0]
@@ -263,7 +265,7 @@ def test_it_accepts_an_api_key_as_the_authorization(api: Api, alice: Persona) ->
     assert body(call(api, alice.key, "GET", "/job")) == []
 
 
-# ---- bad input ------------------------------------------------------------------------------------
+# ---- bad input ----------------------------------------------------------------------------------
 
 
 def test_it_answers_a_wrong_password_as_an_unknown_user(api: Api, alice: Persona) -> None:
@@ -311,6 +313,10 @@ def test_it_names_the_bad_field_and_writes_nothing(api: Api, alice: Persona) -> 
             "jobFrequencyInfo.hourValues",
         ),
         ({"jobStatus": "On"}, "jobStatus"),
+        ({"jobStatus": {}}, "jobStatus"),
+        ({"jobFrequencyInfo": {"frequencyType": []}}, "jobFrequencyInfo.frequencyType"),
+        ({"jobFrequency": None, "jobFrequencyInfo": []}, "jobFrequencyInfo"),
+        ({"jobFrequency": ["x"]}, "jobFrequency"),
         ({"historyStrategy": "SOME"}, "historyStrategy"),
         ({"retentionPeriod": "thirty"}, "retentionPeriod"),
         ({"retentionPeriod": "400"}, "retentionPeriod"),

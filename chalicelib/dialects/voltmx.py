@@ -346,16 +346,16 @@ def _delta(
         delta["notes"] = text or ""
     status = payload.get("jobStatus", "Active" if creating else None)
     if status is not None:
-        if status not in STATUSES:
+        if not isinstance(status, str) or status not in STATUSES:
             raise ValidationError("must be Active or Inactive", field="jobStatus")
         delta["enabled"] = STATUSES[status]
     strategy = payload.get("historyStrategy")
     if strategy is not None:
-        if strategy not in jobs.HISTORY_STRATEGIES:
+        if not isinstance(strategy, str) or strategy.upper() not in jobs.HISTORY_STRATEGIES:
             raise ValidationError(
                 "must be one of " + ", ".join(jobs.HISTORY_STRATEGIES), field="historyStrategy"
             )
-        delta["historyStrategy"] = strategy
+        delta["historyStrategy"] = strategy.upper()
     if payload.get("retentionPeriod") is not None:
         delta["retentionDays"] = to_int(payload["retentionPeriod"], "retentionPeriod")
     delta.update(_schedule(payload, kept, creating))

@@ -28,6 +28,7 @@ from chalicelib.store.base import JobRecord
 BASE_URL = "voltmxBaseUrl"
 SERVICE_INFO = "jobServiceInfo"
 KEPT = "voltmx"  # the job's keptFields entry holding what the Volt MX API gave
+SECRET_HEADERS = frozenset({"x-voltmx-authorization", "x-kony-authorization"})
 SERVICE_TYPES = ("intSer", "objSer", "orchSer")
 # Object service operations and the HTTP method Foundry's object API takes for each.
 OBJECT_OPERATIONS = {
@@ -170,6 +171,9 @@ def job_fields(call: ServiceCall, base: str) -> dict[str, Any]:
         "url": call.url(base),
         "requestMethod": jobs.METHODS.index(call.method),
         "extendedData": {"headers": call.headers, "body": call.body},
+        # Foundry's own credentials are sealed and masked like Authorization, and dropped when
+        # the job's URL moves to another origin.
+        "secretHeaders": sorted(h for h in call.headers if h.lower() in SECRET_HEADERS),
     }
 
 
