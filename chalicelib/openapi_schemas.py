@@ -161,6 +161,23 @@ _EXPIRES_AT = {
 }
 
 
+FREQUENCY_INFO = closed(
+    {
+        "frequencyType": {"enum": [1, 2, 3, 4]},
+        "minuteValues": {"type": "array", "minItems": 1, "items": _ints(0, 59)},
+        "hourValues": {"type": "array", "minItems": 1, "items": _ints(0, 23)},
+        "weekValues": {"type": "array", "minItems": 1, "items": _ints(1, 7)},
+        "dayValues": {"type": "array", "minItems": 1, "items": _ints(1, 31)},
+        "monthValues": {"type": "array", "items": _ints(1, 12)},
+    },
+    ["frequencyType", "minuteValues"],
+    description="Volt MX Foundry's jobFrequencyInfo: 1 hour-based (minuteValues past every "
+    "hour; hourValues [N]: every N hours, 1-23), 2 day-based (hourValues x minuteValues), 3 "
+    "week-based (weekValues 1=Sunday..7=Saturday), 4 month-based (dayValues of monthValues, "
+    "every month when left out). The fields a type does not use are refused.",
+)
+
+
 def _schedule_input(*, delta: bool = False) -> dict[str, Any]:
     """A schedule in a new job, or (delta) in a PATCH, where cron-job.org's lists, the time zone
     and expiresAt may come alone and merge into the job's schedule."""
@@ -240,12 +257,15 @@ def _schedule_input(*, delta: bool = False) -> dict[str, Any]:
         ignoring(
             {"timezone": zone, "expiresAt": {"enum": [0, None]}, "at": at}, ["at"], known=KEYS
         ),
+        ignoring({**common, "frequencyInfo": FREQUENCY_INFO}, ["frequencyInfo"], known=KEYS),
     ]
     return {
         "oneOf": forms,
         "description": "When the job runs: exactly one of cron-job.org's lists, a cron text, "
-        "Cronicle's timing or one time (at); each may name its time zone. null, {} or only a "
-        "time zone: on demand only. " + _IGNORED + " The keys of timing are cronhook's own: "
+        "Cronicle's timing, one time (at) or Volt MX's frequencyInfo; each may name its time "
+        "zone. null, {} or only a time zone: on demand only. "
+        + _IGNORED
+        + " The keys of timing are cronhook's own: "
         "another is refused.",
     }
 
@@ -267,6 +287,7 @@ _SCHEDULE = {
         "cron": _STR,
         "timing": {"type": "object", "additionalProperties": _INT_LIST},
         "at": _STR,
+        "frequencyInfo": FREQUENCY_INFO,
     },
 }
 
