@@ -390,3 +390,47 @@ def test_it_shows_a_job_made_with_cronhooks_own_api(api: Api, alice: Persona) ->
     detail = body(call(api, alice.key, "GET", f"/job/{job_id}"))
     assert detail["jobServiceInfo"] is None and detail["jobFrequency"] == "*/5 * * * *"
     assert json.dumps(body(call(api, alice.key, "GET", "/job")))
+
+
+def test_it_takes_back_the_details_it_showed(api: Api, alice: Persona) -> None:
+    set_base(api, alice, "https://foundry.example.com")
+    token = token_of(api, alice)
+    job = copy.deepcopy(SAMPLE_JOB)
+    job["jobServiceInfo"]["requestheaderMap"] = {"X-VoltMX-Authorization": "s3cret"}
+    job_id = create(api, token, job)
+    detail = body(call(api, token, "GET", f"/job/{job_id}"))
+    assert detail["jobServiceInfo"]["requestheaderMap"] == {"X-VoltMX-Authorization": "********"}
+    listed = body(call(api, token, "GET", "/job"))[0]
+    assert body(call(api, token, "PUT", "/job", {**listed, **detail})) == SUCCESS
+    from chalicelib import jobs, wiring
+
+    stored = wiring.stores().jobs.get(alice.account, job_id)
+    assert jobs.sent_headers(stored) == {"X-VoltMX-Authorization": "s3cret"}
+
+
+def test_it_answers_as_its_openapi_document_says(api: Api, alice: Persona) -> None:
+    from jsonschema import Draft202012Validator
+
+    from chalicelib.openapi import document
+
+    set_base(api, alice, "https://foundry.example.com")
+    token = token_of(api, alice)
+    job_id = create(api, token)
+    call(api, token, "POST", f"/job/run/{job_id}")
+    doc = document()
+
+    def check(path: str, method: str, response: Any) -> None:
+        op = doc["paths"][path][method]
+        content = op["responses"][str(response.status_code)]["content"]
+        schema = {**content["application/json"]["schema"], "components": doc["components"]}
+        errors = [e.message for e in Draft202012Validator(schema).iter_errors(body(response))]
+        assert errors == [], (path, method, errors)
+
+    check("/admin/api/jobs/{ref}", "get", call(api, token, "GET", "/job"))
+    check("/admin/api/jobs/{ref}", "get", call(api, token, "GET", f"/job{job_id}"))
+    check("/admin/api/jobs/{ref}/{arg}", "get", call(api, token, "GET", f"/history/{job_id}"))
+    check("/admin/api/jobs/{ref}/{arg}", "get", call(api, token, "GET", "/job/x"))
+    check("/admin/api/jobs/{ref}", "post", call(api, token, "POST", "/job", {"jobName": ""}))
+    check("/authService/accounts/login", "post", login(api))
+    check("/authService/accounts/login", "post", login(api, "ada", "wrong password"))
+    check("/settings", "get", api.get("/settings", alice))
