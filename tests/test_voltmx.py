@@ -181,6 +181,10 @@ def test_it_takes_the_get_samples_frequency_info_alone(api: Api, alice: Persona)
     assert detail["jobFrequencyInfo"] == {"frequencyType": 1, "minuteValues": [5]}
     native = body(api.get(f"/jobs/{job_id}", alice))["jobDetails"]["schedule"]
     assert native["frequencyInfo"] == {"frequencyType": 1, "minuteValues": [5]}
+    # the details sent back as read keep the schedule's form
+    assert body(call(api, token, "PUT", "/job", detail)) == SUCCESS
+    again = body(api.get(f"/jobs/{job_id}", alice))["jobDetails"]["schedule"]
+    assert again["frequencyInfo"] == {"frequencyType": 1, "minuteValues": [5]}
 
 
 # ---- a client's session -------------------------------------------------------------------------
@@ -390,6 +394,9 @@ def test_it_shows_a_job_made_with_cronhooks_own_api(api: Api, alice: Persona) ->
     detail = body(call(api, alice.key, "GET", f"/job/{job_id}"))
     assert detail["jobServiceInfo"] is None and detail["jobFrequency"] == "*/5 * * * *"
     assert json.dumps(body(call(api, alice.key, "GET", "/job")))
+    answer = call(api, alice.key, "PUT", "/job", {**detail, "jobName": "renamed"})
+    assert body(answer) == SUCCESS, answer.body
+    assert body(call(api, alice.key, "GET", f"/job/{job_id}"))["jobFrequency"] == "*/5 * * * *"
 
 
 def test_it_takes_back_the_details_it_showed(api: Api, alice: Persona) -> None:

@@ -327,7 +327,11 @@ def _not_text(value: Any, path: str) -> str | None:
 
 
 def _delta(
-    payload: Mapping[str, Any], base: str, kept_before: Mapping[str, Any], creating: bool
+    payload: Mapping[str, Any],
+    base: str,
+    kept_before: Mapping[str, Any],
+    creating: bool,
+    current: tuple[str | None, Any] | None = None,
 ) -> dict[str, Any]:
     for key in payload:
         if key not in WRITABLE and key not in READ_ONLY:
@@ -358,7 +362,7 @@ def _delta(
         delta["historyStrategy"] = strategy.upper()
     if payload.get("retentionPeriod") is not None:
         delta["retentionDays"] = to_int(payload["retentionPeriod"], "retentionPeriod")
-    delta.update(_schedule(payload, kept, creating))
+    delta.update(_schedule(payload, kept, creating, current))
     service = payload.get("jobServiceInfo")
     if service is not None:
         call = foundry.service_call(service)
@@ -372,11 +376,22 @@ def _delta(
     return delta
 
 
-def _schedule(payload: Mapping[str, Any], kept: dict[str, Any], creating: bool) -> dict[str, Any]:
+def _schedule(
+    payload: Mapping[str, Any],
+    kept: dict[str, Any],
+    creating: bool,
+    current: tuple[str | None, Any] | None,
+) -> dict[str, Any]:
     """`jobFrequency` (Quartz) is the schedule when given; `jobFrequencyInfo` beside it is kept
-    to be shown back. `jobFrequencyInfo` alone is the schedule (cronhook's `frequencyInfo`)."""
+    to be shown back. `jobFrequencyInfo` alone is the schedule (cronhook's `frequencyInfo`).
+    A `jobFrequency` sent back as the job shows it (a job made with cronhook's own API may
+    have Unix cron text) changes nothing."""
     text = payload.get("jobFrequency")
     info = payload.get("jobFrequencyInfo")
+    shown_text, shown_info = current if current is not None else (None, None)
+    as_shown = shown_text is not None and isinstance(text, str)
+    if as_shown and " ".join(str(text).split()) == shown_text and info in (None, shown_info):
+        return {}
     if text not in (None, ""):
         if not isinstance(text, str):
             raise ValidationError("must be a Quartz cron expression string", field="jobFrequency")
@@ -421,7 +436,9 @@ def _update(svc: Service, account: str, payload: Mapping[str, Any], actor: str) 
     job = _get(svc, account, job_id)
     kept = job.spec.get("keptFields") or {}
     given = foundry.base_url(svc, account) if payload.get("jobServiceInfo") is not None else ""
-    delta = _delta(payload, given, kept, creating=False)
+    shown = job_detail(job, svc.clock())
+    current = (shown["jobFrequency"], shown["jobFrequencyInfo"])
+    delta = _delta(payload, given, kept, creating=False, current=current)
     return svc.edit_job(account, job_id, delta, actor).job
 
 
