@@ -438,7 +438,13 @@ def _settings_paths() -> dict[str, Any]:
                                         "anyOf": [
                                             {"type": "null"},
                                             {"const": ""},
-                                            {"$ref": "#/components/schemas/Url"},
+                                            {
+                                                "allOf": [
+                                                    {"$ref": "#/components/schemas/Url"},
+                                                    {"pattern": "^[^?#]*$"},
+                                                ],
+                                                "description": "no query or fragment",
+                                            },
                                         ]
                                     }
                                 },
