@@ -827,19 +827,19 @@ def visualcron_job_lower(request: Request, fmt: str, group: str, method: str) ->
     return _visualcron(request, fmt, f"{group}/{method}")
 
 
-def _voltmx(request: Request, path: str) -> Response:
+def _voltmx(request: Request, path: str | None) -> Response:
     """Volt MX Foundry's job APIs: its envelope and statuses (chalicelib/dialects/voltmx.py)."""
     from chalicelib.dialects import voltmx as dialect
 
     call = dialect.Request(
         request.method,
-        path,
+        path or "",
         {k.lower(): v for k, v in request.headers.items()},
         _raw(request),
         request.headers.get("content-type", ""),
         source_ip(request),
     )
-    if path == "login":
+    if path is None:  # the accounts login
         answer = dialect.login(call, service())
     else:
         answer = dialect.handle(call, service(), _dispatcher)
@@ -851,7 +851,7 @@ VOLTMX_METHODS = ["GET", "POST", "PUT", "DELETE"]
 
 @endpoint("/authService/accounts/login", ["GET", "POST"], None)
 def voltmx_login(request: Request) -> Response:
-    return _voltmx(request, "login")
+    return _voltmx(request, None)
 
 
 # A job path is one segment (`job`, `job5`), two (`job/5`, `history/5`) or three (`job/run/5`).

@@ -357,7 +357,7 @@ def test_it_names_the_base_url_a_service_job_needs(api: Api, alice: Persona) -> 
 
 def test_it_answers_unknown_paths_and_methods_in_its_envelope(api: Api, alice: Persona) -> None:
     token = token_of(api, alice)
-    for path in ("/jobx", "/job/abc", "/history", "/job/run/x", "/a/b/c"):
+    for path in ("/jobx", "/job/abc", "/history", "/job/run/x", "/a/b/c", "/login"):
         answer = fail(call(api, token, "GET", path), 404)
         assert answer["result"]["field"] == "path"
     assert fail(call(api, token, "DELETE", "/job"), 405)["result"]["code"] == "method_not_allowed"

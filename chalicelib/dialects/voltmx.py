@@ -88,7 +88,7 @@ _ID = re.compile(r"[0-9]{1,15}")
 
 @dataclass
 class Request:
-    """A call as the app hands it over: the path below `/admin/api/jobs/` (or `login`)."""
+    """A call as the app hands it over: the path below `/admin/api/jobs/` ("" for the login)."""
 
     method: str
     path: str
