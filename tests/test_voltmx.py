@@ -372,7 +372,8 @@ def test_it_answers_unknown_paths_and_methods_in_its_envelope(api: Api, alice: P
 def test_it_answers_malformed_bodies_in_its_envelope(api: Api, alice: Persona) -> None:
     token = token_of(api, alice)
     headers = {"X-VoltMX-Authorization": token}
-    for raw in ('{"jobName": ', "[1]", b"\xff\xfe", '"x"', '{"jobName": "\\ud800"}'):
+    deep = '{"jobName": ' + "[" * 900 + "]" * 900 + "}"
+    for raw in ('{"jobName": ', "[1]", b"\xff\xfe", '"x"', '{"jobName": "\\ud800"}', deep):
         answer = fail(api.call("POST", JOBS + "/job", None, headers=headers, raw=raw), 400)
         assert answer["result"]["field"] in ("body", "jobName"), answer
     assert body(call(api, token, "GET", "/job")) == []

@@ -301,23 +301,21 @@ def _payload(request: Request, svc: Service) -> dict[str, Any]:
     return payload
 
 
-def _not_text(value: Any, path: str) -> str | None:
-    """The path of the first string, key or value, that UTF-8 cannot encode."""
-    if isinstance(value, str):
-        return None if encodable(value) else path
-    if isinstance(value, dict):
-        for key, item in value.items():
-            inner = f"{path}.{key}" if path else str(key)
-            if not encodable(str(key)):
-                return path or "body"
-            found = _not_text(item, inner)
-            if found is not None:
-                return found
-    if isinstance(value, list):
-        for n, item in enumerate(value):
-            found = _not_text(item, f"{path}[{n}]")
-            if found is not None:
-                return found
+def _not_text(payload: Any, path: str) -> str | None:
+    """The path of the first string, key or value, that UTF-8 cannot encode (a loop, not
+    recursion: a body may nest as deep as the JSON parser allows)."""
+    pending: list[tuple[Any, str]] = [(payload, path)]
+    while pending:
+        value, where = pending.pop()
+        if isinstance(value, str) and not encodable(value):
+            return where
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not encodable(str(key)):
+                    return where or "body"
+                pending.append((item, f"{where}.{key}" if where else str(key)))
+        elif isinstance(value, list):
+            pending.extend((item, f"{where}[{n}]") for n, item in enumerate(value))
     return None
 
 
