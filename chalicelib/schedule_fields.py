@@ -435,7 +435,8 @@ def frequency_info(value: Any, where: str) -> tuple[dict[str, Any], str]:
         got = int_list(given, f"{where}.{f.key}", f, f"leave {f.key} out", False)
         assert got is not None
         out[f.key] = got
-    if kind == 1 and len(out.get("hourValues", [1])) != 1:
+    hours = value.get("hourValues")
+    if kind == 1 and isinstance(hours, list) and len(hours) > 1:
         raise ScheduleError(f"{where}.hourValues", "give one interval: [N] for every N hours")
     return out, frequency_quartz(out)
 

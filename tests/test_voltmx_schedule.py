@@ -81,7 +81,7 @@ def test_it_keeps_the_form_it_was_given() -> None:
             "out of range 0-59",
         ),
         (
-            {"frequencyType": 1, "minuteValues": [0], "hourValues": [2, 3]},
+            {"frequencyType": 1, "minuteValues": [0], "hourValues": [2, 2]},
             "schedule.frequencyInfo.hourValues",
             "one interval",
         ),
