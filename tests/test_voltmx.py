@@ -442,3 +442,13 @@ def test_it_answers_as_its_openapi_document_says(api: Api, alice: Persona) -> No
     check("/authService/accounts/login", "post", login(api))
     check("/authService/accounts/login", "post", login(api, "ada", "wrong password"))
     check("/settings", "get", api.get("/settings", alice))
+
+
+def test_it_repoints_only_jobs_that_still_name_a_service(api: Api, alice: Persona) -> None:
+    set_base(api, alice, "https://old.example.com")
+    job_id = create(api, token_of(api, alice))
+    forged = {"voltmx": {"jobServiceInfo": {"serviceType": "intSer", "serviceName": "../x"}}}
+    response = api.patch(f"/jobs/{job_id}", alice, {"job": {"keptFields": forged}})
+    assert response.status_code == 200, response.body
+    assert set_base(api, alice, "https://new.example.com")["repointedJobs"] == []
+    assert body(call(api, alice.key, "GET", f"/job/{job_id}"))["jobServiceInfo"] is None

@@ -178,10 +178,18 @@ def job_fields(call: ServiceCall, base: str) -> dict[str, Any]:
 
 
 def kept_info(job: JobRecord) -> dict[str, Any] | None:
-    """The `jobServiceInfo` a job was written with (without headers and body), if any."""
-    kept = (job.spec.get("keptFields") or {}).get(KEPT) or {}
-    info = kept.get(SERVICE_INFO)
-    return info if isinstance(info, dict) else None
+    """The `jobServiceInfo` a job was written with (without headers and body), if any: None
+    also when it no longer names a service (keptFields may be edited with cronhook's own API)."""
+    kept = (job.spec.get("keptFields") or {}).get(KEPT)
+    info = kept.get(SERVICE_INFO) if isinstance(kept, dict) else None
+    if not isinstance(info, dict) or info.get("serviceType") not in SERVICE_TYPES:
+        return None
+    last = "objectName" if info["serviceType"] == "objSer" else "operationName"
+    for name in ("serviceName", last):
+        text = info.get(name)
+        if not isinstance(text, str) or not _SEGMENT.fullmatch(text) or text in (".", ".."):
+            return None
+    return info
 
 
 def path_of(info: Mapping[str, Any]) -> str:
