@@ -10,8 +10,8 @@ with nulls, or FAIL with the HTTP status of the failure, the field at fault in
 The authorization header takes the `claims_token` a login gives (a user's session) or an API
 key. A job's `jobServiceInfo` is resolved to a URL on the account's Foundry base URL
 (`voltmx_foundry`); `jobFrequency` is Quartz text, `jobFrequencyInfo` cronhook's schedule form
-`frequencyInfo`. This module parses and shapes only: the use cases are chalicelib.service's and
-chalicelib.users'.
+`frequencyInfo`. This module parses and translates (the answers' shapes are `voltmx_views`'):
+the use cases are chalicelib.service's and chalicelib.users'.
 """
 
 from __future__ import annotations
