@@ -452,3 +452,12 @@ def test_it_repoints_only_jobs_that_still_name_a_service(api: Api, alice: Person
     assert response.status_code == 200, response.body
     assert set_base(api, alice, "https://new.example.com")["repointedJobs"] == []
     assert body(call(api, alice.key, "GET", f"/job/{job_id}"))["jobServiceInfo"] is None
+
+
+def test_it_lets_only_an_admin_set_the_base_url(api: Api, alice: Persona, carol: Persona) -> None:
+    assert body(api.get("/settings", carol)) == {"voltmxBaseUrl": ""}
+    refused = api.put("/settings", carol, {"voltmxBaseUrl": "https://foundry.example.com"})
+    assert refused.status_code == 403
+    unknown = api.put("/settings", alice, {"voltmxBaseURL": "https://foundry.example.com"})
+    assert unknown.status_code == 400 and body(unknown)["error"]["field"] == "voltmxBaseURL"
+    assert body(api.get("/settings", alice)) == {"voltmxBaseUrl": ""}
