@@ -565,6 +565,24 @@ def set_notifications(principal: auth.Principal, request: Request) -> dict[str, 
     return service().set_notification_settings(principal.account_id, body(request))
 
 
+@endpoint("/settings", ["GET"], "read")
+def get_settings(principal: auth.Principal, request: Request) -> dict[str, Any]:
+    """The account's settings: the Volt MX Foundry base URL its service jobs are called on."""
+    from chalicelib.dialects import voltmx_foundry
+
+    return voltmx_foundry.account_settings(service(), principal.account_id)
+
+
+@endpoint("/settings", ["PUT"], "admin")
+def set_settings(principal: auth.Principal, request: Request) -> dict[str, Any]:
+    """A new `voltmxBaseUrl` re-points the account's Volt MX service jobs (listed back)."""
+    from chalicelib.dialects import voltmx_foundry
+
+    return voltmx_foundry.set_account_settings(
+        service(), principal.account_id, body(request), principal.label
+    )
+
+
 # ---- heartbeat monitors (chalicelib/monitors.py, chalicelib/monitoring.py) ---------------
 
 
@@ -809,6 +827,49 @@ def visualcron_lower(request: Request, fmt: str, method: str) -> Response:
 @endpoint("/visualcron/{fmt}/{group}/{method}", ["GET", "POST"], None)
 def visualcron_job_lower(request: Request, fmt: str, group: str, method: str) -> Response:
     return _visualcron(request, fmt, f"{group}/{method}")
+
+
+def _voltmx(request: Request, path: str | None) -> Response:
+    """Volt MX Foundry's job APIs: its envelope and statuses (chalicelib/dialects/voltmx.py)."""
+    from chalicelib.dialects import voltmx as dialect
+
+    call = dialect.Request(
+        request.method,
+        path or "",
+        {k.lower(): v for k, v in request.headers.items()},
+        _raw(request),
+        request.headers.get("content-type", ""),
+        source_ip(request),
+    )
+    if path is None:  # the accounts login
+        answer = dialect.login(call, service())
+    else:
+        answer = dialect.handle(call, service(), _dispatcher)
+    return _reply(answer.body, answer.status, answer.headers)
+
+
+VOLTMX_METHODS = ["GET", "POST", "PUT", "DELETE"]
+
+
+@endpoint("/authService/accounts/login", ["GET", "POST"], None)
+def voltmx_login(request: Request) -> Response:
+    return _voltmx(request, None)
+
+
+# A job path is one segment (`job`, `job5`), two (`job/5`, `history/5`) or three (`job/run/5`).
+@endpoint("/admin/api/jobs/{ref}", VOLTMX_METHODS, None)
+def voltmx_jobs(request: Request, ref: str) -> Response:
+    return _voltmx(request, ref)
+
+
+@endpoint("/admin/api/jobs/{ref}/{arg}", VOLTMX_METHODS, None)
+def voltmx_job(request: Request, ref: str, arg: str) -> Response:
+    return _voltmx(request, f"{ref}/{arg}")
+
+
+@endpoint("/admin/api/jobs/{ref}/{arg}/{more}", VOLTMX_METHODS, None)
+def voltmx_job_run(request: Request, ref: str, arg: str, more: str) -> Response:
+    return _voltmx(request, f"{ref}/{arg}/{more}")
 
 
 # ---- the tick and the worker --------------------------------------------------------------

@@ -374,6 +374,7 @@ _SCHEDULE_FORMS = {
     "cron": {"cron"},
     "timing": {"timing"},
     "at": {"at"},
+    "frequencyInfo": {"frequencyInfo"},
 }
 
 

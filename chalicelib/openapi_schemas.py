@@ -161,6 +161,41 @@ _EXPIRES_AT = {
 }
 
 
+def _frequency(kind: int, lists: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    def values(low: int, high: int) -> dict[str, Any]:
+        return {"type": "array", "minItems": 1, "items": _ints(low, high)}
+
+    def optional(low: int, high: int, most: int | None = None) -> dict[str, Any]:
+        # null or [] reads as left out
+        schema: dict[str, Any] = {"type": ["array", "null"], "items": _ints(low, high)}
+        return {**schema, "maxItems": most} if most else schema
+
+    fields = {"frequencyType": {"const": kind}, "minuteValues": values(0, 59)}
+    for key, span in lists.items():
+        fields[key] = values(*span) if key in required else optional(*span)
+    if kind == 1:
+        fields["hourValues"] = optional(1, 23, 1)
+    return closed(fields, ["frequencyType", "minuteValues", *required])
+
+
+FREQUENCY_INFO = {
+    "oneOf": [
+        _frequency(1, {"hourValues": (1, 23)}, []),
+        _frequency(2, {"hourValues": (0, 23)}, ["hourValues"]),
+        _frequency(3, {"hourValues": (0, 23), "weekValues": (1, 7)}, ["hourValues", "weekValues"]),
+        _frequency(
+            4,
+            {"hourValues": (0, 23), "dayValues": (1, 31), "monthValues": (1, 12)},
+            ["hourValues", "dayValues"],
+        ),
+    ],
+    "description": "Volt MX Foundry's jobFrequencyInfo: 1 hour-based (minuteValues past every "
+    "hour; hourValues [N]: every N hours, 1-23), 2 day-based (hourValues x minuteValues), 3 "
+    "week-based (weekValues 1=Sunday..7=Saturday), 4 month-based (dayValues of monthValues, "
+    "every month when left out). The fields a type does not use are refused.",
+}
+
+
 def _schedule_input(*, delta: bool = False) -> dict[str, Any]:
     """A schedule in a new job, or (delta) in a PATCH, where cron-job.org's lists, the time zone
     and expiresAt may come alone and merge into the job's schedule."""
@@ -240,12 +275,15 @@ def _schedule_input(*, delta: bool = False) -> dict[str, Any]:
         ignoring(
             {"timezone": zone, "expiresAt": {"enum": [0, None]}, "at": at}, ["at"], known=KEYS
         ),
+        ignoring({**common, "frequencyInfo": FREQUENCY_INFO}, ["frequencyInfo"], known=KEYS),
     ]
     return {
         "oneOf": forms,
         "description": "When the job runs: exactly one of cron-job.org's lists, a cron text, "
-        "Cronicle's timing or one time (at); each may name its time zone. null, {} or only a "
-        "time zone: on demand only. " + _IGNORED + " The keys of timing are cronhook's own: "
+        "Cronicle's timing, one time (at) or Volt MX's frequencyInfo; each may name its time "
+        "zone. null, {} or only a time zone: on demand only. "
+        + _IGNORED
+        + " The keys of timing are cronhook's own: "
         "another is refused.",
     }
 
@@ -267,6 +305,7 @@ _SCHEDULE = {
         "cron": _STR,
         "timing": {"type": "object", "additionalProperties": _INT_LIST},
         "at": _STR,
+        "frequencyInfo": FREQUENCY_INFO,
     },
 }
 

@@ -15,6 +15,9 @@ IANA name defaulting to "UTC"; the first three may add `expiresAt`):
 - `{"timing": {years, months, days, weekdays, hours, minutes}}` (Cronicle): a missing or empty
   list means every; all given lists must match (no Vixie OR).
 - `{"at": "2026-12-01T09:30:00+01:00"}`: fires once; the offset (or Z) is required.
+- `{"frequencyInfo": {"frequencyType": 1-4, "minuteValues": [...], ...}}` (Volt MX Foundry's
+  `jobFrequencyInfo`): hour-, day-, week- or month-based, read as the Quartz expression it
+  stands for (`schedule_fields.frequency_info`).
 
 DST rules, applied in the schedule's zone:
 
@@ -55,6 +58,8 @@ from chalicelib.schedule_fields import (
     ListField,
     ScheduleError,
     Spec,
+    frequency_info,
+    frequency_quartz,
     int_list,
     parse_cron,
     show,
@@ -92,6 +97,7 @@ _FORMS = {
     "cron": {"cron"},
     "timing": {"timing"},
     "at": {"at"},
+    "frequencyInfo": {"frequencyInfo"},
 }
 _ALL_KEYS = _COMMON.union(*_FORMS.values())
 KEYS = frozenset(_ALL_KEYS)  # the keys a `schedule` object may have, in every form
@@ -101,6 +107,7 @@ _DAY_FIELD = {
     "cron": "schedule.cron",
     "quartz": "schedule.cron",
     "timing": "schedule.timing.days",
+    "frequency": "schedule.frequencyInfo.dayValues",
 }
 
 
@@ -167,6 +174,9 @@ class Schedule:
             return cls(kind, timezone, expires_at, spec, canonical)
         if form == "timing":
             return cls._parse_timing(data["timing"], timezone, expires_at)
+        if form == "frequencyInfo":
+            info, text = frequency_info(data["frequencyInfo"], "schedule.frequencyInfo")
+            return cls("frequency", timezone, expires_at, parse_cron(text)[0], info)
         if form == "cron-job.org":
             return cls._parse_cronjob(data, timezone, expires_at)
         return cls("none", timezone, expires_at)
@@ -286,7 +296,10 @@ class Schedule:
             minutes = abs(int(offset.total_seconds())) // 60
             return f"Once at {_wall_text(moment)} ({sign}{minutes // 60:02d}:{minutes % 60:02d})"
         assert self._walker is not None
-        text = describe_spec(self.kind, self._walker.spec, self._source)
+        if self.kind == "frequency":
+            text = describe_spec("quartz", self._walker.spec, frequency_quartz(self._source))
+        else:
+            text = describe_spec(self.kind, self._walker.spec, self._source)
         if self._expires_at:
             text += f", until {_wall_text(_expiry_wall(self._expires_at))}"
         return f"{text} ({self.timezone})"
@@ -302,6 +315,8 @@ class Schedule:
             out["cron"] = self._source
         elif self.kind == "timing":
             out["timing"] = {k: v for k, v in self._source.items() if v is not None}
+        elif self.kind == "frequency":
+            out["frequencyInfo"] = dict(self._source)
         else:
             lists = self._source or {}
             for f in _CRONJOB:

@@ -374,3 +374,87 @@ def spec_from_lists(
         years,
         day_or and mdays is not None and wdays is not None,
     )
+
+
+# Volt MX Foundry's `jobFrequencyInfo`: a frequency type and the values of the fields it uses.
+FREQUENCY_TYPES = {1: "hour", 2: "day", 3: "week", 4: "month"}
+_FREQUENCY_MINUTES = ListField("minuteValues", "minute", 0, 59)
+_FREQUENCY_HOURS = ListField("hourValues", "hour", 0, 23)
+_FREQUENCY_INTERVAL = ListField("hourValues", "hour interval", 1, 23)
+_FREQUENCY_WEEKDAYS = ListField("weekValues", "weekday (1=Sunday..7=Saturday)", 1, 7)
+_FREQUENCY_DAYS = ListField("dayValues", "day of month", 1, 31)
+_FREQUENCY_MONTHS = ListField("monthValues", "month", 1, 12)
+# frequency type -> (its lists, which of them are required)
+_FREQUENCY_LISTS: dict[int, tuple[tuple[ListField, ...], tuple[str, ...]]] = {
+    1: ((_FREQUENCY_MINUTES, _FREQUENCY_INTERVAL), ("minuteValues",)),
+    2: ((_FREQUENCY_MINUTES, _FREQUENCY_HOURS), ("minuteValues", "hourValues")),
+    3: (
+        (_FREQUENCY_MINUTES, _FREQUENCY_HOURS, _FREQUENCY_WEEKDAYS),
+        ("minuteValues", "hourValues", "weekValues"),
+    ),
+    4: (
+        (_FREQUENCY_MINUTES, _FREQUENCY_HOURS, _FREQUENCY_DAYS, _FREQUENCY_MONTHS),
+        ("minuteValues", "hourValues", "dayValues"),
+    ),
+}
+
+
+def frequency_info(value: Any, where: str) -> tuple[dict[str, Any], str]:
+    """Validate a `jobFrequencyInfo` object; returns it normalized and as Quartz text.
+
+    Type 1 (hour-based) fires at `minuteValues` past every hour, or every N hours from midnight
+    with `hourValues: [N]`; type 2 (day-based) every day at `hourValues` x `minuteValues`; type 3
+    (week-based) on `weekValues` (Quartz's 1=Sunday..7=Saturday) at those times; type 4
+    (month-based) on `dayValues` of `monthValues` (every month when left out)."""
+    if not isinstance(value, dict):
+        raise ScheduleError(where, 'must be an object such as {"frequencyType": 1, ...}')
+    kind = value.get("frequencyType")
+    if isinstance(kind, bool) or not isinstance(kind, int) or kind not in FREQUENCY_TYPES:
+        raise ScheduleError(
+            f"{where}.frequencyType",
+            "must be 1 (hour-based), 2 (day-based), 3 (week-based) or 4 (month-based)",
+        )
+    lists, required = _FREQUENCY_LISTS[kind]
+    known = {f.key for f in lists}
+    for key in value:
+        if key != "frequencyType" and key not in known:
+            raise ScheduleError(
+                f"{where}.{key}",
+                f"not used by frequencyType {kind}; it takes {', '.join(f.key for f in lists)}",
+            )
+    out: dict[str, Any] = {"frequencyType": kind}
+    for f in lists:
+        given = value.get(f.key)
+        if given is None or given == []:
+            if f.key not in required:
+                continue
+            raise ScheduleError(
+                f"{where}.{f.key}",
+                f"is required by frequencyType {kind}: list at least one {f.unit} ({f.lo}-{f.hi})",
+            )
+        got = int_list(given, f"{where}.{f.key}", f, f"leave {f.key} out", False)
+        assert got is not None
+        out[f.key] = got
+    hours = value.get("hourValues")
+    if kind == 1 and isinstance(hours, list) and len(hours) > 1:
+        raise ScheduleError(f"{where}.hourValues", "give one interval: [N] for every N hours")
+    return out, frequency_quartz(out)
+
+
+def frequency_quartz(info: dict[str, Any]) -> str:
+    """The Quartz expression of a validated `jobFrequencyInfo`."""
+
+    def listed(key: str, default: str = "*") -> str:
+        values = info.get(key)
+        return ",".join(map(str, values)) if values else default
+
+    kind = info["frequencyType"]
+    minutes, hours = listed("minuteValues"), listed("hourValues")
+    if kind == 1:
+        step = (info.get("hourValues") or [1])[0]
+        return f"0 {minutes} {'*' if step == 1 else f'0/{step}'} * * ?"
+    if kind == 2:
+        return f"0 {minutes} {hours} * * ?"
+    if kind == 3:
+        return f"0 {minutes} {hours} ? * {listed('weekValues')}"
+    return f"0 {minutes} {hours} {listed('dayValues')} {listed('monthValues')} ?"

@@ -328,6 +328,29 @@ def config(ids: dict[str, list[str]]) -> str:
                 "",
             )
         ),
+        # Volt MX's job API takes its key in X-VoltMX-Authorization (the fuzzer's is fixed so
+        # that calls get past sign-in); its path segments are free text to the document, so a
+        # well-formed call may name a job or a path that does not exist, or a method the path
+        # does not take.
+        *(
+            line
+            for path in ("/{ref}", "/{ref}/{arg}", "/{ref}/{arg}/{more}")
+            for line in (
+                "[[operations]]",
+                f'include-path = "/admin/api/jobs{path}"',
+                f'parameters = {{ "header.X-VoltMX-Authorization" = "{ADMIN_KEY}" }}',
+                "checks.negative_data_rejection.enabled = false",
+                'checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", '
+                '"404", "405", "409", "429"]',
+                "",
+            )
+        ),
+        # Volt MX's login: a user name and password the fuzzer makes up are refused (401), and
+        # its sign-in rate limit answers 429 soon.
+        "[[operations]]",
+        'include-path = "/authService/accounts/login"',
+        'checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "405", "429"]',
+        "",
         # The fuzzer calls with an API key; signing out needs a session, so 400 is its answer.
         "[[operations]]",
         'include-name = "DELETE /sessions/current"',

@@ -123,6 +123,18 @@ def test_it_shows_the_account_and_the_servers(api: Api, alice: Persona) -> None:
     assert isinstance(ok(api.get(f"/api/server.list?token={alice.key}")), list)
 
 
+def test_it_shows_the_keys_own_rate_limit(api: Api, stores: Any, alice: Persona) -> None:
+    from tests.helpers import make_persona
+
+    slow = make_persona(
+        stores, "slow", "acct-slow", ["read"], rate_limit_per_s=0.5, rate_limit_burst=3
+    )
+    limits = ok(api.get(f"/api/account.get?token={slow.key}"))["limits"]
+    assert (limits["rateLimit"], limits["rateLimitBurst"]) == (0.5, 3)
+    default = ok(api.get(f"/api/account.get?token={alice.key}"))["limits"]
+    assert (default["rateLimit"], default["rateLimitBurst"]) == (1000, 1000)
+
+
 def test_it_accepts_a_users_session_token(api: Api, alice: Persona) -> None:
     from tests.test_users_api import add_user, session_of
 

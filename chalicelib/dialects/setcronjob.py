@@ -184,7 +184,7 @@ def _handle(
         return _group(action, params, account, svc)
     if target == "account":
         _no_params(params)
-        return success(_account(account, svc))
+        return success(_account(principal, svc))
     _no_params(params)
     return success(
         [
@@ -284,8 +284,27 @@ def _group(
     return success({"id": folder_id})
 
 
-def _account(account: str, svc: Service) -> dict[str, Any]:
+def _rate(principal: auth.Principal, svc: Service) -> tuple[float, float]:
+    """The rate limit the caller's calls are charged to: its key's own, else the deployment's
+    (a user's session is always charged at the deployment's rate)."""
     settings = svc.settings
+    key = (
+        None
+        if principal.username
+        else svc.stores.keys.get_by_id(principal.account_id, principal.key_id)
+    )
+    if key is None:
+        return settings.rate_limit_per_s, settings.rate_limit_burst
+    return (
+        key.rate_limit_per_s or settings.rate_limit_per_s,
+        key.rate_limit_burst or settings.rate_limit_burst,
+    )
+
+
+def _account(principal: auth.Principal, svc: Service) -> dict[str, Any]:
+    settings = svc.settings
+    account = principal.account_id
+    rate, burst = _rate(principal, svc)
     return {
         "account": account,
         "scheduler": svc.stores.state.scheduler_enabled(account),
@@ -293,8 +312,8 @@ def _account(account: str, svc: Service) -> dict[str, Any]:
         "groups": len(svc.list_folders(account)),
         "notification": svc.notification_settings(account),
         "limits": {
-            "rateLimit": settings.rate_limit_per_s,
-            "rateLimitBurst": settings.rate_limit_burst,
+            "rateLimit": rate,
+            "rateLimitBurst": burst,
             "maxRequestBytes": settings.max_request_bytes,
             "defaultRequestTimeout": settings.default_request_timeout,
             "disableAfterFailures": settings.disable_after_failures,
