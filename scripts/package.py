@@ -205,6 +205,20 @@ def compose(
                 }
             resources[logical] = {"Properties": override}
 
+    api_function = next(
+        (
+            logical
+            for logical, resource in chalice_template["Resources"].items()
+            if resource["Type"] == "AWS::Serverless::Function"
+            and not resource["Properties"].get("Events")
+        ),
+        None,
+    )
+    function_roles = {
+        function: role_of.get(logical)
+        for function, logical in {**roles, "api": api_function}.items()
+        if logical is not None
+    }
     for logical, resource in chalice_template["Resources"].items():
         kind = resource["Type"]
         if kind == "AWS::IAM::Role" and resource["Properties"].get("Policies"):
@@ -215,6 +229,14 @@ def compose(
                 # API keys, users and sessions are the API's business alone: a tick or worker
                 # that could read them could act as any account.
                 policies = _without_resources(policies, f"table/cronhook-{stage}-keys")
+            policies = _without(policies, uncalled_actions())
+            policies = _without_resources(policies, *_indexes_absent(storage, stage))
+            function = next((f for f, role in function_roles.items() if role == logical), None)
+            if function is not None:
+                unneeded = NOT_CALLED_BY[function]
+                policies = _without(policies, frozenset(unneeded["actions"]))
+                markers = [m.format(stage=stage) for m in unneeded["resources"]]
+                policies = _without_resources(policies, *markers)
             policies = _with_notify_identity(policies)
             if "tick" in roles and logical == role_of.get(roles["tick"]):
                 policies = _with_statement(policies, TICK_FAILURE_STATEMENT)
@@ -840,8 +862,67 @@ def _with_statement(policies: Sequence[Any], statements: Sequence[Any]) -> list[
     return out
 
 
-def _without_resources(policies: Sequence[Any], marker: str) -> list[Any]:
-    """The policies less the resources whose ARN holds `marker` (a table and its indexes)."""
+# Actions of the policy files that no deployed code can call (none of its text makes such a
+# call): the stack's roles leave them out. Code that starts making the call brings its action
+# back at the next packaging; tests/test_package_privilege.py shows which calls each makes.
+CALLS_OF_ACTION = {
+    "dynamodb:BatchWriteItem": ("batch_write_item", "batch_writer"),
+    "dynamodb:ConditionCheckItem": ('"ConditionCheck"', "'ConditionCheck'"),
+}
+
+
+# What one function's code never calls, of what the stage's policy file grants all three (its
+# actions, and resources by a part of their ARN). tests/test_package_privilege.py records the
+# calls each function makes and fails on any the role refuses.
+NOT_CALLED_BY: dict[str, dict[str, list[str]]] = {
+    # It queues runs (run now) and answers callbacks, and never executes a request itself:
+    # nothing to save; the due and overdue indexes are the tick's.
+    "api": {
+        "actions": ["s3:PutObject", "s3:PutObjectTagging"],
+        "resources": [
+            "table/cronhook-{stage}-jobs/index/",
+            "table/cronhook-{stage}-monitors/index/",
+        ],
+    },
+    # It deletes nothing, reads no saved response, lists no account's runs (by_account).
+    "tick": {
+        "actions": ["s3:GetObject", "dynamodb:DeleteItem"],
+        "resources": ["table/cronhook-{stage}-runs/index/"],
+    },
+    # As the tick, and the due jobs and the monitors are the tick's business.
+    "worker": {
+        "actions": ["s3:GetObject", "dynamodb:DeleteItem"],
+        "resources": [
+            "table/cronhook-{stage}-monitors",
+            "table/cronhook-{stage}-jobs/index/",
+            "table/cronhook-{stage}-runs/index/",
+        ],
+    },
+}
+
+
+def uncalled_actions() -> frozenset[str]:
+    sources = [ROOT / "app.py", *sorted((ROOT / "chalicelib").rglob("*.py"))]
+    text = "\n".join(path.read_text(encoding="utf-8") for path in sources)
+    return frozenset(
+        action
+        for action, calls in CALLS_OF_ACTION.items()
+        if not any(call in text for call in calls)
+    )
+
+
+def _indexes_absent(storage: Mapping[str, Any], stage: str) -> list[str]:
+    """`table/<name>/index/*` of each table the template gives no index: nothing to grant."""
+    out = []
+    for logical, (kind, name) in _names(storage, stage).items():
+        properties = storage["Resources"][logical].get("Properties", {})
+        if kind == "AWS::DynamoDB::Table" and not properties.get("GlobalSecondaryIndexes"):
+            out.append(f"table/{name}/index/")
+    return out
+
+
+def _without_resources(policies: Sequence[Any], *markers: str) -> list[Any]:
+    """The policies less the resources whose ARN holds a marker (a table and its indexes)."""
     out = copy.deepcopy(list(policies))
     for policy in out:
         document = policy["PolicyDocument"]
@@ -849,7 +930,7 @@ def _without_resources(policies: Sequence[Any], marker: str) -> list[Any]:
         for statement in document["Statement"]:
             found = statement["Resource"]
             listed = found if isinstance(found, list) else [found]
-            remaining = [r for r in listed if marker not in json.dumps(r)]
+            remaining = [r for r in listed if not any(m in json.dumps(r) for m in markers)]
             if remaining:
                 kept.append({**statement, "Resource": remaining})
         document["Statement"] = kept
