@@ -6,7 +6,9 @@ Each call becomes the IAM requests AWS would authorize (action, resource ARN, co
 then, against the packaged template's roles:
 - every request a function made is allowed by its own role;
 - every action and every resource of every statement of a role is used by a request of its
-  function, unless AWS itself uses it with the function's role (SERVICE_USES says where).
+  function, unless AWS itself uses it with the function's role (SERVICE_STATEMENTS,
+  SERVICE_USES) or the code needs it on a path the scenario does not take (NOT_EXERCISED_HERE,
+  each with that path).
 """
 
 from __future__ import annotations
@@ -518,3 +520,30 @@ def test_every_statement_of_each_role_is_used_by_its_function(
     assert {role: sorted(found) for role, found in unused.items()} == documented, json.dumps(
         unused, indent=1
     )
+
+
+def test_the_check_refuses_what_a_role_does_not_grant(template: dict[str, Any]) -> None:
+    """The comparison above is not vacuous: a tick reading an API key, the API e-mailing from
+    another address, the worker reading a saved response are each refused."""
+    keys = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/cronhook-{STAGE}-keys"
+    refused = [
+        ("TickRole", Request("dynamodb:GetItem", keys)),
+        (
+            "ApiHandlerRole",
+            Request(
+                "ses:SendEmail",
+                f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{SENDER}",
+                (("ses:FromAddress", "mallory@example.com"),),
+            ),
+        ),
+        (
+            "WorkerRole",
+            Request(
+                "s3:GetObject", f"arn:aws:s3:::cronhook-{STAGE}-responses-{ACCOUNT}/responses/x"
+            ),
+        ),
+    ]
+    for role, request in refused:
+        assert not any(request.allowed_by(s) for s in role_statements(template, role)), request
+    allowed = Request("dynamodb:GetItem", keys.replace("-keys", "-jobs"))
+    assert any(allowed.allowed_by(s) for s in role_statements(template, "TickRole"))
