@@ -693,3 +693,34 @@ def test_every_checkov_suppression_says_why(packaged: dict[str, Any]) -> None:
             assert len(skip["comment"]) > 40, (logical, skip)
             skipped += 1
     assert skipped > 0
+
+
+def test_the_sam_transform_guards_the_stage_it_makes_and_reports_the_tick(
+    packaged: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What CloudFormation deploys after the SAM transform (samtranslator, offline): the web
+    ACL's ARN names the stage SAM makes, and the tick's invoke config carries its destination."""
+    import copy
+
+    from samtranslator.translator.transform import transform
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    template = copy.deepcopy(packaged["template"])
+    for resource in resources_of(template, "AWS::Serverless::Function").values():
+        resource["Properties"]["CodeUri"] = "s3://artifacts/code.zip"  # as `cloudformation package`
+    resources = transform(template, {}, NoManagedPolicies())["Resources"]
+    (stage,) = [k for k, v in resources.items() if v["Type"] == "AWS::ApiGateway::Stage"]
+    arn = resources["RestAPIWebAclAssociation"]["Properties"]["ResourceArn"]["Fn::Sub"]
+    assert arn.endswith(f"/restapis/${{RestAPI}}/stages/${{{stage}}}")
+    assert resources[stage]["Properties"]["MethodSettings"][0]["ThrottlingRateLimit"] == {
+        "Ref": "ApiThrottleRate"
+    }
+    (config,) = [v for v in resources.values() if v["Type"] == "AWS::Lambda::EventInvokeConfig"]
+    assert config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Ref": "AlarmTopic"
+    }
+    assert config["Properties"]["MaximumRetryAttempts"] == 0
