@@ -179,7 +179,11 @@ def compose(
                 # every shard (it queries them in parallel), so one execution is the ceiling.
                 # The claims stay conditional writes: this keeps the work single, not the
                 # correctness, which does not depend on it.
-                override["ReservedConcurrentExecutions"] = TICK_CONCURRENCY
+                # (An account whose concurrency quota is at its minimum cannot reserve any:
+                # TickOneAtATime=off leaves the tick unreserved there.)
+                override["ReservedConcurrentExecutions"] = {
+                    "Fn::If": ["TickReserved", TICK_CONCURRENCY, _NO_VALUE]
+                }
             for event_name, event in events.items():
                 if event["Type"] != "SQS":
                     continue
@@ -525,6 +529,14 @@ def _log_group(function: str) -> dict[str, Any]:
 TICK_CONCURRENCY = 1
 # The stack's parameters for its edges (docs/DEPLOY.md describes each).
 EDGE_PARAMETERS: dict[str, Any] = {
+    "TickOneAtATime": {
+        "Type": "String",
+        "Default": "on",
+        "AllowedValues": ["on", "off"],
+        "Description": "on: the tick has a reserved concurrency of 1, so a tick that overruns "
+        "its minute throttles the next rather than doubling its work; off: for an account "
+        "whose concurrency quota is too small to reserve any.",
+    },
     "ApiThrottleRate": {
         "Type": "Number",
         "Default": 100,
@@ -576,6 +588,7 @@ EDGE_PARAMETERS: dict[str, Any] = {
 }
 EDGE_CONDITIONS: dict[str, Any] = {
     "HasApiAccessLogs": {"Fn::Equals": [{"Ref": "ApiAccessLogs"}, "on"]},
+    "TickReserved": {"Fn::Equals": [{"Ref": "TickOneAtATime"}, "on"]},
     "HasWebAcl": {"Fn::Not": [{"Fn::Equals": [{"Ref": "WebAclArn"}, ""]}]},
     "HasNotifyFrom": {"Fn::Not": [{"Fn::Equals": [{"Ref": "NotifyFrom"}, ""]}]},
 }

@@ -425,7 +425,10 @@ def test_the_tick_never_runs_twice_at_once(packaged: dict[str, Any]) -> None:
     """One tick function serves every shard: one execution at a time, so a tick that overruns
     its minute throttles the next (TickThrottlesAlarm) instead of doubling the work."""
     tick = resources_of(packaged["template"], "AWS::Serverless::Function")["Tick"]
-    assert tick["Properties"]["ReservedConcurrentExecutions"] == 1
+    assert tick["Properties"]["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["TickReserved", 1, {"Ref": "AWS::NoValue"}]
+    }
+    assert packaged["template"]["Parameters"]["TickOneAtATime"]["Default"] == "on"
     assert "TickThrottlesAlarm" in packaged["template"]["Resources"]
 
 
