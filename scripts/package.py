@@ -524,6 +524,9 @@ def _log_group(function: str) -> dict[str, Any]:
     }
 
 
+# The stack's other parameters a deploy may set (Stage and Capacity have options of their own).
+OTHER_PARAMETERS = frozenset({"LogRetentionDays", "AlarmEmail", "WorkerMaxConcurrency"})
+
 # ---- edges: the API stage, the tables' caps, WAF, e-mail, the tick's failures --------------
 
 TICK_CONCURRENCY = 1
@@ -1099,12 +1102,24 @@ def _aws(args: Sequence[str], *, capture: bool = False) -> str:
 
 
 def deploy_commands(
-    stage: str, out: Path, bucket: str, capacity: str | None = None
+    stage: str,
+    out: Path,
+    bucket: str,
+    capacity: str | None = None,
+    parameters: Sequence[str] = (),
 ) -> list[list[str]]:
     """The AWS CLI commands that upload the code and deploy the stack (in order). Without
-    `capacity`, a new stack is on-demand and an existing one keeps what it has."""
+    `capacity`, a new stack is on-demand and an existing one keeps what it has; `parameters`
+    are more `Name=value` overrides (docs/DEPLOY.md), any other parameter keeping its value."""
     stack = f"cronhook-{stage}"
     overrides = [f"Stage={stage}"] + ([f"Capacity={capacity}"] if capacity else [])
+    for parameter in parameters:
+        name = parameter.split("=", 1)[0]
+        known_names = {*EDGE_PARAMETERS, *OTHER_PARAMETERS}
+        if "=" not in parameter or name not in known_names:
+            known = ", ".join(sorted(known_names))
+            raise PackageError(f"--parameter {parameter!r}: give Name=value, Name one of {known}")
+        overrides.append(parameter)
     packaged = out / "packaged.yaml"
     return [
         [
@@ -1164,10 +1179,16 @@ def _artifact_bucket(dry_run: bool) -> str:
 
 
 def deploy(
-    stage: str, out: Path, bucket: str | None, dry_run: bool, capacity: str | None = None
+    stage: str,
+    out: Path,
+    bucket: str | None,
+    dry_run: bool,
+    capacity: str | None = None,
+    parameters: Sequence[str] = (),
 ) -> None:
+    steps = deploy_commands(stage, out, "<bucket>", capacity, parameters)  # refused early
     bucket = bucket or _artifact_bucket(dry_run)
-    steps = deploy_commands(stage, out, bucket, capacity)
+    steps = deploy_commands(stage, out, bucket, capacity, parameters)
     if dry_run:
         print(f"aws s3 mb s3://{bucket}   # once, if the bucket does not exist")
         for args in steps:
@@ -1196,13 +1217,22 @@ def main(argv: list[str] | None = None) -> int:
         help="DynamoDB capacity of the jobs and runs tables (default: on-demand for a new "
         "stack, unchanged for an existing one)",
     )
+    parser.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a stack parameter to set (repeatable; docs/DEPLOY.md lists them)",
+    )
     args = parser.parse_args(argv)
     out = args.out or ROOT / "build" / args.stage
     try:
         sam = package(args.stage, out)
         print(f"packaged: {sam} and {out / 'deployment.zip'}", flush=True)
         if args.deploy:
-            deploy(args.stage, out, args.artifact_bucket, args.dry_run, args.capacity)
+            deploy(
+                args.stage, out, args.artifact_bucket, args.dry_run, args.capacity, args.parameter
+            )
     except PackageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -263,6 +263,13 @@ def test_it_prints_the_deploy_commands_on_a_dry_run(
     package.deploy("prod", tmp_path, "my-artifacts", dry_run=True, capacity="provisioned")
     printed = capsys.readouterr().out.splitlines()
     assert "--parameter-overrides Stage=prod Capacity=provisioned" in printed[2]
+    package.deploy(
+        "prod", tmp_path, "my-artifacts", True, parameters=["NotifyFrom=ops@example.com"]
+    )
+    printed = capsys.readouterr().out.splitlines()
+    assert "--parameter-overrides Stage=prod NotifyFrom=ops@example.com" in printed[2]
+    with pytest.raises(package.PackageError, match="NotifyForm=x"):
+        package.deploy("prod", tmp_path, "my-artifacts", True, parameters=["NotifyForm=x"])
 
 
 # ---- the policy covers what the code calls ---------------------------------------------------
@@ -727,3 +734,10 @@ def test_the_sam_transform_guards_the_stage_it_makes_and_reports_the_tick(
         "Ref": "AlarmTopic"
     }
     assert config["Properties"]["MaximumRetryAttempts"] == 0
+
+
+def test_a_deploy_may_set_every_parameter_of_the_stack(packaged: dict[str, Any]) -> None:
+    settable = {"Stage", "Capacity", *package.EDGE_PARAMETERS, *package.OTHER_PARAMETERS}
+    assert set(packaged["template"]["Parameters"]) == settable
+    documented = (ROOT / "docs" / "DEPLOY.md").read_text()
+    assert all(f"| `{name}` |" in documented for name in settable)
