@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 STAGE ?= prod
 
-.PHONY: install run test lint typecheck pytest bench deploy package clean
+.PHONY: install run test lint typecheck pytest bench deploy package lint-stack clean
 
 # The client and the `cronhook` command (client/) go in editable, their pins being in
 # requirements-dev.txt; setuptools of the venv builds them offline when it has one.
@@ -48,9 +48,23 @@ bench: $(STAMP)
 package: $(STAMP)
 	$(BIN)/python -m scripts.package --stage $(STAGE) --out build/$(STAGE)
 
+# `make lint-stack [STAGE=prod]`: package, then cfn-lint and checkov on build/$(STAGE)/sam.json.
+# They live in a venv of their own (checkov pins a boto3 older than ours); not part of `make test`.
+LINTVENV := .lintvenv
+LINTSTAMP := $(LINTVENV)/.installed
+$(LINTSTAMP):
+	@test -x $(LINTVENV)/bin/python || $(PYTHON) -m venv $(LINTVENV)
+	$(LINTVENV)/bin/python -m pip install -q --disable-pip-version-check cfn-lint==1.58.0 checkov==3.3.30
+	@touch $(LINTSTAMP)
+
+lint-stack: package $(LINTSTAMP)
+	$(LINTVENV)/bin/cfn-lint build/$(STAGE)/sam.json
+	$(LINTVENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
+		-f build/$(STAGE)/sam.json
+
 deploy: $(STAMP)
 	@command -v aws >/dev/null || { echo "make deploy needs the AWS CLI (v2): see README, Deploy"; exit 1; }
 	$(BIN)/python -m scripts.package --stage $(STAGE) --out build/$(STAGE) --deploy $(if $(ARTIFACT_BUCKET),--artifact-bucket $(ARTIFACT_BUCKET)) $(if $(CAPACITY),--capacity $(CAPACITY))
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LINTVENV) .pytest_cache .mypy_cache .ruff_cache

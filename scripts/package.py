@@ -130,6 +130,9 @@ def compose(
     queues = {name: logical for logical, (kind, name) in names.items() if kind == "AWS::SQS::Queue"}
     outputs = storage.get("Outputs", {})
     variables = {env: outputs[out]["Value"] for out, env in OUTPUT_ENV.items() if out in outputs}
+    variables["CRONHOOK_NOTIFY_FROM"] = {
+        "Fn::If": ["HasNotifyFrom", {"Ref": "NotifyFrom"}, _NO_VALUE]
+    }
 
     consumers = set()  # the roles of functions fed by a queue
     role_of = {  # function logical id -> its role's
@@ -162,9 +165,24 @@ def compose(
                 roles["tick"] = logical
                 # A failed or throttled tick is not retried nor kept for hours (Lambda's
                 # defaults: twice, up to 6 h): the next minute's tick claims the same slots.
+                # Its failure record goes to the alarm topic (the function's role publishes it).
                 override["EventInvokeConfig"] = {
                     "MaximumRetryAttempts": 0,
                     "MaximumEventAgeInSeconds": 60,
+                    "DestinationConfig": {
+                        "OnFailure": {"Type": "SNS", "Destination": {"Ref": "AlarmTopic"}}
+                    },
+                }
+                # One tick at a time: a tick still running when the next minute's is due makes
+                # that one a throttle (alarmed, then dropped after 60 s, then the destination)
+                # instead of a second pass over the same shards. There is one tick function for
+                # every shard (it queries them in parallel), so one execution is the ceiling.
+                # The claims stay conditional writes: this keeps the work single, not the
+                # correctness, which does not depend on it.
+                # (An account whose concurrency quota is at its minimum cannot reserve any:
+                # TickOneAtATime=off leaves the tick unreserved there.)
+                override["ReservedConcurrentExecutions"] = {
+                    "Fn::If": ["TickReserved", TICK_CONCURRENCY, _NO_VALUE]
                 }
             for event_name, event in events.items():
                 if event["Type"] != "SQS":
@@ -191,6 +209,20 @@ def compose(
                 }
             resources[logical] = {"Properties": override}
 
+    api_function = next(
+        (
+            logical
+            for logical, resource in chalice_template["Resources"].items()
+            if resource["Type"] == "AWS::Serverless::Function"
+            and not resource["Properties"].get("Events")
+        ),
+        None,
+    )
+    function_roles = {
+        function: role_of.get(logical)
+        for function, logical in {**roles, "api": api_function}.items()
+        if logical is not None
+    }
     for logical, resource in chalice_template["Resources"].items():
         kind = resource["Type"]
         if kind == "AWS::IAM::Role" and resource["Properties"].get("Policies"):
@@ -201,15 +233,31 @@ def compose(
                 # API keys, users and sessions are the API's business alone: a tick or worker
                 # that could read them could act as any account.
                 policies = _without_resources(policies, f"table/cronhook-{stage}-keys")
+            policies = _without(policies, uncalled_actions())
+            policies = _without_resources(policies, *_indexes_absent(storage, stage))
+            function = next((f for f, role in function_roles.items() if role == logical), None)
+            if function is not None:
+                unneeded = NOT_CALLED_BY[function]
+                policies = _without(policies, frozenset(unneeded["actions"]))
+                markers = [m.format(stage=stage) for m in unneeded["resources"]]
+                policies = _without_resources(policies, *markers)
+            policies = _with_notify_identity(policies)
+            if "tick" in roles and logical == role_of.get(roles["tick"]):
+                policies = _with_statement(policies, TICK_FAILURE_STATEMENT)
             resources[logical] = {"Properties": {"Policies": policies}}
         elif kind == API_TYPE:
             # In the API's definition, so that every deployment of it carries the responses.
             body = {"x-amazon-apigateway-gateway-responses": gateway_responses()}
             paths = resource["Properties"].get("DefinitionBody", {}).get("paths", {})
             body["paths"] = method_not_allowed(paths)
-            resources[logical] = {"Properties": {"DefinitionBody": body}}
+            resources[logical] = {"Properties": {"DefinitionBody": body, **api_stage(logical)}}
+            resources.update(api_edges(logical, resource))
 
     parameters = copy.deepcopy(dict(storage.get("Parameters", {})))
+    parameters.update(EDGE_PARAMETERS)
+    for name, table in resources.items():
+        if table.get("Type") == "AWS::DynamoDB::Table":
+            _cap_table(name, table)
     parameters["LogRetentionDays"] = {
         "Type": "Number",
         "Default": 30,
@@ -233,6 +281,12 @@ def compose(
         "maximum concurrency), leaving the rest of the account's concurrency to the API and "
         "the tick.",
     }
+    kinds = {k: v["Type"] for k, v in chalice_template["Resources"].items()}
+    kinds.update({k: v["Type"] for k, v in resources.items() if "Type" in v})
+    for logical, kind in kinds.items():
+        metadata = _lint_metadata(logical, kind)
+        if metadata is not None:
+            resources.setdefault(logical, {}).setdefault("Metadata", {}).update(metadata)
     stage_parameter = dict(parameters.get("Stage", {"Type": "String"}))
     stage_parameter.update(Default=stage, AllowedValues=[stage])
     stage_parameter.pop("AllowedPattern", None)
@@ -244,6 +298,7 @@ def compose(
         "Conditions": {
             **copy.deepcopy(dict(storage.get("Conditions", {}))),
             "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]},
+            **EDGE_CONDITIONS,
         },
         "Resources": resources,
         "Outputs": copy.deepcopy(dict(outputs)),
@@ -297,11 +352,46 @@ def alarms(roles: Mapping[str, str], tables: Sequence[str]) -> dict[str, Any]:
         return {"FunctionName": {"Ref": roles[role]}}
 
     out: dict[str, Any] = {
+        # CloudWatch cannot publish to a topic sealed with SNS's AWS managed key (its key
+        # policy admits no service): the topic has a key of its own that admits CloudWatch.
+        "AlarmKey": {
+            "Type": "AWS::KMS::Key",
+            "Properties": {
+                "Description": {"Fn::Sub": "cronhook ${Stage}: seals the alarm topic"},
+                "EnableKeyRotation": True,
+                "KeyPolicy": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "AccountAdministers",
+                            "Effect": "Allow",
+                            "Principal": {
+                                "AWS": {
+                                    "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"
+                                }
+                            },
+                            "Action": "kms:*",
+                            "Resource": "*",
+                        },
+                        {
+                            "Sid": "CloudWatchPublishes",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                            "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                            "Resource": "*",
+                            "Condition": {
+                                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+                            },
+                        },
+                    ],
+                },
+            },
+        },
         "AlarmTopic": {
             "Type": "AWS::SNS::Topic",
             "Properties": {
                 "TopicName": {"Fn::Sub": "cronhook-${Stage}-alarms"},
-                "KmsMasterKeyId": "alias/aws/sns",
+                "KmsMasterKeyId": {"Ref": "AlarmKey"},
             },
         },
         "AlarmSubscription": {
@@ -434,8 +524,421 @@ def _log_group(function: str) -> dict[str, Any]:
     }
 
 
-def _without_resources(policies: Sequence[Any], marker: str) -> list[Any]:
-    """The policies less the resources whose ARN holds `marker` (a table and its indexes)."""
+# The stack's other parameters a deploy may set (Stage and Capacity have options of their own).
+OTHER_PARAMETERS = frozenset({"LogRetentionDays", "AlarmEmail", "WorkerMaxConcurrency"})
+
+# ---- edges: the API stage, the tables' caps, WAF, e-mail, the tick's failures --------------
+
+TICK_CONCURRENCY = 1
+# The stack's parameters for its edges (docs/DEPLOY.md describes each).
+EDGE_PARAMETERS: dict[str, Any] = {
+    "TickOneAtATime": {
+        "Type": "String",
+        "Default": "on",
+        "AllowedValues": ["on", "off"],
+        "Description": "on: the tick has a reserved concurrency of 1, so a tick that overruns "
+        "its minute throttles the next rather than doubling its work; off: for an account "
+        "whose concurrency quota is too small to reserve any.",
+    },
+    "ApiThrottleRate": {
+        "Type": "Number",
+        "Default": 100,
+        "MinValue": 1,
+        "Description": "Requests per second the API stage accepts in all (API Gateway answers "
+        "the rest 429 in the app's error shape); each key has its own, lower limit too.",
+    },
+    "ApiThrottleBurst": {
+        "Type": "Number",
+        "Default": 200,
+        "MinValue": 1,
+        "Description": "The API stage's burst: requests it accepts at once above the rate.",
+    },
+    "ApiAccessLogs": {
+        "Type": "String",
+        "Default": "on",
+        "AllowedValues": ["on", "off"],
+        "Description": "on: one JSON line per API request in /aws/apigateway/cronhook-<stage>-"
+        "access (the account must have API Gateway's CloudWatch role set, once per region).",
+    },
+    "WebAclArn": {
+        "Type": "String",
+        "Default": "",
+        "AllowedPattern": "^$|^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:[0-9]{12}:regional/webacl/.+$",
+        "Description": "A regional WAFv2 web ACL to put in front of the API; empty: none.",
+    },
+    "NotifyFrom": {
+        "Type": "String",
+        "Default": "",
+        "AllowedPattern": '^$|^[^@\\s<>"]+@[^@\\s<>"]+$',
+        "Description": "The address notification e-mails come from: an SES identity verified "
+        "in this region (the address or its domain); the roles may send from it alone. Empty: "
+        "no e-mail (webhook notifications still go).",
+    },
+    "TableMaxReadUnits": {
+        "Type": "Number",
+        "Default": 3000,
+        "MinValue": 1,
+        "Description": "Cost cap: at most this many read request units per second on each "
+        "on-demand table and index; DynamoDB throttles beyond it (alarmed).",
+    },
+    "TableMaxWriteUnits": {
+        "Type": "Number",
+        "Default": 1000,
+        "MinValue": 1,
+        "Description": "Cost cap: at most this many write request units per second on each "
+        "on-demand table and index; DynamoDB throttles beyond it (alarmed).",
+    },
+}
+EDGE_CONDITIONS: dict[str, Any] = {
+    "HasApiAccessLogs": {"Fn::Equals": [{"Ref": "ApiAccessLogs"}, "on"]},
+    "TickReserved": {"Fn::Equals": [{"Ref": "TickOneAtATime"}, "on"]},
+    "HasWebAcl": {"Fn::Not": [{"Fn::Equals": [{"Ref": "WebAclArn"}, ""]}]},
+    "HasNotifyFrom": {"Fn::Not": [{"Fn::Equals": [{"Ref": "NotifyFrom"}, ""]}]},
+}
+_NO_VALUE = {"Ref": "AWS::NoValue"}
+
+# One line per request. The resource path (`/ping/{token}`), not the path: a path holds a
+# monitor's token or a callback's. Nothing of the headers (keys, sessions) is logged.
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "time": "$context.requestTimeEpoch",
+        "ip": "$context.identity.sourceIp",
+        "method": "$context.httpMethod",
+        "resource": "$context.resourcePath",
+        "status": "$context.status",
+        "responseLength": "$context.responseLength",
+        "latencyMs": "$context.responseLatency",
+        "integrationLatencyMs": "$context.integrationLatency",
+        "gatewayError": "$context.error.responseType",
+        "userAgent": "$context.identity.userAgent",
+    },
+    separators=(",", ":"),
+)
+
+
+def api_stage(api: str) -> dict[str, Any]:
+    """The API stage's throttling (every method) and access log setting."""
+    return {
+        "MethodSettings": [
+            {
+                "ResourcePath": "/*",
+                "HttpMethod": "*",
+                "ThrottlingRateLimit": {"Ref": "ApiThrottleRate"},
+                "ThrottlingBurstLimit": {"Ref": "ApiThrottleBurst"},
+            }
+        ],
+        "AccessLogSetting": {
+            "Fn::If": [
+                "HasApiAccessLogs",
+                {
+                    "DestinationArn": {"Fn::GetAtt": [f"{api}AccessLogGroup", "Arn"]},
+                    "Format": ACCESS_LOG_FORMAT,
+                },
+                _NO_VALUE,
+            ]
+        },
+    }
+
+
+def api_edges(api: str, resource: Mapping[str, Any]) -> dict[str, Any]:
+    """The API's access log group and its optional WAF web ACL association."""
+    return {
+        f"{api}AccessLogGroup": {
+            "Type": "AWS::Logs::LogGroup",
+            "Condition": "HasApiAccessLogs",
+            "Properties": {
+                "LogGroupName": {"Fn::Sub": "/aws/apigateway/cronhook-${Stage}-access"},
+                "RetentionInDays": {"Ref": "LogRetentionDays"},
+            },
+        },
+        f"{api}WebAclAssociation": {
+            "Type": "AWS::WAFv2::WebACLAssociation",
+            "Condition": "HasWebAcl",
+            "Properties": {
+                # `${RestAPI.Stage}` (SAM's reference to the stage it makes) orders the
+                # association after the stage exists; it is the stage name.
+                "ResourceArn": {
+                    "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/"
+                    f"${{{api}}}/stages/${{{api}.Stage}}"
+                },
+                "WebACLArn": {"Ref": "WebAclArn"},
+            },
+        },
+    }
+
+
+def _cap_table(name: str, table: dict[str, Any]) -> None:
+    """Deletion protection, and the on-demand cost cap on the table and each index. A table
+    whose billing mode follows the `Capacity` parameter gets the cap in on-demand mode only:
+    provisioned capacity has its own ceiling (the auto scaling's maximum)."""
+    properties = table["Properties"]
+    properties["DeletionProtectionEnabled"] = True
+    cap: dict[str, Any] = {
+        "MaxReadRequestUnits": {"Ref": "TableMaxReadUnits"},
+        "MaxWriteRequestUnits": {"Ref": "TableMaxWriteUnits"},
+    }
+    mode = properties.get("BillingMode")
+    if mode == "PAY_PER_REQUEST":
+        throughput: Any = cap
+    elif mode == {"Fn::If": ["Provisioned", "PROVISIONED", "PAY_PER_REQUEST"]}:
+        throughput = {"Fn::If": ["Provisioned", _NO_VALUE, cap]}
+    else:
+        raise PackageError(f"{name}: cannot tell the billing mode {mode!r} (cost cap)")
+    properties["OnDemandThroughput"] = throughput
+    for index in properties.get("GlobalSecondaryIndexes", []):
+        index["OnDemandThroughput"] = copy.deepcopy(throughput)
+
+
+# checkov's findings the stack accepts, each with its reason; they go into the template as each
+# resource's `Metadata.checkov.skip` (`make lint-stack` runs checkov on the packaged template).
+# Keyed by resource type; a finding on one resource only is keyed by its logical id.
+_NO_VPC = (
+    "CKV_AWS_117",
+    "targets are arbitrary public URLs: a VPC would need NAT gateways to reach them and "
+    "would guard nothing the SSRF guard (no private, loopback or metadata addresses) does not",
+)
+_ENV_NOT_SECRET = (
+    "CKV_AWS_173",
+    "the variables hold resource names and limits only, no secret; Lambda encrypts them at "
+    "rest with its own key",
+)
+CHECKOV_SKIPS: dict[str, list[tuple[str, str]]] = {
+    "Tick": [
+        _NO_VPC,
+        _ENV_NOT_SECRET,
+        (
+            "CKV_AWS_116",
+            "a failed tick goes to its on-failure destination (the alarm topic), which "
+            "supersedes a dead-letter queue; it is not retried: the next minute's tick takes "
+            "its slots",
+        ),
+    ],
+    "Worker": [
+        _NO_VPC,
+        _ENV_NOT_SECRET,
+        (
+            "CKV_AWS_116",
+            "fed by SQS: a message that fails five times goes to the queue's own dead-letter "
+            "queue (alarmed); a function DLQ applies to asynchronous invocations only",
+        ),
+        (
+            "CKV_AWS_115",
+            "its ceiling is the queue trigger's MaximumConcurrency (WorkerMaxConcurrency), "
+            "which does not take concurrency away from the rest of the account while idle",
+        ),
+    ],
+    "APIHandler": [
+        _NO_VPC,
+        _ENV_NOT_SECRET,
+        (
+            "CKV_AWS_116",
+            "invoked synchronously by API Gateway: the caller gets the error, there is no "
+            "event to keep",
+        ),
+        (
+            "CKV_AWS_115",
+            "bounded upstream by the API stage's throttling (ApiThrottleRate, "
+            "ApiThrottleBurst); a reservation would only cap the API below what the stage allows",
+        ),
+    ],
+    "AWS::Serverless::Api": [
+        (
+            "CKV_AWS_76",
+            "access logs are on unless ApiAccessLogs=off (an Fn::If checkov does not evaluate)",
+        ),
+        (
+            "CKV_AWS_120",
+            "answers are per key and change every minute: a cache would serve stale or "
+            "another account's data",
+        ),
+        (
+            "CKV_AWS_73",
+            "X-Ray tracing is a cost per request; the Lambdas' metrics and the access log "
+            "give the timings",
+        ),
+    ],
+    "AWS::DynamoDB::Table": [
+        (
+            "CKV_AWS_119",
+            "encrypted at rest with DynamoDB's AWS managed key; the secrets in jobs and "
+            "settings are also sealed with the stack's own KMS key (SecretsKey) before they "
+            "are written",
+        ),
+    ],
+    "AWS::S3::Bucket": [
+        (
+            "CKV_AWS_18",
+            "only the stack's roles read and write it (TLS only, public access blocked); "
+            "CloudTrail data events audit it where that is wanted",
+        ),
+        (
+            "CKV_AWS_21",
+            "saved responses are copies that expire with their job's retention: versions "
+            "would keep them past it",
+        ),
+    ],
+    "AWS::SQS::Queue": [
+        (
+            "CKV_AWS_27",
+            "encrypted with SQS managed keys (SqsManagedSseEnabled), which this check does "
+            "not recognise",
+        ),
+    ],
+    "AWS::Logs::LogGroup": [
+        (
+            "CKV_AWS_158",
+            "CloudWatch Logs encrypts every group at rest; the lines hold no secret (the app "
+            "logs none, the access log keeps no header and no token-bearing path)",
+        ),
+    ],
+}
+
+
+def _lint_metadata(logical: str, kind: str) -> dict[str, Any] | None:
+    skips = CHECKOV_SKIPS.get(logical, []) + CHECKOV_SKIPS.get(kind, [])
+    if not skips:
+        return None
+    return {"checkov": {"skip": [{"id": i, "comment": why} for i, why in skips]}}
+
+
+def _identity_arn(name: str) -> str:
+    return f"arn:${{AWS::Partition}}:ses:${{AWS::Region}}:${{AWS::AccountId}}:identity/{name}"
+
+
+# SES authorizes a send against the identity it is verified as: the address, or its domain.
+NOTIFY_STATEMENT: dict[str, Any] = {
+    "Fn::If": [
+        "HasNotifyFrom",
+        {
+            "Sid": "Notify",
+            "Effect": "Allow",
+            "Action": ["ses:SendEmail"],
+            "Resource": [
+                {"Fn::Sub": _identity_arn("${NotifyFrom}")},
+                {
+                    "Fn::Sub": [
+                        _identity_arn("${Domain}"),
+                        {
+                            "Domain": {
+                                "Fn::Select": [1, {"Fn::Split": ["@", {"Ref": "NotifyFrom"}]}]
+                            }
+                        },
+                    ]
+                },
+            ],
+            "Condition": {"StringEquals": {"ses:FromAddress": {"Ref": "NotifyFrom"}}},
+        },
+        _NO_VALUE,
+    ]
+}
+# Lambda sends a failed tick's record to the alarm topic with the tick's role.
+TICK_FAILURE_STATEMENT: list[dict[str, Any]] = [
+    {
+        "Sid": "TickFailures",
+        "Effect": "Allow",
+        "Action": ["sns:Publish"],
+        "Resource": [
+            {
+                "Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:"
+                "cronhook-${Stage}-alarms"
+            }
+        ],
+    },
+    {
+        "Sid": "TickFailuresKey",
+        "Effect": "Allow",
+        "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+        "Resource": [
+            {
+                "Fn::Sub": "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:"
+                "key/${AlarmKey}"
+            }
+        ],
+    },
+]
+
+
+def _with_notify_identity(policies: Sequence[Any]) -> list[Any]:
+    """The policies with the `Notify` statement (ses:SendEmail) narrowed to the configured
+    identity and sender address, and gone when there is none."""
+    out = copy.deepcopy(list(policies))
+    for policy in out:
+        document = policy["PolicyDocument"]
+        document["Statement"] = [
+            copy.deepcopy(NOTIFY_STATEMENT) if s.get("Sid") == "Notify" else s
+            for s in document["Statement"]
+        ]
+    return out
+
+
+def _with_statement(policies: Sequence[Any], statements: Sequence[Any]) -> list[Any]:
+    out = copy.deepcopy(list(policies))
+    out[0]["PolicyDocument"]["Statement"].extend(copy.deepcopy(list(statements)))
+    return out
+
+
+# Actions of the policy files that no deployed code can call (none of its text makes such a
+# call): the stack's roles leave them out. Code that starts making the call brings its action
+# back at the next packaging; tests/test_package_privilege.py shows which calls each makes.
+CALLS_OF_ACTION = {
+    "dynamodb:BatchWriteItem": ("batch_write_item", "batch_writer"),
+    "dynamodb:ConditionCheckItem": ('"ConditionCheck"', "'ConditionCheck'"),
+}
+
+
+# What one function's code never calls, of what the stage's policy file grants all three (its
+# actions, and resources by a part of their ARN). tests/test_package_privilege.py records the
+# calls each function makes and fails on any the role refuses.
+NOT_CALLED_BY: dict[str, dict[str, list[str]]] = {
+    # It queues runs (run now) and answers callbacks, and never executes a request itself:
+    # nothing to save; the due and overdue indexes are the tick's.
+    "api": {
+        "actions": ["s3:PutObject", "s3:PutObjectTagging"],
+        "resources": [
+            "table/cronhook-{stage}-jobs/index/",
+            "table/cronhook-{stage}-monitors/index/",
+        ],
+    },
+    # It deletes nothing, reads no saved response, lists no account's runs (by_account).
+    "tick": {
+        "actions": ["s3:GetObject", "dynamodb:DeleteItem"],
+        "resources": ["table/cronhook-{stage}-runs/index/"],
+    },
+    # As the tick, and the due jobs and the monitors are the tick's business.
+    "worker": {
+        "actions": ["s3:GetObject", "dynamodb:DeleteItem"],
+        "resources": [
+            "table/cronhook-{stage}-monitors",
+            "table/cronhook-{stage}-jobs/index/",
+            "table/cronhook-{stage}-runs/index/",
+        ],
+    },
+}
+
+
+def uncalled_actions() -> frozenset[str]:
+    sources = [ROOT / "app.py", *sorted((ROOT / "chalicelib").rglob("*.py"))]
+    text = "\n".join(path.read_text(encoding="utf-8") for path in sources)
+    return frozenset(
+        action
+        for action, calls in CALLS_OF_ACTION.items()
+        if not any(call in text for call in calls)
+    )
+
+
+def _indexes_absent(storage: Mapping[str, Any], stage: str) -> list[str]:
+    """`table/<name>/index/*` of each table the template gives no index: nothing to grant."""
+    out = []
+    for logical, (kind, name) in _names(storage, stage).items():
+        properties = storage["Resources"][logical].get("Properties", {})
+        if kind == "AWS::DynamoDB::Table" and not properties.get("GlobalSecondaryIndexes"):
+            out.append(f"table/{name}/index/")
+    return out
+
+
+def _without_resources(policies: Sequence[Any], *markers: str) -> list[Any]:
+    """The policies less the resources whose ARN holds a marker (a table and its indexes)."""
     out = copy.deepcopy(list(policies))
     for policy in out:
         document = policy["PolicyDocument"]
@@ -443,7 +946,7 @@ def _without_resources(policies: Sequence[Any], marker: str) -> list[Any]:
         for statement in document["Statement"]:
             found = statement["Resource"]
             listed = found if isinstance(found, list) else [found]
-            remaining = [r for r in listed if marker not in json.dumps(r)]
+            remaining = [r for r in listed if not any(m in json.dumps(r) for m in markers)]
             if remaining:
                 kept.append({**statement, "Resource": remaining})
         document["Statement"] = kept
@@ -599,12 +1102,24 @@ def _aws(args: Sequence[str], *, capture: bool = False) -> str:
 
 
 def deploy_commands(
-    stage: str, out: Path, bucket: str, capacity: str | None = None
+    stage: str,
+    out: Path,
+    bucket: str,
+    capacity: str | None = None,
+    parameters: Sequence[str] = (),
 ) -> list[list[str]]:
     """The AWS CLI commands that upload the code and deploy the stack (in order). Without
-    `capacity`, a new stack is on-demand and an existing one keeps what it has."""
+    `capacity`, a new stack is on-demand and an existing one keeps what it has; `parameters`
+    are more `Name=value` overrides (docs/DEPLOY.md), any other parameter keeping its value."""
     stack = f"cronhook-{stage}"
     overrides = [f"Stage={stage}"] + ([f"Capacity={capacity}"] if capacity else [])
+    for parameter in parameters:
+        name = parameter.split("=", 1)[0]
+        known_names = {*EDGE_PARAMETERS, *OTHER_PARAMETERS}
+        if "=" not in parameter or name not in known_names:
+            known = ", ".join(sorted(known_names))
+            raise PackageError(f"--parameter {parameter!r}: give Name=value, Name one of {known}")
+        overrides.append(parameter)
     packaged = out / "packaged.yaml"
     return [
         [
@@ -664,10 +1179,16 @@ def _artifact_bucket(dry_run: bool) -> str:
 
 
 def deploy(
-    stage: str, out: Path, bucket: str | None, dry_run: bool, capacity: str | None = None
+    stage: str,
+    out: Path,
+    bucket: str | None,
+    dry_run: bool,
+    capacity: str | None = None,
+    parameters: Sequence[str] = (),
 ) -> None:
+    steps = deploy_commands(stage, out, "<bucket>", capacity, parameters)  # refused early
     bucket = bucket or _artifact_bucket(dry_run)
-    steps = deploy_commands(stage, out, bucket, capacity)
+    steps = deploy_commands(stage, out, bucket, capacity, parameters)
     if dry_run:
         print(f"aws s3 mb s3://{bucket}   # once, if the bucket does not exist")
         for args in steps:
@@ -696,13 +1217,22 @@ def main(argv: list[str] | None = None) -> int:
         help="DynamoDB capacity of the jobs and runs tables (default: on-demand for a new "
         "stack, unchanged for an existing one)",
     )
+    parser.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a stack parameter to set (repeatable; docs/DEPLOY.md lists them)",
+    )
     args = parser.parse_args(argv)
     out = args.out or ROOT / "build" / args.stage
     try:
         sam = package(args.stage, out)
         print(f"packaged: {sam} and {out / 'deployment.zip'}", flush=True)
         if args.deploy:
-            deploy(args.stage, out, args.artifact_bucket, args.dry_run, args.capacity)
+            deploy(
+                args.stage, out, args.artifact_bucket, args.dry_run, args.capacity, args.parameter
+            )
     except PackageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -7,12 +7,18 @@ with the variable pointing at a temporary file, sums the lines and renders the t
 
     python scripts/reliability.py               # run the tests, write docs/RELIABILITY.md
     python scripts/reliability.py --from F.jsonl --junit F.xml   # render a previous run only
+
+The page ends with what it was rendered from (an HTML comment: the summed figures, the run's
+date, duration and outcome, and a digest of the suite's test ids), so a test can render it
+again and compare (tests/test_package_reliability_doc.py): the page is stale when the renderer
+or the suite's tests changed since the run that wrote it.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import subprocess
@@ -115,7 +121,9 @@ def render(
     when: datetime.datetime,
     seconds: float | None,
     summary: str,
+    cores: int | None = None,
 ) -> str:
+    cores = os.cpu_count() if cores is None else cores
     lines = [
         "# Reliability figures",
         "",
@@ -127,7 +135,7 @@ def render(
         "shows as a non-zero count until it is fixed.",
         "",
         f"Last run: {when:%Y-%m-%d %H:%M} UTC"
-        + (f", {seconds:.0f} s on {os.cpu_count()} cores" if seconds is not None else "")
+        + (f", {seconds:.0f} s on {cores} cores" if seconds is not None else "")
         + f"; tests: {summary}.",
         "",
         "| Trial | Tried | Lost | Doubled | Leaked | Let in | Wrong outcome |",
@@ -177,6 +185,86 @@ def render(
     return "\n".join(lines) + "\n"
 
 
+MARK = "<!-- rendered from: "
+
+
+def test_ids(pytest_args: Iterable[str] = ()) -> list[str]:
+    """The node ids of the suite's tests, as pytest collects them now."""
+    command = [
+        python(),
+        "-m",
+        "pytest",
+        "--collect-only",
+        "-o",
+        "addopts=",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        *[t for t in TESTS if (ROOT / t.split("::")[0]).exists()],
+        *pytest_args,
+    ]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    return sorted(line for line in result.stdout.splitlines() if "::" in line)
+
+
+def digest(ids: Iterable[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16]
+
+
+def document(
+    totals: Mapping[tuple[str, str], Mapping[str, int]],
+    gaps: Iterable[tuple[str, str]],
+    *,
+    when: datetime.datetime,
+    seconds: float | None,
+    summary: str,
+    tests: str,
+    cores: int | None = None,
+) -> str:
+    """The page (`render`) followed by what it was rendered from, to render it again."""
+    gaps = list(gaps)
+    cores = os.cpu_count() if cores is None else cores
+    inputs = {
+        "figures": [[area, kind, dict(row)] for (area, kind), row in sorted(totals.items())],
+        "gaps": [list(gap) for gap in gaps],
+        "when": when.isoformat(),
+        "seconds": seconds,
+        "summary": summary,
+        "cores": cores,
+        "tests": tests,
+    }
+    text = render(totals, gaps, when=when, seconds=seconds, summary=summary, cores=cores)
+    return text + "\n" + MARK + json.dumps(inputs, sort_keys=True) + " -->\n"
+
+
+def rendered_from(text: str) -> dict[str, object] | None:
+    """What a page says it was rendered from; None for a page without it."""
+    start = text.rfind(MARK)
+    if start < 0:
+        return None
+    found: dict[str, object] = json.loads(text[start + len(MARK) :].rsplit(" -->", 1)[0])
+    return found
+
+
+def render_again(inputs: Mapping[str, object]) -> str:
+    """The page as `document` writes it from these inputs."""
+    figures = inputs["figures"]
+    gaps = inputs["gaps"]
+    assert isinstance(figures, list) and isinstance(gaps, list)
+    totals = {(str(area), str(kind)): dict(row) for area, kind, row in figures}
+    seconds = inputs["seconds"]
+    cores = inputs["cores"]
+    return document(
+        totals,
+        [(str(test), str(reason)) for test, reason in gaps],
+        when=datetime.datetime.fromisoformat(str(inputs["when"])),
+        seconds=float(seconds) if isinstance(seconds, (int, float)) else None,
+        summary=str(inputs["summary"]),
+        tests=str(inputs["tests"]),
+        cores=int(cores) if isinstance(cores, int) else None,
+    )
+
+
 def python() -> str:
     """The project's virtualenv Python when there is one (the script may run under another)."""
     venv = ROOT / ".venv" / "bin" / "python"
@@ -209,8 +297,13 @@ def main(argv: list[str] | None = None) -> int:
     now = datetime.datetime.now(datetime.UTC)
     if args.source is not None:
         junit = args.junit or Path("/nonexistent")
-        text = render(
-            load(args.source), known_gaps(junit), when=now, seconds=None, summary=outcome(junit)
+        text = document(
+            load(args.source),
+            known_gaps(junit),
+            when=now,
+            seconds=None,
+            summary=outcome(junit),
+            tests=digest(test_ids(args.pytest_args)),
         )
         args.out.write_text(text, encoding="utf-8")
         print(f"wrote {args.out}")
@@ -221,7 +314,14 @@ def main(argv: list[str] | None = None) -> int:
         code = run_tests(out, junit, args.pytest_args)
         elapsed = time.monotonic() - started
         totals = load(out)
-        text = render(totals, known_gaps(junit), when=now, seconds=elapsed, summary=outcome(junit))
+        text = document(
+            totals,
+            known_gaps(junit),
+            when=now,
+            seconds=elapsed,
+            summary=outcome(junit),
+            tests=digest(test_ids(args.pytest_args)),
+        )
     args.out.write_text(text, encoding="utf-8")
     print(f"wrote {args.out} ({'tests passed' if code == 0 else f'pytest exited {code}'})")
     return code
