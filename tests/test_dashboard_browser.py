@@ -1278,6 +1278,8 @@ def test_a_user_signs_in_with_the_keyboard_sees_the_jobs_and_signing_out_ends_th
         expect(page.get_by_role("heading", name="Jobs")).to_be_focused()
         expect(page.locator("#jobs-table tbody tr", has_text=title)).to_be_visible()
         expect(page.locator("#who")).to_have_text(f"Signed in as {username}")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "9-signed-in-as-a-user.png"), full_page=True)
         token = page.evaluate("sessionStorage.getItem('cronhook.apiKey')")
         assert re.fullmatch(r"chs_[0-9A-Za-z]{43}", token)
         assert PASSWORD not in page.url and token not in page.url
@@ -1325,6 +1327,8 @@ def test_a_wrong_password_or_an_unknown_user_get_the_same_message_and_no_hint(
             _sign_in_as_user(page, shared_stack, name, PASSWORD + "!")
             expect(alert).to_have_text("unknown user name or wrong password")
             texts.append(alert.inner_text())
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "8-sign-in-refused.png"), full_page=True)
             expect(password).to_be_focused()  # typed again, with the alert it is described by
             expect(password).to_have_value("")
             expect(page.get_by_label("User name", exact=True)).to_have_value(name)

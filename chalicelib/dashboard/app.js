@@ -571,6 +571,8 @@
       return;
     }
     let signed;
+    const button = $("button[type=submit]", form);
+    button.disabled = true; // one sign-in at a time: each is charged to the rate limit
     try {
       signed = await openSession(username, password);
     } catch (err) {
@@ -583,6 +585,8 @@
       $("#signin-password").value = "";
       $("#signin-password").focus();
       return;
+    } finally {
+      button.disabled = false;
     }
     const scopes = (signed.user && signed.user.scopes) || [];
     if (!scopes.includes("read") && !scopes.includes("admin")) {
