@@ -317,10 +317,13 @@ def test_it_manages_a_job_from_sign_in_to_its_history(
         assert overflow <= 0, f"the page scrolls sideways by {overflow} px at 390 px"
         page.screenshot(path=str(SHOTS / "7-jobs-phone.png"), full_page=True)
 
-        # ---- sign out ----------------------------------------------------------------------
+        # ---- sign out: a pasted key is only forgotten (a session would be ended) -------------
+        deletes: list[str] = []
+        page.on("request", lambda r: deletes.append(r.url) if r.method == "DELETE" else None)
         page.get_by_role("button", name="Sign out").click()
         expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
         assert page.evaluate("sessionStorage.getItem('cronhook.apiKey')") is None
+        assert deletes == []
 
     assert watch.problems == []
     assert len(watch.forgiven) == 1, watch.forgiven
