@@ -1435,3 +1435,21 @@ def test_a_user_changes_its_password_and_stays_signed_in_with_a_new_session(
         assert _as(shared_stack, token, "GET", "/jobs").status_code == 200
         expect(current).to_have_value("")
     assert watch.problems == []
+
+
+def test_a_user_without_a_scope_is_told_its_user_lacks_it(
+    shared_stack: LocalStack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    username = _new_user(shared_stack, ("read",))
+    title = _unique("Read only")
+    Api(shared_stack).create_job(title=title)
+    watch = ConsoleWatch()
+    expect.set_options(timeout=WAIT_MS)
+    with _browser(tmp_path, watch) as page, watch.expecting(403):
+        _sign_in_as_user(page, shared_stack, username, PASSWORD)
+        run = page.get_by_role("button", name=f"Run now: {title}", exact=True)
+        run.click()
+        expect(page.locator("#flash")).to_have_text("Your user lacks the 'run' scope")
+    assert watch.problems == []
