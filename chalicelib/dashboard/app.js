@@ -3,7 +3,8 @@
  * It talks only to this service's own API, through api(): every call is written as
  * api(method, "/route/{param}", {...}) with the route exactly as the API declares it (a test
  * checks each one against the app's routes). The credential (a pasted API key, or the session
- * token a sign-in with a user name gave) lives in sessionStorage, never in an address. Data from the API is put on the page with textContent only, never parsed as HTML.
+ * token a sign-in with a user name gave) lives in sessionStorage, never in an address. Data from
+ * the API is put on the page with textContent only, never parsed as HTML.
  */
 (function () {
   "use strict";
