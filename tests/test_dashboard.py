@@ -1,4 +1,5 @@
-"""The dashboard's files as a browser receives them: types, CSP, nothing external, real routes."""
+"""The dashboard's files as a browser receives them: types, CSP, nothing external, real routes;
+and what a user's session, the dashboard's other credential, reaches through the API."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from chalice.test import Client
 
 from app import app
+from tests.helpers import Api, Persona, body, new_job
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "chalicelib" / "dashboard"
@@ -144,8 +146,89 @@ def test_the_script_uses_every_route_the_dashboard_needs() -> None:
         ("PUT", "/scheduler"),
         ("GET", "/notifications"),
         ("PUT", "/notifications"),
+        ("POST", "/sessions"),
+        ("DELETE", "/sessions/current"),
+        ("PUT", "/users/{username}/password"),
     }
     assert needed - calls == set()
+
+
+def test_the_sign_in_form_asks_for_a_user_name_and_a_password_the_browser_can_fill() -> None:
+    page = (DASHBOARD / "index.html").read_text()
+    form = page[
+        page.index('<form id="signin-user-form"') : page.index(
+            "</form>", page.index('<form id="signin-user-form"')
+        )
+    ]
+    assert re.search(r'<input id="signin-username"[^>]*autocomplete="username"', form)
+    assert re.search(
+        r'<input id="signin-password" type="password" autocomplete="current-password"', form
+    )
+    # One alert both fields are described by: a refusal never says which of the two was wrong.
+    assert '<p class="form-error" id="signin-user-error" role="alert" hidden></p>' in form
+    assert form.count("signin-user-error") == 3
+    assert "action=" not in form and "method=" not in form
+
+
+def test_the_script_keeps_a_session_token_where_it_keeps_a_key() -> None:
+    script = (DASHBOARD / "app.js").read_text()
+    assert "sessionStorage.setItem(KEY_STORAGE, credential)" in script
+    assert script.count("sessionStorage.setItem(") == 2  # the credential, and its user's name
+    assert 'api("POST", "/sessions", { body: { username, password }, anonymous: true })' in script
+
+
+PASSWORD = "correct horse battery"
+READ_ROUTES = ["/jobs", "/folders", "/monitors", "/notifications", "/scheduler", "/keys"]
+
+
+def _session(api: Api, admin: Persona, name: str, scopes: list[str]) -> Persona:
+    made = api.post("/users", admin, {"username": name, "password": PASSWORD, "scopes": scopes})
+    assert made.status_code == 201, made.body
+    signed = api.post("/sessions", None, {"username": name, "password": PASSWORD})
+    assert signed.status_code == 201, signed.body
+    return Persona(name, admin.account, body(signed)["token"], "")
+
+
+@pytest.mark.parametrize(
+    ("scopes", "refused"), [(["read", "write", "run"], {"/keys"}), (["admin"], set())]
+)
+def test_a_users_session_reads_what_the_dashboard_reads_with_the_users_scopes(
+    api: Api, alice: Persona, scopes: list[str], refused: set[str]
+) -> None:
+    dana = _session(api, alice, "dana", scopes)
+    for route in READ_ROUTES:
+        status = api.get(route, dana).status_code
+        assert status == (403 if route in refused else 200), (route, status)
+
+
+def test_a_users_session_edits_and_runs_a_job_then_signing_out_ends_it(
+    api: Api, alice: Persona
+) -> None:
+    dana = _session(api, alice, "dana", ["read", "write", "run"])
+    created = api.put("/jobs", dana, new_job(title="Dana's"))
+    assert created.status_code == 200, created.body
+    job_id = body(created)["jobId"]
+    assert api.patch(f"/jobs/{job_id}", dana, {"job": {"title": "Renamed"}}).status_code == 200
+    assert api.post(f"/jobs/{job_id}/run", dana, {}).status_code == 202
+    assert api.get(f"/jobs/{job_id}/history", dana).status_code == 200
+    assert body(api.get(f"/jobs/{job_id}", dana))["jobDetails"]["title"] == "Renamed"
+
+    assert api.delete("/sessions/current", dana).status_code == 200
+    refused = api.get("/jobs", dana)
+    assert refused.status_code == 401
+    assert body(refused)["error"]["message"] == "invalid or expired session"
+
+
+def test_a_wrong_password_and_an_unknown_user_answer_the_one_message_the_page_shows(
+    api: Api, alice: Persona
+) -> None:
+    _session(api, alice, "dana", ["read"])
+    answers = [
+        api.post("/sessions", None, {"username": name, "password": PASSWORD + "!"})
+        for name in ("dana", "nobody")
+    ]
+    assert [a.status_code for a in answers] == [401, 401]
+    assert body(answers[0]) == body(answers[1])
 
 
 def test_every_label_names_a_field_of_the_page() -> None:

@@ -200,11 +200,15 @@ def test_it_manages_a_job_from_sign_in_to_its_history(
         expect(page.get_by_role("heading", name="Sign in")).to_be_focused()
         page.screenshot(path=str(SHOTS / "1-sign-in.png"), full_page=True)
         page.keyboard.press("Tab")
+        expect(page.get_by_label("User name", exact=True)).to_be_focused()
+        for _ in range(3):  # past the password and the user form's button
+            page.keyboard.press("Tab")
         expect(page.get_by_label("API key", exact=True)).to_be_focused()
         page.keyboard.type(stack.admin_key)
         page.keyboard.press("Enter")
         expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
         expect(page.get_by_text("No jobs yet")).to_be_visible()
+        expect(page.locator("#who")).to_have_text("Signed in with an API key")
         assert stack.admin_key not in page.url
         stored = page.evaluate("sessionStorage.getItem('cronhook.apiKey')")
         assert stored == stack.admin_key
@@ -313,10 +317,13 @@ def test_it_manages_a_job_from_sign_in_to_its_history(
         assert overflow <= 0, f"the page scrolls sideways by {overflow} px at 390 px"
         page.screenshot(path=str(SHOTS / "7-jobs-phone.png"), full_page=True)
 
-        # ---- sign out ----------------------------------------------------------------------
+        # ---- sign out: a pasted key is only forgotten (a session would be ended) -------------
+        deletes: list[str] = []
+        page.on("request", lambda r: deletes.append(r.url) if r.method == "DELETE" else None)
         page.get_by_role("button", name="Sign out").click()
         expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
         assert page.evaluate("sessionStorage.getItem('cronhook.apiKey')") is None
+        assert deletes == []
 
     assert watch.problems == []
     assert len(watch.forgiven) == 1, watch.forgiven
@@ -1222,3 +1229,227 @@ def test_a_run_in_flight_is_changed_for_that_run_and_a_wrong_field_is_named(
         row.get_by_role("button", name=re.compile("^Yes, abort the run at ")).click()
         expect(item.locator(".badge")).to_have_text(re.compile(r"^aborted: "))
         expect(page.get_by_role("button", name=re.compile("^Change the run"))).to_have_count(0)
+
+
+# ---- users who sign in with a name and a password -------------------------------------------
+
+PASSWORD = "correct horse battery"  # a test user's, on a loopback stack
+
+
+def _new_user(stack: LocalStack, scopes: tuple[str, ...] = ("read", "write", "run")) -> str:
+    """A user of the stack's account, made by its admin; the password is PASSWORD."""
+    username = f"ann-{time.monotonic_ns() % 10**9}"
+    body = {"username": username, "password": PASSWORD, "scopes": list(scopes)}
+    Api(stack).call("POST", "/users", body)
+    return username
+
+
+def _as(stack: LocalStack, token: str, method: str, path: str) -> requests.Response:
+    return requests.request(
+        method, stack.url + path, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+
+
+def _sign_in_as_user(page: Page, stack: LocalStack, username: str, password: str) -> None:
+    page.goto(stack.url + "/")
+    page.get_by_label("User name", exact=True).fill(username)
+    page.get_by_role("textbox", name="Password", exact=True).fill(password)
+    page.get_by_role("textbox", name="Password", exact=True).press("Enter")
+
+
+def test_a_user_signs_in_with_the_keyboard_sees_the_jobs_and_signing_out_ends_the_session(
+    shared_stack: LocalStack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    username = _new_user(shared_stack)
+    title = _unique("Seen by a user")
+    Api(shared_stack).create_job(title=title)
+    watch = ConsoleWatch()
+    expect.set_options(timeout=WAIT_MS)
+    with _browser(tmp_path, watch) as page:
+        page.goto(shared_stack.url + "/")
+        expect(page.get_by_role("heading", name="Sign in")).to_be_focused()
+        page.keyboard.press("Tab")
+        expect(page.get_by_label("User name", exact=True)).to_be_focused()
+        page.keyboard.type(username.upper())  # a user name is matched without case
+        page.keyboard.press("Tab")
+        expect(page.get_by_role("textbox", name="Password", exact=True)).to_be_focused()
+        page.keyboard.type(PASSWORD)
+        page.keyboard.press("Enter")
+
+        expect(page.get_by_role("heading", name="Jobs")).to_be_focused()
+        expect(page.locator("#jobs-table tbody tr", has_text=title)).to_be_visible()
+        expect(page.locator("#who")).to_have_text(f"Signed in as {username}")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "9-signed-in-as-a-user.png"), full_page=True)
+        token = page.evaluate("sessionStorage.getItem('cronhook.apiKey')")
+        assert re.fullmatch(r"chs_[0-9A-Za-z]{43}", token)
+        assert PASSWORD not in page.url and token not in page.url
+        assert _as(shared_stack, token, "GET", "/jobs").status_code == 200
+
+        # The user's scopes reach every view: the account page reads, and says what it may not.
+        watch.allowed = (403,)  # GET /keys, for a user without the admin scope
+        page.get_by_role("link", name="Account").click()
+        expect(page.locator("#keys-status")).to_have_text(
+            "Only an admin (key or user) can list and create API keys."
+        )
+        expect(page.locator("#notify-body")).to_be_enabled()
+
+        # From the view's heading, one step back is the header's last control: Sign out.
+        page.get_by_role("heading", name="Account").focus()
+        page.keyboard.press("Shift+Tab")
+        expect(page.get_by_role("button", name="Sign out")).to_be_focused()
+        with page.expect_response(
+            lambda r: urlsplit(r.url).path == "/sessions/current" and r.request.method == "DELETE"
+        ) as ended:
+            page.keyboard.press("Enter")
+        assert ended.value.status == 200
+        expect(page.get_by_role("heading", name="Sign in")).to_be_focused()
+        expect(page.locator("#flash")).to_have_text("Signed out.")
+        expect(page.locator("#who")).to_be_hidden()
+        assert page.evaluate("sessionStorage.getItem('cronhook.apiKey')") is None
+        assert page.evaluate("sessionStorage.getItem('cronhook.username')") is None
+    assert _as(shared_stack, token, "GET", "/jobs").status_code == 401
+    assert watch.problems == []
+
+
+def test_a_wrong_password_or_an_unknown_user_get_the_same_message_and_no_hint(
+    shared_stack: LocalStack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    username = _new_user(shared_stack)
+    watch = ConsoleWatch()
+    expect.set_options(timeout=WAIT_MS)
+    with _browser(tmp_path, watch) as page, watch.expecting(401):
+        alert = page.get_by_role("alert")
+        password = page.get_by_role("textbox", name="Password", exact=True)
+        texts = []
+        for name in (username, username + "-nobody"):
+            _sign_in_as_user(page, shared_stack, name, PASSWORD + "!")
+            expect(alert).to_have_text("unknown user name or wrong password")
+            texts.append(alert.inner_text())
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "8-sign-in-refused.png"), full_page=True)
+            expect(password).to_be_focused()  # typed again, with the alert it is described by
+            expect(password).to_have_value("")
+            expect(page.get_by_label("User name", exact=True)).to_have_value(name)
+            for field in ("User name", "Password"):  # neither is named as the wrong one
+                box = page.get_by_role("textbox", name=field, exact=True)
+                assert box.get_attribute("aria-invalid") is None
+            assert page.evaluate("sessionStorage.getItem('cronhook.apiKey')") is None
+        assert texts[0] == texts[1]
+        expect(password).to_have_accessible_description(
+            re.compile("unknown user name or wrong password")
+        )
+
+        # An empty field is named before anything is sent.
+        page.get_by_label("User name", exact=True).fill("")
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        expect(page.locator("#signin-username-error")).to_have_text("Enter your user name.")
+        expect(page.get_by_label("User name", exact=True)).to_be_focused()
+        expect(alert).to_be_hidden()
+    assert watch.problems == []
+
+
+def test_a_rate_limited_sign_in_says_when_to_try_again(
+    shared_stack: LocalStack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    def refuse(route: Route) -> None:
+        route.fulfill(
+            status=429,
+            headers={"Retry-After": "42"},
+            json={"error": {"code": "rate_limited", "message": "too many sign-in attempts"}},
+        )
+
+    watch = ConsoleWatch()
+    expect.set_options(timeout=WAIT_MS)
+    with _browser(tmp_path, watch) as page, watch.expecting(429):
+        page.route(_path_is("/sessions"), refuse)
+        _sign_in_as_user(page, shared_stack, "ann", PASSWORD)
+        expect(page.get_by_role("alert")).to_have_text(
+            re.compile(r"^Too many sign-in attempts\. Try again in 42 seconds \(at .+\)\.$")
+        )
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert watch.problems == []
+
+
+def test_a_session_ended_elsewhere_returns_to_sign_in_with_a_message(
+    shared_stack: LocalStack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    username = _new_user(shared_stack)
+    watch = ConsoleWatch()
+    expect.set_options(timeout=WAIT_MS)
+    with _browser(tmp_path, watch) as page:
+        _sign_in_as_user(page, shared_stack, username, PASSWORD)
+        expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+        expect(page.locator("#jobs-status")).to_have_text(re.compile(r"^\d+ jobs?$"))
+        Api(shared_stack).call("DELETE", f"/users/{username}")  # which ends its sessions
+        with watch.expecting(401):
+            page.get_by_role("link", name="Monitors").click()
+            expect(page.get_by_role("heading", name="Sign in")).to_be_focused()
+        expect(page.locator("#flash")).to_have_text(re.compile(r"^Your session has ended"))
+        assert page.evaluate("sessionStorage.getItem('cronhook.apiKey')") is None
+        expect(page.locator("#who")).to_be_hidden()
+    assert watch.problems == []
+
+
+def test_a_user_changes_its_password_and_stays_signed_in_with_a_new_session(
+    shared_stack: LocalStack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    username = _new_user(shared_stack)
+    new_password = PASSWORD + " again"
+    watch = ConsoleWatch()
+    expect.set_options(timeout=WAIT_MS)
+    # A user without the admin scope: the account page's key list answers 403 each time.
+    with _browser(tmp_path, watch) as page, watch.expecting(400, 403):
+        _sign_in_as_user(page, shared_stack, username, PASSWORD)
+        expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+        old_token = page.evaluate("sessionStorage.getItem('cronhook.apiKey')")
+        _go(page, "#/account")
+        expect(page.locator("#keys-status")).to_contain_text("Only an admin")
+        current = page.get_by_label("Current password", exact=True)
+        current.fill("not my password")
+        page.get_by_label("New password (at least 10 characters)").fill(new_password)
+        page.get_by_role("button", name="Change password").click()
+        expect(current).to_be_focused()
+        expect(current).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#password-current-error")).to_have_text("is not the current password")
+
+        current.fill(PASSWORD)
+        page.get_by_role("button", name="Change password").click()
+        expect(page.locator("#flash")).to_have_text(
+            "Password changed. Your other sessions have ended."
+        )
+        expect(page.locator("#who")).to_have_text(f"Signed in as {username}")
+        token = page.evaluate("sessionStorage.getItem('cronhook.apiKey')")
+        assert token != old_token
+        assert _as(shared_stack, old_token, "GET", "/jobs").status_code == 401
+        assert _as(shared_stack, token, "GET", "/jobs").status_code == 200
+        expect(current).to_have_value("")
+    assert watch.problems == []
+
+
+def test_a_user_without_a_scope_is_told_its_user_lacks_it(
+    shared_stack: LocalStack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    username = _new_user(shared_stack, ("read",))
+    title = _unique("Read only")
+    Api(shared_stack).create_job(title=title)
+    watch = ConsoleWatch()
+    expect.set_options(timeout=WAIT_MS)
+    with _browser(tmp_path, watch) as page, watch.expecting(403):
+        _sign_in_as_user(page, shared_stack, username, PASSWORD)
+        run = page.get_by_role("button", name=f"Run now: {title}", exact=True)
+        run.click()
+        expect(page.locator("#flash")).to_have_text("Your user lacks the 'run' scope")
+    assert watch.problems == []

@@ -1,7 +1,8 @@
 """The dashboard's static files (index.html, app.js, app.css), read once and kept in memory.
 
 They ship in the Lambda package because they live under chalicelib/. The page holds no secret and
-needs no key to load: it signs in client-side with a key the user pastes.
+needs no key to load: it signs in client-side, with a key the user pastes or the session token
+that `POST /sessions` gives for a user name and password.
 """
 
 from __future__ import annotations

@@ -2,16 +2,19 @@
  *
  * It talks only to this service's own API, through api(): every call is written as
  * api(method, "/route/{param}", {...}) with the route exactly as the API declares it (a test
- * checks each one against the app's routes). The API key lives in sessionStorage, never in an
- * address. Data from the API is put on the page with textContent only, never parsed as HTML.
+ * checks each one against the app's routes). The credential (a pasted API key, or the session
+ * token a sign-in with a user name gave) lives in sessionStorage, never in an address. Data from
+ * the API is put on the page with textContent only, never parsed as HTML.
  */
 (function () {
   "use strict";
 
   // ---- constants ------------------------------------------------------------------------------
 
-  const KEY_STORAGE = "cronhook.apiKey";
+  const KEY_STORAGE = "cronhook.apiKey"; // the bearer credential: a key or a session token
+  const USER_STORAGE = "cronhook.username"; // set only while a user's session is the credential
   const KEY_FORMAT = /^chk_([0-9a-f]{12})_[0-9A-Za-z]{43}$/;
+  const SESSION_PREFIX = "chs_";
   const METHODS = ["GET", "POST", "OPTIONS", "HEAD", "PUT", "DELETE", "TRACE", "CONNECT", "PATCH"];
   const STATUS_TEXT = {
     0: "Not run yet",
@@ -168,6 +171,12 @@
   }
 
   let apiKey = sessionStorage.getItem(KEY_STORAGE);
+  let userName = sessionStorage.getItem(USER_STORAGE);
+
+  /** Whether this tab acts through a user's session (which the API can end) or an API key. */
+  function isSession() {
+    return Boolean(apiKey) && apiKey.startsWith(SESSION_PREFIX);
+  }
 
   /** Call the API: `route` as the API declares it, `{param}`s filled from opts.params. */
   async function api(method, route, opts) {
@@ -177,7 +186,9 @@
     for (const [name, value] of Object.entries(options.query || {})) {
       if (value !== null && value !== undefined && value !== "") url.searchParams.set(name, String(value));
     }
-    const headers = { Accept: "application/json", Authorization: "Bearer " + (options.key || apiKey) };
+    const headers = { Accept: "application/json" };
+    const credential = options.anonymous ? null : options.key || apiKey;
+    if (credential) headers.Authorization = "Bearer " + credential;
     const init = { method, headers, cache: "no-store", credentials: "omit" };
     if (options.body !== undefined) {
       headers["Content-Type"] = "application/json";
@@ -200,8 +211,14 @@
     }
     if (!response.ok) {
       const error = new ApiError(response.status, data && data.error ? data.error : { message: response.statusText });
-      if (response.status === 401 && !options.key && apiKey) {
-        signOut("The API refused this key (unknown or revoked). Sign in again.");
+      if (response.status === 401 && !options.key && !options.anonymous && apiKey) {
+        signOut(isSession()
+          ? "Your session has ended (it expired, was signed out, or your password or user changed). Sign in again."
+          : "The API refused this key (unknown or revoked). Sign in again.");
+      }
+      if (response.status === 403 && isSession() && !options.key) {
+        // The API words a missing scope for keys; a user's session acts with the user's scopes.
+        error.message = error.message.replace(/^this API key lacks/, "Your user lacks");
       }
       if (response.status === 429) {
         error.message = "Too many requests: wait a moment and try again.";
@@ -314,7 +331,9 @@
 
   function signOut(message) {
     apiKey = null;
+    userName = null;
     sessionStorage.removeItem(KEY_STORAGE);
+    sessionStorage.removeItem(USER_STORAGE);
     cache.jobs = null;
     cache.folders = null;
     $("#runs-list").replaceChildren();
@@ -354,6 +373,8 @@
     for (const view of views) $("#view-" + view).hidden = view !== name;
     $("#nav").hidden = !apiKey;
     $("#sign-out").hidden = !apiKey;
+    $("#who").hidden = !apiKey;
+    $("#who").textContent = !apiKey ? "" : isSession() ? "Signed in as " + (userName || "a user") : "Signed in with an API key";
     for (const link of $$("#nav a")) {
       const current = link.dataset.nav === name || (link.dataset.nav === "jobs" && (name === "editor" || name === "history"));
       if (current) link.setAttribute("aria-current", "page");
@@ -504,13 +525,100 @@
       showError(form, new LocalError("key", err.message));
       return;
     }
-    apiKey = key;
-    sessionStorage.setItem(KEY_STORAGE, key);
+    $("#signin-key").value = "";
+    keepCredential(key, null);
+  }
+
+  /** Keep what signs this tab in (a key, or a user's session token and its user name) and show
+   * the page the address asks for. */
+  function keepCredential(credential, user) {
+    apiKey = credential;
+    userName = user;
+    sessionStorage.setItem(KEY_STORAGE, credential);
+    if (user) sessionStorage.setItem(USER_STORAGE, user);
+    else sessionStorage.removeItem(USER_STORAGE);
     describeGap = DESCRIBE_GAP_MS;
     describePausedUntil = 0;
-    $("#signin-key").value = "";
     if (!location.hash || location.hash === "#/signin") location.hash = "#/jobs";
     else route();
+  }
+
+  /** When to try again after a 429, in words: "in 42 seconds (at 14:03:20)". */
+  function retryWhen(seconds) {
+    if (!seconds) return "in a minute";
+    const at = new Date(Date.now() + seconds * 1000).toLocaleTimeString();
+    const span = seconds < 90 ? `${seconds} second${seconds === 1 ? "" : "s"}` : `${Math.ceil(seconds / 60)} minutes`;
+    return `in ${span} (at ${at})`;
+  }
+
+  /** POST /sessions: the session token of these credentials, or an ApiError whose message is
+   * the one to show (the API's own for wrong credentials: it never says which was wrong). */
+  async function openSession(username, password) {
+    try {
+      return await api("POST", "/sessions", { body: { username, password }, anonymous: true });
+    } catch (err) {
+      if (err.status === 429) err.message = `Too many sign-in attempts. Try again ${retryWhen(err.retryAfter)}.`;
+      throw err;
+    }
+  }
+
+  async function signInUser() {
+    const form = $("#signin-user-form");
+    clearErrors(form);
+    const username = $("#signin-username").value.trim();
+    const password = $("#signin-password").value;
+    if (!username) {
+      showError(form, new LocalError("username", "Enter your user name."));
+      return;
+    }
+    if (!password) {
+      showError(form, new LocalError("password", "Enter your password."));
+      return;
+    }
+    let signed;
+    const button = $("button[type=submit]", form);
+    button.disabled = true; // one sign-in at a time: each is charged to the rate limit
+    try {
+      signed = await openSession(username, password);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      // Wrong credentials (401) and a rate limit (429) are about both fields: the message goes
+      // to the form (an alert both fields name), and the password is to be typed again.
+      const box = $("#signin-user-error");
+      box.textContent = err.status === 400 && err.field ? err.field + ": " + err.message : err.message;
+      box.hidden = false;
+      $("#signin-password").value = "";
+      $("#signin-password").focus();
+      return;
+    } finally {
+      button.disabled = false;
+    }
+    const scopes = (signed.user && signed.user.scopes) || [];
+    if (!scopes.includes("read") && !scopes.includes("admin")) {
+      // The dashboard reads before anything else; the unused token is dropped (it expires).
+      showError(form, new LocalError("username", "This user may not read jobs: the dashboard needs the read scope (or admin)."));
+      return;
+    }
+    $("#signin-password").value = "";
+    keepCredential(signed.token, signed.user.username);
+  }
+
+  /** The sign-out button: a session is ended at the API first (so the token dies everywhere),
+   * then this tab forgets it; a pasted key is only forgotten (keys are revoked on purpose). */
+  async function signOutClicked() {
+    let message;
+    if (isSession()) {
+      try {
+        await api("DELETE", "/sessions/current", { key: apiKey });
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err;
+        if (err.status !== 401) {
+          message = `Signed out of this tab, but the API did not end the session (${err.message}): ` +
+            "it ends by itself within 24 hours of the sign-in.";
+        }
+      }
+    }
+    signOut(message);
   }
 
   // ---- schedules: descriptions, cron <-> lists --------------------------------------------------
@@ -2011,6 +2119,9 @@
     // the key list: it shows once they are all drawn, so that nothing they add moves it under a
     // click (a click on the moving "Create key" button landed elsewhere and was lost).
     $("#key-form").hidden = true;
+    $("#password-card").hidden = !isSession();
+    $("#password-current").value = "";
+    $("#password-new").value = "";
     const loaded = await Promise.allSettled([loadScheduler(), loadNotifications(), loadKeys()]);
     $("#key-form").hidden = !(loaded[2].status === "fulfilled" && loaded[2].value);
     for (const result of loaded) if (result.status === "rejected") throw result.reason;
@@ -2039,7 +2150,7 @@
       describeScheduler(enabled);
     } catch (err) {
       box.checked = !box.checked;
-      if (err.status === 403) err.message = "Only an admin key can switch the scheduler.";
+      if (err.status === 403) err.message = "Only an admin (key or user) can switch the scheduler.";
       throw err;
     } finally {
       box.disabled = false;
@@ -2065,7 +2176,7 @@
       $("#notify-secret").hidden = !data.signingSecret;
       $("#notify-secret-value").value = data.signingSecret || "";
     } catch (err) {
-      if (err.status === 403) err.message = "Only an admin key can change where notifications go.";
+      if (err.status === 403) err.message = "Only an admin (key or user) can change where notifications go.";
       showError(form, err);
     }
   }
@@ -2077,12 +2188,12 @@
       ({ keys } = await api("GET", "/keys"));
     } catch (err) {
       if (err.status !== 403) throw err;
-      status.textContent = "Only an admin key can list and create API keys.";
+      status.textContent = "Only an admin (key or user) can list and create API keys.";
       $("#keys-table tbody").replaceChildren();
       $("#key-form").hidden = true;
       return false;
     }
-    const mine = (apiKey.match(KEY_FORMAT) || [])[1];
+    const mine = (apiKey.match(KEY_FORMAT) || [])[1]; // none while a user's session signs in
     const body = $("#keys-table tbody");
     body.replaceChildren(...keys.map((key) => keyRow(key, key.keyId === mine)));
     const active = keys.filter((k) => !k.revoked).length;
@@ -2148,13 +2259,50 @@
     }
   }
 
+  /** A user changes its own password; the API then ends every session of the user, this tab's
+   * too, so the tab signs in again with the new password. */
+  async function changePassword() {
+    const form = $("#password-form");
+    clearErrors(form);
+    const current = $("#password-current").value;
+    const password = $("#password-new").value;
+    if (!current) {
+      showError(form, new LocalError("currentPassword", "Enter your current password."));
+      return;
+    }
+    if (password.length < 10) {
+      showError(form, new LocalError("password", "Use at least 10 characters."));
+      return;
+    }
+    try {
+      await api("PUT", "/users/{username}/password", { params: { username: userName }, body: { password, currentPassword: current } });
+    } catch (err) {
+      showError(form, err);
+      return;
+    }
+    $("#password-current").value = "";
+    $("#password-new").value = "";
+    const user = userName;
+    let signed;
+    try {
+      signed = await openSession(user, password);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      signOut("Your password was changed, which ended your sessions: sign in with the new one. " + err.message);
+      return;
+    }
+    flashNext("Password changed. Your other sessions have ended.");
+    keepCredential(signed.token, signed.user.username || user);
+  }
+
   // ---- start ----------------------------------------------------------------------------------------
 
   function start() {
     fillPickers();
     fillTimeZones();
     onSubmit($("#signin-form"), signIn);
-    $("#sign-out").addEventListener("click", () => signOut());
+    onSubmit($("#signin-user-form"), signInUser);
+    $("#sign-out").addEventListener("click", guard(signOutClicked));
     $("#jobs-search").addEventListener("input", () => {
       if ($("#jobs-exact").checked) {
         exactSearch.seq += 1; // an answer still coming is for an older text
@@ -2204,6 +2352,7 @@
     $("#scheduler-enabled").addEventListener("change", guard(toggleScheduler));
     onSubmit($("#notify-form"), saveNotifications);
     onSubmit($("#key-form"), createKey);
+    onSubmit($("#password-form"), changePassword);
     onSubmit($("#monitor-form"), createMonitor);
     for (const input of $$(".notice input")) input.addEventListener("focus", () => input.select());
     window.addEventListener("hashchange", route);
