@@ -290,16 +290,32 @@ def sign_in(request: Request) -> Response:
     payload = body(request)
     if not isinstance(payload, dict):
         raise ValidationError('send {"username": ..., "password": ...}', field="body")
-    signed = _users().sign_in(payload.get("username"), payload.get("password"), source_ip(request))
+    signed = _users().sign_in(
+        payload.get("username"), payload.get("password"), source_ip(request), renew=True
+    )
     from chalicelib.users import user_to_api
 
     answer = {"token": signed.token, "expiresAt": signed.session.expires_at}
     return _reply({**answer, "user": user_to_api(signed.user)}, 201)
 
 
-@endpoint("/sessions/current", ["DELETE"], "read")
+@endpoint("/sessions/current", ["GET"], auth.ANY)
+def current_session(principal: auth.Principal, request: Request) -> dict[str, Any]:
+    """Who the session that authenticates this call is, and until when it lasts (an API key is
+    not a session: 400)."""
+    from chalicelib.users import user_to_api
+
+    token = auth.presented_key(request.headers) or ""
+    if principal.username is None:
+        raise BadRequest("this call is authenticated with an API key, not a session")
+    session, user = _users().session_of(token)
+    return {"user": user_to_api(user), "expiresAt": session.expires_at}
+
+
+@endpoint("/sessions/current", ["DELETE"], auth.ANY)
 def sign_out(principal: auth.Principal, request: Request) -> dict[str, Any]:
-    """Ends the session that authenticates this call (an API key is not a session: 400)."""
+    """Ends the session that authenticates this call, whatever its user's scopes (an API key is
+    not a session: 400)."""
     token = auth.presented_key(request.headers) or ""
     if principal.username is None or not _users().sign_out(token):
         raise BadRequest("this call is authenticated with an API key, not a session")

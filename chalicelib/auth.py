@@ -80,6 +80,9 @@ def validate_allowlist(entries: object, field: str = "ipAllowlist") -> list[str]
     return out
 
 
+ANY = "any"  # a route any key or signed-in user may call, whatever its scopes
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: the account a key (or a user's session) belongs to and what it may do."""
@@ -99,8 +102,11 @@ class Principal:
     username: str | None = None  # set when a user's session authenticated the call
 
     def require(self, scope: str) -> None:
-        if "admin" not in self.scopes and scope not in self.scopes:
-            raise Forbidden(f"this API key lacks the {scope!r} scope")
+        """Forbidden unless this key or user holds `scope` (or admin); ANY asks for none."""
+        if scope == ANY or "admin" in self.scopes or scope in self.scopes:
+            return
+        who = "this user" if self.username is not None else "this API key"
+        raise Forbidden(f"{who} lacks the {scope!r} scope")
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:

@@ -87,8 +87,11 @@ def _op(
         op["responses"][status]["content"].update(
             {"text/plain": {"schema": _STR}, "application/xml": {"schema": _STR}}
         )
-    if scope:
+    if scope == "any":
+        op["description"] = "Needs an API key or a session, with any scope."
+    elif scope:
         op["description"] = f"Needs an API key with the `{scope}` scope (or `admin`)."
+    if scope:
         op["security"] = [{"bearer": []}, {"apiKey": []}]
         for code, text in _ERRORS.items():
             if code in ("400", "409", "413") and request is None and not params and not listing:

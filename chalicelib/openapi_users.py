@@ -37,7 +37,8 @@ def paths() -> dict[str, Any]:
     )
     sign_in = _op(
         "Sign in with a user name and password; the session token acts with the user's scopes "
-        "for 24 hours. A wrong password and an unknown user get the same 401.",
+        "until 24 hours after its last use. A wrong password and an unknown user get the same "
+        "401.",
         None,
         signed_in,
         request=obj({"username": _STR, "password": _STR}),
@@ -51,11 +52,17 @@ def paths() -> dict[str, Any]:
             "429": {"description": "Too many sign-in attempts for the user or the address"},
         }
     )
-    sign_out = _op("Sign out: end the session that authenticates this call", "read", empty)
-    sign_out["responses"]["400"] = {
-        "description": "The call is authenticated with an API key, not a session",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
+    sign_out = _op("Sign out: end the session that authenticates this call", "any", empty)
+    current = _op(
+        "The signed-in user and when the session ends (24 hours after its last use)",
+        "any",
+        obj({"user": _USER, "expiresAt": {"type": "integer"}}, ["user", "expiresAt"]),
+    )
+    for op in (sign_out, current):
+        op["responses"]["400"] = {
+            "description": "The call is authenticated with an API key, not a session",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
     return {
         "/users": {
             "post": _op(
@@ -88,5 +95,5 @@ def paths() -> dict[str, Any]:
             )
         },
         "/sessions": {"post": sign_in},
-        "/sessions/current": {"delete": sign_out},
+        "/sessions/current": {"get": current, "delete": sign_out},
     }

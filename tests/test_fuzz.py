@@ -351,9 +351,14 @@ def config(ids: dict[str, list[str]]) -> str:
         'include-path = "/authService/accounts/login"',
         'checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "405", "429"]',
         "",
-        # The fuzzer calls with an API key; signing out needs a session, so 400 is its answer.
+        # The fuzzer calls with an API key; the session's own calls need a session, so 400 is
+        # their answer.
         "[[operations]]",
         'include-name = "DELETE /sessions/current"',
+        'checks.positive_data_acceptance.expected-statuses = ["2xx", "400"]',
+        "",
+        "[[operations]]",
+        'include-name = "GET /sessions/current"',
         'checks.positive_data_acceptance.expected-statuses = ["2xx", "400"]',
     ]
     return "\n".join(lines) + "\n"

@@ -193,3 +193,30 @@ def test_it_names_the_field_of_a_malformed_sign_in(api: Api) -> None:
     response = api.post("/sessions", None, raw="[1,2]")
     assert response.status_code == 400 and body(response)["error"]["field"] == "body"
     assert api.post("/sessions", None, {"username": 5, "password": None}).status_code == 401
+
+
+def test_a_dashboard_session_lasts_a_day_after_its_last_use_and_says_who_it_is(
+    api: Api, alice: Persona, stores: Any
+) -> None:
+    add_user(api, alice)
+    signed = body(api.post("/sessions", None, {"username": "ada", "password": PASSWORD}))
+    record = stores.users.get_session(users.token_hash(signed["token"]))
+    assert record.renew_s == 86400  # renewed on use, as a web session is
+    me = api.get("/sessions/current", Persona("ada", "acct-alice", signed["token"], ""))
+    assert me.status_code == 200
+    assert body(me)["user"]["username"] == "ada" and body(me)["expiresAt"] >= signed["expiresAt"]
+    assert api.get("/sessions/current", alice).status_code == 400  # a key is not a session
+
+
+def test_a_user_without_read_may_still_sign_out(api: Api, alice: Persona) -> None:
+    created = api.post(
+        "/users", alice, {"username": "runner", "password": PASSWORD, "scopes": ["run"]}
+    )
+    assert created.status_code == 201, created.body
+    token = body(api.post("/sessions", None, {"username": "runner", "password": PASSWORD}))["token"]
+    runner = Persona("runner", "acct-alice", token, "")
+    denied = api.get("/jobs", runner)
+    assert denied.status_code == 403
+    assert body(denied)["error"]["message"] == "this user lacks the 'read' scope"
+    assert api.delete("/sessions/current", runner).status_code == 200
+    assert api.get("/jobs", runner).status_code == 401

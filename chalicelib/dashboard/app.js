@@ -217,8 +217,8 @@
           : "The API refused this key (unknown or revoked). Sign in again.");
       }
       if (response.status === 403 && isSession() && !options.key) {
-        // The API words a missing scope for keys; a user's session acts with the user's scopes.
-        error.message = error.message.replace(/^this API key lacks/, "Your user lacks");
+        // A user's session acts with the user's scopes.
+        error.message = error.message.replace(/^this user lacks/, "Your user lacks");
       }
       if (response.status === 429) {
         error.message = "Too many requests: wait a moment and try again.";

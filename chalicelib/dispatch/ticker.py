@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 DUE_LIMIT = 10_000  # due keys read per shard and round of a tick
 DRAIN_BUDGET_S = 40  # a tick starts no new round of claims after this (it must end in its minute)
 POOL_SIZE = 16
+INLINE_MAX_CALL_S = 30  # a task's calls inline may last this long at most (its timeouts)
 INLINE_POOL_SIZE = 64  # threads running the tick's inline batch (at most inline_max runs)
 
 
@@ -94,8 +95,12 @@ def deliver(d: Dispatcher, tasks: list[Task], report: Counter[str]) -> None:
     if not tasks:
         return
     soon = d.clock() + d.settings.inline_wait_s
-    near = [t for t in tasks if t.deliver_at <= soon]
-    later = [t for t in tasks if t.deliver_at > soon]
+    # Inline only what ends within the tick's minute: a tick that overran it would hold up the
+    # next (the tick runs one at a time when deployed), so a longer call goes to the queue.
+    near: list[Task] = []
+    later: list[Task] = []
+    for task in tasks:
+        (near if task.deliver_at <= soon and _short(d, task) else later).append(task)
     if len(near) > d.settings.inline_max:
         near, later = [], tasks
     if later:
@@ -111,6 +116,14 @@ def deliver(d: Dispatcher, tasks: list[Task], report: Counter[str]) -> None:
             inline = [replace(t, inline=True) for t in ordered]
             for result in pool.map(lambda task: worker.run_on_time(d, task), inline):
                 report.update(result)
+
+
+def _short(d: Dispatcher, task: Task) -> bool:
+    """Whether the task's calls end within INLINE_MAX_CALL_S, whatever their targets do."""
+    seconds = planning.timeout(task.job, d.settings)
+    if task.overrides and task.overrides.get("timeout", -1) > 0:
+        seconds = task.overrides["timeout"]
+    return seconds * len(task.runs) <= INLINE_MAX_CALL_S
 
 
 def claim_early(d: Dispatcher, job: JobRecord) -> int:

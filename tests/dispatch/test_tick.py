@@ -268,3 +268,15 @@ def test_ticks_of_different_shards_claim_their_own_jobs_and_one_sweeps(world: Wo
     even = world.dispatcher.tick(T0 + 30, shards=[0])
     assert even["claimed"] == len(by_shard[0])
     assert isinstance(world.stores.state.get_value("sweep#mark"), int)
+
+
+def test_a_run_whose_call_may_outlast_the_ticks_minute_goes_through_the_queue(
+    world: World, target: HTTPServer
+) -> None:
+    quick = world.job(url=ok_handler(target, "/quick"))
+    slow = world.job(url=ok_handler(target, "/slow"), requestTimeout=60)
+    report = world.dispatcher.tick(T0 + 30)
+    assert (report["inline"], report["queued"]) == (1, 1)
+    assert [r.state for r in world.runs(quick)] == ["done"]
+    sent = world.queue.drain()
+    assert [task["job"] for task, _ in sent_tasks(sent)] == [slow]
