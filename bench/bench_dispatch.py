@@ -3,24 +3,29 @@ when each call arrives; next to bare thread pools firing the same 1,000 calls in
 
     python bench/bench_dispatch.py
 
-Three loops take turns, ROUNDS times, each on a fresh `Sink` (bench/common.py):
+Four loops take turns, ROUNDS times, each on a fresh `Sink` (bench/common.py):
 - dispatch: 1,000 jobs in the in-memory stores (moto's speed is not ours), created through
   `Service` with a one-shot schedule `{"at": S}` for a whole second S about LEAD_S ahead, each
   with its own path on the sink. `Dispatcher.tick(now)` runs with the real clock and sleep,
   `inline_max` = 1,000 and `inline_wait_s` = INLINE_WAIT_S, so it claims every slot, waits for S
-  on its thread pool and runs them all inline (call, then record).
-- executor pool: `POOL_SIZE` threads wait for S, then call `executor.execute` with the request
+  on its thread pool and runs them all inline (call, then record). The bench subclasses
+  `Dispatcher` and wraps its private `_deliver` to note when delivery starts (claim time, CPU).
+- executor pool: POOL_THREADS threads wait for S, then call `executor.execute` with the request
   the dispatcher would build (signed, timed, SSRF-guarded); no store, no records. The gap between
-  this and dispatch is the dispatcher's own cost; the gap to urllib3 is the executor's.
-- baseline: `POOL_SIZE` threads wait for S, then `urllib3.PoolManager(maxsize=POOL_SIZE)` GETs;
-  the ceiling on this machine.
+  this and dispatch is the dispatcher's own cost; the gap to the baseline is the executor's. Its
+  pool keeps up to `transport.POOL_SIZE` idle connections to the one sink, as dispatch does.
+- baseline: POOL_THREADS threads wait for S, then each call opens its own connection with
+  urllib3 (a new pool, one GET, closed), as 1,000 distinct targets would need.
+- keep-alive baseline: the same threads through one `urllib3.PoolManager(maxsize=POOL_THREADS)`
+  that reuses its connections to the one sink, which the executor cannot do for distinct
+  targets: shown beside as `keepalive_ratio`.
 Each loop first makes one call to the sink (a warm Lambda has its modules loaded). Jitter is the
 arrival time minus S, over the arrivals of every round; runs per second is 1,000 over the time
-from S to the last arrival (median of the rounds), for all three loops alike; CPU per run is
-this process's (the sink runs in a child) from S to the end, less noisy than throughput on a
-shared machine. `claim_ms` is how
-long the tick claimed before it began to wait for S (a warning is printed if it claimed past S,
-which would put its claims into the jitter).
+from S to the last arrival (median of the rounds), for all loops alike; CPU per run is this
+process's (the sink runs in a child) from S to the end, less noisy than throughput on a shared
+machine. `claim_ms` is how long the tick claimed before it began to wait for S (a warning is
+printed if it claimed past S, which would put its claims into the jitter). Goals (issue 25):
+`ratio_to_baseline` >= 0.8; `jitter_ms.p99` <= 1.25 x `baseline_jitter_ms.p99` and <= 1,000 ms.
 
 Also: the same dispatch on moto (MOTO_JOBS jobs, S far enough ahead for moto's slow claims, and
 DynamoDB calls made one at a time as in tests/test_runs_api.py, because moto is not atomic per
@@ -49,6 +54,9 @@ ROUNDS = 3
 LEAD_S = 1.5  # the planned second is at least this far after the jobs are in the store
 POOL_LEAD_S = 0.5  # the bare pools have nothing to prepare
 TIMEOUT_S = 10
+# The bare pools' threads: as many as the tick's inline pool (chalicelib.dispatch's
+# INLINE_POOL_SIZE today), so that the comparison is of the work per call, not of concurrency.
+POOL_THREADS = 64
 # The whole lead runs inline, whatever the default `inline_wait_s` (2 s, less than S may be ahead
 # here, and far less than moto's lead): this bench measures the inline path.
 INLINE_WAIT_S = 125.0
@@ -160,17 +168,17 @@ def dispatch_once(count: int, lead_s: float = LEAD_S) -> Sample:
 
 
 def pool_once(count: int, kind: str, lead_s: float = POOL_LEAD_S) -> Sample:
-    """POOL_SIZE threads wait for the planned second, then make `count` calls: with the
-    executor (`kind="executor"`) or plain urllib3 (`kind="urllib3"`)."""
+    """POOL_THREADS threads wait for the planned second, then make `count` calls: with the
+    executor (`kind="executor"`), or plain urllib3 on a new connection per call
+    (`kind="urllib3"`, the baseline) or on kept-alive connections (`kind="keepalive"`)."""
     import urllib3
 
     from bench.common import Sink
     from chalicelib import executor, runs, signing
-    from chalicelib.dispatch import POOL_SIZE
 
     policy = executor.Policy(allow_private=True)
     secret = signing.new_secret()
-    manager = urllib3.PoolManager(maxsize=POOL_SIZE)
+    manager = urllib3.PoolManager(maxsize=POOL_THREADS)
     with Sink() as sink:
         planned = _planned(lead_s)
 
@@ -185,11 +193,25 @@ def pool_once(count: int, kind: str, lead_s: float = POOL_LEAD_S) -> Sample:
             )
             return executor.execute(request, policy).ok
 
-        def by_urllib3(n: int) -> bool:
+        def by_new_connection(n: int) -> bool:
+            # What a PoolManager does for a target it has not seen: a pool, one connection.
+            pool = urllib3.HTTPConnectionPool("127.0.0.1", sink.port, maxsize=1, retries=False)
+            try:
+                response = pool.request("GET", f"/job/{n}", timeout=TIMEOUT_S)
+            finally:
+                pool.close()
+            return response.status == 200
+
+        def by_keepalive(n: int) -> bool:
             response = manager.request("GET", f"{sink.url}/job/{n}", timeout=TIMEOUT_S)
             return response.status == 200
 
-        call: Callable[[int], bool] = by_executor if kind == "executor" else by_urllib3
+        calls: dict[str, Callable[[int], bool]] = {
+            "executor": by_executor,
+            "urllib3": by_new_connection,
+            "keepalive": by_keepalive,
+        }
+        call = calls[kind]
         if kind == "executor":
             _warm(sink.url)
         else:
@@ -200,7 +222,7 @@ def pool_once(count: int, kind: str, lead_s: float = POOL_LEAD_S) -> Sample:
             return call(n)
 
         cpu = time.process_time()  # the threads sleep until S: they spend no CPU before it
-        with ThreadPoolExecutor(POOL_SIZE) as pool:
+        with ThreadPoolExecutor(POOL_THREADS) as pool:
             answered = sum(pool.map(fire, range(count)))
         cpu_s = time.process_time() - cpu
         arrivals = sink.arrivals()
@@ -277,7 +299,12 @@ def run() -> dict[str, float]:
     moto_count = int(budget(MOTO_JOBS, 10))
     lead, pool_lead = budget(LEAD_S, 0.5), budget(POOL_LEAD_S, 0.2)
 
-    samples: dict[str, list[Sample]] = {"dispatch": [], "executor": [], "urllib3": []}
+    samples: dict[str, list[Sample]] = {
+        "dispatch": [],
+        "executor": [],
+        "urllib3": [],
+        "keepalive": [],
+    }
     for _ in range(rounds):
         for kind in samples:
             if kind == "dispatch":
@@ -293,22 +320,30 @@ def run() -> dict[str, float]:
     def cpu_ms(kind: str) -> float:
         return round(1000 * median(s.cpu_s for s in samples[kind]) / count, 4)
 
+    def jitter(kind: str) -> dict[str, float]:
+        return summary(1000 * o for s in samples[kind] for o in s.offsets)
+
     dispatch = samples["dispatch"]
-    jitter = summary(1000 * o for s in dispatch for o in s.offsets)
     figures = {
         "dispatch.runs_per_s": round(rate("dispatch"), 1),
         "dispatch.baseline_runs_per_s": round(rate("urllib3"), 1),
+        "dispatch.keepalive_runs_per_s": round(rate("keepalive"), 1),
         "dispatch.executor_pool_runs_per_s": round(rate("executor"), 1),
         "dispatch.tick_to_last_ms": round(1000 * median(s.last_s for s in dispatch), 1),
         "dispatch.baseline_to_last_ms": round(
             1000 * median(s.last_s for s in samples["urllib3"]), 1
         ),
         "dispatch.first_arrival_ms": round(1000 * median(min(s.offsets) for s in dispatch), 1),
+        "dispatch.baseline_first_arrival_ms": round(
+            1000 * median(min(s.offsets) for s in samples["urllib3"]), 1
+        ),
         "dispatch.claim_ms": round(1000 * median(s.claim_s for s in dispatch), 1),
         "dispatch.cpu_ms_per_run": cpu_ms("dispatch"),
         "dispatch.executor_pool_cpu_ms_per_run": cpu_ms("executor"),
         "dispatch.baseline_cpu_ms_per_run": cpu_ms("urllib3"),
+        "dispatch.keepalive_cpu_ms_per_run": cpu_ms("keepalive"),
         "dispatch.jobs": float(count),
+        "dispatch.pool_threads": float(POOL_THREADS),
         "dispatch.moto_runs_per_s": round(moto.runs_per_s, 1),
         "dispatch.moto_jobs": float(moto_count),
         "dispatch.moto_claim_ms": round(1000 * moto.claim_s, 1),
@@ -316,13 +351,23 @@ def run() -> dict[str, float]:
         "dispatch.queued_tick_ms": round(1000 * enqueue_s, 1),
         "dispatch.queued_per_s": round(count / enqueue_s, 1),
     }
-    for name, value in jitter.items():
+    for name, value in jitter("dispatch").items():
         figures[f"dispatch.jitter_ms.{name}"] = round(value, 1)
-    figures["dispatch.ratio_to_baseline"] = round(
-        figures["dispatch.runs_per_s"] / figures["dispatch.baseline_runs_per_s"], 3
+    for name, value in jitter("urllib3").items():
+        figures[f"dispatch.baseline_jitter_ms.{name}"] = round(value, 1)
+    for name, value in jitter("executor").items():
+        figures[f"dispatch.executor_pool_jitter_ms.{name}"] = round(value, 1)
+    baseline = figures["dispatch.baseline_runs_per_s"]
+    figures["dispatch.ratio_to_baseline"] = round(figures["dispatch.runs_per_s"] / baseline, 3)
+    figures["dispatch.keepalive_ratio"] = round(
+        figures["dispatch.runs_per_s"] / figures["dispatch.keepalive_runs_per_s"], 3
     )
     figures["dispatch.executor_pool_ratio_to_baseline"] = round(
-        figures["dispatch.executor_pool_runs_per_s"] / figures["dispatch.baseline_runs_per_s"], 3
+        figures["dispatch.executor_pool_runs_per_s"] / baseline, 3
+    )
+    # The issue's jitter goal: p99 at most 1.25 x the bare pool's p99 (and at most 1,000 ms).
+    figures["dispatch.jitter_p99_to_baseline"] = round(
+        figures["dispatch.jitter_ms.p99"] / figures["dispatch.baseline_jitter_ms.p99"], 3
     )
     if any(s.slack_s < 0 for s in [*dispatch, moto]):
         # Its claims ended after the planned second: the jitter includes them; give more lead.
