@@ -102,6 +102,10 @@ class Progress:
     def timed_out(self) -> bool:
         return self.expired or time.perf_counter() >= self.deadline
 
+    def total_us(self) -> int:
+        """Microseconds from the start of the call to its end (0 before it ended)."""
+        return 0 if self.end is None else int((self.end - self.t0) * 1_000_000)
+
     def stats(self) -> dict[str, int]:
         """Microseconds from the start of the call, as libcurl reports them; 0 = not reached."""
 
@@ -152,6 +156,15 @@ class Watchdog:
         self._wake_at = float("inf")
         self._thread: threading.Thread | None = None
 
+    def start(self) -> None:
+        """Start the thread that cuts late calls (the first watched call would otherwise)."""
+        with self.lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="cronhook-deadline", daemon=True
+                )
+                self._thread.start()
+
     def watch(self, call: Progress, sock: socket.socket) -> None:
         import socket as socket_module
 
@@ -163,21 +176,24 @@ class Watchdog:
             elif call not in self._calls:
                 self._calls.add(call)
                 if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._run, name="cronhook-deadline", daemon=True
-                    )
-                    self._thread.start()
+                    self.start()  # the lock is reentrant
                 if call.deadline < self._wake_at:
                     self._wake_at = call.deadline
                     self.lock.notify()
 
     def unwatch(self, call: Progress) -> bool:
-        """Stop watching the call's socket; True if it was already cut at the deadline."""
+        """Stop watching the call's socket; True if it was already cut at the deadline. Until
+        it connects again, the call has no socket to cut, and `remaining` keeps its deadline."""
         with self.lock:
             self._drop(call)
+            self._calls.discard(call)
             return call.expired
 
     def release(self, call: Progress) -> None:
+        # Only this call's own thread watches it: when nothing is watched (the usual end, after
+        # `unwatch`), there is nothing to drop, and the lock that every call takes is spared.
+        if call.watched is None and call not in self._calls:
+            return
         with self.lock:
             self._drop(call)
             self._calls.discard(call)
@@ -246,6 +262,7 @@ class Transport:
         self._lock = threading.Lock()
         self._pools: OrderedDict[tuple[Any, ...], HTTPConnectionPool] = OrderedDict()
         self._contexts: dict[tuple[bool, str | None], ssl.SSLContext] = {}
+        self._context_lock = threading.Lock()
 
         class FirstByteResponse(http.client.HTTPResponse):
             def begin(self) -> None:
@@ -399,7 +416,14 @@ class Transport:
         """
         key = (verify, ca_file if verify else None)
         context = self._contexts.get(key)
-        if context is None:
+        if context is not None:
+            return context
+        # One thread builds it (loading certifi's bundle costs ~20 ms of CPU): a burst of
+        # HTTPS calls at one second would otherwise build one each, all at once.
+        with self._context_lock:
+            context = self._contexts.get(key)
+            if context is not None:
+                return context
             import ssl
 
             if verify:
@@ -413,12 +437,17 @@ class Transport:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
             context.minimum_version = ssl.TLSVersion.TLSv1_2
-            context = self._contexts.setdefault(key, context)
+            self._contexts[key] = context
         return context
 
 
 _transports: list[Transport] = []
 _transport_lock = threading.Lock()
+
+
+def built() -> bool:
+    """Whether the process's Transport exists (urllib3 is loaded)."""
+    return bool(_transports)
 
 
 def get() -> Transport:
