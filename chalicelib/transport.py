@@ -8,6 +8,7 @@ the Lambda's cold start imports this module for every route.
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 from collections import OrderedDict
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
     from urllib3.connectionpool import HTTPConnectionPool
 
+_UTC = datetime.UTC
 POOL_SIZE = 4  # idle keep-alive connections kept per (scheme, address, port, TLS name, trust)
 _MAX_POOLS = 32
 MAX_TIMEOUT_S = 300  # the longest a call's timeout may be, also when changed in flight
@@ -480,9 +482,16 @@ def _not_after(der: bytes | None) -> int | None:
             text = str(1900 + year if year >= 50 else 2000 + year) + text[2:]
         elif tag != 0x18:  # GeneralizedTime YYYYMMDDHHMMSSZ
             return None
-        import calendar
-
-        return calendar.timegm(time.strptime(text[:14], "%Y%m%d%H%M%S"))
+        if not (text[:14].isascii() and text[:14].isdigit()):
+            return None
+        # By hand, not time.strptime: that one takes a module-wide lock, and a burst of new TLS
+        # connections at one second would queue on it.
+        year, month, day, hour, minute, second = (
+            int(text[a:b]) for a, b in ((0, 4), (4, 6), (6, 8), (8, 10), (10, 12), (12, 14))
+        )
+        # datetime checks the ranges; a leap second (60) counts as the one before it.
+        at = datetime.datetime(year, month, day, hour, minute, min(second, 59), tzinfo=_UTC)
+        return int(at.timestamp()) + (second == 60)
     except (IndexError, ValueError):
         return None
 

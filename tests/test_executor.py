@@ -926,3 +926,34 @@ def test_it_does_not_wait_for_a_time_that_has_passed() -> None:
     slept: list[float] = []
     wait_until(99.0, clock=lambda: 100.0, sleep=slept.append)
     assert slept == []
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    size = len(content)
+    if size < 128:
+        return bytes([tag, size]) + content
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(length)]) + length + content
+
+
+def _certificate_valid_until(not_after: bytes, tag: int) -> bytes:
+    """A DER certificate skeleton: version, serial, signature, issuer, then its validity."""
+    validity = _der(0x30, _der(tag, b"200101000000Z") + _der(tag, not_after))
+    fields = _der(0xA0, _der(0x02, b"\x02")) + _der(0x02, b"\x01") + _der(0x30, b"") * 2
+    return _der(0x30, _der(0x30, fields + validity))
+
+
+@pytest.mark.parametrize(
+    ("not_after", "tag", "expiry"),
+    [
+        (b"491231235959Z", 0x17, 2_524_607_999),  # UTCTime: 49 is 2049
+        (b"500101000000Z", 0x17, -631_152_000),  # and 50 is 1950
+        (b"20991231235960Z", 0x18, 4_102_444_800),  # a leap second, as time.strptime reads it
+        (b"20261301000000Z", 0x18, None),  # no 13th month
+        (b"2026x201000000Z", 0x18, None),
+    ],
+)
+def test_it_reads_the_certificate_expiry_from_its_der(
+    not_after: bytes, tag: int, expiry: int | None
+) -> None:
+    assert transport._not_after(_certificate_valid_until(not_after, tag)) == expiry
