@@ -6,20 +6,20 @@ when each call arrives; next to bare thread pools firing the same 1,000 calls in
 Four loops take turns, ROUNDS times, each on a fresh `Sink` (bench/common.py):
 - dispatch: 1,000 jobs in the in-memory stores (moto's speed is not ours), created through
   `Service` with a one-shot schedule `{"at": S}` for a whole second S about LEAD_S ahead, each
-  with its own path on the sink. `Dispatcher.tick(now)` runs with the real clock and sleep,
+  with its own path on the sink, at one of its ADDRESSES loopback addresses in turn (distinct
+  targets: no kept-alive connection to reuse). `Dispatcher.tick(now)` runs with the real clock and sleep,
   `inline_max` = 1,000 and `inline_wait_s` = INLINE_WAIT_S, so it claims every slot, waits for S
   on its thread pool and runs them all inline (call, then record). The bench subclasses
   `Dispatcher` and wraps its private `_deliver` to note when delivery starts (claim time, CPU).
 - executor pool: POOL_THREADS threads wait for S (`executor.prepare`, then
   `executor.wait_until`), then call `executor.execute` with the request the dispatcher would
   build (signed, timed, SSRF-guarded); no store, no records. The gap between
-  this and dispatch is the dispatcher's own cost; the gap to the baseline is the executor's. Its
-  pool keeps up to `transport.POOL_SIZE` idle connections to the one sink, as dispatch does.
+  this and dispatch is the dispatcher's own cost; the gap to the baseline is the executor's.
 - baseline: POOL_THREADS threads wait for S, then each call opens its own connection with
-  urllib3 (a new pool, one GET, closed), as 1,000 distinct targets would need.
+  urllib3 (a new pool, one GET, closed) to the same addresses, as 1,000 distinct targets need.
 - keep-alive baseline: the same threads through one `urllib3.PoolManager(maxsize=POOL_THREADS)`
-  that reuses its connections to the one sink, which the executor cannot do for distinct
-  targets: shown beside as `keepalive_ratio`.
+  to 127.0.0.1 only, reusing its connections, which calls to distinct targets cannot do: shown
+  beside as `keepalive_ratio`.
 Each loop first makes one call to the sink (a warm Lambda has its modules loaded). Jitter is the
 arrival time minus S, over the arrivals of every round; runs per second is 1,000 over the time
 from S to the last arrival (median of the rounds), for all loops alike; CPU per run is this
@@ -58,6 +58,10 @@ TIMEOUT_S = 10
 # The bare pools' threads: as many as the tick's inline pool (chalicelib.dispatch's
 # INLINE_POOL_SIZE today), so that the comparison is of the work per call, not of concurrency.
 POOL_THREADS = 64
+# Distinct targets: the sink answers on 127.0.0.1 to 127.0.0.ADDRESSES and call n goes to the
+# n-th of them in turn, so no call finds a kept-alive connection (the executor keeps idle ones
+# for 32 targets) except in the keep-alive baseline, which calls 127.0.0.1 only.
+ADDRESSES = 250
 # The whole lead runs inline, whatever the default `inline_wait_s` (2 s, less than S may be ahead
 # here, and far less than moto's lead): this bench measures the inline path.
 INLINE_WAIT_S = 125.0
@@ -108,19 +112,21 @@ def _warm(url: str) -> None:
         raise RuntimeError(f"the sink did not answer: {result.status_text}")
 
 
-def _jobs(service: Any, stores: Any, url: str, count: int, planned: int) -> None:
+def _jobs(
+    service: Any, stores: Any, url_for: Callable[[int], str], count: int, planned: int
+) -> None:
     """`count` jobs firing once at `planned`: one through the service, the others copied from it
     with their own id and path (the service would take as long as the tick to create 1,000)."""
     at = datetime.fromtimestamp(planned, UTC).isoformat()
     template, _ = service.create_job(
-        "bench", {"url": f"{url}/job/0", "enabled": True, "schedule": {"at": at}}
+        "bench", {"url": f"{url_for(0)}/job/0", "enabled": True, "schedule": {"at": at}}
     )
     if template.next_run_at != planned:
         raise RuntimeError(f"the job waits on {template.next_run_at}, not {planned}")
     for n in range(1, count):
         job = template.copy()
         job.job_id = template.job_id + n
-        job.spec["url"] = f"{url}/job/{n}"
+        job.spec["url"] = f"{url_for(n)}/job/{n}"
         if not stores.jobs.create(job):
             raise RuntimeError(f"job {job.job_id} exists already")
 
@@ -151,10 +157,10 @@ def dispatch_once(count: int, lead_s: float = LEAD_S) -> Sample:
         inline_wait_s=INLINE_WAIT_S,
         default_request_timeout=TIMEOUT_S,
     )
-    with Sink() as sink:
+    with Sink(addresses=ADDRESSES) as sink:
         stores = memory_stores()
         planned = _planned(lead_s)
-        _jobs(Service(stores, settings), stores, sink.url, count, planned)
+        _jobs(Service(stores, settings), stores, sink.url_for, count, planned)
         started: list[float] = []
         dispatcher = _timed_dispatcher(stores, settings, started)
         _warm(sink.url)
@@ -180,12 +186,12 @@ def pool_once(count: int, kind: str, lead_s: float = POOL_LEAD_S) -> Sample:
     policy = executor.Policy(allow_private=True)
     secret = signing.new_secret()
     manager = urllib3.PoolManager(maxsize=POOL_THREADS)
-    with Sink() as sink:
+    with Sink(addresses=ADDRESSES) as sink:
         planned = _planned(lead_s)
 
         def by_executor(n: int) -> bool:
             request = executor.Request(
-                url=f"{sink.url}/job/{n}",
+                url=f"{sink.url_for(n)}/job/{n}",
                 timeout=float(TIMEOUT_S),
                 webhook_id=runs.slot_key(n, planned),
                 signing_secrets=(secret,),
@@ -196,7 +202,8 @@ def pool_once(count: int, kind: str, lead_s: float = POOL_LEAD_S) -> Sample:
 
         def by_new_connection(n: int) -> bool:
             # What a PoolManager does for a target it has not seen: a pool, one connection.
-            pool = urllib3.HTTPConnectionPool("127.0.0.1", sink.port, maxsize=1, retries=False)
+            host = sink.url_for(n).split("//", 1)[1].split(":", 1)[0]
+            pool = urllib3.HTTPConnectionPool(host, sink.port, maxsize=1, retries=False)
             try:
                 response = pool.request("GET", f"/job/{n}", timeout=TIMEOUT_S)
             finally:
@@ -251,7 +258,7 @@ def moto_once(count: int, lead_s: float | None = None) -> Sample:
     from bench.common import Sink
     from chalicelib.service import Service
 
-    with moto_stack() as (settings, stores), Sink() as sink:
+    with moto_stack() as (settings, stores), Sink(addresses=ADDRESSES) as sink:
         serialize(stores.jobs.table.meta.client)
         settings = replace(
             settings,
@@ -260,7 +267,7 @@ def moto_once(count: int, lead_s: float | None = None) -> Sample:
             default_request_timeout=TIMEOUT_S,
         )
         planned = _planned(moto_lead_s(count) if lead_s is None else lead_s)
-        _jobs(Service(stores, settings), stores, sink.url, count, planned)
+        _jobs(Service(stores, settings), stores, sink.url_for, count, planned)
         started: list[float] = []
         dispatcher = _timed_dispatcher(stores, settings, started)
         _warm(sink.url)
@@ -286,7 +293,7 @@ def enqueue_once(count: int) -> float:
     settings = Settings(allow_private_targets=True, inline_max=0)
     stores, queue = memory_stores(), MemoryQueue()
     planned = _planned(60)
-    _jobs(Service(stores, settings), stores, "http://127.0.0.1:9", count, planned)
+    _jobs(Service(stores, settings), stores, lambda n: "http://127.0.0.1:9", count, planned)
     dispatcher = Dispatcher(stores, settings, queue, MemoryBlobs())
     began = time.perf_counter()
     report = dispatcher.tick(planned - 30)

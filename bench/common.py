@@ -156,17 +156,26 @@ class Sink:
             arrivals = sink.arrivals()  # stops the server
 
     The child keeps the server off this process's GIL, so the client measured here runs alone.
+    With `addresses` = N it answers on the same port of 127.0.0.1 to 127.0.0.N, and
+    `url_for(n)` spreads calls over them: calls to distinct targets, that share no connection.
     """
 
-    def __init__(self, delay_s: float = 0.0) -> None:
+    def __init__(self, delay_s: float = 0.0, addresses: int = 1) -> None:
+        if not 1 <= addresses <= 254:
+            raise ValueError("addresses: 1 to 254 (127.0.0.1 to 127.0.0.254)")
         self.delay_s = delay_s
+        self.addresses = addresses
         self.port = 0
         self.url = ""
         self._proc: subprocess.Popen[str] | None = None
 
+    def url_for(self, n: int) -> str:
+        """The base URL of call `n`: 127.0.0.1 to 127.0.0.N in turn."""
+        return f"http://127.0.0.{1 + n % self.addresses}:{self.port}"
+
     def __enter__(self) -> Sink:
         self._proc = subprocess.Popen(
-            [sys.executable, __file__, "--sink", str(self.delay_s)],
+            [sys.executable, __file__, "--sink", str(self.delay_s), str(self.addresses)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -201,7 +210,7 @@ class Sink:
         self._proc = None
 
 
-def _serve_sink(delay_s: float, out: IO[str]) -> None:
+def _serve_sink(delay_s: float, out: IO[str], addresses: int = 1) -> None:
     """The child side of `Sink`: serve until stdin closes, then print the arrivals as JSON.
 
     One asyncio loop, no thread per connection: a thread-per-connection server (http.server)
@@ -266,8 +275,14 @@ def _serve_sink(delay_s: float, out: IO[str]) -> None:
     loop = asyncio.new_event_loop()
     # The default backlog of 100 drops SYNs under a burst of new connections, and each drop
     # costs the client a 1 s retransmission: that would be the sink's jitter, not ours.
-    server = loop.run_until_complete(loop.create_server(Connection, "127.0.0.1", 0, backlog=4096))
-    print(server.sockets[0].getsockname()[1], flush=True)
+    servers = [
+        loop.run_until_complete(loop.create_server(Connection, "127.0.0.1", 0, backlog=4096))
+    ]
+    port = servers[0].sockets[0].getsockname()[1]
+    for n in range(2, addresses + 1):  # the whole of 127.0.0.0/8 is loopback on Linux
+        served = loop.create_server(Connection, f"127.0.0.{n}", port, backlog=4096)
+        servers.append(loop.run_until_complete(served))
+    print(port, flush=True)
 
     def wait_for_stdin() -> None:
         sys.stdin.read()  # the parent closes our stdin when it wants the arrivals
@@ -275,10 +290,15 @@ def _serve_sink(delay_s: float, out: IO[str]) -> None:
 
     threading.Thread(target=wait_for_stdin, daemon=True).start()
     loop.run_forever()
-    server.close()
+    for server in servers:
+        server.close()
     out.write(json.dumps(arrivals))
     out.flush()
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--sink"]:
-    _serve_sink(float(sys.argv[2]) if len(sys.argv) > 2 else 0.0, sys.stdout)
+    _serve_sink(
+        float(sys.argv[2]) if len(sys.argv) > 2 else 0.0,
+        sys.stdout,
+        int(sys.argv[3]) if len(sys.argv) > 3 else 1,
+    )
