@@ -7,9 +7,9 @@ Four loops take turns, ROUNDS times, each on a fresh `Sink` (bench/common.py):
 - dispatch: 1,000 jobs in the in-memory stores (moto's speed is not ours), created through
   `Service` with a one-shot schedule `{"at": S}` for a whole second S about LEAD_S ahead, each
   with its own path on the sink, at one of its ADDRESSES loopback addresses in turn (distinct
-  targets: no kept-alive connection to reuse). `Dispatcher.tick(now)` runs with the real clock and sleep,
-  `inline_max` = 1,000 and `inline_wait_s` = INLINE_WAIT_S, so it claims every slot, waits for S
-  on its thread pool and runs them all inline (call, then record). The bench subclasses
+  targets: no kept-alive connection to reuse). `Dispatcher.tick(now)` runs with the real clock
+  and sleep, `inline_max` = 1,000 and `inline_wait_s` = INLINE_WAIT_S, so it claims every slot,
+  waits for S on its thread pool and runs them all inline (call, then record). The bench subclasses
   `Dispatcher` and wraps its private `_deliver` to note when delivery starts (claim time, CPU).
 - executor pool: POOL_THREADS threads wait for S (`executor.prepare`, then
   `executor.wait_until`), then call `executor.execute` with the request the dispatcher would

@@ -393,22 +393,28 @@ class Transport:
             if pool is not None:
                 self._pools.move_to_end(key)
                 return pool
-            common: dict[str, Any] = {"maxsize": POOL_SIZE, "block": False, "retries": False}
-            if https:
-                pool = self._tls_pool_class(
-                    address,
-                    port,
-                    ssl_context=self.tls_context(verify, ca_file),
-                    server_hostname=server_name,
-                    **common,
-                )
-            else:
-                pool = self._pool_class(address, port, **common)
-            self._pools[key] = pool
+        # Built and the oldest closed outside the lock, which every call takes: a burst of calls
+        # to new targets would otherwise queue behind each other's pool set-up and socket close.
+        common: dict[str, Any] = {"maxsize": POOL_SIZE, "block": False, "retries": False}
+        if https:
+            pool = self._tls_pool_class(
+                address,
+                port,
+                ssl_context=self.tls_context(verify, ca_file),
+                server_hostname=server_name,
+                **common,
+            )
+        else:
+            pool = self._pool_class(address, port, **common)
+        oldest = None
+        with self._lock:
+            built = self._pools.setdefault(key, pool)  # another call may have built one meanwhile
+            self._pools.move_to_end(key)
             if len(self._pools) > _MAX_POOLS:
                 _, oldest = self._pools.popitem(last=False)
-                oldest.close()
-        return pool
+        if oldest is not None:
+            oldest.close()
+        return built
 
     def tls_context(self, verify: bool, ca_file: str | None = None) -> ssl.SSLContext:
         """The process's one TLS context per trust: certifi's CA bundle plus `ca_file` if given,

@@ -620,6 +620,24 @@ def test_it_builds_one_tls_context_for_calls_that_start_together() -> None:
     assert len({id(c) for c in contexts}) == 1
 
 
+def test_it_hands_calls_that_start_together_one_pool_per_target_and_closes_the_oldest() -> None:
+    net = transport.Transport()
+    start = threading.Barrier(8)
+
+    def pool(_: int) -> object:
+        start.wait(10)
+        return net.pool("http", "127.0.0.1", 8000, "alice.test", True)
+
+    with ThreadPoolExecutor(8) as threads:
+        pools = list(threads.map(pool, range(8)))
+    assert len({id(p) for p in pools}) == 1
+    first = pools[0]
+    others = [net.pool("http", "127.0.0.1", 9000 + n, "bob.test", True) for n in range(32)]
+    assert first.pool is None  # closed: 32 newer targets pushed it out
+    assert all(p.pool is not None for p in others)
+    assert net.pool("http", "127.0.0.1", 8000, "alice.test", True) is not first
+
+
 def test_it_resends_on_a_fresh_connection_when_a_kept_alive_one_was_closed() -> None:
     # The server drops the second request on a connection unanswered, as a server does that
     # closes an idle connection just as the next request arrives.
