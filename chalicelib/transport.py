@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
@@ -264,6 +265,9 @@ class Transport:
         self._lock = threading.Lock()
         self._pools: OrderedDict[tuple[Any, ...], HTTPConnectionPool] = OrderedDict()
         self._contexts: dict[tuple[bool, str | None], ssl.SSLContext] = {}
+        # Pools pushed out by newer targets while calls may still hold them (weakly held: gone
+        # with the last call).
+        self._retired: weakref.WeakSet[HTTPConnectionPool] = weakref.WeakSet()
         self._context_lock = threading.Lock()
 
         class FirstByteResponse(http.client.HTTPResponse):
@@ -344,9 +348,10 @@ class Transport:
                 if conn is not None:
                     conn.close()
                 return False
-            if pool.pool is not None and pool.pool.full():
-                # More calls ran at once than idle connections are kept: close the extra one
-                # quietly instead of urllib3's "pool is full" warning in every run's log.
+            if pool in self._retired or (pool.pool is not None and pool.pool.full()):
+                # A pool no longer kept keeps no connection; and when more calls ran at once
+                # than idle connections are kept, the extra one is closed quietly instead of
+                # urllib3's "pool is full" warning in every run's log.
                 if conn is not None:
                     conn.close()
                 return False
@@ -412,8 +417,9 @@ class Transport:
             self._pools.move_to_end(key)
             if len(self._pools) > _MAX_POOLS:
                 _, oldest = self._pools.popitem(last=False)
+                self._retired.add(oldest)
         if oldest is not None:
-            oldest.close()
+            _close_idle(oldest)
         return built
 
     def tls_context(self, verify: bool, ca_file: str | None = None) -> ssl.SSLContext:
@@ -447,6 +453,22 @@ class Transport:
             context.minimum_version = ssl.TLSVersion.TLSv1_2
             self._contexts[key] = context
         return context
+
+
+def _close_idle(pool: HTTPConnectionPool) -> None:
+    """Close a retired pool's idle connections, but not the pool: a call that took it from the
+    table just before may still open a connection in it (urllib3 would refuse on a closed pool),
+    which `keep` then closes after its call."""
+    import queue
+
+    idle = pool.pool
+    while idle is not None:
+        try:
+            conn = idle.get(block=False)
+        except queue.Empty:
+            return
+        if conn is not None:
+            conn.close()
 
 
 _transports: list[Transport] = []

@@ -632,10 +632,21 @@ def test_it_hands_calls_that_start_together_one_pool_per_target_and_closes_the_o
         pools = list(threads.map(pool, range(8)))
     assert len({id(p) for p in pools}) == 1
     first = pools[0]
-    others = [net.pool("http", "127.0.0.1", 9000 + n, "bob.test", True) for n in range(32)]
-    assert first.pool is None  # closed: 32 newer targets pushed it out
-    assert all(p.pool is not None for p in others)
-    assert net.pool("http", "127.0.0.1", 8000, "alice.test", True) is not first
+    for n in range(32):
+        net.pool("http", "127.0.0.1", 9000 + n, "bob.test", True)
+    assert net.pool("http", "127.0.0.1", 8000, "alice.test", True) is not first  # pushed out
+
+
+def test_it_completes_a_call_whose_pool_was_pushed_out_meanwhile_and_keeps_no_connection() -> None:
+    net = transport.Transport()
+    with Server({"/": Reply(200)}) as server:
+        taken = net.pool("http", "127.0.0.1", server.port, "127.0.0.1", True)
+        for n in range(32):  # other calls to 32 new targets, before this one sends
+            net.pool("http", "127.0.0.1", 9000 + n, "bob.test", True)
+        response = taken.request("GET", "/", retries=False)
+    assert response.status == 200
+    assert taken.pool is not None
+    assert [c for c in list(taken.pool.queue) if c is not None] == []
 
 
 def test_it_resends_on_a_fresh_connection_when_a_kept_alive_one_was_closed() -> None:
