@@ -1,5 +1,6 @@
 """Executor calls per second and CPU per call against a loopback keep-alive server, next to a plain
-urllib3 PoolManager loop on the same server in the same run.
+urllib3 PoolManager loop on the same server in the same run; and the same two loops on a path
+whose answer closes the connection (`new_connection.*`), so that every call opens its own.
 
     python bench/bench_executor.py
 
@@ -23,6 +24,9 @@ SECONDS = 5.0  # measured time per loop
 ROUNDS = 10  # turns each loop takes, alternating
 WARMUP_CALLS = 50
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+# For /close: the answer ends the connection, so that every call opens its own, as calls to
+# distinct targets do.
+CLOSING = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
 
 
 def run(seconds: float | None = None) -> dict[str, float]:
@@ -44,23 +48,36 @@ def run(seconds: float | None = None) -> dict[str, float]:
         assert server.stdout is not None
         port = int(server.stdout.readline())
         url = f"http://127.0.0.1:{port}/ping"
+        closing_url = f"http://127.0.0.1:{port}/close"
         policy = Policy(allow_private=True)
         request = Request(url, timeout=5.0)
+        closing_request = Request(closing_url, timeout=5.0)
 
-        def executor_call() -> None:
-            result = execute(request, policy)
+        def executor_call(call: Request = request) -> None:
+            result = execute(call, policy)
             if not result.ok:
                 raise RuntimeError(f"executor call failed: {result.status_text}")
 
         manager = urllib3.PoolManager()
 
-        def baseline_call() -> None:
-            response = manager.request("GET", url, timeout=5.0)
+        def baseline_call(target: str = url) -> None:
+            response = manager.request("GET", target, timeout=5.0)
             if response.status != 200:
                 raise RuntimeError(f"baseline call failed: HTTP {response.status}")
 
-        (executor_rate, executor_cpu), (baseline_rate, baseline_cpu) = _measure(
-            [executor_call, baseline_call], seconds
+        (
+            (executor_rate, executor_cpu),
+            (baseline_rate, baseline_cpu),
+            (new_rate, new_cpu),
+            (new_baseline_rate, new_baseline_cpu),
+        ) = _measure(
+            [
+                executor_call,
+                baseline_call,
+                lambda: executor_call(closing_request),
+                lambda: baseline_call(closing_url),
+            ],
+            seconds,
         )
     finally:
         server.terminate()
@@ -72,6 +89,12 @@ def run(seconds: float | None = None) -> dict[str, float]:
         "executor.baseline_cpu_ms_per_call": round(baseline_cpu, 4),
         "executor.ratio_to_baseline": round(baseline_rate / executor_rate, 3),
         "executor.cpu_ratio_to_baseline": round(executor_cpu / baseline_cpu, 3),
+        "executor.new_connection.calls_per_s": round(new_rate, 1),
+        "executor.new_connection.cpu_ms_per_call": round(new_cpu, 4),
+        "executor.new_connection.baseline_calls_per_s": round(new_baseline_rate, 1),
+        "executor.new_connection.baseline_cpu_ms_per_call": round(new_baseline_cpu, 4),
+        "executor.new_connection.ratio_to_baseline": round(new_baseline_rate / new_rate, 3),
+        "executor.new_connection.cpu_ratio_to_baseline": round(new_cpu / new_baseline_cpu, 3),
     }
 
 
@@ -124,7 +147,10 @@ def _answer(conn: socket.socket) -> None:
             pending += data
             # The benchmark sends GETs without a body: a request ends at its blank line.
             while b"\r\n\r\n" in pending:
-                _, pending = pending.split(b"\r\n\r\n", 1)
+                head, pending = pending.split(b"\r\n\r\n", 1)
+                if head.startswith(b"GET /close "):
+                    conn.sendall(CLOSING)
+                    return
                 conn.sendall(RESPONSE)
 
 

@@ -156,17 +156,26 @@ class Sink:
             arrivals = sink.arrivals()  # stops the server
 
     The child keeps the server off this process's GIL, so the client measured here runs alone.
+    With `addresses` = N it answers on the same port of 127.0.0.1 to 127.0.0.N, and
+    `url_for(n)` spreads calls over them: calls to distinct targets, that share no connection.
     """
 
-    def __init__(self, delay_s: float = 0.0) -> None:
+    def __init__(self, delay_s: float = 0.0, addresses: int = 1) -> None:
+        if not 1 <= addresses <= 254:
+            raise ValueError("addresses: 1 to 254 (127.0.0.1 to 127.0.0.254)")
         self.delay_s = delay_s
+        self.addresses = addresses
         self.port = 0
         self.url = ""
         self._proc: subprocess.Popen[str] | None = None
 
+    def url_for(self, n: int) -> str:
+        """The base URL of call `n`: 127.0.0.1 to 127.0.0.N in turn."""
+        return f"http://127.0.0.{1 + n % self.addresses}:{self.port}"
+
     def __enter__(self) -> Sink:
         self._proc = subprocess.Popen(
-            [sys.executable, __file__, "--sink", str(self.delay_s)],
+            [sys.executable, __file__, "--sink", str(self.delay_s), str(self.addresses)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -201,52 +210,95 @@ class Sink:
         self._proc = None
 
 
-def _serve_sink(delay_s: float, out: IO[str]) -> None:
-    """The child side of `Sink`: serve until stdin closes, then print the arrivals as JSON."""
+def _serve_sink(delay_s: float, out: IO[str], addresses: int = 1) -> None:
+    """The child side of `Sink`: serve until stdin closes, then print the arrivals as JSON.
+
+    One asyncio loop, no thread per connection: a thread-per-connection server (http.server)
+    tops out near 1,000 new connections a second on this machine, which would make the sink,
+    not the client measured, the ceiling of a burst of calls to distinct targets.
+    """
+    import asyncio
     import threading
     import time
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     arrivals: list[tuple[float, str, str]] = []
+    answer = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n"
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Without TCP_NODELAY, delayed ACKs hold each kept-alive response back ~40 ms.
-        disable_nagle_algorithm = True
+    class Connection(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.transport: asyncio.Transport | None = None
+            self.pending = b""
+            self.skip = 0  # bytes of the current request's body still to come
 
-        def _answer(self) -> None:
-            arrivals.append((time.time(), self.command, self.path))
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
-            if delay_s:
-                time.sleep(delay_s)
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(b"ok")
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            # asyncio sets TCP_NODELAY on TCP sockets: no delayed-ACK stall on kept-alive ones.
+            self.transport = transport  # type: ignore[assignment]
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _answer
+        def data_received(self, data: bytes) -> None:
+            self.pending += data
+            while True:
+                if self.skip:
+                    taken = min(self.skip, len(self.pending))
+                    self.pending, self.skip = self.pending[taken:], self.skip - taken
+                    if self.skip:
+                        return
+                end = self.pending.find(b"\r\n\r\n")
+                if end < 0:
+                    return
+                at = time.time()
+                head, self.pending = self.pending[:end], self.pending[end + 4 :]
+                lines = head.split(b"\r\n")
+                method, path = [*lines[0].split(b" "), b"", b""][:2]
+                fields = {}
+                for line in lines[1:]:
+                    name, _, value = line.partition(b":")
+                    fields[name.strip().lower()] = value.strip().lower()
+                arrivals.append((at, method.decode("latin-1"), path.decode("latin-1")))
+                self.skip = int(fields.get(b"content-length") or 0)
+                # A chunked request body has no length up front: answer, then close.
+                close = b"transfer-encoding" in fields or fields.get(b"connection") == b"close"
+                reply = answer if method == b"HEAD" else answer + b"ok"
+                if delay_s:
+                    loop.call_later(delay_s, self._send, reply, close)
+                else:
+                    self._send(reply, close)
+                if close:
+                    return
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+        def _send(self, reply: bytes, close: bool) -> None:
+            if self.transport is None or self.transport.is_closing():
+                return
+            self.transport.write(reply)
+            if close:
+                self.transport.close()
 
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        # The default backlog of 5 drops SYNs under a burst of new connections, and each drop
-        # costs the client a 1 s retransmission: that would be the sink's jitter, not ours.
-        request_queue_size = 1024
+    loop = asyncio.new_event_loop()
+    # The default backlog of 100 drops SYNs under a burst of new connections, and each drop
+    # costs the client a 1 s retransmission: that would be the sink's jitter, not ours.
+    servers = [
+        loop.run_until_complete(loop.create_server(Connection, "127.0.0.1", 0, backlog=4096))
+    ]
+    port = servers[0].sockets[0].getsockname()[1]
+    for n in range(2, addresses + 1):  # the whole of 127.0.0.0/8 is loopback on Linux
+        served = loop.create_server(Connection, f"127.0.0.{n}", port, backlog=4096)
+        servers.append(loop.run_until_complete(served))
+    print(port, flush=True)
 
-    server = Server(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(server.server_address[1], flush=True)
-    sys.stdin.read()  # the parent closes our stdin when it wants the arrivals
-    server.shutdown()
+    def wait_for_stdin() -> None:
+        sys.stdin.read()  # the parent closes our stdin when it wants the arrivals
+        loop.call_soon_threadsafe(loop.stop)
+
+    threading.Thread(target=wait_for_stdin, daemon=True).start()
+    loop.run_forever()
+    for server in servers:
+        server.close()
     out.write(json.dumps(arrivals))
     out.flush()
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--sink"]:
-    _serve_sink(float(sys.argv[2]) if len(sys.argv) > 2 else 0.0, sys.stdout)
+    _serve_sink(
+        float(sys.argv[2]) if len(sys.argv) > 2 else 0.0,
+        sys.stdout,
+        int(sys.argv[3]) if len(sys.argv) > 3 else 1,
+    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from urllib3.response import BaseHTTPResponse
 
 __all__ = [
+    "LOOKUPS",
     "MATCH_SECONDS",
     "METHODS",
     "STATUS_CONNECT_ERROR",
@@ -54,12 +56,15 @@ __all__ = [
     "STATUS_TIMEOUT",
     "STATUS_TOO_MUCH_DATA",
     "STATUS_UNKNOWN",
+    "Lookups",
     "Policy",
     "Request",
     "Result",
     "Stop",
     "aborted",
     "execute",
+    "prepare",
+    "wait_until",
 ]
 
 Stop = transport.Stop
@@ -173,6 +178,38 @@ def aborted(request: Request, text: str) -> Result:
     return call.result(STATUS_UNKNOWN, "aborted", text)
 
 
+# How long before its time `wait_until` wakes to look at the clock once more.
+_LAST_LOOK_S = 0.002
+
+
+def wait_until(
+    when: float,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Return at `when` (a time of `clock`) or just after it, never before.
+
+    One long sleep wakes late by the timer's slack and drifts with the wall clock; this one
+    sleeps until _LAST_LOOK_S before `when`, reads the clock again, and sleeps the rest.
+    """
+    while True:
+        left = when - clock()
+        if left <= 0:
+            return
+        sleep(left - _LAST_LOOK_S if left > 2 * _LAST_LOOK_S else left)
+
+
+def prepare(policy: Policy | None = None, lookup_threads: int = 0) -> None:
+    """Do now what a process's first calls would: load urllib3 and build the TLS contexts (the
+    verifying one costs ~20 ms of CPU), start the deadline watchdog and `lookup_threads` idle
+    name-lookup threads. For a caller about to wait for a planned second."""
+    net = transport.get()
+    net.tls_context(True, policy.ca_file if policy is not None else None)
+    net.tls_context(False)
+    transport.WATCHDOG.start()
+    LOOKUPS.spare(lookup_threads)
+
+
 class _Call(transport.Progress):
     """The state of one execute() call; its connections report phases and TLS facts into it."""
 
@@ -223,8 +260,10 @@ def _run(call: _Call) -> tuple[int, str, str]:
     policy, request = call.policy, call.request
     if request.stop is not None and request.stop.aborted:
         raise Failure(STATUS_UNKNOWN, "aborted", request.stop.text or "Aborted")
+    if not transport.built():
+        transport.get()
+        call.start()  # loading urllib3 on a process's first call is not the call's time
     net = transport.get()
-    call.start()  # loading urllib3 on a process's first call is not the call's time
     hop = http_rules.first_hop(request, policy.user_agent, call.started_at)
     first_origin = hop.origin
     visited = {(hop.method, hop.url)}
@@ -245,7 +284,7 @@ def _run(call: _Call) -> tuple[int, str, str]:
             )
         visited.add((hop.method, hop.url))
         call.redirects.append(hop.url)
-    duration_ms = call.stats()["total"] // 1000  # as reported in Result.duration_ms
+    duration_ms = call.total_us() // 1000  # as reported in Result.duration_ms
     return http_rules.verdict(request, call.http_status, call.http_reason, call.body, duration_ms)
 
 
@@ -276,6 +315,62 @@ def _send_headers(call: _Call, hop: Hop, first_origin: tuple[str, str, int]) -> 
     return cast("dict[str, str]", encoded)
 
 
+class Lookups:
+    """The threads that run name lookups: an idle one is reused, a new one starts when none is
+    idle (a resolver that hangs holds only its own thread, never another call's lookup), and
+    one idle for IDLE_S ends."""
+
+    IDLE_S = 60.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._idle = 0
+        self.started = 0  # threads started so far
+
+    @property
+    def idle(self) -> int:
+        """Threads waiting for a lookup now."""
+        return self._idle
+
+    def run(self, work: Callable[[], None]) -> None:
+        """Run `work` on one of the threads, soon; it must not raise."""
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+                self._work.put(work)  # under the lock: a thread ending now sees it first
+                return
+            self.started += 1
+        threading.Thread(target=self._serve, args=(work,), name="cronhook-dns", daemon=True).start()
+
+    def spare(self, count: int) -> None:
+        """Have at least `count` idle threads (started now, not at the first lookups)."""
+        with self._lock:
+            missing = max(0, count - self._idle)
+            self.started += missing
+        for _ in range(missing):
+            threading.Thread(target=self._serve, name="cronhook-dns", daemon=True).start()
+
+    def _serve(self, work: Callable[[], None] | None = None) -> None:
+        while True:
+            if work is not None:
+                work()
+            with self._lock:
+                self._idle += 1
+            try:
+                work = self._work.get(timeout=self.IDLE_S)
+            except queue.Empty:
+                with self._lock:
+                    try:
+                        work = self._work.get_nowait()  # handed over as the wait ran out
+                    except queue.Empty:
+                        self._idle -= 1
+                        return
+
+
+LOOKUPS = Lookups()
+
+
 def _resolve(call: _Call, host: str, port: int) -> list[str]:
     """The host's addresses from the policy's resolver within the call's deadline, or fail (2)."""
     if _is_ip_address(host):
@@ -292,8 +387,8 @@ def _resolve(call: _Call, host: str, port: int) -> list[str]:
         finally:
             done.set()
 
-    # getaddrinfo has no timeout: a thread lets the deadline win over a slow resolver.
-    threading.Thread(target=lookup, name="cronhook-dns", daemon=True).start()
+    # getaddrinfo has no timeout: another thread lets the deadline win over a slow resolver.
+    LOOKUPS.run(lookup)
     if not done.wait(max(call.remaining(), 0.0)):
         raise Failure(STATUS_DNS_ERROR, "dns_timeout", f"DNS lookup of {host} timed out")
     addresses = outcome[0]
@@ -437,6 +532,8 @@ def _read_body(call: _Call, response: BaseHTTPResponse) -> None:
                     "too_much_data",
                     f"The response body is larger than {policy.hard_limit} bytes",
                 )
+            if size == declared:
+                break  # all of it: no further read to learn that it is over
     except Failure:
         response.close()  # unread data: the connection cannot be reused
         raise

@@ -8,8 +8,10 @@ the Lambda's cold start imports this module for every route.
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 
     from urllib3.connectionpool import HTTPConnectionPool
 
+_UTC = datetime.UTC
 POOL_SIZE = 4  # idle keep-alive connections kept per (scheme, address, port, TLS name, trust)
 _MAX_POOLS = 32
 MAX_TIMEOUT_S = 300  # the longest a call's timeout may be, also when changed in flight
@@ -102,6 +105,10 @@ class Progress:
     def timed_out(self) -> bool:
         return self.expired or time.perf_counter() >= self.deadline
 
+    def total_us(self) -> int:
+        """Microseconds from the start of the call to its end (0 before it ended)."""
+        return 0 if self.end is None else int((self.end - self.t0) * 1_000_000)
+
     def stats(self) -> dict[str, int]:
         """Microseconds from the start of the call, as libcurl reports them; 0 = not reached."""
 
@@ -152,6 +159,15 @@ class Watchdog:
         self._wake_at = float("inf")
         self._thread: threading.Thread | None = None
 
+    def start(self) -> None:
+        """Start the thread that cuts late calls (the first watched call would otherwise)."""
+        with self.lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="cronhook-deadline", daemon=True
+                )
+                self._thread.start()
+
     def watch(self, call: Progress, sock: socket.socket) -> None:
         import socket as socket_module
 
@@ -163,21 +179,24 @@ class Watchdog:
             elif call not in self._calls:
                 self._calls.add(call)
                 if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._run, name="cronhook-deadline", daemon=True
-                    )
-                    self._thread.start()
+                    self.start()  # the lock is reentrant
                 if call.deadline < self._wake_at:
                     self._wake_at = call.deadline
                     self.lock.notify()
 
     def unwatch(self, call: Progress) -> bool:
-        """Stop watching the call's socket; True if it was already cut at the deadline."""
+        """Stop watching the call's socket; True if it was already cut at the deadline. Until
+        it connects again, the call has no socket to cut, and `remaining` keeps its deadline."""
         with self.lock:
             self._drop(call)
+            self._calls.discard(call)
             return call.expired
 
     def release(self, call: Progress) -> None:
+        # Only this call's own thread watches it: when nothing is watched (the usual end, after
+        # `unwatch`), there is nothing to drop, and the lock that every call takes is spared.
+        if call.watched is None and call not in self._calls:
+            return
         with self.lock:
             self._drop(call)
             self._calls.discard(call)
@@ -246,6 +265,10 @@ class Transport:
         self._lock = threading.Lock()
         self._pools: OrderedDict[tuple[Any, ...], HTTPConnectionPool] = OrderedDict()
         self._contexts: dict[tuple[bool, str | None], ssl.SSLContext] = {}
+        # Pools pushed out by newer targets while calls may still hold them (weakly held: gone
+        # with the last call).
+        self._retired: weakref.WeakSet[HTTPConnectionPool] = weakref.WeakSet()
+        self._context_lock = threading.Lock()
 
         class FirstByteResponse(http.client.HTTPResponse):
             def begin(self) -> None:
@@ -325,9 +348,10 @@ class Transport:
                 if conn is not None:
                     conn.close()
                 return False
-            if pool.pool is not None and pool.pool.full():
-                # More calls ran at once than idle connections are kept: close the extra one
-                # quietly instead of urllib3's "pool is full" warning in every run's log.
+            if pool in self._retired or (pool.pool is not None and pool.pool.full()):
+                # A pool no longer kept keeps no connection; and when more calls ran at once
+                # than idle connections are kept, the extra one is closed quietly instead of
+                # urllib3's "pool is full" warning in every run's log.
                 if conn is not None:
                     conn.close()
                 return False
@@ -374,22 +398,29 @@ class Transport:
             if pool is not None:
                 self._pools.move_to_end(key)
                 return pool
-            common: dict[str, Any] = {"maxsize": POOL_SIZE, "block": False, "retries": False}
-            if https:
-                pool = self._tls_pool_class(
-                    address,
-                    port,
-                    ssl_context=self.tls_context(verify, ca_file),
-                    server_hostname=server_name,
-                    **common,
-                )
-            else:
-                pool = self._pool_class(address, port, **common)
-            self._pools[key] = pool
+        # Built and the oldest closed outside the lock, which every call takes: a burst of calls
+        # to new targets would otherwise queue behind each other's pool set-up and socket close.
+        common: dict[str, Any] = {"maxsize": POOL_SIZE, "block": False, "retries": False}
+        if https:
+            pool = self._tls_pool_class(
+                address,
+                port,
+                ssl_context=self.tls_context(verify, ca_file),
+                server_hostname=server_name,
+                **common,
+            )
+        else:
+            pool = self._pool_class(address, port, **common)
+        oldest = None
+        with self._lock:
+            built = self._pools.setdefault(key, pool)  # another call may have built one meanwhile
+            self._pools.move_to_end(key)
             if len(self._pools) > _MAX_POOLS:
                 _, oldest = self._pools.popitem(last=False)
-                oldest.close()
-        return pool
+                self._retired.add(oldest)
+        if oldest is not None:
+            _close_idle(oldest)
+        return built
 
     def tls_context(self, verify: bool, ca_file: str | None = None) -> ssl.SSLContext:
         """The process's one TLS context per trust: certifi's CA bundle plus `ca_file` if given,
@@ -399,7 +430,14 @@ class Transport:
         """
         key = (verify, ca_file if verify else None)
         context = self._contexts.get(key)
-        if context is None:
+        if context is not None:
+            return context
+        # One thread builds it (loading certifi's bundle costs ~20 ms of CPU): a burst of
+        # HTTPS calls at one second would otherwise build one each, all at once.
+        with self._context_lock:
+            context = self._contexts.get(key)
+            if context is not None:
+                return context
             import ssl
 
             if verify:
@@ -413,12 +451,33 @@ class Transport:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
             context.minimum_version = ssl.TLSVersion.TLSv1_2
-            context = self._contexts.setdefault(key, context)
+            self._contexts[key] = context
         return context
+
+
+def _close_idle(pool: HTTPConnectionPool) -> None:
+    """Close a retired pool's idle connections, but not the pool: a call that took it from the
+    table just before may still open a connection in it (urllib3 would refuse on a closed pool),
+    which `keep` then closes after its call."""
+    import queue
+
+    idle = pool.pool
+    while idle is not None:
+        try:
+            conn = idle.get(block=False)
+        except queue.Empty:
+            return
+        if conn is not None:
+            conn.close()
 
 
 _transports: list[Transport] = []
 _transport_lock = threading.Lock()
+
+
+def built() -> bool:
+    """Whether the process's Transport exists (urllib3 is loaded)."""
+    return bool(_transports)
 
 
 def get() -> Transport:
@@ -451,9 +510,16 @@ def _not_after(der: bytes | None) -> int | None:
             text = str(1900 + year if year >= 50 else 2000 + year) + text[2:]
         elif tag != 0x18:  # GeneralizedTime YYYYMMDDHHMMSSZ
             return None
-        import calendar
-
-        return calendar.timegm(time.strptime(text[:14], "%Y%m%d%H%M%S"))
+        if not (text[:14].isascii() and text[:14].isdigit()):
+            return None
+        # By hand, not time.strptime: that one takes a module-wide lock, and a burst of new TLS
+        # connections at one second would queue on it.
+        year, month, day, hour, minute, second = (
+            int(text[a:b]) for a, b in ((0, 4), (4, 6), (6, 8), (8, 10), (10, 12), (12, 14))
+        )
+        # datetime checks the ranges; a leap second (60) counts as the one before it.
+        at = datetime.datetime(year, month, day, hour, minute, min(second, 59), tzinfo=_UTC)
+        return int(at.timestamp()) + (second == 60)
     except (IndexError, ValueError):
         return None
 

@@ -11,6 +11,7 @@ import base64
 import email.utils
 import json
 import re
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -18,8 +19,17 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from standardwebhooks import Webhook
 
-from chalicelib import __version__, signing
-from chalicelib.executor import Policy, Request, Result, execute
+from chalicelib import __version__, signing, transport
+from chalicelib.executor import (
+    LOOKUPS,
+    Lookups,
+    Policy,
+    Request,
+    Result,
+    execute,
+    prepare,
+    wait_until,
+)
 from tests.executor_servers import (
     METHODS,
     Certificate,
@@ -392,6 +402,71 @@ def test_it_does_not_wait_for_a_slow_resolver_past_the_deadline() -> None:
     assert time.monotonic() - started < 1.2
 
 
+def test_it_looks_up_a_name_while_another_lookup_hangs() -> None:
+    released = threading.Event()
+
+    def resolve(host: str, port: int) -> list[str]:
+        if host == "stuck.test":
+            released.wait(10)
+        return ["127.0.0.1"]
+
+    policy = Policy(allow_private=True, resolver=resolve)
+    with Server({"/": Reply(200)}) as server, ThreadPoolExecutor(1) as pool:
+        stuck = pool.submit(execute, Request(f"http://stuck.test:{server.port}/"), policy)
+        bob = execute(Request(f"http://bob.test:{server.port}/"), policy)
+        released.set()
+        assert stuck.result().ok
+    assert bob.ok, bob.status_text
+    assert bob.remote_ip == "127.0.0.1"
+
+
+def _idle_reaches(lookups: Lookups, count: int) -> None:
+    for _ in range(1000):  # a thread counts itself idle just after its work's last line
+        if lookups.idle >= count:
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"{lookups.idle} idle lookup threads, not {count}")
+
+
+def test_it_reuses_an_idle_lookup_thread_and_starts_one_when_all_are_busy() -> None:
+    lookups = Lookups()
+    lookups.spare(1)
+    assert lookups.started == 1
+    _idle_reaches(lookups, 1)
+    gate, first_ran, second_ran = threading.Event(), threading.Event(), threading.Event()
+    threads: list[int] = []
+
+    def blocked() -> None:
+        threads.append(threading.get_ident())
+        first_ran.set()
+        gate.wait(10)
+
+    def quick() -> None:
+        threads.append(threading.get_ident())
+        second_ran.set()
+
+    lookups.run(blocked)
+    assert first_ran.wait(10)
+    lookups.run(quick)  # the only thread is busy: a second one starts
+    assert second_ran.wait(10)
+    assert lookups.started == 2
+    gate.set()
+    _idle_reaches(lookups, 2)
+    third_ran = threading.Event()
+    lookups.run(third_ran.set)
+    assert third_ran.wait(10)
+    assert lookups.started == 2
+    assert len(set(threads)) == 2
+
+
+def test_it_prepares_the_transport_and_idle_lookup_threads_ahead_of_calls() -> None:
+    prepare(LOCAL, lookup_threads=2)
+    assert transport.built()
+    net = transport.get()
+    assert net.tls_context(True) is net.tls_context(True)
+    _idle_reaches(LOOKUPS, 2)
+
+
 def test_it_ignores_proxy_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
@@ -518,6 +593,60 @@ def test_it_reuses_a_kept_alive_connection_across_calls() -> None:
     assert first.ok and second.ok
     assert server.connections == 1
     assert_monotonic(second, tls=False)
+
+
+def test_it_reuses_the_connection_after_an_empty_body_and_after_one_read_to_its_length() -> None:
+    routes = {"/empty": Reply(204, body=b""), "/full": Reply(200, body=b"x" * 100_000)}
+    with Server(routes) as server:
+        results = [
+            execute(Request(server.url(path)), LOCAL) for path in ("/empty", "/full", "/empty")
+        ]
+    assert [r.http_status for r in results] == [204, 200, 204]
+    assert [r.body_size for r in results] == [0, 100_000, 0]
+    assert len(results[1].body) == LOCAL.body_cap
+    assert server.connections == 1
+
+
+def test_it_builds_one_tls_context_for_calls_that_start_together() -> None:
+    net = transport.Transport()
+    start = threading.Barrier(8)
+
+    def context(_: int) -> object:
+        start.wait(10)
+        return net.tls_context(True)
+
+    with ThreadPoolExecutor(8) as pool:
+        contexts = list(pool.map(context, range(8)))
+    assert len({id(c) for c in contexts}) == 1
+
+
+def test_it_hands_calls_that_start_together_one_pool_per_target_and_closes_the_oldest() -> None:
+    net = transport.Transport()
+    start = threading.Barrier(8)
+
+    def pool(_: int) -> object:
+        start.wait(10)
+        return net.pool("http", "127.0.0.1", 8000, "alice.test", True)
+
+    with ThreadPoolExecutor(8) as threads:
+        pools = list(threads.map(pool, range(8)))
+    assert len({id(p) for p in pools}) == 1
+    first = pools[0]
+    for n in range(32):
+        net.pool("http", "127.0.0.1", 9000 + n, "bob.test", True)
+    assert net.pool("http", "127.0.0.1", 8000, "alice.test", True) is not first  # pushed out
+
+
+def test_it_completes_a_call_whose_pool_was_pushed_out_meanwhile_and_keeps_no_connection() -> None:
+    net = transport.Transport()
+    with Server({"/": Reply(200)}) as server:
+        taken = net.pool("http", "127.0.0.1", server.port, "127.0.0.1", True)
+        for n in range(32):  # other calls to 32 new targets, before this one sends
+            net.pool("http", "127.0.0.1", 9000 + n, "bob.test", True)
+        response = taken.request("GET", "/", retries=False)
+    assert response.status == 200
+    assert taken.pool is not None
+    assert [c for c in list(taken.pool.queue) if c is not None] == []
 
 
 def test_it_resends_on_a_fresh_connection_when_a_kept_alive_one_was_closed() -> None:
@@ -808,3 +937,54 @@ def _at(request: Request, url: str) -> Request:
     import dataclasses
 
     return dataclasses.replace(request, url=url)
+
+
+def test_it_waits_again_when_the_clock_was_set_back_and_never_returns_early() -> None:
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds - (0.5 if len(slept) == 1 else 0.0)  # the first wake is 0.5 s early
+
+    wait_until(101.0, clock=lambda: now[0], sleep=sleep)
+    assert now[0] >= 101.0
+    assert slept[0] == pytest.approx(0.998)  # to just before the time, then a look at the clock
+    assert sum(slept) == pytest.approx(1.5)
+
+
+def test_it_does_not_wait_for_a_time_that_has_passed() -> None:
+    slept: list[float] = []
+    wait_until(99.0, clock=lambda: 100.0, sleep=slept.append)
+    assert slept == []
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    size = len(content)
+    if size < 128:
+        return bytes([tag, size]) + content
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(length)]) + length + content
+
+
+def _certificate_valid_until(not_after: bytes, tag: int) -> bytes:
+    """A DER certificate skeleton: version, serial, signature, issuer, then its validity."""
+    validity = _der(0x30, _der(tag, b"200101000000Z") + _der(tag, not_after))
+    fields = _der(0xA0, _der(0x02, b"\x02")) + _der(0x02, b"\x01") + _der(0x30, b"") * 2
+    return _der(0x30, _der(0x30, fields + validity))
+
+
+@pytest.mark.parametrize(
+    ("not_after", "tag", "expiry"),
+    [
+        (b"491231235959Z", 0x17, 2_524_607_999),  # UTCTime: 49 is 2049
+        (b"500101000000Z", 0x17, -631_152_000),  # and 50 is 1950
+        (b"20991231235960Z", 0x18, 4_102_444_800),  # a leap second, as time.strptime reads it
+        (b"20261301000000Z", 0x18, None),  # no 13th month
+        (b"2026x201000000Z", 0x18, None),
+    ],
+)
+def test_it_reads_the_certificate_expiry_from_its_der(
+    not_after: bytes, tag: int, expiry: int | None
+) -> None:
+    assert transport._not_after(_certificate_valid_until(not_after, tag)) == expiry
