@@ -10,7 +10,7 @@ Four loops take turns, ROUNDS times, each on a fresh `Sink` (bench/common.py):
   targets: no kept-alive connection to reuse). `Dispatcher.tick(now)` runs with the real clock
   and sleep, `inline_max` = 1,000 and `inline_wait_s` = INLINE_WAIT_S, so it claims every slot,
   waits for S on its thread pool and runs them all inline (call, then record). The bench subclasses
-  `Dispatcher` and wraps its private `_deliver` to note when delivery starts (claim time, CPU).
+  `Dispatcher` and wraps its `deliver` to note when delivery starts (claim time, CPU).
 - executor pool: POOL_THREADS threads wait for S (`executor.prepare`, then
   `executor.wait_until`), then call `executor.execute` with the request the dispatcher would
   build (signed, timed, SSRF-guarded); no store, no records. The gap between
