@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-JOBS = 1000
+JOBS = int(__import__("os").environ.get("BENCH_LOCAL_JOBS", "1000"))
 MEMORY_JOBS = 10_000
 LEAD_S = 30.0  # T is this far ahead when the first job is created
 SETTLE_S = 15.0  # how long after T the sink keeps listening

@@ -68,6 +68,11 @@ class Settings:
     # tick's Lambda waiting (billed while it waits; past ~2 s of waiting, a run through SQS costs
     # less, see bench/bench_cost.py); 125 makes every small batch wait inline.
     inline_wait_s: float = 2.0
+    # A queued run's message comes this long before its planned second (besides the fraction
+    # SQS's whole-second delays leave), so its worker has read it and taken it before that
+    # second and only calls at it. Deployed, the worker's Lambda is billed while it waits:
+    # 0 there; `make run` (SQLite) waits for free.
+    delivery_lead_s: float = 0.0
     notify_from: str = "cronhook@localhost"
     kms_key: str = ""
     # The API's public address (e.g. https://cron.example.com/api), for the ping and callback
@@ -83,6 +88,10 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         stage = env.get("CRONHOOK_STAGE", "local")
+        # `moto` is the AWS code path against an embedded moto (`make run`'s option).
+        backend = _choice(env, "CRONHOOK_BACKEND", "aws", ("aws", "moto", "sqlite"))
+        backend = backend.replace("moto", "aws")
+        lead = 1.0 if backend == "sqlite" else 0.0
         return cls(
             stage=stage,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
@@ -109,10 +118,8 @@ class Settings:
             notify_from=env.get("CRONHOOK_NOTIFY_FROM", "cronhook@localhost"),
             kms_key=env.get("CRONHOOK_KMS_KEY", ""),
             public_url=env.get("CRONHOOK_PUBLIC_URL", ""),
-            # `moto` is the AWS code path against an embedded moto (`make run`'s option).
-            backend=_choice(env, "CRONHOOK_BACKEND", "aws", ("aws", "moto", "sqlite")).replace(
-                "moto", "aws"
-            ),
+            delivery_lead_s=_number(env, "CRONHOOK_DELIVERY_LEAD_S", lead, 0, 10),
+            backend=backend,
             home=env.get("CRONHOOK_HOME", ""),
             sqlite_sync=_choice(env, "CRONHOOK_SQLITE_SYNC", "normal", ("normal", "full")).upper(),
         )

@@ -121,7 +121,7 @@ def test_it_shows_a_ratio_and_whether_the_target_is_met() -> None:
         "0.60x",
         "NO",
     )
-    assert targets["dispatch.runs_per_s"] == {"target": "ratio >= 0.70x", "met": False}
+    assert targets["dispatch.runs_per_s"] == {"target": "ratio >= 0.80x", "met": False}
 
 
 def test_it_nests_dotted_keys_and_keeps_clashing_ones_flat() -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -87,14 +89,21 @@ def request(
 
 
 def attempt(
-    d: Dispatcher, job: JobRecord, run: RunRecord, overrides: dict[str, Any] | None, release: bool
+    d: Dispatcher,
+    job: JobRecord,
+    run: RunRecord,
+    overrides: dict[str, Any] | None,
+    release: bool,
+    control: runs.RunControl | None = None,
 ) -> Counter[str]:
-    """Execute and record one attempt; `release` says it ends the task's in-flight count."""
+    """Execute and record one attempt; `release` says it ends the task's in-flight count;
+    `control` is the run's, read before (else read now)."""
     report: Counter[str] = Counter()
     policy = executor.Policy(allow_private=d.settings.allow_private_targets)
     started = d.clock()
     spec = job.spec
-    control = ledger.control(d, run)
+    if control is None:
+        control = ledger.control(d, run)
     call = request(d, job, run, overrides, control)
     if control.aborted_by is not None:
         result = executor.aborted(call, aborted_text(control))  # nothing is sent
@@ -190,29 +199,84 @@ def attempt(
 def execute_watched(
     d: Dispatcher, run: RunRecord, call: executor.Request, policy: executor.Policy
 ) -> executor.Result:
-    """Make the call while a thread looks for an abort or a new timeout of the run every
-    CONTROL_POLL_S, and applies it to the call in flight (wherever it runs: the tick's pool or
-    a worker)."""
+    """Make the call while the process's watcher looks for an abort or a new timeout of the run
+    every CONTROL_POLL_S from the call's start, and applies it to the call in flight (wherever
+    it runs: the tick's pool or a worker)."""
     stop = executor.Stop()
-    done = threading.Event()
-
-    def watch() -> None:
-        timeout = call.timeout
-        while not done.wait(CONTROL_POLL_S):
-            control = ledger.control(d, run)
-            if control.aborted_by is not None:
-                stop.abort(aborted_text(control))
-                return
-            if control.timeout and control.timeout != timeout:
-                timeout = control.timeout
-                stop.set_timeout(timeout)
-
-    watcher = threading.Thread(target=watch, name="cronhook-control", daemon=True)
-    watcher.start()
+    watched = Watched(lambda: ledger.control(d, run), stop, call.timeout)
+    WATCHER.add(watched)
     try:
         return d.execute(replace(call, stop=stop), policy)
     finally:
-        done.set()
+        WATCHER.remove(watched)
+
+
+class Watched:
+    """One call in flight as the watcher sees it: how to read its run's controls, how to act on
+    the call, the timeout it has now, and when to look next."""
+
+    def __init__(self, read: Callable[[], runs.RunControl], stop: executor.Stop, timeout: float):
+        self.read, self.stop, self.timeout = read, stop, timeout
+        self.next_look = time.monotonic() + CONTROL_POLL_S
+
+    def look(self) -> bool:
+        """Read the controls and apply them; False once the call is aborted (no more looks)."""
+        control = self.read()
+        if control.aborted_by is not None:
+            self.stop.abort(aborted_text(control))
+            return False
+        if control.timeout and control.timeout != self.timeout:
+            self.timeout = control.timeout
+            self.stop.set_timeout(self.timeout)
+        self.next_look = time.monotonic() + CONTROL_POLL_S
+        return True
+
+
+class Watcher:
+    """One thread per process looks at every call in flight longer than CONTROL_POLL_S (a quick
+    call costs no read and no thread), one call after another."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: set[Watched] = set()
+        self._wake = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+
+    def add(self, watched: Watched) -> None:
+        with self._lock:
+            self._calls.add(watched)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="cronhook-controls", daemon=True
+                )
+                self._thread.start()
+            self._wake.notify()
+
+    def remove(self, watched: Watched) -> None:
+        with self._lock:
+            self._calls.discard(watched)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._calls:
+                    self._wake.wait()
+                now = time.monotonic()
+                due = [w for w in self._calls if w.next_look <= now]
+                if not due:
+                    first = min(w.next_look for w in self._calls)
+                    self._wake.wait(max(0.0, first - now))
+                    continue
+            for watched in due:
+                try:
+                    if not watched.look():
+                        self.remove(watched)
+                except Exception:  # a storage error: look again at the next poll
+                    log.warning("run controls not read; looking again", exc_info=True)
+                    watched.next_look = time.monotonic() + CONTROL_POLL_S
+
+
+WATCHER = Watcher()
 
 
 def log_id(started: float) -> int:

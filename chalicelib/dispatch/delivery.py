@@ -71,7 +71,7 @@ def enqueue(d: Dispatcher, tasks: Iterable[Task]) -> None:
         }
         if task.overrides:
             entry["overrides"] = task.overrides
-        delay = int(max(0.0, task.deliver_at - now))
+        delay = int(max(0.0, task.deliver_at - now - d.settings.delivery_lead_s))
         by_delay.setdefault(delay, []).append(entry)
     messages = [
         (json.dumps({"v": 2, "tasks": group[n : n + TASKS_PER_MESSAGE]}), delay)

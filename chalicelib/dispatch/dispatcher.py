@@ -21,6 +21,11 @@ from chalicelib.store.blobs import Blobs
 from chalicelib.store.queue import Queue
 
 
+def wait(seconds: float) -> None:
+    """Sleep `seconds` and return on the dot, not a timer's slack later (the planned second)."""
+    executor.wait_until(time.time() + seconds)
+
+
 @dataclass
 class Dispatcher:
     stores: Stores
@@ -29,7 +34,7 @@ class Dispatcher:
     blobs: Blobs
     notifier: Notifier | None = None
     clock: Callable[[], float] = time.time
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] = wait
     execute: Callable[[executor.Request, executor.Policy], executor.Result] = executor.execute
     rng: random.Random = field(default_factory=random.Random)
     lags: list[int] = field(default_factory=list)  # start lag (ms) of each run made, for metrics
@@ -52,7 +57,13 @@ class Dispatcher:
 
     def work_batch(self, bodies: Sequence[str], now: float) -> Batch:
         """The queue's messages (chalicelib.dispatch.worker)."""
+        self.prepare()
         return worker.work_batch(self, bodies, now)
+
+    def prepare(self) -> None:
+        """Before waiting for planned seconds: what the first calls would do (TLS contexts,
+        the call watchdog), done once per process."""
+        executor.prepare(executor.Policy(allow_private=self.settings.allow_private_targets))
 
     def sweep(self, now: float, report: Counter[str]) -> None:
         """Mark runs whose runner vanished as lost (chalicelib.dispatch.sweeper)."""

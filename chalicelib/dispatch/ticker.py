@@ -108,6 +108,7 @@ def deliver(d: Dispatcher, tasks: list[Task], report: Counter[str]) -> None:
         enqueue(d, later)
     if near:
         report["inline"] += len(near)
+        d.prepare()
         # One thread per task up to INLINE_POOL_SIZE: a silent target holds only its own
         # thread; beyond that, hundreds of threads waking at the same second spend more CPU
         # fighting over the GIL and locks than the calls themselves take.

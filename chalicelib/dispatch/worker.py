@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from chalicelib.dispatch import attempt, ledger
 from chalicelib.dispatch import plan as planning
 from chalicelib.dispatch.delivery import TASKS_PER_MESSAGE, Batch, Task, entries
-from chalicelib.store.base import existing_jobs
+from chalicelib.runs import RunControl
+from chalicelib.store.base import RunRecord, existing_jobs
 
 if TYPE_CHECKING:
     from chalicelib.dispatch.dispatcher import Dispatcher
@@ -100,16 +101,15 @@ def try_task(d: Dispatcher, task: Task) -> Counter[str] | Exception:
 
 
 def run_on_time(d: Dispatcher, task: Task) -> Counter[str]:
-    """Wait for the task's planned second (never long: SQS already delayed queued work), then
-    run it."""
-    wait = min(MAX_WAIT_S, task.deliver_at - d.clock())
-    if wait > 0:
-        d.sleep(wait)
-    return run_task(d, task)
+    """Run the task at its planned second: its first run is taken (the conditional step of a
+    queued run, its controls read) before the wait, so that the second itself is the call's."""
+    return run_task(d, task, on_time=True)
 
 
-def run_task(d: Dispatcher, task: Task) -> Counter[str]:
-    """Run the task's runs in order; one in-flight count covers all of them (catch-up)."""
+def run_task(d: Dispatcher, task: Task, on_time: bool = False) -> Counter[str]:
+    """Run the task's runs in order; one in-flight count covers all of them (catch-up). With
+    `on_time`, the first call waits for the task's planned second (never long: the queue
+    already delayed queued work)."""
     report: Counter[str] = Counter()
     holds = task.counted
     for n, run in enumerate(task.runs):
@@ -134,25 +134,50 @@ def run_task(d: Dispatcher, task: Task) -> Counter[str]:
         # die in between, the sweep gives back a place that was not taken (no harm: the count
         # never goes below 0) rather than keep one forever (the job would never run again).
         running.data = {**run.data, "statusText": "Running", "holds": holds or take_place}
-        if task.inline:
-            # The tick that claimed it runs it: no other delivery exists. A run that was
-            # counted when it was claimed stays `queued` (one write fewer per run) until the
-            # result replaces it; one that takes its place now says so for the sweep.
-            if take_place and not ledger.take_place(d, task.job, run, report):
-                continue
-            if not take_place:
-                running.state = "queued"
-            elif not d.stores.runs.update(running, "queued"):
-                d.stores.jobs.release(task.job.account_id, task.job.job_id)
-                continue
-        else:
-            # The conditional queued -> running step comes first: a duplicate delivery stops
-            # here, before it could take a place or turn the run away.
-            if not d.stores.runs.update(running, "queued"):
-                report["duplicate"] += 1
-                continue
-            if take_place and not ledger.take_place(d, task.job, running, report):
-                continue
-        holds = holds or take_place
-        report.update(attempt.attempt(d, task.job, running, task.overrides, holds and last))
+        # The conditional queued -> running step comes first: a duplicate delivery stops here,
+        # before it could take a place or turn the run away. (The tick that claimed a run
+        # inline has no other delivery: it skips this write.)
+        if not task.inline and not d.stores.runs.update(running, "queued"):
+            report["duplicate"] += 1
+            continue
+        # Read before the wait: an abort that comes after it cuts the call within
+        # CONTROL_POLL_S of its start.
+        control = ledger.control(d, running)
+        if on_time and n == 0:
+            wait = min(MAX_WAIT_S, task.deliver_at - d.clock())
+            if wait > 0:
+                d.sleep(wait)
+        done, went = _at_its_second(d, task, run, running, take_place, last, holds, control)
+        report.update(done)
+        holds = holds or (went and take_place)
     return report
+
+
+def _at_its_second(
+    d: Dispatcher,
+    task: Task,
+    run: RunRecord,
+    running: RunRecord,
+    take_place: bool,
+    last: bool,
+    holds: bool,
+    control: RunControl,
+) -> tuple[Counter[str], bool]:
+    """The rest of a run at its second: its place, then its attempt. What it did, and whether
+    it went ahead (False: held back at the job's bound, or a lost race)."""
+    report: Counter[str] = Counter()
+    # A place is taken at the run's second, not before: a run ending meanwhile frees it.
+    taken = run if task.inline else running  # the record as it stands
+    if take_place and not ledger.take_place(d, task.job, taken, report):
+        return report, False
+    if task.inline:
+        # A run that was counted when it was claimed stays `queued` (one write fewer per run)
+        # until the result replaces it; one that takes its place now says so for the sweep.
+        if not take_place:
+            running.state = "queued"
+        elif not d.stores.runs.update(running, "queued"):
+            d.stores.jobs.release(task.job.account_id, task.job.job_id)
+            return report, False
+    release = (holds or take_place) and last
+    report.update(attempt.attempt(d, task.job, running, task.overrides, release, control))
+    return report, True

@@ -15,6 +15,7 @@ from tests.dispatch.support import (
     World,
     claim_two_ahead,
     ok_handler,
+    queued_world,
 )
 
 
@@ -132,3 +133,28 @@ def test_two_runs_now_in_one_second_are_two_webhook_messages(
     assert all(i.startswith(f"{job_id}#{T0 + 30}#m") for i in ids)
     first_run = world.runs(job_id)[0].data["runId"]
     assert ids.count(f"{job_id}#{T0 + 30}#{first_run.split('-', 3)[3]}") == 2
+
+
+def test_a_queued_run_comes_early_is_taken_before_its_second_and_calls_on_it(
+    world: World, target: HTTPServer
+) -> None:
+    dispatcher = queued_world(world)
+    dispatcher.settings = replace(dispatcher.settings, delivery_lead_s=2)
+    job_id = world.job(url=ok_handler(target))
+    dispatcher.tick(T0 + 30)
+    ((body, delay),) = world.queue.drain()
+    assert delay == 28  # 2 s before 12:01:00
+    seen: list[tuple[float, str]] = []
+
+    def sleep(seconds: float) -> None:  # what the store holds while the worker waits
+        (run,) = world.runs(job_id)
+        seen.append((world.clock(), run.state))
+        world.clock.sleep(seconds)
+
+    dispatcher.sleep = sleep
+    world.clock.now = T0 + 58
+    assert dispatcher.work([body], world.clock())["ok"] == 1
+    assert seen == [(T0 + 58, "running")]  # taken before the wait, not after it
+    assert len(target.log) == 1
+    (run,) = world.runs(job_id)
+    assert run.data["date"] == T0 + 60 and run.data["jitter"] == 0
