@@ -425,7 +425,8 @@ class Service:
 
     def abort_run(self, account_id: str, run_id: str, actor: str) -> RunRecord:
         """Ask for the run to end: a call in flight is cut within a second wherever it runs,
-        a run not started yet ends when its turn comes, without calling; it ends `aborted`,
+        a run not taken up yet (its worker takes it a moment before its second) ends when its
+        turn comes, without calling; it ends `aborted`,
         and neither retries nor chains follow. A run waiting in line ends at once."""
         run = self.run_outcome(account_id, run_id)
         if run.state not in runs.IN_FLIGHT:

@@ -555,6 +555,8 @@ def test_it_stores_small_values(store: Stores) -> None:
     assert store.state.get_value("settings#alice") is None
     store.state.put_value("settings#alice", {"url": "https://example.com/n", "n": 1.5})
     assert store.state.get_value("settings#alice") == {"url": "https://example.com/n", "n": 1.5}
+    # Read at half the price (eventually, on DynamoDB): the same value once it has settled.
+    assert store.state.get_value("settings#alice", consistent=False)["n"] == 1.5
 
 
 def test_it_bounds_runs_in_flight(store: Stores) -> None:

@@ -262,10 +262,12 @@ def start_now(
 
 
 def control(d: Dispatcher, run: RunRecord) -> runs.RunControl:
-    """What was asked of this run since it was claimed (an abort, its own settings)."""
+    """What was asked of this run since it was claimed (an abort, its own settings). Read at
+    half the price: an abort of the last second that this read misses, the watcher's next look
+    (CONTROL_POLL_S into the call) finds."""
     key = runs.control_key(run.account_id, run.data.get("runId", run.run_id))
     try:
-        return runs.RunControl.from_value(d.stores.state.get_value(key))
+        return runs.RunControl.from_value(d.stores.state.get_value(key, consistent=False))
     except StoreError as exc:
         log.warning("run %s: its controls could not be read: %s", run.run_id, exc.message)
         return runs.RunControl()

@@ -170,6 +170,17 @@ def _at_its_second(
     taken = run if task.inline else running  # the record as it stands
     if take_place and not ledger.take_place(d, task.job, taken, report):
         return report, False
+    if run.data.get("trigger", "schedule") == "schedule" and not task.job.enabled:
+        # Disabled while this run waited for its second, by a run of the same claim (a 410,
+        # a failure streak; that run gives its place back only after disabling the job): it
+        # stops as a claimed run of a disabled job does.
+        reason = f" ({task.job.disabled_reason})" if task.job.disabled_reason else ""
+        why = f"Cancelled: the job was disabled{reason}"
+        ledger.finish(d, taken, "cancelled", {"status": 0, "statusText": why})
+        if holds or take_place:
+            ledger.pass_on(d, task.job, True)
+        report["cancelled"] += 1
+        return report, False
     if task.inline:
         # A run that was counted when it was claimed stays `queued` (one write fewer per run)
         # until the result replaces it; one that takes its place now says so for the sweep.

@@ -403,8 +403,10 @@ class StateStore(Protocol):
     def put_folders(
         self, account_id: str, folders: dict[int, str], expected_version: int
     ) -> bool: ...
-    def get_value(self, key: str) -> Any:
-        """A small JSON value stored under `key` (account settings, markers); None if absent."""
+    def get_value(self, key: str, consistent: bool = True) -> Any:
+        """A small JSON value stored under `key` (account settings, markers); None if absent.
+        Not `consistent`: half the price on DynamoDB, and a write of the last second may not
+        show yet (the other stores always read what was written)."""
         ...
 
     def put_value(self, key: str, value: Any) -> None: ...

@@ -914,9 +914,9 @@ class DynamoStateStore:
                     return False, tat - latest
         return False, step  # the bucket kept changing under us: a crowd of this key's requests
 
-    def get_value(self, key: str) -> Any:
+    def get_value(self, key: str, consistent: bool = True) -> Any:
         response = _call(
-            lambda: self.table.get_item(Key={"pk": f"value#{key}"}, ConsistentRead=True)
+            lambda: self.table.get_item(Key={"pk": f"value#{key}"}, ConsistentRead=consistent)
         )
         item = (response or {}).get("Item")
         return json.loads(item["value"]) if item else None

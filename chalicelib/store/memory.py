@@ -426,7 +426,7 @@ class MemoryStateStore:
             self._buckets[bucket] = (level, now)
             return False, (1.0 - level) / rate
 
-    def get_value(self, key: str) -> Any:
+    def get_value(self, key: str, consistent: bool = True) -> Any:
         with self._lock:
             return copy.deepcopy(self._values.get(key))
 

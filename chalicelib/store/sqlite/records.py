@@ -333,7 +333,7 @@ class SqliteStateStore:
             )
         return (True, 0.0) if allowed else (False, (1.0 - level) / rate)
 
-    def get_value(self, key: str) -> Any:
+    def get_value(self, key: str, consistent: bool = True) -> Any:
         rows = self.db.read("SELECT value FROM kv WHERE key = ?", (key,))
         return json.loads(rows[0][0]) if rows else None
 
