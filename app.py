@@ -14,6 +14,7 @@ from chalice.app import Chalice, Rate, Request, Response, SQSEvent
 
 from chalicelib import __version__, auth, formats, jobs, monitors, runs, wiring
 from chalicelib.errors import (
+    NO_SUCH_ROUTE,
     BadRequest,
     CronhookError,
     MethodNotAllowed,
@@ -823,26 +824,25 @@ def _visualcron(request: Request, fmt: str, method: str) -> Response:
     return Response(body=answer.body, status_code=answer.status, headers=headers)
 
 
-# `/VisualCron` as VisualCron prints it and `/visualcron` as its examples write it; the format
-# and the method in any case. A method is one segment (`logon`) or two (`job/list`).
-@endpoint("/VisualCron/{fmt}/{method}", ["GET", "POST"], None)
-def visualcron(request: Request, fmt: str, method: str) -> Response:
+# VisualCron's path in any case (`/VisualCron` as VisualCron prints it, `/visualcron` as its
+# examples write it, and any other casing its server takes), the format and the method too. A
+# method is one segment (`logon`) or two (`job/list`). A path whose first segment is anything
+# else is no route (the static routes, matched first, are not reached through these).
+@endpoint("/{product}/{fmt}/{method}", ["GET", "POST"], None)
+def visualcron(request: Request, product: str, fmt: str, method: str) -> Response:
+    _visualcron_only(product)
     return _visualcron(request, fmt, method)
 
 
-@endpoint("/VisualCron/{fmt}/{group}/{method}", ["GET", "POST"], None)
-def visualcron_job(request: Request, fmt: str, group: str, method: str) -> Response:
+@endpoint("/{product}/{fmt}/{group}/{method}", ["GET", "POST"], None)
+def visualcron_job(request: Request, product: str, fmt: str, group: str, method: str) -> Response:
+    _visualcron_only(product)
     return _visualcron(request, fmt, f"{group}/{method}")
 
 
-@endpoint("/visualcron/{fmt}/{method}", ["GET", "POST"], None)
-def visualcron_lower(request: Request, fmt: str, method: str) -> Response:
-    return _visualcron(request, fmt, method)
-
-
-@endpoint("/visualcron/{fmt}/{group}/{method}", ["GET", "POST"], None)
-def visualcron_job_lower(request: Request, fmt: str, group: str, method: str) -> Response:
-    return _visualcron(request, fmt, f"{group}/{method}")
+def _visualcron_only(product: str) -> None:
+    if product.lower() != "visualcron":
+        raise NotFound(NO_SUCH_ROUTE["error"]["message"])
 
 
 def _voltmx(request: Request, path: str | None) -> Response:

@@ -78,6 +78,14 @@ def _visualcron(method: str, grouped: bool) -> dict[str, Any]:
     names = ["fmt", "group", "method"] if grouped else ["fmt", "method"]
     params: list[dict[str, Any]] = [
         {
+            "name": "product",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "pattern": "^[Vv][Ii][Ss][Uu][Aa][Ll][Cc][Rr][Oo][Nn]$"},
+            "description": "VisualCron, in any case (anything else is no route: 404)",
+        }
+    ] + [
+        {
             "name": name,
             "in": "path",
             "required": True,
@@ -126,7 +134,13 @@ def _visualcron(method: str, grouped: bool) -> dict[str, Any]:
             "400": {"description": "A missing, unknown or invalid parameter", **error},
             "401": {"description": "Bad credentials, token or key", **error},
             "403": {"description": "The user or key lacks the method's scope", **error},
-            "404": {"description": "No such job, method or format", **error},
+            "404": {
+                "description": "No such job, method or format (VisualCron's shape); a first "
+                "segment other than VisualCron is no route (the API's error shape)",
+                "content": _visualcron_content(
+                    {"anyOf": [_VC_ERROR, {"$ref": "#/components/schemas/Error"}]}
+                ),
+            },
             "409": {"description": "No run in flight to stop; a job changed meanwhile", **error},
             "413": {"description": "The body is too large", **error},
             "429": {"description": "Rate limit (Retry-After)", **error},
@@ -146,10 +160,9 @@ def _visualcron(method: str, grouped: bool) -> dict[str, Any]:
 
 def paths() -> dict[str, Any]:
     out: dict[str, Any] = {"/api/{call}": {"get": _setcronjob("get"), "post": _setcronjob("post")}}
-    for prefix in ("/VisualCron", "/visualcron"):
-        for grouped in (False, True):
-            path = prefix + ("/{fmt}/{group}/{method}" if grouped else "/{fmt}/{method}")
-            out[path] = {m: _visualcron(m, grouped) for m in ("get", "post")}
+    for grouped in (False, True):
+        path = "/{product}" + ("/{fmt}/{group}/{method}" if grouped else "/{fmt}/{method}")
+        out[path] = {m: _visualcron(m, grouped) for m in ("get", "post")}
     return {**out, **_voltmx_paths(), **_settings_paths()}
 
 

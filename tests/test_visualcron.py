@@ -249,3 +249,13 @@ def test_it_takes_a_form_body_and_holds_a_user_to_its_scopes(api: Api, alice: Pe
     refused = api.get(f"/VisualCron/json/job/run?token={token}&id={job_id}")
     assert refused.status_code == 403 and body(refused)["Result"] == "Error"
     assert body(api.get(f"/jobs/{job_id}/history", alice))["history"] == []
+
+
+def test_the_path_is_visualcron_in_any_case_and_nothing_else(api: Any, alice: Any) -> None:
+    for product in ("VISUALCRON", "Visualcron", "visualCron"):
+        answer = api.get(f"/{product}/JSON/Job/List?token={alice.key}")
+        assert answer.status_code == 200, (product, answer.body)
+    for path in ("/cronicle/json/job/list", "/jobs/1/nothing", "/x/json/logon"):
+        missing = api.get(f"{path}?token={alice.key}")
+        assert missing.status_code == 404, path
+        assert body(missing)["error"] == {"code": "not_found", "message": "no such route or method"}
