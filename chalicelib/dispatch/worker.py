@@ -149,6 +149,8 @@ def run_task(d: Dispatcher, task: Task, on_time: bool = False) -> Counter[str]:
                 d.sleep(wait)
         done, went = _at_its_second(d, task, run, running, take_place, last, holds, control)
         report.update(done)
+        if not went and not task.job.enabled:
+            holds = False  # cancelled at its second, it handed the task's count on
         holds = holds or (went and take_place)
     return report
 
