@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from chalicelib import auth, jobs, runs, text
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 SIGNING_OVERLAP_S = 24 * 3600  # after a rotation the old secret signs too, for a day
 MAX_FOLDER_TITLE = 128
 CURSOR_RANGE = (946684800, 4102444800)  # 2000-01-01 to 2100-01-01, UTC
+T = TypeVar("T")
 _RETRIES = 5  # optimistic-concurrency attempts on the folders before reporting a conflict
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -187,17 +188,19 @@ class Service:
                 self._schedule_next(job, valid.schedule, now)
             return cleared
 
-        edited = edit_job(
-            self.stores.jobs,
-            account_id,
-            job_id,
-            change,
-            self.clock(),
-            "the job changed while it was being updated; try again",
+        edited = self._edit_job(
+            account_id, job_id, change, "the job changed while it was being updated; try again"
         )
+        return Edited(edited[0], edited[1], tuple(ignored))
+
+    def _edit_job(
+        self, account_id: str, job_id: int, change: Callable[[JobRecord], T], conflict: str
+    ) -> tuple[JobRecord, T]:
+        """`store.base.edit_job` of an existing job: a job that is not there is a 404."""
+        edited = edit_job(self.stores.jobs, account_id, job_id, change, self.clock(), conflict)
         if edited is None:
             raise NotFound("job not found")
-        return Edited(edited[0], edited[1], tuple(ignored))
+        return edited
 
     def fire_soon(self, job: JobRecord, dispatcher: Callable[[], Any]) -> int:
         """After a save: claim the job's slots that fall before the next tick (a seconds
@@ -242,16 +245,12 @@ class Service:
             job.next_run_at = schedule.next_after(start - 1) if job.enabled else None
             job.spec = {**job.spec, "modifiedBy": actor or job.spec.get("modifiedBy", "")}
 
-        edited = edit_job(
-            self.stores.jobs,
+        edited = self._edit_job(
             account_id,
             job_id,
             change,
-            self.clock(),
             "the job changed while its cursor was being moved; try again",
         )
-        if edited is None:
-            raise NotFound("job not found")
         return edited[0]
 
     def rotate_signing_secret(self, account_id: str, job_id: int) -> tuple[str, int]:
@@ -270,16 +269,12 @@ class Service:
             job.secrets["signing"] = [{"secret": secret, "until": None}, *kept]
             return secret, until
 
-        edited = edit_job(
-            self.stores.jobs,
+        edited = self._edit_job(
             account_id,
             job_id,
             change,
-            self.clock(),
             "the job changed while its secret was being rotated; try again",
         )
-        if edited is None:
-            raise NotFound("job not found")
         return edited[1]
 
     # ---- folders ----------------------------------------------------------------------------

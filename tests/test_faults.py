@@ -40,6 +40,7 @@ from chalicelib.store.blobs import MemoryBlobs
 from chalicelib.store.memory import memory_stores
 from chalicelib.store.queue import MemoryQueue
 from scripts.reliability import record
+from tests.dispatch.support import Clock  # time that moves only when the dispatcher sleeps
 from tests.executor_servers import (
     Reply,
     Server,
@@ -52,21 +53,6 @@ from tests.executor_servers import (
 
 T0 = 1_795_435_200  # 2026-11-23 08:00:00 UTC, a whole minute
 ACCOUNT = "acct-faults"
-
-
-class Clock:
-    """Time that moves only when the dispatcher sleeps (as in tests/dispatch/support.py)."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-        self.lock = threading.Lock()
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self.lock:
-            self.now += max(0.0, seconds)
 
 
 class Sink:

@@ -27,6 +27,8 @@ T0 = 1_795_435_200  # 2026-11-23 12:00:00 UTC, a whole minute
 
 
 class Clock:
+    """Time that moves only when the dispatcher sleeps."""
+
     def __init__(self, now: float) -> None:
         self.now = now
         self.lock = threading.Lock()
