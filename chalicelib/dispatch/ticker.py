@@ -40,13 +40,17 @@ def tick(d: Dispatcher, now: float, shards: Sequence[int] | None = None) -> dict
     switched_on: dict[str, bool] = {}
     planner = planning.Planner(now, until)
     token = ledger.new_token()
+    seen: set[tuple[str, int]] = set()
     with ThreadPoolExecutor(POOL_SIZE) as pool:
         pending = list(range(d.settings.due_shards) if shards is None else shards)
         # A shard whose page of due jobs was full is read again once its page is claimed (the
         # claims moved those jobs on), until the shards are drained or the tick's time is up.
+        # A job read in an earlier round is not read again: the index may still show it where
+        # it was (DynamoDB's indexes follow their table eventually).
         while pending:
             pages = list(pool.map(lambda s: d.stores.jobs.due(s, until, DUE_LIMIT), pending))
-            keys = [k for page in pages for k in page]
+            keys = [k for page in pages for k in page if k not in seen]
+            seen.update(keys)
             claimed = _claim_round(d, pool, planner, token, keys, switched_on, report)
             tasks.extend(claimed)
             full = [s for s, page in zip(pending, pages, strict=True) if len(page) >= DUE_LIMIT]
