@@ -179,6 +179,10 @@
   }
 
   /** Call the API: `route` as the API declares it, `{param}`s filled from opts.params. */
+  /** Requests sent and not answered yet: signing out waits for them, so that none reaches
+   * the API after the session it carries has ended (a 401 for the page's own call). */
+  const inFlight = new Set();
+
   async function api(method, route, opts) {
     const options = opts || {};
     const path = route.replace(/\{(\w+)\}/g, (_, name) => encodeURIComponent(String(options.params[name])));
@@ -195,10 +199,14 @@
       init.body = JSON.stringify(options.body);
     }
     let response;
+    const sent = fetch(url, init);
+    inFlight.add(sent);
     try {
-      response = await fetch(url, init);
+      response = await sent;
     } catch (err) {
       throw new ApiError(0, { code: "network", message: "cannot reach the API: " + err.message });
+    } finally {
+      inFlight.delete(sent);
     }
     const text = await response.text();
     let data = null;
@@ -608,8 +616,11 @@
   async function signOutClicked() {
     let message;
     if (isSession()) {
+      const token = apiKey;
+      apiKey = null; // nothing more goes out with it while it is being ended
+      await Promise.race([Promise.allSettled([...inFlight]), wait(5000)]);
       try {
-        await api("DELETE", "/sessions/current", { key: apiKey });
+        await api("DELETE", "/sessions/current", { key: token });
       } catch (err) {
         if (!(err instanceof ApiError)) throw err;
         if (err.status !== 401) {
