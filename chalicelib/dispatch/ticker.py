@@ -47,7 +47,9 @@ def tick(d: Dispatcher, now: float, shards: Sequence[int] | None = None) -> dict
         # claims moved those jobs on), until the shards are drained or the tick's time is up.
         # A job read in an earlier round is not read again: the index may still show it where
         # it was (DynamoDB's indexes follow their table eventually).
+        rounds = 0
         while pending:
+            rounds += 1
             pages = list(pool.map(lambda s: d.stores.jobs.due(s, until, DUE_LIMIT), pending))
             keys = [k for page in pages for k in page if k not in seen]
             seen.update(keys)
@@ -60,7 +62,13 @@ def tick(d: Dispatcher, now: float, shards: Sequence[int] | None = None) -> dict
                 break
             pending = full
     report["claimed"] += sum(len(t.runs) for t in tasks)
-    d.deliver(tasks, report)
+    if rounds > 1:
+        # A drained burst has used much of the tick's minute: its runs all go through the
+        # queue, so that no inline call keeps the tick past the next one's start.
+        report["queued"] += len(tasks)
+        enqueue(d, tasks)
+    else:
+        d.deliver(tasks, report)
     return dict(report)
 
 
