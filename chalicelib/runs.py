@@ -57,6 +57,10 @@ class RunControl:
     def to_value(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
+    def abort_text(self) -> str:
+        """How an aborted run's record says so."""
+        return f"Aborted by {self.aborted_by}" if self.aborted_by else "Aborted"
+
 
 def control_key(account_id: str, first_run_id: str) -> str:
     """Where a run's RunControl is kept: by its first attempt's id, so every attempt finds it."""

@@ -106,7 +106,7 @@ def attempt(
         control = ledger.control(d, run)
     call = request(d, job, run, overrides, control)
     if control.aborted_by is not None:
-        result = executor.aborted(call, aborted_text(control))  # nothing is sent
+        result = executor.aborted(call, control.abort_text())  # nothing is sent
     else:
         result = execute_watched(d, run, call, policy)
     planned_ms = run.data.get("plannedMs", run.data["datePlanned"] * 1000)
@@ -223,7 +223,7 @@ class Watched:
         """Read the controls and apply them; False once the call is aborted (no more looks)."""
         control = self.read()
         if control.aborted_by is not None:
-            self.stop.abort(aborted_text(control))
+            self.stop.abort(control.abort_text())
             return False
         if control.timeout and control.timeout != self.timeout:
             self.timeout = control.timeout
@@ -285,7 +285,3 @@ def log_id(started: float) -> int:
     write: a counter item would add a write unit to every run. A run that makes no call
     (skipped, cancelled, lost) keeps 0."""
     return int(started * 1_000_000)
-
-
-def aborted_text(control: runs.RunControl) -> str:
-    return f"Aborted by {control.aborted_by}" if control.aborted_by else "Aborted"

@@ -109,7 +109,7 @@ def end(
     if control.aborted_by is not None:
         # Aborted while it waited: it ends aborted when its callback (or its timeout) comes;
         # neither retries nor chains follow.
-        text = f"Aborted by {control.aborted_by}" if control.aborted_by else "Aborted"
+        text = control.abort_text()
         outcome = replace(
             outcome, status=callbacks.STATUS_FAILED, reason="aborted", status_text=text
         )
