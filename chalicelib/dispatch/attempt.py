@@ -41,15 +41,14 @@ def request(
     extended = spec["extendedData"]
     headers = sent_headers(job)
     body = extended["body"]
-    url, method, timeout = spec["url"], spec["requestMethod"], planning.timeout(job, d.settings)
+    url, method = spec["url"], spec["requestMethod"]
+    timeout = planning.timeout(job, d.settings, overrides)
     if overrides:  # this run's own (run-now), validated as the job's fields are
         headers.update(overrides.get("headers") or {})
         if overrides.get("body") is not None:
             body = overrides["body"]
         url = overrides.get("url") or url
         method = overrides.get("method", method)
-        if overrides.get("timeout", -1) > 0:
-            timeout = overrides["timeout"]
     if control is not None and control.timeout:
         timeout = control.timeout  # changed for this run after it started
     headers.update(

@@ -42,8 +42,11 @@ def window_end(now: float) -> int:
     return (int(now) // 60 + 2) * 60 - 1
 
 
-def timeout(job: JobRecord, settings: Settings) -> int:
-    """The job's request timeout in seconds (-1 in its spec: the service's default)."""
+def timeout(job: JobRecord, settings: Settings, overrides: dict[str, Any] | None = None) -> int:
+    """The job's request timeout in seconds (-1 in its spec: the service's default), or a
+    run-now's own (`overrides`) when it gives one."""
+    if overrides and overrides.get("timeout", -1) > 0:
+        return int(overrides["timeout"])
     seconds = int(job.spec.get("requestTimeout", -1))
     return settings.default_request_timeout if seconds < 0 else seconds
 

@@ -133,9 +133,7 @@ def deliver(d: Dispatcher, tasks: list[Task], report: Counter[str]) -> None:
 
 def _short(d: Dispatcher, task: Task) -> bool:
     """Whether the task's calls end within INLINE_MAX_CALL_S, whatever their targets do."""
-    seconds = planning.timeout(task.job, d.settings)
-    if task.overrides and task.overrides.get("timeout", -1) > 0:
-        seconds = task.overrides["timeout"]
+    seconds = planning.timeout(task.job, d.settings, task.overrides)
     return seconds * len(task.runs) <= INLINE_MAX_CALL_S
 
 
