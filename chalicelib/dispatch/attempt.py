@@ -93,16 +93,14 @@ def attempt(
     run: RunRecord,
     overrides: dict[str, Any] | None,
     release: bool,
-    control: runs.RunControl | None = None,
+    control: runs.RunControl,
 ) -> Counter[str]:
     """Execute and record one attempt; `release` says it ends the task's in-flight count;
-    `control` is the run's, read before (else read now)."""
+    `control` is the run's, read before its second (ledger.control)."""
     report: Counter[str] = Counter()
     policy = executor.Policy(allow_private=d.settings.allow_private_targets)
     started = d.clock()
     spec = job.spec
-    if control is None:
-        control = ledger.control(d, run)
     call = request(d, job, run, overrides, control)
     if control.aborted_by is not None:
         result = executor.aborted(call, control.abort_text())  # nothing is sent
