@@ -26,11 +26,9 @@ STAGES = ("dev", "prod")
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module", params=STAGES)
-def packaged(request: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """`python -m scripts.package` for a stage, with no AWS credentials, profile or endpoint."""
-    stage = request.param
-    out = tmp_path_factory.mktemp(f"build-{stage}")
+def package_offline(stage: str, out: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m scripts.package` for `stage` into `out`, with no AWS credentials, profile or
+    endpoint; it must succeed (its template is `out / "sam.json"`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["AWS_SHARED_CREDENTIALS_FILE"] = str(out / "no-credentials")
     env["AWS_CONFIG_FILE"] = str(out / "no-config")
@@ -43,6 +41,15 @@ def packaged(request: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture(scope="module", params=STAGES)
+def packaged(request: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The packaged stack of a stage (`package_offline`)."""
+    stage = request.param
+    out = tmp_path_factory.mktemp(f"build-{stage}")
+    result = package_offline(stage, out)
     yield {
         "stage": stage,
         "out": out,

@@ -16,10 +16,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +26,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import Api, Persona, body, make_persona, new_job, queued_messages
+from tests.test_deploy import package_offline
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = "prod"  # the packaged stage; moto's resources are the `test` stage's, renamed below
@@ -89,18 +87,7 @@ NOT_EXERCISED_HERE: dict[str, dict[str, str]] = {
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp(f"build-{STAGE}")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["AWS_SHARED_CREDENTIALS_FILE"] = str(out / "no-credentials")
-    env["AWS_CONFIG_FILE"] = str(out / "no-config")
-    result = subprocess.run(
-        [sys.executable, "-m", "scripts.package", "--stage", STAGE, "--out", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    package_offline(STAGE, out)
     loaded: dict[str, Any] = json.loads((out / "sam.json").read_text())
     return loaded
 
