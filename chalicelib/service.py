@@ -30,6 +30,7 @@ from chalicelib.store.base import (
     edit_job,
     existing_jobs,
 )
+from chalicelib.store.listing import account_runs
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,7 @@ class Service:
         rule: its runs would be cancelled)."""
         if only_idle:
             self.get_job(account_id, job_id)
-            if any(r.job_id == job_id for r in self.active_runs(account_id)):
+            if self.active_runs(account_id, job_id):
                 raise Conflict("the job has a run in flight; abort it or wait for it to end")
         if not self.stores.jobs.delete(account_id, job_id):
             raise NotFound("job not found")
@@ -511,8 +512,8 @@ class Service:
         run = self.stores.runs.get(account_id, run_job_id(run_id), run_id)
         if run is None or (run.data.get("hidden") and not hidden):
             raise NotFound("run not found")
-        if not self._live(account_id, [run]):
-            raise NotFound("run not found")
+        if not existing_jobs(self.stores.jobs, [(account_id, run.job_id)]):
+            raise NotFound("run not found")  # a job's history goes with it
         return run
 
     def run_outcome(self, account_id: str, run_id: str) -> RunRecord:
@@ -533,13 +534,6 @@ class Service:
             run = later
         return run
 
-    def _live(self, account_id: str, found: list[RunRecord]) -> list[RunRecord]:
-        """The runs whose job still exists: as on cron-job.org, a job's history goes with it
-        (its items stay in the table until their TTL; job ids are never reused)."""
-        wanted = list({(account_id, r.job_id) for r in found})
-        alive = {j.job_id for j in existing_jobs(self.stores.jobs, wanted)}
-        return [r for r in found if r.job_id in alive]
-
     def job_history(self, account_id: str, job_id: int, limit: int, cursor: str | None) -> Page:
         self.get_job(account_id, job_id)
         # Runs planned up to now: a slot the tick claimed ahead is a prediction until it fires.
@@ -548,18 +542,20 @@ class Service:
         return Page([r for r in page.items if not r.data.get("hidden")], page.cursor)
 
     def account_history(self, account_id: str, limit: int, cursor: str | None) -> Page:
-        page = self.stores.runs.list_for_account(account_id, limit, cursor, self.clock())
-        shown = [r for r in page.items if not r.data.get("hidden")]
-        return Page(self._live(account_id, shown), page.cursor)
+        """The account's runs planned up to now, newest first, over its jobs (a deleted job's
+        history goes with it, as on cron-job.org; its items stay in the table until their
+        TTL, and job ids are never reused)."""
+        page = account_runs(self.stores, account_id, limit, cursor, self.clock())
+        return Page([r for r in page.items if not r.data.get("hidden")], page.cursor)
 
-    def active_runs(self, account_id: str) -> list[RunRecord]:
-        """The runs in flight: due and queued, running, or waiting for a place. They are recent,
-        so the newest 500 runs planned up to now hold them all; a slot the tick claimed ahead
-        is not in flight before its second (seconds schedules claim hundreds ahead)."""
-        page = self.stores.runs.list_for_account(account_id, 500, planned_until=self.clock())
-        return self._live(
-            account_id, [r for r in page.items if r.state in ("queued", "running", "waiting")]
-        )
+    def active_runs(self, account_id: str, job_id: int | None = None) -> list[RunRecord]:
+        """The runs in flight (of one job, if given): due and queued, running, or waiting for a
+        place. They are recent, so the newest 500 runs planned up to now hold them all; a slot
+        the tick claimed ahead is not in flight before its second (seconds schedules claim
+        hundreds ahead)."""
+        jobs = None if job_id is None else [job_id]
+        page = account_runs(self.stores, account_id, 500, None, self.clock(), jobs)
+        return [r for r in page.items if r.state in ("queued", "running", "waiting")]
 
     def predictions(self, job: JobRecord, count: int = 3) -> list[int]:
         first = jobs.next_execution(job, self.clock())

@@ -900,10 +900,10 @@ NOT_CALLED_BY: dict[str, dict[str, list[str]]] = {
             "table/cronhook-{stage}-monitors/index/",
         ],
     },
-    # It deletes nothing, reads no saved response, lists no account's runs (by_account).
+    # It deletes nothing and reads no saved response.
     "tick": {
         "actions": ["s3:GetObject", "dynamodb:DeleteItem"],
-        "resources": ["table/cronhook-{stage}-runs/index/"],
+        "resources": [],
     },
     # As the tick, and the due jobs and the monitors are the tick's business.
     "worker": {
@@ -911,7 +911,6 @@ NOT_CALLED_BY: dict[str, dict[str, list[str]]] = {
         "resources": [
             "table/cronhook-{stage}-monitors",
             "table/cronhook-{stage}-jobs/index/",
-            "table/cronhook-{stage}-runs/index/",
         ],
     },
 }

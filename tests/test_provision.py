@@ -111,7 +111,7 @@ def test_it_scales_every_table_and_index_it_can_provision() -> None:
         for resource_id, level in ids:
             for unit in ("Read", "Write"):
                 wanted.add((resource_id, f"dynamodb:{level}:{unit}CapacityUnits"))
-    assert set(targets) == wanted and len(wanted) == 8  # jobs, due, runs, by_account
+    assert set(targets) == wanted and len(wanted) == 6  # jobs, due, runs
     for target in targets.values():
         assert resources[target]["Condition"] == "Provisioned"
         config = policies[target]["TargetTrackingScalingPolicyConfiguration"]

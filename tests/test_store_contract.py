@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib import runs
 from chalicelib.crypto import LocalSealer
-from chalicelib.errors import Conflict
+from chalicelib.errors import Conflict, ValidationError
 from chalicelib.store.base import (
     ApiKey,
     JobRecord,
@@ -23,6 +23,7 @@ from chalicelib.store.base import (
     UserRecord,
     edit_job,
 )
+from chalicelib.store.listing import account_runs
 from chalicelib.store.memory import memory_stores
 from chalicelib.store.sqlite import Database, sqlite_stores
 
@@ -265,14 +266,45 @@ def test_it_ends_a_full_last_page_without_a_cursor(store: Stores) -> None:
     assert [r.run_id for r in page.items] == ["r1", "r0"] and page.cursor is None
 
 
-def test_it_lists_an_accounts_runs_across_jobs(store: Stores) -> None:
+def test_it_lists_an_accounts_runs_across_its_jobs(store: Stores) -> None:
+    for account, job_id in (("alice", 1), ("alice", 2), ("bob", 3)):
+        store.jobs.create(job(account, job_id))
     store.runs.put(run("a1", job_id=1))
     store.runs.put(run("a2", job_id=2))
     store.runs.put(run("b1", job_id=3, account="bob"))
-    page = store.runs.list_for_account("alice", limit=10)
-    assert [r.run_id for r in page.items] == ["a2", "a1"]
+    store.runs.put(run("gone", job_id=9))  # a deleted job's history goes with it
+    page = account_runs(store, "alice", limit=10)
+    assert [r.run_id for r in page.items] == ["a2", "a1"] and page.cursor is None
     assert store.runs.get("alice", 2, "a2") == run("a2", job_id=2)
     assert store.runs.get("bob", 2, "a2") is None
+
+
+def test_it_pages_an_accounts_runs_newest_first_across_jobs(store: Stores) -> None:
+    # A busy job and two quiet ones: the merge reads more of a job only when it has used up
+    # what it read of it, and every page follows on from the last.
+    t = 1_795_435_260
+    expected = []
+    for job_id, count in ((1, 30), (2, 3), (3, 1)):
+        store.jobs.create(job("alice", job_id))
+        for n in range(count):
+            run_id = runs.run_id(job_id, t + n * 60 + job_id)
+            store.runs.put(run(run_id, job_id=job_id))
+            expected.append(run_id)
+    expected.sort(reverse=True)
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = account_runs(store, "alice", limit=7, cursor=cursor)
+        seen.extend(r.run_id for r in page.items)
+        pages += 1
+        if page.cursor is None:
+            break
+        cursor = page.cursor
+    assert seen == expected and pages == 5
+    only = account_runs(store, "alice", limit=50, job_ids=[2])
+    assert [r.run_id for r in only.items] == [r for r in expected if r.split("-")[1] == "2"]
+    with pytest.raises(ValidationError) as bad:
+        account_runs(store, "alice", limit=7, cursor="not-a-cursor")
+    assert bad.value.field == "cursor"
 
 
 def test_it_lists_only_runs_planned_up_to_a_time(store: Stores) -> None:
@@ -286,9 +318,12 @@ def test_it_lists_only_runs_planned_up_to_a_time(store: Stores) -> None:
     assert [r.run_id for r in page.items] == [ids[1]]
     rest = store.runs.list_for_job("alice", 1, limit=5, cursor=page.cursor, planned_until=t)
     assert [r.run_id for r in rest.items] == [ids[0]] and rest.cursor is None
-    everything = store.runs.list_for_account("alice", limit=10, planned_until=t + 60)
+    store.jobs.create(job("alice", 1))
+    everything = account_runs(store, "alice", limit=10, planned_until=t + 60)
     assert [r.run_id for r in everything.items] == ids[::-1]
-    assert len(store.runs.list_for_account("alice", limit=10, planned_until=t).items) == 2
+    assert len(account_runs(store, "alice", limit=10, planned_until=t).items) == 2
+    below = store.runs.list_for_job("alice", 1, limit=5, before=ids[2], planned_until=t + 60)
+    assert [r.run_id for r in below.items] == [ids[1], ids[0]]
 
 
 def test_it_counts_ids_upwards(store: Stores) -> None:
@@ -545,9 +580,10 @@ def test_it_files_runs_to_watch_by_the_minute_after_their_deadline(store: Stores
 
 
 def test_it_keeps_watch_lists_out_of_the_account_history(store: Stores) -> None:
+    store.jobs.create(job("alice", 1))
     store.runs.create(RunRecord("alice", 1, "r1", state="queued", active_deadline=500))
     store.runs.watch([("alice", 1, "r1", 500)], "tick-a")
-    assert [r.run_id for r in store.runs.list_for_account("alice", 10).items] == ["r1"]
+    assert [r.run_id for r in account_runs(store, "alice", 10).items] == ["r1"]
     assert [r.run_id for r in store.runs.list_for_job("alice", 1, 10).items] == ["r1"]
 
 

@@ -382,14 +382,12 @@ class RunStore(Protocol):
         limit: int,
         cursor: str | None = None,
         planned_until: float | None = None,
-    ) -> Page: ...
-    def list_for_account(
-        self,
-        account_id: str,
-        limit: int,
-        cursor: str | None = None,
-        planned_until: float | None = None,
-    ) -> Page: ...
+        before: str | None = None,
+    ) -> Page:
+        """The job's runs newest first: those planned up to `planned_until` and with ids below
+        `before`, if given; `cursor` (from a previous page) continues. An account's runs are
+        merged from its jobs' (chalicelib.store.listing): no index over the account."""
+        ...
 
 
 class StateStore(Protocol):

@@ -125,9 +125,9 @@ def _encode_cursor(key: dict[str, Any]) -> str:
 
 
 def _decode_cursor(cursor: str, partition: dict[str, Any]) -> dict[str, Any]:
-    """A cursor this store issued for the same partition, or a 400 naming `cursor`: exactly the
-    keys of a run (and of the index's partition), each a string, as `_page` writes them. Anything
-    else would reach DynamoDB as ExclusiveStartKey and come back a 500."""
+    """A cursor this store issued for the same job, or a 400 naming `cursor`: exactly the keys
+    of a run, each a string, as `list_for_job` writes them. Anything else would reach DynamoDB
+    as ExclusiveStartKey and come back a 500."""
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except ValueError:
@@ -138,14 +138,9 @@ def _decode_cursor(cursor: str, partition: dict[str, Any]) -> dict[str, Any]:
         or set(data) != keys
         or not all(isinstance(data[k], str) and data[k] for k in keys)
         or any(data[k] != v for k, v in partition.items())
-        or ("account_id" in partition and _account_of(data["job_key"]) != partition["account_id"])
     ):
         raise ValidationError("not a cursor of this listing", field="cursor")
     return data
-
-
-def _account_of(key: str) -> str:
-    return key.rsplit("#", 1)[0] if "#" in key else ""
 
 
 def _plain(value: Any) -> Any:
@@ -713,7 +708,7 @@ class DynamoRunStore:
         return done is not None
 
     # Watch lists share the runs table under partitions no job has: a job's key never ends in
-    # "#". They carry no account_id, so the `by_account` index leaves them out.
+    # "#".
     WATCH_CHUNK = 250  # entries per item: about 12 KB
     WATCH_KEEP_S = 7 * 86400
 
@@ -765,19 +760,33 @@ class DynamoRunStore:
         wanted = [{"job_key": job_key(a, j), "run_id": r} for a, j, r in dict.fromkeys(keys)]
         return [self._record(i) for i in _batch_get(self.table, wanted, consistent=consistent)]
 
-    def _page(
-        self, limit: int, cursor: str | None, planned_until: float | None, **kwargs: Any
+    def list_for_job(
+        self,
+        account_id: str,
+        job_id: int,
+        limit: int,
+        cursor: str | None = None,
+        planned_until: float | None = None,
+        before: str | None = None,
     ) -> Page:
-        # Ask for one more than the page so the cursor is None exactly when nothing follows.
-        kwargs.update(ScanIndexForward=False, Limit=limit + 1)
-        values = kwargs["ExpressionAttributeValues"]
-        if cursor:
-            field = "account_id" if "IndexName" in kwargs else "job_key"
-            partition = {field: next(iter(values.values()))}
-            kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, partition)
+        key = job_key(account_id, job_id)
+        values: dict[str, Any] = {":k": key}
+        condition = "job_key = :k"
+        bounds = [before] if before is not None else []
         if planned_until is not None:
-            kwargs["KeyConditionExpression"] += " AND run_id < :until"
-            values[":until"] = run_id_bound(planned_until)
+            bounds.append(run_id_bound(planned_until))
+        if bounds:
+            condition += " AND run_id < :until"
+            values[":until"] = min(bounds)
+        # Ask for one more than the page so the cursor is None exactly when nothing follows.
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+            "Limit": limit + 1,
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, {"job_key": key})
         items: list[dict[str, Any]] = []
         while len(items) <= limit:
             response = _call(lambda: self.table.query(**kwargs))
@@ -789,49 +798,10 @@ class DynamoRunStore:
             kwargs["ExclusiveStartKey"] = last
         more = len(items) > limit
         items = items[:limit]
-        if "IndexName" in kwargs and items:
-            # The index holds keys only: fetch the items, keeping the index's order.
-            wanted = [{"job_key": i["job_key"], "run_id": i["run_id"]} for i in items]
-            full = {(i["job_key"], i["run_id"]): i for i in _batch_get(self.table, wanted)}
-            items = [full[k] for k in ((i["job_key"], i["run_id"]) for i in items) if k in full]
         next_cursor = None
         if more:
-            last_item = items[-1]
-            keys = ("job_key", "run_id") + (("account_id",) if "IndexName" in kwargs else ())
-            next_cursor = _encode_cursor({k: last_item[k] for k in keys})
+            next_cursor = _encode_cursor({k: items[-1][k] for k in ("job_key", "run_id")})
         return Page([self._record(item) for item in items], next_cursor)
-
-    def list_for_job(
-        self,
-        account_id: str,
-        job_id: int,
-        limit: int,
-        cursor: str | None = None,
-        planned_until: float | None = None,
-    ) -> Page:
-        return self._page(
-            limit,
-            cursor,
-            planned_until,
-            KeyConditionExpression="job_key = :k",
-            ExpressionAttributeValues={":k": job_key(account_id, job_id)},
-        )
-
-    def list_for_account(
-        self,
-        account_id: str,
-        limit: int,
-        cursor: str | None = None,
-        planned_until: float | None = None,
-    ) -> Page:
-        return self._page(
-            limit,
-            cursor,
-            planned_until,
-            IndexName="by_account",
-            KeyConditionExpression="account_id = :a",
-            ExpressionAttributeValues={":a": account_id},
-        )
 
 
 class DynamoStateStore:

@@ -307,11 +307,16 @@ class MemoryUserStore:
 
 
 def _page(
-    runs: list[RunRecord], limit: int, cursor: str | None, planned_until: float | None
+    runs: list[RunRecord],
+    limit: int,
+    cursor: str | None,
+    planned_until: float | None,
+    before: str | None,
 ) -> Page:
     newest_first = sorted(runs, key=lambda r: r.run_id, reverse=True)
-    if cursor is not None:
-        newest_first = [r for r in newest_first if r.run_id < cursor]
+    for bound in (cursor, before):
+        if bound is not None:
+            newest_first = [r for r in newest_first if r.run_id < bound]
     if planned_until is not None:
         bound = run_id_bound(planned_until)
         newest_first = [r for r in newest_first if r.run_id < bound]
@@ -377,21 +382,11 @@ class MemoryRunStore:
         limit: int,
         cursor: str | None = None,
         planned_until: float | None = None,
+        before: str | None = None,
     ) -> Page:
         with self._lock:
             runs = [r for (a, j, _), r in self._items.items() if a == account_id and j == job_id]
-        return _page(runs, limit, cursor, planned_until)
-
-    def list_for_account(
-        self,
-        account_id: str,
-        limit: int,
-        cursor: str | None = None,
-        planned_until: float | None = None,
-    ) -> Page:
-        with self._lock:
-            runs = [r for (a, _, _), r in self._items.items() if a == account_id]
-        return _page(runs, limit, cursor, planned_until)
+        return _page(runs, limit, cursor, planned_until, before)
 
 
 class MemoryStateStore:

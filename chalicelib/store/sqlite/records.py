@@ -246,13 +246,17 @@ class SqliteRunStore:
         limit: int,
         cursor: str | None,
         planned_until: float | None,
+        before: str | None,
     ) -> Page:
-        if cursor is not None:
-            where += " AND run_id < ?"
-            params.append(_cursor_run(cursor))
-        if planned_until is not None:
-            where += " AND run_id < ?"
-            params.append(run_id_bound(planned_until))
+        bounds = [
+            _cursor_run(cursor) if cursor is not None else None,
+            run_id_bound(planned_until) if planned_until is not None else None,
+            before,
+        ]
+        for bound in bounds:
+            if bound is not None:
+                where += " AND run_id < ?"
+                params.append(bound)
         rows = self.db.read(
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE {where} ORDER BY run_id DESC LIMIT ?",
             [*params, limit + 1],
@@ -268,19 +272,16 @@ class SqliteRunStore:
         limit: int,
         cursor: str | None = None,
         planned_until: float | None = None,
+        before: str | None = None,
     ) -> Page:
         return self._page(
-            "account_id = ? AND job_id = ?", [account_id, job_id], limit, cursor, planned_until
+            "account_id = ? AND job_id = ?",
+            [account_id, job_id],
+            limit,
+            cursor,
+            planned_until,
+            before,
         )
-
-    def list_for_account(
-        self,
-        account_id: str,
-        limit: int,
-        cursor: str | None = None,
-        planned_until: float | None = None,
-    ) -> Page:
-        return self._page("account_id = ?", [account_id], limit, cursor, planned_until)
 
 
 # ---- state ------------------------------------------------------------------------------------

@@ -1,0 +1,107 @@
+"""An account's runs, newest first, merged from its jobs' own listings.
+
+The runs store keeps each job's runs in order under the job (one partition on DynamoDB) and
+has no index over the account: such an index would cost a write unit on every run. A listing
+of the account's runs reads the newest few of each job and merges them, reading more of a job
+only when the merge has used up what it read of it: a page of `limit` runs reads about `limit`
+runs plus FIRST_STEP per job. Runs of deleted jobs are not listed (a job's history goes with
+it, as on cron-job.org)."""
+
+from __future__ import annotations
+
+import base64
+import heapq
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from chalicelib.errors import ValidationError
+from chalicelib.store.base import Page, RunRecord, Stores
+
+FIRST_STEP = 4  # runs read of each job at first: most pages come from a few busy jobs
+MAX_STEP = 100  # a job read again reads twice as many as the last time, up to this
+POOL_SIZE = 16  # jobs read at once (DynamoDB's latency, not its throughput, bounds a page)
+_PREFIX = "runs:"
+_RUN_ID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
+
+
+def cursor_of(run_id: str) -> str:
+    """The cursor of a page that ends at `run_id`: opaque to clients."""
+    return base64.urlsafe_b64encode((_PREFIX + run_id).encode()).decode().rstrip("=")
+
+
+def run_of_cursor(cursor: str) -> str:
+    """The run id a cursor of `cursor_of` stands for, or a 400 naming `cursor`."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        text = ""
+    run_id = text[len(_PREFIX) :]
+    if not text.startswith(_PREFIX) or not run_id or not set(run_id) <= _RUN_ID_CHARS:
+        raise ValidationError("not a cursor of this listing", field="cursor")
+    return run_id
+
+
+@dataclass
+class _Head:
+    """A job's newest run not yet merged; the heap's first is the newest run overall."""
+
+    run: RunRecord
+    job_id: int
+
+    def __lt__(self, other: _Head) -> bool:
+        return self.run.run_id > other.run.run_id
+
+
+@dataclass
+class _Job:
+    job_id: int
+    runs: list[RunRecord] = field(default_factory=list)
+    more: bool = True  # the store may hold older runs than those read
+    step: int = FIRST_STEP
+
+
+def account_runs(
+    stores: Stores,
+    account_id: str,
+    limit: int,
+    cursor: str | None = None,
+    planned_until: float | None = None,
+    job_ids: list[int] | None = None,
+) -> Page:
+    """The account's runs newest first (planned up to `planned_until`, if given), a page of
+    `limit`; `cursor` (from a previous page) continues; `job_ids` keeps to those jobs."""
+    before = run_of_cursor(cursor) if cursor else None
+    if job_ids is None:
+        job_ids = [job.job_id for job in stores.jobs.list(account_id)]
+    jobs = [_Job(job_id) for job_id in dict.fromkeys(job_ids)]
+
+    def read(job: _Job, after: str | None) -> _Job:
+        page = stores.runs.list_for_job(
+            account_id, job.job_id, job.step, planned_until=planned_until, before=after
+        )
+        job.runs, job.more = list(page.items), page.cursor is not None
+        job.step = min(MAX_STEP, job.step * 2)
+        return job
+
+    heap: list[_Head] = []
+
+    def push(job: _Job) -> None:
+        if job.runs:
+            run = job.runs.pop(0)
+            heapq.heappush(heap, _Head(run, job.job_id))
+
+    if jobs:
+        with ThreadPoolExecutor(min(POOL_SIZE, len(jobs))) as pool:
+            for job in pool.map(lambda j: read(j, before), jobs):
+                push(job)
+    by_id = {job.job_id: job for job in jobs}
+    items: list[RunRecord] = []
+    while heap and len(items) < limit:
+        head = heapq.heappop(heap)
+        items.append(head.run)
+        job = by_id[head.job_id]
+        if not job.runs and job.more:
+            read(job, head.run.run_id)
+        push(job)
+    # A job whose last run was taken has been read again: the heap holds whatever follows.
+    return Page(items, cursor_of(items[-1].run_id) if heap and items else None)
