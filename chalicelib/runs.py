@@ -154,6 +154,16 @@ HISTORY_COLUMNS = frozenset(
 )
 
 
+def calling(run: RunRecord, now: float) -> bool:
+    """Whether the run is at its call, as far as its record tells: `running`, or `queued` past
+    its delivery time (a routine run writes nothing between its claim and its result; only a
+    run that takes its place at its second, or awaits a callback, is written `running`)."""
+    if run.state == "running":
+        return True
+    planned = run.data.get("deliverAt", run.data.get("datePlanned", now))
+    return run.state == "queued" and float(planned) <= now
+
+
 def history_item(run: RunRecord, *, response: dict[str, Any] | None = None) -> dict[str, Any]:
     """The run as cron-job.org's HistoryItem plus cronhook's fields; headers and body come from
     the saved `response`, when there is one (only the details route reads it)."""

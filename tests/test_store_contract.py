@@ -579,6 +579,15 @@ def test_it_files_runs_to_watch_by_the_minute_after_their_deadline(store: Stores
     assert store.runs.watched(1) == [] and store.runs.watched(4) == []
 
 
+def test_it_notes_a_mark_once(store: Stores) -> None:
+    # A queue message's mark: the first delivery takes it, a duplicate finds it taken.
+    assert store.runs.mark("m-1", 2_000_000_000)
+    assert not store.runs.mark("m-1", 2_000_000_000)
+    assert store.runs.mark("m-2", 2_000_000_000)
+    store.jobs.create(job("alice", 1))
+    assert account_runs(store, "alice", 10).items == []  # marks are not runs
+
+
 def test_it_keeps_watch_lists_out_of_the_account_history(store: Stores) -> None:
     store.jobs.create(job("alice", 1))
     store.runs.create(RunRecord("alice", 1, "r1", state="queued", active_deadline=500))

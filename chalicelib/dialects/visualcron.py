@@ -398,8 +398,8 @@ def _jobs(
     single: bool,
 ) -> Answer:
     folders = svc.list_folders(account)
-    running = {r.job_id for r in svc.active_runs(account) if r.state == "running"}
     now = svc.clock()
+    running = {r.job_id for r in svc.active_runs(account) if runs.calling(r, now)}
     views = [job_view(j, folders, running, now) for j in found]
     chosen = columns or list(COLUMNS)
     rows = [{c: v[c] for c in chosen} for v in views]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ class Task:
     counted: bool  # the job's in-flight counter already holds this task
     overrides: dict[str, Any] | None = None
     inline: bool = False  # run by the tick that claimed it: its runs are still `queued`
+    marked: bool = False  # its message's mark was taken: no other delivery of it runs
 
     @property
     def deliver_at(self) -> float:
@@ -55,6 +57,7 @@ class Entry:
     counted: bool
     overrides: dict[str, Any] | None
     message: int  # the position of its message in the batch
+    mark: str = ""  # its message's mark ("" in messages sent before marks)
 
 
 def enqueue(d: Dispatcher, tasks: Iterable[Task]) -> None:
@@ -73,8 +76,15 @@ def enqueue(d: Dispatcher, tasks: Iterable[Task]) -> None:
             entry["overrides"] = task.overrides
         delay = int(max(0.0, task.deliver_at - now - d.settings.delivery_lead_s))
         by_delay.setdefault(delay, []).append(entry)
+    # Each message carries a mark of its own, which the worker takes before it runs any of the
+    # message's tasks: a duplicate delivery (SQS delivers at least once) finds it taken.
     messages = [
-        (json.dumps({"v": 2, "tasks": group[n : n + TASKS_PER_MESSAGE]}), delay)
+        (
+            json.dumps(
+                {"v": 2, "mark": uuid.uuid4().hex, "tasks": group[n : n + TASKS_PER_MESSAGE]}
+            ),
+            delay,
+        )
         for delay, group in sorted(by_delay.items())
         for n in range(0, len(group), TASKS_PER_MESSAGE)
     ]
@@ -90,6 +100,7 @@ def entries(bodies: Sequence[str], report: Counter[str]) -> list[Entry]:
             message = json.loads(body)
             # v1: one task, its fields on the message itself; v2: a list of tasks.
             tasks = message["tasks"] if message.get("v", 1) >= 2 else [message]
+            mark = str(message.get("mark") or "")
             parsed = [  # the whole message or none of it
                 Entry(
                     str(t["account"]),
@@ -98,6 +109,7 @@ def entries(bodies: Sequence[str], report: Counter[str]) -> list[Entry]:
                     bool(t.get("counted")),
                     t.get("overrides"),
                     number,
+                    mark,
                 )
                 for t in tasks
             ]

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from chalicelib.dispatch import attempt, ledger
 from chalicelib.dispatch import plan as planning
-from chalicelib.dispatch.delivery import TASKS_PER_MESSAGE, Batch, Task, entries
+from chalicelib.dispatch.delivery import TASKS_PER_MESSAGE, Batch, Entry, Task, entries
+from chalicelib.errors import StoreError
 from chalicelib.runs import RunControl
 from chalicelib.store.base import RunRecord, existing_jobs
 
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 WORKER_THREADS = 10 * TASKS_PER_MESSAGE  # a worker invocation's 10 messages, a thread a task
 MAX_WAIT_S = 125  # the tick's look-ahead: at most to the end of the next minute
+MARK_KEEP_S = 2 * 86400  # a message's mark outlasts the queue's retention of it (a day)
 
 
 def work_batch(d: Dispatcher, bodies: Sequence[str], now: float) -> Batch:
@@ -32,6 +34,13 @@ def work_batch(d: Dispatcher, bodies: Sequence[str], now: float) -> Batch:
     task gets a thread of its own (a silent target holds only its own run)."""
     report: Counter[str] = Counter()
     found = entries(bodies, report)
+    failed: set[int] = set()
+    errors: list[Exception] = []
+    marked = take_marks(d, found, now, failed, errors)
+    duplicates = [e for e in found if e.mark and e.message not in marked | failed]
+    if duplicates:
+        report["duplicate"] += len(duplicates)
+    found = [e for e in found if not e.mark or e.message in marked]
     job_keys = list(dict.fromkeys((e.account, e.job) for e in found))
     # Read eventually; a job created a moment ago (for a run-now) consistently.
     jobs = {(j.account_id, j.job_id): j for j in existing_jobs(d.stores.jobs, job_keys)}
@@ -74,10 +83,8 @@ def work_batch(d: Dispatcher, bodies: Sequence[str], now: float) -> Batch:
             ledger.pass_on(d, job, entry.counted)
             report["missed"] += len(queued)
             continue
-        tasks.append(Task(job, queued, entry.counted, entry.overrides))
+        tasks.append(Task(job, queued, entry.counted, entry.overrides, marked=bool(entry.mark)))
         numbers.append(entry.message)
-    failed: set[int] = set()
-    errors: list[Exception] = []
     if tasks:
         with ThreadPoolExecutor(min(WORKER_THREADS, len(tasks))) as pool:
             outcomes = pool.map(lambda task: try_task(d, task), tasks)
@@ -90,6 +97,35 @@ def work_batch(d: Dispatcher, bodies: Sequence[str], now: float) -> Batch:
     if failed:
         report["failed_messages"] += len(failed)
     return Batch(dict(report), sorted(failed), errors)
+
+
+def take_marks(
+    d: Dispatcher, found: list[Entry], now: float, failed: set[int], errors: list[Exception]
+) -> set[int]:
+    """Take the mark of each message of the batch (one write a message, for up to
+    TASKS_PER_MESSAGE tasks): the messages (by position) whose mark this delivery took. A
+    message whose mark another delivery took, or another copy in this batch, is a duplicate;
+    one whose mark could not be written fails (it comes back)."""
+    messages: dict[str, int] = {}
+    for entry in found:
+        if entry.mark:
+            messages.setdefault(entry.mark, entry.message)  # a second copy stays out
+    if not messages:
+        return set()
+
+    def take(mark: str) -> bool | Exception:
+        try:
+            return d.stores.runs.mark(mark, int(now) + MARK_KEEP_S)
+        except StoreError as exc:
+            return exc
+
+    with ThreadPoolExecutor(len(messages)) as pool:
+        results = dict(zip(messages, pool.map(take, messages), strict=True))
+    for mark, result in results.items():
+        if isinstance(result, Exception):
+            failed.add(messages[mark])
+            errors.append(result)
+    return {messages[mark] for mark, result in results.items() if result is True}
 
 
 def try_task(d: Dispatcher, task: Task) -> Counter[str] | Exception:
@@ -128,26 +164,33 @@ def run_task(d: Dispatcher, task: Task, on_time: bool = False) -> Counter[str]:
         # Only a scheduled run takes a place: a run-now or chained run was asked for, and
         # `running` also counts places that claims reserve ahead of their slots (a chained run
         # into a scheduled job was skipped as "in flight" with nothing running).
-        take_place = run.data.get("trigger", "schedule") == "schedule" and not holds
+        scheduled = run.data.get("trigger", "schedule") == "schedule"
+        take_place = scheduled and not holds
         running = replace(run, state="running")
         # On the queued path `holds` is written before the place is taken: should the worker
         # die in between, the sweep gives back a place that was not taken (no harm: the count
         # never goes below 0) rather than keep one forever (the job would never run again).
         running.data = {**run.data, "statusText": "Running", "holds": holds or take_place}
         # The conditional queued -> running step comes first: a duplicate delivery stops here,
-        # before it could take a place or turn the run away. (The tick that claimed a run
-        # inline has no other delivery: it skips this write.)
-        if not task.inline and not d.stores.runs.update(running, "queued"):
+        # before it could take a place or turn the run away. A routine run with no other
+        # delivery skips this write (one fewer per run) and stays `queued` until its result:
+        # the tick's own (inline), or a scheduled one whose message's mark this delivery took,
+        # unless it takes its place at its second (then `holds` must be on its record first,
+        # for the sweep). A run-now or chained run says it is running: someone may be watching.
+        alone = task.inline or (task.marked and scheduled and not take_place)
+        if not alone and not d.stores.runs.update(running, "queued"):
             report["duplicate"] += 1
             continue
         # Read before the wait: an abort that comes after it cuts the call within
         # CONTROL_POLL_S of its start.
-        control = ledger.control(d, running)
+        control = ledger.control(d, run)
         if on_time and n == 0:
             wait = min(MAX_WAIT_S, task.deliver_at - d.clock())
             if wait > 0:
                 d.sleep(wait)
-        done, went = _at_its_second(d, task, run, running, take_place, last, holds, control)
+        done, went = _at_its_second(
+            d, task, run if alone else running, take_place, last, holds, control
+        )
         report.update(done)
         if not went and not task.job.enabled:
             holds = False  # cancelled at its second, it handed the task's count on
@@ -159,18 +202,17 @@ def _at_its_second(
     d: Dispatcher,
     task: Task,
     run: RunRecord,
-    running: RunRecord,
     take_place: bool,
     last: bool,
     holds: bool,
     control: RunControl,
 ) -> tuple[Counter[str], bool]:
-    """The rest of a run at its second: its place, then its attempt. What it did, and whether
-    it went ahead (False: held back at the job's bound, or a lost race)."""
+    """The rest of a run at its second (`run` is its record as it stands): its place, then its
+    attempt. What it did, and whether it went ahead (False: held back at the job's bound, or a
+    lost race)."""
     report: Counter[str] = Counter()
     # A place is taken at the run's second, not before: a run ending meanwhile frees it.
-    taken = run if task.inline else running  # the record as it stands
-    if take_place and not ledger.take_place(d, task.job, taken, report):
+    if take_place and not ledger.take_place(d, task.job, run, report):
         return report, False
     if run.data.get("trigger", "schedule") == "schedule" and not task.job.enabled:
         # Disabled while this run waited for its second, by a run of the same claim (a 410,
@@ -178,19 +220,19 @@ def _at_its_second(
         # stops as a claimed run of a disabled job does.
         reason = f" ({task.job.disabled_reason})" if task.job.disabled_reason else ""
         why = f"Cancelled: the job was disabled{reason}"
-        ledger.finish(d, taken, "cancelled", {"status": 0, "statusText": why})
+        ledger.finish(d, run, "cancelled", {"status": 0, "statusText": why})
         if holds or take_place:
             ledger.pass_on(d, task.job, True)
         report["cancelled"] += 1
         return report, False
-    if task.inline:
-        # A run that was counted when it was claimed stays `queued` (one write fewer per run)
-        # until the result replaces it; one that takes its place now says so for the sweep.
-        if not take_place:
-            running.state = "queued"
-        elif not d.stores.runs.update(running, "queued"):
+    if task.inline and take_place:
+        # The tick's own run that takes its place now says so on its record, for the sweep.
+        running = replace(run, state="running")
+        running.data = {**run.data, "statusText": "Running", "holds": True}
+        if not d.stores.runs.update(running, "queued"):
             d.stores.jobs.release(task.job.account_id, task.job.job_id)
             return report, False
+        run = running
     release = (holds or take_place) and last
-    report.update(attempt.attempt(d, task.job, running, task.overrides, release, control))
+    report.update(attempt.attempt(d, task.job, run, task.overrides, release, control))
     return report, True

@@ -121,8 +121,11 @@ class SessionRecord:
 class RunRecord:
     """One attempt of a job; `state` is the claim's life cycle, `data` the history fields.
 
-    States: queued -> running -> done, or lost (its runner vanished), skipped (the job was at
-    its `maxConcurrent` bound), waiting (queued behind that bound), cancelled (job deleted).
+    States: queued -> (running ->) done, or lost (its runner vanished), skipped (the job was at
+    its `maxConcurrent` bound), waiting (queued behind that bound), cancelled (job deleted). A
+    routine run's record stays queued from its claim to its result (runs.calling); `running` is
+    written for a run that takes its place at its second, a run-now or chained run, and one
+    awaiting a callback.
     `active_deadline` is set while queued or running: past it, the run is an orphan.
     """
 
@@ -364,6 +367,11 @@ class RunStore(Protocol):
 
     def watched(self, minute: int) -> list[Watch]:
         """The runs noted for `minute` (epoch minutes): their deadlines fall before its start."""
+        ...
+
+    def mark(self, key: str, expires_at: int) -> bool:
+        """Note `key` (a queue message's mark) unless it is noted already: True the first time
+        only, whoever asks. The note lasts at least until `expires_at`."""
         ...
 
     def put(self, run: RunRecord) -> None: ...

@@ -11,6 +11,7 @@ import base64
 import functools
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -743,6 +744,23 @@ class DynamoRunStore:
             for item in items
             for a, j, r, d in json.loads(item["entries"])
         ]
+
+    def mark(self, key: str, expires_at: int) -> bool:
+        # Under a partition no job has (see the watch lists), gone with the table's TTL. A put
+        # retried by botocore after its first attempt landed finds its own `by`.
+        by = uuid.uuid4().hex
+
+        def own(exc: ClientError) -> dict[str, Any] | None:
+            old = _conditional_item(exc)
+            return old if old and old.get("by") == by else None
+
+        write = functools.partial(
+            self.table.put_item,
+            Item={"job_key": f"mark#{key}#", "run_id": "-", "by": by, "expires_at": expires_at},
+            ConditionExpression="attribute_not_exists(run_id)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        return _call(write, conditional=True, recover=own) is not None
 
     def get(self, account_id: str, job_id: int, run_id: str) -> RunRecord | None:
         response = _call(

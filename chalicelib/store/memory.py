@@ -329,6 +329,7 @@ class MemoryRunStore:
     def __init__(self, shards: int = 8) -> None:
         self._items: dict[tuple[str, int, str], RunRecord] = {}
         self._watched: dict[int, list[Watch]] = {}
+        self._marks: dict[str, int] = {}
         self._lock = threading.Lock()
         self.shards = shards
 
@@ -358,6 +359,13 @@ class MemoryRunStore:
     def watched(self, minute: int) -> list[Watch]:
         with self._lock:
             return list(self._watched.get(minute, []))
+
+    def mark(self, key: str, expires_at: int) -> bool:
+        with self._lock:
+            if key in self._marks:
+                return False
+            self._marks[key] = expires_at
+            return True
 
     def put(self, run: RunRecord) -> None:
         with self._lock:

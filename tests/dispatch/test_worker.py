@@ -144,17 +144,19 @@ def test_a_queued_run_comes_early_is_taken_before_its_second_and_calls_on_it(
     dispatcher.tick(T0 + 30)
     ((body, delay),) = world.queue.drain()
     assert delay == 28  # 2 s before 12:01:00
-    seen: list[tuple[float, str]] = []
+    seen: list[tuple[float, str, dict[str, int]]] = []
 
-    def sleep(seconds: float) -> None:  # what the store holds while the worker waits
+    def sleep(seconds: float) -> None:  # what a copy of the message finds while it waits
         (run,) = world.runs(job_id)
-        seen.append((world.clock(), run.state))
+        seen.append((world.clock(), run.state, world.dispatcher.work([body], world.clock())))
         world.clock.sleep(seconds)
 
     dispatcher.sleep = sleep
     world.clock.now = T0 + 58
     assert dispatcher.work([body], world.clock())["ok"] == 1
-    assert seen == [(T0 + 58, "running")]  # taken before the wait, not after it
+    # Taken before the wait, not after it: the message's mark. The record stays queued (no
+    # write) until the result replaces it.
+    assert seen == [(T0 + 58, "queued", {"duplicate": 1})]
     assert len(target.log) == 1
     (run,) = world.runs(job_id)
     assert run.data["date"] == T0 + 60 and run.data["jitter"] == 0

@@ -81,6 +81,7 @@ CREATE TABLE IF NOT EXISTS watches (
     entries TEXT NOT NULL,
     PRIMARY KEY (minute, token)
 );
+CREATE TABLE IF NOT EXISTS marks (key TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS scheduler (account_id TEXT PRIMARY KEY, enabled INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS buckets (
@@ -307,7 +308,8 @@ class Database:
 
     def housekeep(self, now: float) -> dict[str, int]:
         """Delete what DynamoDB's TTL and S3's lifecycle rules delete in AWS: expired runs,
-        old watch lists, idle rate buckets, saved responses past their retention."""
+        old watch lists and message marks, idle rate buckets, saved responses past their
+        retention."""
         with self.write() as conn:
             counts = {
                 "runs": conn.execute(
@@ -318,6 +320,9 @@ class Database:
                 ).rowcount,
                 "watches": conn.execute(
                     "DELETE FROM watches WHERE minute * 60 + ? < ?", (WATCH_KEEP_S, int(now))
+                ).rowcount,
+                "marks": conn.execute(
+                    "DELETE FROM marks WHERE expires_at < ?", (int(now),)
                 ).rowcount,
                 "buckets": conn.execute(
                     "DELETE FROM buckets WHERE updated < ?", (now - BUCKET_KEEP_S,)

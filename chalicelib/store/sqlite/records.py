@@ -219,6 +219,13 @@ class SqliteRunStore:
             (str(a), int(j), str(r), int(d)) for row in rows for a, j, r, d in json.loads(row[0])
         ]
 
+    def mark(self, key: str, expires_at: int) -> bool:
+        with self.db.write() as conn:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO marks (key, expires_at) VALUES (?, ?)", (key, expires_at)
+            )
+            return cursor.rowcount == 1
+
     def get(self, account_id: str, job_id: int, run_id: str) -> RunRecord | None:
         rows = self.db.read(
             f"SELECT {_RUN_COLUMNS} FROM runs WHERE account_id = ? AND job_id = ? AND run_id = ?",
