@@ -1365,20 +1365,21 @@ def assumptions(out: Mapping[str, float]) -> list[str]:
         "fixed part of a tick (an idle tick after one the minute before: "
         f"{out['cost.tick_fixed.steady.dynamodb_requests']:.0f} DynamoDB requests, "
         f"{out['cost.tick_fixed.steady.rru']:g} read units, "
-        f"{out['cost.tick_fixed.steady.wru']:g} write units) spread over the runs of its minute "
+        f"{out['cost.tick_fixed.steady.wru']:g} write unit(s)) spread over the runs of its minute "
         f"at the path's load: {INLINE_LOAD} runs a tick inline, {QUEUED_LOAD} a minute queued, "
         "whatever their kind. An hourly (daily) job's run bears the same share as a minutely "
         "one's: the hour's 60 (the day's 1,440) ticks' fixed part over that many minutes' runs, "
         f"i.e. {QUEUED_LOAD * 60:,} hourly ({QUEUED_LOAD * 1440:,} daily) jobs spread over the "
         "minutes of their period",
         "if instead the queued load were "
-        f"{QUEUED_LOAD:,} jobs of the kind due in one minute of their period, the idle ticks' "
-        "reads would add per run: "
+        f"{QUEUED_LOAD:,} jobs of the kind, all due in one minute of their period (the period's "
+        "other ticks idle), the ticks' fixed reads per run would be "
         + ", ".join(
             f"{kind} {out[f'cost.tick_fixed.steady.rru_per_run_bunched.{kind}']:g}"
             for kind in KINDS
         )
-        + " read units (not in the figures)",
+        + f" read units instead of {out['cost.tick_fixed.steady.rru'] / QUEUED_LOAD:g} "
+        "(not in the figures)",
         f"Lambda: memory from .chalice/config.json; target answers in {TARGET_LATENCY_S} s; "
         f"inline ticks wait up to {TICK_WAIT_S:g} s for the planned second; AWS requests "
         f"{AWS_LATENCY_S * 1000:g} ms each; SQS-delayed runs wait {WORKER_WAIT_S} s in the "
