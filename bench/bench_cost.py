@@ -26,12 +26,29 @@ the clients the code under test uses:
 - Lambda: invocations and GB-seconds are not observable locally, so they are modelled with the
   memory sizes of .chalice/config.json and the stated assumptions (TICK_WAIT_S and friends).
 
-Per routine run: the counts of JOBS minutely jobs (in ACCOUNTS accounts) over TICKS minutes, with
-each tick's fixed part (the 16 index queries every tick makes, due or not) spread over the runs
-of a minute at the priced load: INLINE_LOAD runs per tick inline (the default inline_max, the
-inline path's cheapest case per run) and QUEUED_LOAD runs a minute through SQS. The headline
-`cost.usd_per_million_runs` is the inline path with DynamoDB on-demand; `cost.queued.*` is the
-SQS path; `usd_lines` split each total by line and `wru_by` the write units by what wrote them.
+The headline figures are per schedule kind (KINDS: minutely, hourly, daily), each job with a
+URL of URL_CHARS characters (the run records carry it): for each kind and path, KIND_JOBS fresh
+jobs run KIND_SLOTS times each, the clock jumping to each slot (an hour or a day on). Counted per
+run: the claiming tick, the run itself (inline, or SQS and the worker), and the sweep that reads
+the runs' watch lists (SWEEP_AFTER_S after the slot, the reads of its empty minutes taken off as
+the idle ticks' own). Each tick's fixed part is an idle tick measured in steady state (after a
+tick the minute before: the due-index queries, the monitors' index, the sweep of one minute),
+spread over the runs of its minute at the path's load, whatever their kind: INLINE_LOAD runs a
+tick inline (the default inline_max, the inline path's cheapest case per run) and QUEUED_LOAD
+runs a minute through SQS. So an hourly job's run bears 1/QUEUED_LOAD of a tick's fixed part, as
+a minutely one's: 60 ticks an hour over 60 x QUEUED_LOAD runs an hour (60,000 hourly jobs spread
+over the hour's minutes); `cost.tick_fixed.steady.rru_per_run_bunched.*` says what it would be
+with only QUEUED_LOAD jobs of the kind, all due in one minute of their period. Per kind,
+`cost.write_units_per_run.<kind>`, `cost.read_units_per_run.<kind>` and
+`cost.usd_per_million_runs_by_kind.<kind>` are each the dearer path for that figure
+(`cost.dearer_path.*`: 0 inline, 1 queued); `cost.usd_per_million_runs` (and `_provisioned`,
+`_reserved`) is the dearest kind and path; `cost.<kind>.<path>.wru_by` / `rru_by` split the units
+by what wrote or read them. The assumptions are printed with the figures of the run.
+
+The older figures, kept: a routine minutely job with a short URL, JOBS jobs (in ACCOUNTS
+accounts) over TICKS minutes, with the first tick of the deployment (`cost.tick_fixed.*`) as the
+fixed part: `cost.inline.*` the inline path, `cost.queued.*` the SQS path; `usd_lines` split
+each total by line and `wru_by` the write units by what wrote them.
 
 Prices are us-east-1 list prices, dated in PRICES_DATE; free tiers are left out. DynamoDB is
 priced three ways: on-demand, provisioned capacity at PROVISIONED_UTILISATION (a cron load is
@@ -97,8 +114,24 @@ RUN_CPU_S = 0.005  # CPU per run on a whole core: TLS handshake (~2-3 ms) and th
 INLINE_LOAD = 50  # runs per tick in the inline figures (the default inline_max: its best case)
 QUEUED_LOAD = 1000  # runs per minute in the queued figures
 API_DURATION_S = 0.05  # the API Lambda's time per call
+# A run's watch list is read by the sweep of the first minute after its deadline (planned second
+# + request timeout + the deadline's margin): the bench sweeps this long after a slot.
+SWEEP_AFTER_S = (
+    __import__("chalicelib.runs").runs.DEADLINE_MARGIN_S
+    + __import__("chalicelib.config").config.Settings().default_request_timeout
+    + 120
+)
 
 JOBS = 50  # routine jobs, due every minute
+# The schedule kinds (the headline figures): jobs with a URL_CHARS-character URL, a fresh set of
+# KIND_JOBS jobs (JOBS_PER_ACCOUNT to an account, as JOBS / ACCOUNTS above) for each kind and
+# path, each run KIND_SLOTS times. A slot a period after the last: the clock jumps there.
+KINDS = ("minutely", "hourly", "daily")
+PERIOD_S = {"minutely": 60, "hourly": 3600, "daily": 86400}
+URL_CHARS = 2000
+KIND_JOBS = 20
+KIND_SLOTS = 2
+JOBS_PER_ACCOUNT = 5
 TICKS = 2  # minutes run per scenario (the counts are the same every minute)
 ACCOUNTS = 10
 API_CALLS = 10  # per route
@@ -288,6 +321,7 @@ class Tally:
     items_read: int = 0
     sqs_billed: int = 0  # SQS requests as billed (per 64 KB)
     wru_by: Counter[str] = field(default_factory=Counter)  # what wrote: "runs.create" -> units
+    rru_by: dict[str, float] = field(default_factory=dict)  # what read: "jobs.Query" -> units
     write_sizes: dict[str, list[int]] = field(default_factory=dict)  # table -> item sizes
 
     def count(self, prefix: str) -> int:
@@ -323,6 +357,7 @@ class Tally:
             items_read=self.items_read - other.items_read,
             sqs_billed=self.sqs_billed - other.sqs_billed,
             wru_by=self.wru_by - other.wru_by,
+            rru_by=_merge(self.rru_by, other.rru_by, -1),
         )
 
     def plus(self, other: Tally) -> Tally:
@@ -334,6 +369,7 @@ class Tally:
             items_read=self.items_read + other.items_read,
             sqs_billed=self.sqs_billed + other.sqs_billed,
             wru_by=self.wru_by + other.wru_by,
+            rru_by=_merge(self.rru_by, other.rru_by, 1),
         )
 
     def copy(self) -> Tally:
@@ -341,8 +377,19 @@ class Tally:
             self,
             calls=Counter(self.calls),
             wru_by=Counter(self.wru_by),
+            rru_by=dict(self.rru_by),
             write_sizes={k: list(v) for k, v in self.write_sizes.items()},
         )
+
+
+def _merge(a: Mapping[str, float], b: Mapping[str, float], sign: int) -> dict[str, float]:
+    """a + sign * b, key by key, leaving out what comes to zero."""
+    out: dict[str, float] = {}
+    for key in sorted(a.keys() | b.keys()):
+        value = a.get(key, 0.0) + sign * b.get(key, 0.0)
+        if abs(value) > 1e-9:
+            out[key] = value
+    return out
 
 
 class Meter:
@@ -503,6 +550,10 @@ class Meter:
             return
         data = json.loads(http_response.content)
         units, read = 0.0, 0
+        tables = body.get("RequestItems") or {body.get("TableName", "?"): None}
+        label = "+".join(t.rsplit("-", 1)[-1] for t in tables) + f".{op}"
+        if body.get("IndexName"):
+            label += f"_{body['IndexName']}"
         if op == "GetItem":
             item = data.get("Item")
             units = _read_units([item or {}], bool(body.get("ConsistentRead")), whole=False)
@@ -519,6 +570,7 @@ class Meter:
             read = int(data.get("ScannedCount", data.get("Count", 0)))
         with self._lock:
             self.tally.rru += units
+            self.tally.rru_by[label] = self.tally.rru_by.get(label, 0.0) + units
             self.tally.items_read += read
 
 
@@ -765,6 +817,144 @@ def _job_bytes(stores: Any, job: Any) -> tuple[float, float, float]:
     return float(sizes[0]), float(sizes[1]), float(sizes[2])
 
 
+# ---- schedule kinds, long URLs ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What the ticks cost with nothing to do, measured in steady state (the previous tick swept
+    the minute before): `tick` a whole idle tick (due-index queries, monitors, the sweep of one
+    empty minute), `sweep` the sweep of one empty minute alone, `minute` one empty watch list."""
+
+    tick: Tally
+    sweep: Tally
+    minute: Tally
+
+
+def _times(tally: Tally, n: int) -> Tally:
+    out = Tally()
+    for _ in range(n):
+        out = out.plus(tally)
+    return out
+
+
+def _set_mark(stores: Any, minute: int) -> None:
+    """The sweep's mark, as the idle ticks of the minutes skipped would have left it."""
+    from chalicelib.dispatch.sweeper import SWEEP_MARK_KEY
+
+    stores.state.put_value(SWEEP_MARK_KEY, minute)
+
+
+def _mark(stores: Any) -> int:
+    from chalicelib.dispatch.sweeper import SWEEP_MARK_KEY
+
+    return int(stores.state.get_value(SWEEP_MARK_KEY))
+
+
+def measure_baseline(meter: Meter, stores: Any, dispatcher: Any, clock: SkewedClock) -> Baseline:
+    """An idle tick, an idle sweep and an empty watch list, each after a tick the minute before
+    (no job is due; the clock is on a minute's 30th second)."""
+    minute = int(clock()) // 60
+    with meter.paused():
+        _set_mark(stores, minute - 1)
+    before = meter.snapshot()
+    dispatcher.tick(clock())
+    tick = meter.snapshot().minus(before)
+    clock.advance_to((minute + 1) * 60 + 30)
+    with meter.paused():
+        _set_mark(stores, minute)
+    before = meter.snapshot()
+    dispatcher.sweep(clock(), Counter())
+    sweep = meter.snapshot().minus(before)
+    before = meter.snapshot()
+    stores.runs.watched(minute + 1000)  # a minute far ahead: nothing on its list
+    empty = meter.snapshot().minus(before)
+    return Baseline(tick, sweep, empty)
+
+
+def long_url(base: str, n: int, chars: int) -> str:
+    """A loopback URL of exactly `chars` characters: the job's path, padded in the query."""
+    head = f"{base}/job/{n}?pad="
+    return head + "x" * max(0, chars - len(head))
+
+
+def kind_cron(kind: str, first: int) -> str:
+    """A cron expression of `kind` whose first slot after `first` - 60 is `first`."""
+    minute, hour = (first // 60) % 60, (first // 3600) % 24
+    return {
+        "minutely": "* * * * *",
+        "hourly": f"{minute} * * * *",
+        "daily": f"{minute} {hour} * * *",
+    }[kind]
+
+
+def _kind_path(
+    meter: Meter,
+    stores: Any,
+    service: Any,
+    dispatcher: Any,
+    clock: SkewedClock,
+    baseline: Baseline,
+    *,
+    kind: str,
+    queued: bool,
+    url: str,
+    jobs: int,
+    slots: int,
+) -> Scenario:
+    """`jobs` fresh jobs of `kind`, with URLs of URL_CHARS characters, run `slots` times each
+    through one path. The sweep that reads their watch lists is measured too: after each slot
+    whose runs' watch lists the next claiming tick would not reach, the clock goes on to
+    SWEEP_AFTER_S past the slot and the sweep runs there, its empty minutes' reads taken off;
+    the mark is then set as the idle ticks of the minutes skipped would have left it (their
+    cost is the fixed part, spread as the module docstring says). The tick's tally holds the
+    claiming ticks (their fixed part is taken off by `per_run`) and these sweeps."""
+    period = PERIOD_S[kind]
+    first = (int(clock()) // 60 + 2) * 60
+    clock.advance_to(first - 45)
+    accounts = max(1, jobs // JOBS_PER_ACCOUNT)
+    with meter.paused():
+        made = [
+            service.create_job(
+                f"{kind}-{'q' if queued else 'i'}-{n % accounts}",
+                {
+                    "url": long_url(url, n, URL_CHARS),
+                    "enabled": True,
+                    "title": f"{kind} {n}",
+                    "schedule": {"cron": kind_cron(kind, first)},
+                },
+            )[0]
+            for n in range(jobs)
+        ]
+    if any(job.next_run_at != first for job in made):
+        raise RuntimeError(f"{kind}: the jobs' first slot is not {first}")
+    tick, worker = Tally(), Tally()
+    batches = 0
+    for k in range(slots):
+        slot = first + k * period
+        lead = 30 if queued else INLINE_LEAD_S
+        clock.advance_to(slot - lead)
+        with meter.paused():  # the idle ticks of the minutes skipped swept up to the last one
+            _set_mark(stores, int(clock()) // 60 - 1)
+        step = (_queued if queued else _inline)(meter, dispatcher, clock, slot, 1, jobs)
+        tick, worker = tick.plus(step.tick), worker.plus(step.worker)
+        batches += step.worker_batches
+        last = k == slots - 1
+        if last or period > SWEEP_AFTER_S:
+            clock.advance_to(slot + SWEEP_AFTER_S)
+            with meter.paused():
+                minutes = int(clock()) // 60 - _mark(stores)
+            before = meter.snapshot()
+            dispatcher.sweep(clock(), Counter())
+            swept = meter.snapshot().minus(before)
+            idle = baseline.sweep.plus(_times(baseline.minute, minutes - 1))
+            tick = tick.plus(swept.minus(idle))
+    with meter.paused():
+        for job in made:
+            service.delete_job(job.account_id, job.job_id)
+    return Scenario(tick, worker, jobs * slots, slots, batches)
+
+
 # ---- pricing -----------------------------------------------------------------------------------
 
 
@@ -853,18 +1043,61 @@ def per_run(scenario: Scenario, fixed: Tally, runs_per_tick: float) -> PerRun:
     return marginal.plus(fixed_each, 1 / runs_per_tick - scenario.ticks / scenario.runs)
 
 
+def inline_lambda(run: PerRun) -> float:
+    """Set the tick's Lambda share of an inline run; returns the tick's modelled seconds. The
+    tick claims (two writes a run, on POOL_SIZE threads), waits for the planned second, then
+    runs the batch in waves of POOL_SIZE, each run calling its target and then writing its
+    records in sequence."""
+    from chalicelib.dispatch import POOL_SIZE
+
+    waves = math.ceil(INLINE_LOAD / POOL_SIZE)
+    run_writes = run.dynamo_writes - 2
+    tick_s = INLINE_LOAD * 2 * AWS_LATENCY_S / POOL_SIZE + TICK_WAIT_S
+    tick_s += waves * (TARGET_LATENCY_S + run_writes * AWS_LATENCY_S)
+    run.lambda_invocations = 1 / INLINE_LOAD
+    run.lambda_gb_s = tick_s * lambda_memory_gb("tick") / INLINE_LOAD
+    return tick_s
+
+
+def queued_lambda(run: PerRun, scenario: Scenario) -> float:
+    """Set the tick's and the worker's Lambda share of a queued run; returns the worker's
+    modelled seconds. The tick claims (two writes a run on POOL_SIZE threads) and sends (a
+    request per 10 messages of up to TASKS_PER_MESSAGE runs due the same second). A worker
+    invocation gets 10 messages: cron jobs fire at second 0, so at QUEUED_LOAD it holds
+    WORKER_RUNS runs. It reads their jobs and runs in a few batched requests, waits for the
+    planned second, then gives each run a thread: the invocation lasts one run's call and
+    writes, or the CPU of all its runs on the function's share of a core (memory / 1,769 MB)
+    if that is longer."""
+    from chalicelib.dispatch import POOL_SIZE, TASKS_PER_MESSAGE
+
+    tick_gb, worker_gb = lambda_memory_gb("tick"), lambda_memory_gb("worker")
+    sends = math.ceil(QUEUED_LOAD / TASKS_PER_MESSAGE / WORKER_BATCH)
+    tick_queued_s = (QUEUED_LOAD * 2 / POOL_SIZE + sends) * AWS_LATENCY_S
+    worker_runs = min(QUEUED_LOAD, WORKER_BATCH * TASKS_PER_MESSAGE)
+    reads_per_batch = scenario.worker.dynamo_reads / max(1, scenario.worker_batches)
+    writes_per_run = scenario.worker.dynamo_writes / scenario.runs
+    io_s = TARGET_LATENCY_S + (reads_per_batch + writes_per_run) * AWS_LATENCY_S
+    cpu_s = worker_runs * RUN_CPU_S / min(1.0, worker_gb * 1024 / 1769)
+    worker_s = WORKER_WAIT_S + max(io_s, cpu_s)
+    run.lambda_invocations = 1 / QUEUED_LOAD + 1 / worker_runs
+    run.lambda_gb_s = tick_queued_s * tick_gb / QUEUED_LOAD + worker_s * worker_gb / worker_runs
+    return worker_s
+
+
 # ---- run ---------------------------------------------------------------------------------------
 
 
 def run() -> dict[str, float]:
     from bench.common import Sink, budget
     from chalicelib import wiring
-    from chalicelib.dispatch import POOL_SIZE, TASKS_PER_MESSAGE, Dispatcher
+    from chalicelib.dispatch import Dispatcher
     from chalicelib.service import Service
     from chalicelib.store.blobs import MemoryBlobs
     from chalicelib.store.queue import MemoryQueue
 
     jobs = int(budget(JOBS, 4))
+    kind_jobs = int(budget(KIND_JOBS, 5))
+    kind_slots = int(budget(KIND_SLOTS, 2))
     ticks = int(budget(TICKS, 1))
     api_calls = int(budget(API_CALLS, 2))
     api_jobs = int(budget(API_JOBS, 2))
@@ -877,12 +1110,8 @@ def run() -> dict[str, float]:
         before = meter.snapshot()
         Dispatcher(stores, settings, MemoryQueue(), MemoryBlobs(), clock=clock).tick(clock())
         fixed = meter.snapshot().minus(before)
-
-        clock.advance_to(start - 45)
         service = Service(stores, settings, clock=clock)
-        with meter.paused():
-            _routine_jobs(service, sink.url, jobs)
-        base = replace(settings, inline_max=max(jobs, settings.inline_max))
+        base = replace(settings, inline_max=max(jobs, kind_jobs, settings.inline_max))
 
         def dispatcher(**changes: Any) -> Dispatcher:
             return Dispatcher(
@@ -893,6 +1122,33 @@ def run() -> dict[str, float]:
                 clock=clock,
                 sleep=clock.sleep,
             )
+
+        # The schedule kinds, long URLs: steady ticks' fixed part first, then each kind and path.
+        clock.advance_to((int(clock()) // 60 + 1) * 60 + 30)
+        steady = measure_baseline(meter, stores, dispatcher(), clock)
+        kinds: dict[tuple[str, str], Scenario] = {}
+        for kind in KINDS:
+            for path in ("inline", "queued"):
+                kinds[kind, path] = _kind_path(
+                    meter,
+                    stores,
+                    service,
+                    dispatcher(inline_max=0) if path == "queued" else dispatcher(),
+                    clock,
+                    steady,
+                    kind=kind,
+                    queued=path == "queued",
+                    url=sink.url,
+                    jobs=kind_jobs,
+                    slots=kind_slots,
+                )
+        kinds_seconds = time.perf_counter() - began
+
+        # The routine minutely jobs with short URLs (cost.inline.*, cost.queued.*, ...).
+        start = (int(clock()) // 60 + 2) * 60
+        clock.advance_to(start - 45)
+        with meter.paused():
+            _routine_jobs(service, sink.url, jobs)
 
         inline = _inline(meter, dispatcher(), clock, start, ticks, jobs)
         slot = start + 60 * ticks
@@ -924,44 +1180,31 @@ def run() -> dict[str, float]:
     seconds = time.perf_counter() - began
 
     # ---- Lambda, modelled (see the assumptions at the top)
-    tick_gb, worker_gb = lambda_memory_gb("tick"), lambda_memory_gb("worker")
     api_gb = lambda_memory_gb("api_handler")
     inline_run = per_run(inline, fixed, INLINE_LOAD)
     saved_run = per_run(saved, fixed, INLINE_LOAD)
     queued_run = per_run(queued, fixed, QUEUED_LOAD)
-    # Inline: the tick claims (two writes a run, on POOL_SIZE threads), waits for the planned
-    # second, then runs the batch in waves of POOL_SIZE, each run calling its target and then
-    # writing its records in sequence.
-    waves = math.ceil(INLINE_LOAD / POOL_SIZE)
-    run_writes = inline_run.dynamo_writes - 2
-    tick_s = INLINE_LOAD * 2 * AWS_LATENCY_S / POOL_SIZE + TICK_WAIT_S
-    tick_s += waves * (TARGET_LATENCY_S + run_writes * AWS_LATENCY_S)
+    tick_s = inline_lambda(inline_run)
     callback_run = per_run(callback, fixed, INLINE_LOAD)
-    for each in (inline_run, saved_run, callback_run):
-        each.lambda_invocations = 1 / INLINE_LOAD
-        each.lambda_gb_s = tick_s * tick_gb / INLINE_LOAD
+    for each in (saved_run, callback_run):
+        each.lambda_invocations = inline_run.lambda_invocations
+        each.lambda_gb_s = inline_run.lambda_gb_s
     # A callback is one more API call: an invocation of the API's function, and API Gateway.
     callback_run.lambda_invocations += 1
     callback_run.lambda_gb_s += API_DURATION_S * api_gb
-    half_wait = replace(inline_run, lambda_gb_s=(tick_s - TICK_WAIT_S / 2) * tick_gb / INLINE_LOAD)
-    # Queued: the tick claims (two writes a run on POOL_SIZE threads) and sends (a request per
-    # 10 messages of up to TASKS_PER_MESSAGE runs due the same second). A worker invocation gets
-    # 10 messages: cron jobs fire at second 0, so at QUEUED_LOAD it holds WORKER_RUNS runs. It
-    # reads their jobs and runs in a few batched requests, waits for the planned second, then
-    # gives each run a thread: the invocation lasts one run's call and writes, or the CPU of all
-    # its runs on the function's share of a core (memory / 1,769 MB) if that is longer.
-    sends = math.ceil(QUEUED_LOAD / TASKS_PER_MESSAGE / WORKER_BATCH)
-    tick_queued_s = (QUEUED_LOAD * 2 / POOL_SIZE + sends) * AWS_LATENCY_S
-    worker_runs = min(QUEUED_LOAD, WORKER_BATCH * TASKS_PER_MESSAGE)
-    reads_per_batch = queued.worker.dynamo_reads / max(1, queued.worker_batches)
-    writes_per_run = queued.worker.dynamo_writes / queued.runs
-    io_s = TARGET_LATENCY_S + (reads_per_batch + writes_per_run) * AWS_LATENCY_S
-    cpu_s = worker_runs * RUN_CPU_S / min(1.0, worker_gb * 1024 / 1769)
-    worker_s = WORKER_WAIT_S + max(io_s, cpu_s)
-    queued_run.lambda_invocations = 1 / QUEUED_LOAD + 1 / worker_runs
-    queued_run.lambda_gb_s = (
-        tick_queued_s * tick_gb / QUEUED_LOAD + worker_s * worker_gb / worker_runs
+    half_wait = replace(
+        inline_run, lambda_gb_s=(tick_s - TICK_WAIT_S / 2) * lambda_memory_gb("tick") / INLINE_LOAD
     )
+    worker_s = queued_lambda(queued_run, queued)
+    kind_runs: dict[tuple[str, str], PerRun] = {}
+    kind_seconds: dict[tuple[str, str], float] = {}
+    for kind in KINDS:
+        each = per_run(kinds[kind, "inline"], steady.tick, INLINE_LOAD)
+        kind_seconds[kind, "inline"] = inline_lambda(each)
+        kind_runs[kind, "inline"] = each
+        each = per_run(kinds[kind, "queued"], steady.tick, QUEUED_LOAD)
+        kind_seconds[kind, "queued"] = queued_lambda(each, kinds[kind, "queued"])
+        kind_runs[kind, "queued"] = each
 
     out: dict[str, float] = {}
     totals: dict[str, tuple[float, float, float]] = {}
@@ -1013,15 +1256,72 @@ def run() -> dict[str, float]:
     for label, units in sorted(queued.total.wru_by.items()):
         out[f"cost.queued.wru_by.{label}"] = round(units / queued.runs, 3)
     out["cost.queued.worker_batches"] = float(queued.worker_batches)
-    # The headline: the dearer of the two paths a routine run takes.
-    worst = max(("inline", "queued"), key=lambda n: out[f"cost.{n}.usd_per_million_runs"])
-    out["cost.path"] = float(worst == "queued")  # 0 inline, 1 queued
-    out["cost.requests_per_run"] = out[f"cost.{worst}.requests_per_run"]
-    out["cost.wru_per_run"] = out[f"cost.{worst}.wru_per_run"]
-    out["cost.usd_per_million_runs"] = out[f"cost.{worst}.usd_per_million_runs"]
-    for pricing in ("provisioned", "reserved"):  # the dearer path under each pricing
+    # The schedule kinds (URL_CHARS-character URLs), each path; then the headline figures.
+    for (kind, path), each in kind_runs.items():
+        scenario = kinds[kind, path]
+        prefix = f"cost.{kind}.{path}"
+        out |= {
+            f"{prefix}.requests_per_run": round(each.requests, 3),
+            f"{prefix}.wru_per_run": round(each.wru, 3),
+            f"{prefix}.rru_per_run": round(each.rru, 3),
+            f"{prefix}.sqs_requests_per_run": round(each.sqs, 3),
+            f"{prefix}.lambda_gb_s_per_run": round(each.lambda_gb_s, 5),
+            f"{prefix}.usd_per_million_runs": round(sum(dollars(each, False).values()), 3),
+            f"{prefix}.usd_per_million_runs_provisioned": round(
+                sum(dollars(each, True).values()), 3
+            ),
+            f"{prefix}.usd_per_million_runs_reserved": round(
+                sum(dollars(each, True, reserved=True).values()), 3
+            ),
+            f"{prefix}.lambda_s_modelled": round(kind_seconds[kind, path], 3),
+            f"{prefix}.runs_measured": float(scenario.runs),
+        }
+        # What wrote and read, per run, with the fixed part spread as in the totals.
+        load = QUEUED_LOAD if path == "queued" else INLINE_LOAD
+        for name, measured, fixed_by in (
+            ("wru_by", scenario.total.wru_by, steady.tick.wru_by),
+            ("rru_by", scenario.total.rru_by, steady.tick.rru_by),
+        ):
+            for label in sorted(measured.keys() | fixed_by.keys()):
+                share = (measured.get(label, 0) - scenario.ticks * fixed_by.get(label, 0)) / (
+                    scenario.runs
+                ) + fixed_by.get(label, 0) / load
+                if abs(share) > 1e-9:
+                    out[f"{prefix}.{name}.{label}"] = round(share, 3)
+    # Per kind, each figure on the dearer path for that figure (0 inline, 1 queued).
+    paths = ("inline", "queued")
+    for kind in KINDS:
+        for figure, key in (
+            ("write_units_per_run", "wru_per_run"),
+            ("read_units_per_run", "rru_per_run"),
+            ("usd_per_million_runs_by_kind", "usd_per_million_runs"),
+        ):
+            worst = max(paths, key=lambda p: out[f"cost.{kind}.{p}.{key}"])
+            out[f"cost.{figure}.{kind}"] = out[f"cost.{kind}.{worst}.{key}"]
+            out[f"cost.dearer_path.{figure}.{kind}"] = float(worst == "queued")
+    # The headline: the dearest kind on its dearer path, on-demand; the same under each pricing.
+    worst_kind, worst_path = max(
+        ((k, p) for k in KINDS for p in paths),
+        key=lambda kp: out[f"cost.{kp[0]}.{kp[1]}.usd_per_million_runs"],
+    )
+    out["cost.kind"] = float(KINDS.index(worst_kind))  # 0 minutely, 1 hourly, 2 daily
+    out["cost.path"] = float(worst_path == "queued")  # 0 inline, 1 queued
+    for name in ("requests_per_run", "wru_per_run", "usd_per_million_runs"):
+        out[f"cost.{name}"] = out[f"cost.{worst_kind}.{worst_path}.{name}"]
+    for pricing in ("provisioned", "reserved"):  # the dearest kind and path under each pricing
         out[f"cost.usd_per_million_runs_{pricing}"] = max(
-            out[f"cost.{path}.usd_per_million_runs_{pricing}"] for path in ("inline", "queued")
+            out[f"cost.{k}.{p}.usd_per_million_runs_{pricing}"] for k in KINDS for p in paths
+        )
+    out["cost.tick_fixed.steady.dynamodb_requests"] = float(steady.tick.count("dynamodb."))
+    out["cost.tick_fixed.steady.rru"] = round(steady.tick.rru, 2)
+    out["cost.tick_fixed.steady.wru"] = float(steady.tick.wru)
+    out["cost.kinds_moto_seconds"] = round(kinds_seconds, 1)
+    # What the fixed part would add per run if the priced load were as many jobs of the kind
+    # all due in the same minute (the other ticks of their period idle): a stated alternative.
+    for kind in KINDS:
+        ticks = PERIOD_S[kind] // 60
+        out[f"cost.tick_fixed.steady.rru_per_run_bunched.{kind}"] = round(
+            ticks * steady.tick.rru / QUEUED_LOAD, 3
         )
     out["cost.tick_fixed.dynamodb_requests"] = float(fixed.count("dynamodb."))
     out["cost.tick_fixed.rru"] = round(fixed.rru, 2)
@@ -1044,7 +1344,68 @@ def run() -> dict[str, float]:
     for table, values in sorted(sizes.items()):
         out[f"cost.item_bytes_max.{table.rsplit('-', 1)[-1]}"] = float(max(values))
     out["cost.moto_seconds"] = round(seconds, 1)
+    for line in assumptions(out):
+        print(f"cost assumption: {line}")
     return out
+
+
+def assumptions(out: Mapping[str, float]) -> list[str]:
+    """What the headline figures rest on, in words, with the figures of this run."""
+    paths = ("inline", "queued")
+    lines = [
+        f"prices: us-east-1 list prices of {PRICES_DATE}, free tiers left out; DynamoDB "
+        f"on-demand ${DYNAMODB_WRU * 1e6:.3f} per million write units, "
+        f"${DYNAMODB_RRU * 1e6:.3f} per million read units",
+        f"jobs: {URL_CHARS}-character URLs (loopback sink, padded query); {KIND_JOBS} fresh jobs "
+        f"per kind and path ({JOBS_PER_ACCOUNT} to an account: each tick reads each account's "
+        f"scheduler switch), each run {KIND_SLOTS} times; the clock jumps to each slot",
+        "measured per run on moto: the claiming tick, the run (inline on the tick, or SQS and "
+        f"the worker), and the sweep that reads the runs' watch lists ({SWEEP_AFTER_S} s after "
+        "the slot; the reads of its empty minutes taken off, as the idle ticks' own)",
+        "fixed part of a tick (an idle tick after one the minute before: "
+        f"{out['cost.tick_fixed.steady.dynamodb_requests']:.0f} DynamoDB requests, "
+        f"{out['cost.tick_fixed.steady.rru']:g} read units, "
+        f"{out['cost.tick_fixed.steady.wru']:g} write unit(s)) spread over the runs of its minute "
+        f"at the path's load: {INLINE_LOAD} runs a tick inline, {QUEUED_LOAD} a minute queued, "
+        "whatever their kind. An hourly (daily) job's run bears the same share as a minutely "
+        "one's: the hour's 60 (the day's 1,440) ticks' fixed part over that many minutes' runs, "
+        f"i.e. {QUEUED_LOAD * 60:,} hourly ({QUEUED_LOAD * 1440:,} daily) jobs spread over the "
+        "minutes of their period",
+        "if instead the queued load were "
+        f"{QUEUED_LOAD:,} jobs of the kind, all due in one minute of their period (the period's "
+        "other ticks idle), the ticks' fixed reads per run would be "
+        + ", ".join(
+            f"{kind} {out[f'cost.tick_fixed.steady.rru_per_run_bunched.{kind}']:g}"
+            for kind in KINDS
+        )
+        + f" read units instead of {out['cost.tick_fixed.steady.rru'] / QUEUED_LOAD:g} "
+        "(not in the figures)",
+        f"Lambda: memory from .chalice/config.json; target answers in {TARGET_LATENCY_S} s; "
+        f"inline ticks wait up to {TICK_WAIT_S:g} s for the planned second; AWS requests "
+        f"{AWS_LATENCY_S * 1000:g} ms each; SQS-delayed runs wait {WORKER_WAIT_S} s in the "
+        f"worker; {WORKER_BATCH} messages a worker invocation",
+    ]
+    for kind in KINDS:
+        dearer = [
+            f"{figure} {paths[int(out[f'cost.dearer_path.{figure}.{kind}'])]}"
+            for figure in (
+                "write_units_per_run",
+                "read_units_per_run",
+                "usd_per_million_runs_by_kind",
+            )
+        ]
+        each = "; ".join(
+            f"{path} {out[f'cost.{kind}.{path}.wru_per_run']:g} WRU, "
+            f"{out[f'cost.{kind}.{path}.rru_per_run']:g} RRU, "
+            f"${out[f'cost.{kind}.{path}.usd_per_million_runs']:g}"
+            for path in paths
+        )
+        lines.append(f"{kind}: {each}; dearer path: {', '.join(dearer)}")
+    lines.append(
+        f"headline: {KINDS[int(out['cost.kind'])]} {paths[int(out['cost.path'])]}, "
+        f"${out['cost.usd_per_million_runs']:g} per million runs on-demand"
+    )
+    return lines
 
 
 def main() -> None:

@@ -66,6 +66,16 @@ def test_it_writes_the_tick_dispatch_and_cost_figures(smoke_run: tuple[Path, str
     assert results["cost"]["inline"]["wru_per_run"] >= 1
     assert results["cost"]["queued"]["sqs_requests_per_run"] > 0
     assert results["cost"]["saved_response"]["s3_requests_per_run"] == 1
+    for kind in ("minutely", "hourly", "daily"):  # issue 25's figures, each the dearer path
+        assert results["cost"]["write_units_per_run"][kind] >= 1, kind
+        assert results["cost"]["read_units_per_run"][kind] > 0, kind
+        for path in ("inline", "queued"):
+            assert results["cost"][kind][path]["runs_measured"] >= 2, (kind, path)
+        per_kind = [results["cost"][kind][p]["usd_per_million_runs"] for p in ("inline", "queued")]
+        assert results["cost"]["usd_per_million_runs_by_kind"][kind] == max(per_kind)
+    assert results["cost"]["usd_per_million_runs"] == max(
+        results["cost"]["usd_per_million_runs_by_kind"].values()
+    )
     assert "dispatch" not in results["modules"] or "error" not in results["modules"]["dispatch"]
 
 
@@ -166,6 +176,19 @@ def test_it_sizes_dynamodb_items_as_aws_counts_them() -> None:
     assert item_size({"ok": {"BOOL": True}, "x": {"NULL": True}}) == 3 + 2
     assert item_size({"l": {"L": [{"S": "ab"}, {"N": "7"}]}}) == 1 + 3 + (2 + 1) + (2 + 1)
     assert item_size({"m": {"M": {"k": {"S": "v"}}}}) == 1 + 3 + (1 + 1 + 1)
+
+
+def test_it_gives_the_cost_scenarios_long_urls_and_a_first_slot_of_each_kind() -> None:
+    from bench.bench_cost import kind_cron, long_url
+    from chalicelib.schedule import Schedule
+
+    assert len(long_url("http://127.0.0.1:8123", 7, 2000)) == 2000
+    assert long_url("http://127.0.0.1:8123", 7, 2000).startswith("http://127.0.0.1:8123/job/7?")
+    first = 1_800_000_000 // 60 * 60 + 37 * 60  # a whole minute
+    for kind, period in (("minutely", 60), ("hourly", 3600), ("daily", 86400)):
+        schedule = Schedule.parse({"cron": kind_cron(kind, first)})
+        assert schedule.next_after(first - 45) == first, kind
+        assert schedule.next_after(first) == first + period, kind
 
 
 def test_it_prices_index_writes_by_what_happens_to_the_entry() -> None:
