@@ -743,6 +743,7 @@ def job_callback(request: Request, ref: str) -> Any:
     from chalicelib.dispatch import awaiting
 
     run = awaiting.receive(_dispatcher(), ref, body(request))
+    (run,) = service().show_urls(run.account_id, [run])
     if run.state in runs.ACTIVE_STATES:  # came before its call's 202: kept for it
         return Response(body={"run": runs.history_item(run)}, status_code=202)
     return {"run": runs.history_item(run)}

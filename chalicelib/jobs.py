@@ -134,6 +134,10 @@ _NESTED = ("auth", "notification", "extendedData")
 # Who created and who last changed the job (a key's name, or its id when it has none): kept in
 # the spec beside the validated fields, written by the service, never taken from a client.
 AUTHORSHIP = ("createdBy", "modifiedBy")
+# The job version from which its URL is the one it has now (absent: since it was created): a
+# run of an earlier version keeps its URL on its record, or in the job's past URLs
+# (Service.past_urls). Written by the service, never taken from a client.
+URL_VERSION = "urlVersion"
 
 
 @dataclass
@@ -682,6 +686,6 @@ def editable(job: JobRecord) -> dict[str, Any]:
     spec = copy.deepcopy(job.spec)
     spec["auth"]["password"] = job.secrets.get("password", "")
     spec["extendedData"]["headers"] = sent_headers(job)
-    for key in AUTHORSHIP:
+    for key in (*AUTHORSHIP, URL_VERSION):
         spec.pop(key, None)  # set by the service on each save, not by the client
     return spec

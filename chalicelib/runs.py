@@ -154,6 +154,34 @@ HISTORY_COLUMNS = frozenset(
 )
 
 
+def with_url(data: dict[str, Any], url: str, spec: dict[str, Any], version: int) -> dict[str, Any]:
+    """A run's data with the URL it calls: left out when it is the URL of its job (`spec` at
+    `version`), whose version `jv` then says which it was. A run item stays under 1 KB (one
+    write unit) whatever the URL's length; reads put the URL back (Service.show_urls)."""
+    out = {k: v for k, v in data.items() if k not in ("url", "jv")}
+    if url == spec["url"]:
+        out["jv"] = version
+    else:
+        out["url"] = url
+    return out
+
+
+def url_of(run: RunRecord, spec: dict[str, Any], past: list[list[Any]]) -> str:
+    """The URL the run called (or calls): its own, else its job's at the run's job version:
+    `spec`'s since its URL_VERSION, before that the first of `past` ([until version, URL],
+    oldest first) that ends after it."""
+    data = run.data
+    if "url" in data:
+        return str(data["url"])
+    version = int(data.get("jv", 0))
+    if version >= int(spec.get("urlVersion", 0)):
+        return str(spec["url"])
+    for until, url in past:
+        if int(until) > version:
+            return str(url)
+    return str(spec["url"])
+
+
 def calling(run: RunRecord, now: float) -> bool:
     """Whether the run is at its call, as far as its record tells: `running`, or `queued` past
     its delivery time (a routine run writes nothing between its claim and its result; only a

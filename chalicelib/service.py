@@ -173,11 +173,19 @@ class Service:
                 # A one-shot job that has fired stays editable; its schedule is only checked
                 # when it is changed or the job is switched on.
                 jobs.require_firing(valid, now)
+            before = job.spec
             job.spec = {
                 **valid.spec,
-                "createdBy": job.spec.get("createdBy", ""),
-                "modifiedBy": actor or job.spec.get("modifiedBy", ""),
+                "createdBy": before.get("createdBy", ""),
+                "modifiedBy": actor or before.get("modifiedBy", ""),
             }
+            if valid.spec["url"] != before["url"]:
+                # Runs of the versions before keep their URL: their records name only the
+                # job's version (runs.with_url).
+                self._keep_past_url(job, before["url"])
+                job.spec[jobs.URL_VERSION] = job.version + 1  # the version this edit writes
+            elif jobs.URL_VERSION in before:
+                job.spec[jobs.URL_VERSION] = before[jobs.URL_VERSION]
             job.secrets["password"] = valid.password
             job.secrets["headers"] = valid.header_secrets
             job.secrets["origin"] = jobs.url_origin(valid.spec["url"])
@@ -506,15 +514,51 @@ class Service:
         self.stores.state.put_value(key, merged)
         return runs.RunControl.from_value(merged)
 
+    PAST_URLS_KEPT = 20  # URL changes of a job whose runs can still show the URL they called
+
+    def _keep_past_url(self, job: JobRecord, url: str) -> None:
+        """Note that the job's versions up to this edit's called `url` (written before the
+        edit: an edit that then loses its race leaves a note that is still true)."""
+        key = past_urls_key(job.account_id, job.job_id)
+        past = list(self.stores.state.get_value(key) or [])
+        past.append([job.version + 1, url])
+        self.stores.state.put_value(key, past[-self.PAST_URLS_KEPT :])
+
+    def show_urls(
+        self, account_id: str, found: list[RunRecord], job: JobRecord | None = None
+    ) -> list[RunRecord]:
+        """The runs with the URL each called on their record (a run's record names it only
+        when it is not its job's, runs.with_url); `job`, when all are its runs."""
+        bare = [r for r in found if "url" not in r.data]
+        if not bare:
+            return found
+        if job is not None:
+            specs = {job.job_id: job.spec}
+        else:
+            wanted = list({(account_id, r.job_id) for r in bare})
+            specs = {j.job_id: j.spec for j in existing_jobs(self.stores.jobs, wanted)}
+        past: dict[int, list[list[Any]]] = {}
+        for run in bare:
+            spec = specs.get(run.job_id)
+            if spec is None:
+                continue
+            older = int(run.data.get("jv", 0)) < int(spec.get(jobs.URL_VERSION, 0))
+            if older and run.job_id not in past:
+                key = past_urls_key(account_id, run.job_id)
+                past[run.job_id] = self.stores.state.get_value(key, consistent=False) or []
+            run.data["url"] = runs.url_of(run, spec, past.get(run.job_id, []))
+        return found
+
     def get_run(self, account_id: str, run_id: str, hidden: bool = False) -> RunRecord:
         """A run of a job that exists; one its job's historyStrategy keeps out of the history
         (OFF, or ERROR and it succeeded) only with `hidden`."""
         run = self.stores.runs.get(account_id, run_job_id(run_id), run_id)
         if run is None or (run.data.get("hidden") and not hidden):
             raise NotFound("run not found")
-        if not existing_jobs(self.stores.jobs, [(account_id, run.job_id)]):
+        found = existing_jobs(self.stores.jobs, [(account_id, run.job_id)])
+        if not found:
             raise NotFound("run not found")  # a job's history goes with it
-        return run
+        return self.show_urls(account_id, [run], found[0])[0]
 
     def run_outcome(self, account_id: str, run_id: str) -> RunRecord:
         """The run as it stands: its latest attempt. A failed attempt that is retried is not
@@ -531,22 +575,24 @@ class Service:
             )
             if later is None:
                 break
-            run = later
+            run = self.show_urls(account_id, [later])[0]
         return run
 
     def job_history(self, account_id: str, job_id: int, limit: int, cursor: str | None) -> Page:
-        self.get_job(account_id, job_id)
+        job = self.get_job(account_id, job_id)
         # Runs planned up to now: a slot the tick claimed ahead is a prediction until it fires.
         now = self.clock()
         page = self.stores.runs.list_for_job(account_id, job_id, limit, cursor, now)
-        return Page([r for r in page.items if not r.data.get("hidden")], page.cursor)
+        shown = [r for r in page.items if not r.data.get("hidden")]
+        return Page(self.show_urls(account_id, shown, job), page.cursor)
 
     def account_history(self, account_id: str, limit: int, cursor: str | None) -> Page:
         """The account's runs planned up to now, newest first, over its jobs (a deleted job's
         history goes with it, as on cron-job.org; its items stay in the table until their
         TTL, and job ids are never reused)."""
         page = account_runs(self.stores, account_id, limit, cursor, self.clock())
-        return Page([r for r in page.items if not r.data.get("hidden")], page.cursor)
+        shown = [r for r in page.items if not r.data.get("hidden")]
+        return Page(self.show_urls(account_id, shown), page.cursor)
 
     def active_runs(self, account_id: str, job_id: int | None = None) -> list[RunRecord]:
         """The runs in flight (of one job, if given): due and queued, running, or waiting for a
@@ -555,7 +601,8 @@ class Service:
         hundreds ahead)."""
         jobs = None if job_id is None else [job_id]
         page = account_runs(self.stores, account_id, 500, None, self.clock(), jobs)
-        return [r for r in page.items if r.state in ("queued", "running", "waiting")]
+        active = [r for r in page.items if r.state in ("queued", "running", "waiting")]
+        return self.show_urls(account_id, active)
 
     def predictions(self, job: JobRecord, count: int = 3) -> list[int]:
         first = jobs.next_execution(job, self.clock())
@@ -726,6 +773,11 @@ def page_limit(params: Mapping[str, str] | None) -> tuple[int, str | None]:
     ):
         raise ValidationError(f"must be an integer from 1 to {HISTORY_PAGE_MAX}", field="limit")
     return int(digits), params.get("cursor") or None
+
+
+def past_urls_key(account_id: str, job_id: int) -> str:
+    """Where a job's past URLs are kept: [until version, URL] of each change, oldest first."""
+    return f"past-urls#{account_id}#{job_id}"
 
 
 def run_job_id(run_id: str) -> int:

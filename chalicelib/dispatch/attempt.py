@@ -112,7 +112,6 @@ def attempt(
         planned_ms = round(float(run.data.get("deliverAt", planned_ms / 1000)) * 1000)
     data: dict[str, Any] = {
         "date": int(started),
-        "url": call.url,  # as called: the job may have been edited since its claim
         "jitter": d.lag(round(started * 1000 - planned_ms)),
         "duration": result.duration_ms,
         "status": result.status,
@@ -148,6 +147,8 @@ def attempt(
         except StoreError as exc:
             # The call happened: record it without its response rather than not at all.
             log.warning("run %s: response not saved: %s", run.run_id, exc.message)
+    # The URL as called replaces the claim's: the job may have been edited since its claim.
+    run = replace(run, data=runs.with_url(run.data, call.url, job.spec, job.version))
     if callbacks.awaits(job, result):  # 202: the run goes on until its callback
         return awaiting.wait(d, job, run, data, started, release, overrides)
     expires = int(started) + (3600 if hidden else retention * 86400)

@@ -51,13 +51,13 @@ def new_run(
         "datePlanned": int(planned),
         "plannedMs": round(planned * 1000),
         "deliverAt": deliver_at,
-        "url": job.spec["url"],
         "attempt": attempt,
         "runId": first_run or run_id,
         "trigger": trigger,
         "statusText": "Queued",
         **(extra or {}),
     }
+    data = runs.with_url(data, job.spec["url"], job.spec, job.version)
     deadline = planning.deadline(job, d.settings, deliver_at, d.clock())
     return RunRecord(
         job.account_id, job.job_id, run_id, "queued", data, deadline, claim=claim or new_token()

@@ -232,9 +232,31 @@ def test_the_history_shows_the_url_called_after_an_edit_since_the_claim(
     world.service.update_job("alice", job_id, {"url": after})
     for body, _ in world.queue.drain():
         queued.work([body], T0 + 60)
-    (run,) = [r for r in world.runs(job_id) if r.state == "done"]
+    world.clock.now = T0 + 61
+    (run,) = world.service.job_history("alice", job_id, 10, None).items
     assert [r.path for r, _ in target.log] == ["/after"]
     assert run.data["url"] == after
+
+
+def test_a_run_shows_the_url_it_called_after_its_job_moved_elsewhere(
+    world: World, target: HTTPServer
+) -> None:
+    # A run's record leaves out its job's URL (a run item stays under 1 KB whatever the URL's
+    # length): the job's past URLs say what its earlier versions called.
+    long = ok_handler(target, "/first") + "?" + "q" * 1500
+    job_id = world.job(url=long, schedule={"cron": "* * * * *"})
+    world.dispatcher.tick(T0 + 30)
+    (stored,) = world.runs(job_id)
+    assert "url" not in stored.data and len(json.dumps(stored.data)) < 900
+    second = ok_handler(target, "/second")
+    world.service.update_job("alice", job_id, {"url": second})
+    world.service.update_job("alice", job_id, {"title": "renamed"})  # the URL stays
+    world.dispatcher.tick(T0 + 90)
+    world.clock.now = T0 + 121
+    shown = world.service.job_history("alice", job_id, 10, None).items
+    assert [r.data["url"] for r in shown] == [second, long]
+    assert [r.path for r, _ in target.log] == ["/first", "/second"]
+    assert world.service.get_run("alice", stored.run_id).data["url"] == long
 
 
 def test_a_run_kept_out_of_the_history_still_answers_to_its_id(
