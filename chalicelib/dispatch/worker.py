@@ -15,7 +15,7 @@ from chalicelib.dispatch import plan as planning
 from chalicelib.dispatch.delivery import TASKS_PER_MESSAGE, Batch, Entry, Task, entries
 from chalicelib.errors import StoreError
 from chalicelib.runs import RunControl
-from chalicelib.store.base import RunRecord, existing_jobs
+from chalicelib.store.base import RunKeys, RunRecord, existing_jobs
 
 if TYPE_CHECKING:
     from chalicelib.dispatch.dispatcher import Dispatcher
@@ -45,10 +45,7 @@ def work_batch(d: Dispatcher, bodies: Sequence[str], now: float) -> Batch:
     # Read eventually; a job created a moment ago (for a run-now) consistently.
     jobs = {(j.account_id, j.job_id): j for j in existing_jobs(d.stores.jobs, job_keys)}
     run_keys = [(e.account, e.job, r) for e in found for r in e.runs]
-    records = {
-        (r.account_id, r.job_id, r.run_id): r
-        for r in (d.stores.runs.get_many(run_keys) if run_keys else [])
-    }
+    records = queued_runs(d, run_keys)
     tasks = []
     numbers: list[int] = []  # the message of each task
     switched_on: dict[str, bool] = {}
@@ -97,6 +94,21 @@ def work_batch(d: Dispatcher, bodies: Sequence[str], now: float) -> Batch:
     if failed:
         report["failed_messages"] += len(failed)
     return Batch(dict(report), sorted(failed), errors)
+
+
+def queued_runs(d: Dispatcher, keys: RunKeys) -> dict[tuple[str, int, str], RunRecord]:
+    """The records of the runs of `keys`, read at half the price of a consistent read (they
+    were written when claimed, a second or more ago); one that this read shows missing or no
+    longer queued is read again consistently before it is let go (a waiting run just
+    restarted, a run-now queued a moment ago)."""
+    if not keys:
+        return {}
+    found = {(r.account_id, r.job_id, r.run_id): r for r in d.stores.runs.get_many(keys, False)}
+    again = [k for k in keys if k not in found or found[k].state != "queued"]
+    if again:
+        fresh = d.stores.runs.get_many(again)
+        found.update({(r.account_id, r.job_id, r.run_id): r for r in fresh})
+    return found
 
 
 def take_marks(
