@@ -84,8 +84,9 @@ def _claim_round(
     """Claim the slots of the due jobs of `keys` (a round of the tick)."""
     jobs = d.stores.jobs.get_many(keys) if keys else []
     report["due"] += len(jobs)
+    # At half the price: a switch of the last second counts from the next tick.
     for account in {job.account_id for job in jobs} - switched_on.keys():
-        switched_on[account] = d.stores.state.scheduler_enabled(account)
+        switched_on[account] = d.stores.state.scheduler_enabled(account, consistent=False)
     ready = [job for job in jobs if switched_on[job.account_id]]
     report["scheduler_off"] += len(jobs) - len(ready)
     plans = [p for p in map(planner.plan, ready) if p]

@@ -841,10 +841,9 @@ class DynamoStateStore:
         assert response is not None
         return int(response["Attributes"]["n"])
 
-    def scheduler_enabled(self, account_id: str) -> bool:
-        response = _call(
-            lambda: self.table.get_item(Key={"pk": f"scheduler#{account_id}"}, ConsistentRead=True)
-        )
+    def scheduler_enabled(self, account_id: str, consistent: bool = True) -> bool:
+        key = {"pk": f"scheduler#{account_id}"}
+        response = _call(lambda: self.table.get_item(Key=key, ConsistentRead=consistent))
         item = (response or {}).get("Item")
         return bool(item["enabled"]) if item else True
 

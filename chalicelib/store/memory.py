@@ -411,7 +411,7 @@ class MemoryStateStore:
             self._counters[counter] = self._counters.get(counter, 0) + 1
             return self._counters[counter]
 
-    def scheduler_enabled(self, account_id: str) -> bool:
+    def scheduler_enabled(self, account_id: str, consistent: bool = True) -> bool:
         with self._lock:
             return self._scheduler.get(account_id, True)
 

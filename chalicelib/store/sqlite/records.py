@@ -316,7 +316,7 @@ class SqliteStateStore:
                 (counter, value),
             )
 
-    def scheduler_enabled(self, account_id: str) -> bool:
+    def scheduler_enabled(self, account_id: str, consistent: bool = True) -> bool:
         rows = self.db.read("SELECT enabled FROM scheduler WHERE account_id = ?", (account_id,))
         return bool(rows[0][0]) if rows else True
 
