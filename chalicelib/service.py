@@ -30,7 +30,6 @@ from chalicelib.store.base import (
     edit_job,
     existing_jobs,
 )
-from chalicelib.store.listing import account_runs
 
 log = logging.getLogger(__name__)
 
@@ -590,7 +589,8 @@ class Service:
         """The account's runs planned up to now, newest first, over its jobs (a deleted job's
         history goes with it, as on cron-job.org; its items stay in the table until their
         TTL, and job ids are never reused)."""
-        page = account_runs(self.stores, account_id, limit, cursor, self.clock())
+        ids = self.stores.jobs.ids(account_id)
+        page = self.stores.runs.list_for_account(account_id, ids, limit, cursor, self.clock())
         shown = [r for r in page.items if not r.data.get("hidden")]
         return Page(self.show_urls(account_id, shown), page.cursor)
 
@@ -599,8 +599,8 @@ class Service:
         place. They are recent, so the newest 500 runs planned up to now hold them all; a slot
         the tick claimed ahead is not in flight before its second (seconds schedules claim
         hundreds ahead)."""
-        jobs = None if job_id is None else [job_id]
-        page = account_runs(self.stores, account_id, 500, None, self.clock(), jobs)
+        ids = self.stores.jobs.ids(account_id) if job_id is None else [job_id]
+        page = self.stores.runs.list_for_account(account_id, ids, 500, None, self.clock())
         active = [r for r in page.items if r.state in ("queued", "running", "waiting")]
         return self.show_urls(account_id, active)
 

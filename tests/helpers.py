@@ -82,11 +82,10 @@ def create_jobs(stores: Any, records: Any) -> None:
 def all_runs(stores: Any, account: str) -> list[Any]:
     """Every run record of the account's jobs, through the account's listing a page at a
     time."""
-    from chalicelib.store.listing import account_runs
-
     out, cursor = [], None
+    ids = stores.jobs.ids(account)
     while True:
-        page = account_runs(stores, account, 1000, cursor)
+        page = stores.runs.list_for_account(account, ids, 1000, cursor)
         out.extend(page.items)
         if page.cursor is None:
             return out

@@ -21,8 +21,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.crypto import PlainSealer, Sealer
 from chalicelib.errors import StoreError, ValidationError
 from chalicelib.runs import run_id_bound
+from chalicelib.store import listing
 from chalicelib.store.base import (
     ApiKey,
+    JobIds,
     JobKeys,
     JobRecord,
     Jobs,
@@ -309,6 +311,16 @@ class DynamoJobStore:
             ConsistentRead=True,
         )
         return sorted(self._join(list(items)), key=lambda j: j.job_id)
+
+    def ids(self, account_id: str) -> JobIds:
+        # The state items only (job_id < 0): a job has one exactly while it exists.
+        items = _query_all(
+            self.table,
+            KeyConditionExpression="account_id = :a AND job_id < :zero",
+            ExpressionAttributeValues={":a": account_id, ":zero": 0},
+            ConsistentRead=True,
+        )
+        return sorted(-int(item["job_id"]) for item in items)
 
     def get_many(self, keys: JobKeys, consistent: bool = False) -> Jobs:
         wanted = [
@@ -820,6 +832,21 @@ class DynamoRunStore:
         if more:
             next_cursor = _encode_cursor({k: items[-1][k] for k in ("job_key", "run_id")})
         return Page([self._record(item) for item in items], next_cursor)
+
+    def list_for_account(
+        self,
+        account_id: str,
+        job_ids: JobIds,
+        limit: int,
+        cursor: str | None = None,
+        planned_until: float | None = None,
+    ) -> Page:
+        # No index over the account (it would cost a write unit a run): the jobs' own listings,
+        # merged.
+        def of_job(job_id: int, step: int, before: str | None) -> Page:
+            return self.list_for_job(account_id, job_id, step, None, planned_until, before)
+
+        return listing.merged(of_job, job_ids, limit, cursor)
 
 
 class DynamoStateStore:

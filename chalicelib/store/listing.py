@@ -1,21 +1,21 @@
-"""An account's runs, newest first, merged from its jobs' own listings.
+"""Several jobs' runs, newest first, merged from each job's own listing: how DynamoDB lists an
+account's runs (RunStore.list_for_account).
 
-The runs store keeps each job's runs in order under the job (one partition on DynamoDB) and
-has no index over the account: such an index would cost a write unit on every run. A listing
-of the account's runs reads the newest few of each job and merges them, reading more of a job
-only when the merge has used up what it read of it: a page of `limit` runs reads about `limit`
-runs plus FIRST_STEP per job. Runs of deleted jobs are not listed (a job's history goes with
-it, as on cron-job.org)."""
+DynamoDB keeps each job's runs in order in the job's partition and has no index over the
+account: such an index would cost a write unit on every run. The merge reads the newest few
+runs of each job and reads more of a job only when it has used up what it read of it: a page
+of `limit` runs reads about `limit` runs plus FIRST_STEP per job."""
 
 from __future__ import annotations
 
 import base64
 import heapq
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from chalicelib.errors import ValidationError
-from chalicelib.store.base import Page, RunRecord, Stores
+from chalicelib.store.base import Page, RunRecord
 
 FIRST_STEP = 4  # runs read of each job at first: most pages come from a few busy jobs
 MAX_STEP = 100  # a job read again reads twice as many as the last time, up to this
@@ -60,25 +60,20 @@ class _Job:
     step: int = FIRST_STEP
 
 
-def account_runs(
-    stores: Stores,
-    account_id: str,
+def merged(
+    list_for_job: Callable[[int, int, str | None], Page],
+    job_ids: list[int],
     limit: int,
     cursor: str | None = None,
-    planned_until: float | None = None,
-    job_ids: list[int] | None = None,
 ) -> Page:
-    """The account's runs newest first (planned up to `planned_until`, if given), a page of
-    `limit`; `cursor` (from a previous page) continues; `job_ids` keeps to those jobs."""
+    """The runs of `job_ids` newest first, a page of `limit`; `cursor` (from a previous page)
+    continues. `list_for_job(job, limit, before)` lists a job's runs newest first, those with
+    ids below `before` when given."""
     before = run_of_cursor(cursor) if cursor else None
-    if job_ids is None:
-        job_ids = [job.job_id for job in stores.jobs.list(account_id)]
     jobs = [_Job(job_id) for job_id in dict.fromkeys(job_ids)]
 
     def read(job: _Job, after: str | None) -> _Job:
-        page = stores.runs.list_for_job(
-            account_id, job.job_id, job.step, planned_until=planned_until, before=after
-        )
+        page = list_for_job(job.job_id, job.step, after)
         job.runs, job.more = list(page.items), page.cursor is not None
         job.step = min(MAX_STEP, job.step * 2)
         return job

@@ -10,6 +10,7 @@ from chalicelib.runs import run_id_bound
 from chalicelib.store.base import (
     DEFINITION_FIELDS,
     ApiKey,
+    JobIds,
     JobKeys,
     JobRecord,
     Jobs,
@@ -86,6 +87,10 @@ class MemoryJobStore:
                 for (account, _), job in sorted(self._items.items())
                 if account == account_id
             ]
+
+    def ids(self, account_id: str) -> JobIds:
+        with self._lock:
+            return sorted(job for account, job in self._items if account == account_id)
 
     def replace(self, job: JobRecord, expected_version: int) -> bool:
         with self._lock:
@@ -395,6 +400,19 @@ class MemoryRunStore:
         with self._lock:
             runs = [r for (a, j, _), r in self._items.items() if a == account_id and j == job_id]
         return _page(runs, limit, cursor, planned_until, before)
+
+    def list_for_account(
+        self,
+        account_id: str,
+        job_ids: JobIds,
+        limit: int,
+        cursor: str | None = None,
+        planned_until: float | None = None,
+    ) -> Page:
+        wanted = set(job_ids)
+        with self._lock:
+            runs = [r for (a, j, _), r in self._items.items() if a == account_id and j in wanted]
+        return _page(runs, limit, cursor, planned_until, None)
 
 
 class MemoryStateStore:

@@ -72,8 +72,7 @@ CREATE TABLE IF NOT EXISTS runs (
     claim TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (account_id, job_id, run_id)
 );
--- Runs are listed per job (an account's are merged from its jobs'): no index over accounts.
-DROP INDEX IF EXISTS runs_by_account;
+CREATE INDEX IF NOT EXISTS runs_by_account ON runs (account_id, run_id);
 CREATE INDEX IF NOT EXISTS runs_expiry ON runs (expires_at) WHERE expires_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS watches (
     minute INTEGER NOT NULL,

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from chalicelib.crypto import PlainSealer, Sealer
-from chalicelib.store.base import JobKeys, JobRecord, Jobs, Outcome, job_key
+from chalicelib.store.base import JobIds, JobKeys, JobRecord, Jobs, Outcome, job_key
 from chalicelib.store.sqlite.database import Database, dumps
 
 _JOB_COLUMNS = (
@@ -101,6 +101,12 @@ class SqliteJobStore:
             f"SELECT {_JOB_COLUMNS} FROM jobs WHERE account_id = ? ORDER BY job_id", (account_id,)
         )
         return [self._record(row) for row in rows]
+
+    def ids(self, account_id: str) -> JobIds:
+        rows = self.db.read(
+            "SELECT job_id FROM jobs WHERE account_id = ? ORDER BY job_id", (account_id,)
+        )
+        return [int(row[0]) for row in rows]
 
     def replace(self, job: JobRecord, expected_version: int) -> bool:
         # The definition and the schedule position; the run counters belong to advance() and

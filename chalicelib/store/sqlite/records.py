@@ -12,6 +12,7 @@ from chalicelib.errors import ValidationError
 from chalicelib.runs import run_id_bound
 from chalicelib.store.base import (
     ApiKey,
+    JobIds,
     Page,
     RunRecord,
     Stores,
@@ -288,6 +289,23 @@ class SqliteRunStore:
             cursor,
             planned_until,
             before,
+        )
+
+    def list_for_account(
+        self,
+        account_id: str,
+        job_ids: JobIds,
+        limit: int,
+        cursor: str | None = None,
+        planned_until: float | None = None,
+    ) -> Page:
+        return self._page(
+            "account_id = ? AND job_id IN (SELECT value FROM json_each(?))",
+            [account_id, dumps(sorted(set(job_ids)))],
+            limit,
+            cursor,
+            planned_until,
+            None,
         )
 
 
