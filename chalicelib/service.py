@@ -439,6 +439,7 @@ class Service:
         control = runs.RunControl.from_value(self.stores.state.get_value(key))
         by = actor or "API"
         self.stores.state.put_value(key, {**control.to_value(), "aborted_by": by})
+        self._note_controls(run)
         if run.state == "waiting":
             ended = run.copy()
             ended.state, ended.active_deadline = "aborted", None
@@ -511,7 +512,20 @@ class Service:
             changes["on_failure"] = given["onFailure"]
         merged = {**control.to_value(), **{k: v for k, v in changes.items() if v is not None}}
         self.stores.state.put_value(key, merged)
+        self._note_controls(run)
         return runs.RunControl.from_value(merged)
+
+    def _note_controls(self, run: RunRecord) -> None:
+        """Say on a queued run's record that it has controls: the worker reads a routine run's
+        controls only then (a read fewer per run). A run taken up already has read them, or
+        its call's watcher does."""
+        for _ in range(3):
+            current = self.stores.runs.get(run.account_id, run.job_id, run.run_id)
+            if current is None or current.state != "queued" or current.data.get("controlled"):
+                return
+            current.data["controlled"] = True
+            if self.stores.runs.update(current, "queued"):
+                return
 
     PAST_URLS_KEPT = 20  # URL changes of a job whose runs can still show the URL they called
 

@@ -160,3 +160,25 @@ def test_a_queued_run_comes_early_is_taken_before_its_second_and_calls_on_it(
     assert len(target.log) == 1
     (run,) = world.runs(job_id)
     assert run.data["date"] == T0 + 60 and run.data["jitter"] == 0
+
+
+def test_a_routine_run_aborted_or_changed_before_its_worker_takes_it_obeys(
+    world: World, target: HTTPServer
+) -> None:
+    # A routine run reads its controls only if its record says it has some: the abort and
+    # the change say so on the queued record.
+    dispatcher = queued_world(world)
+    stopped = world.job(url=ok_handler(target, "/stopped"))
+    changed = world.job(url=ok_handler(target, "/changed"))
+    dispatcher.tick(T0 + 30)
+    ((body, _),) = world.queue.drain()  # both due at T0 + 60: one message
+    (aborted,) = world.runs(stopped)
+    world.service.abort_run("alice", aborted.run_id, "alice")
+    (patched,) = world.runs(changed)
+    world.service.update_run("alice", patched.run_id, {"requestTimeout": 7})
+    assert world.runs(stopped)[0].data["controlled"] and world.runs(changed)[0].data["controlled"]
+    world.clock.now = T0 + 60
+    report = dispatcher.work([body], world.clock())
+    assert report["ok"] == 1 and [r.path for r, _ in target.log] == ["/changed"]
+    (run,) = world.runs(stopped)
+    assert run.state == "aborted" and run.data["statusText"] == "Aborted by alice"
