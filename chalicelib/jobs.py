@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from chalicelib import patterns, text
 from chalicelib.errors import ValidationError
+from chalicelib.runs import URL_VERSION
 from chalicelib.schedule import KEYS as SCHEDULE_KEYS
 from chalicelib.schedule import Schedule, ScheduleError
 from chalicelib.store.base import JobRecord
@@ -134,10 +135,6 @@ _NESTED = ("auth", "notification", "extendedData")
 # Who created and who last changed the job (a key's name, or its id when it has none): kept in
 # the spec beside the validated fields, written by the service, never taken from a client.
 AUTHORSHIP = ("createdBy", "modifiedBy")
-# The job version from which its URL is the one it has now (absent: since it was created): a
-# run of an earlier version keeps its URL on its record, or in the job's past URLs
-# (Service.past_urls). Written by the service, never taken from a client.
-URL_VERSION = "urlVersion"
 
 
 @dataclass

@@ -154,6 +154,12 @@ HISTORY_COLUMNS = frozenset(
 )
 
 
+# In a job's spec: the job version from which its URL is the one it has now (absent: since it
+# was created). A run of an earlier version finds its URL on its record, or in the job's past
+# URLs (Service._keep_past_url). Written by the service, never taken from a client.
+URL_VERSION = "urlVersion"
+
+
 def with_url(data: dict[str, Any], url: str, spec: dict[str, Any], version: int) -> dict[str, Any]:
     """A run's data with the URL it calls: left out when it is the URL of its job (`spec` at
     `version`), whose version `jv` then says which it was. A run item stays under 1 KB (one
@@ -174,7 +180,7 @@ def url_of(run: RunRecord, spec: dict[str, Any], past: list[list[Any]]) -> str:
     if "url" in data:
         return str(data["url"])
     version = int(data.get("jv", 0))
-    if version >= int(spec.get("urlVersion", 0)):
+    if version >= int(spec.get(URL_VERSION, 0)):
         return str(spec["url"])
     for until, url in past:
         if int(until) > version:
@@ -184,8 +190,8 @@ def url_of(run: RunRecord, spec: dict[str, Any], past: list[list[Any]]) -> str:
 
 def calling(run: RunRecord, now: float) -> bool:
     """Whether the run is at its call, as far as its record tells: `running`, or `queued` past
-    its delivery time (a routine run writes nothing between its claim and its result; only a
-    run that takes its place at its second, or awaits a callback, is written `running`)."""
+    its delivery time (a routine run writes nothing between its claim and its result; see
+    RunRecord for the runs written `running`)."""
     if run.state == "running":
         return True
     planned = run.data.get("deliverAt", run.data.get("datePlanned", now))

@@ -182,9 +182,9 @@ class Service:
                 # Runs of the versions before keep their URL: their records name only the
                 # job's version (runs.with_url).
                 self._keep_past_url(job, before["url"])
-                job.spec[jobs.URL_VERSION] = job.version + 1  # the version this edit writes
-            elif jobs.URL_VERSION in before:
-                job.spec[jobs.URL_VERSION] = before[jobs.URL_VERSION]
+                job.spec[runs.URL_VERSION] = job.version + 1  # the version this edit writes
+            elif runs.URL_VERSION in before:
+                job.spec[runs.URL_VERSION] = before[runs.URL_VERSION]
             job.secrets["password"] = valid.password
             job.secrets["headers"] = valid.header_secrets
             job.secrets["origin"] = jobs.url_origin(valid.spec["url"])
@@ -555,7 +555,7 @@ class Service:
             spec = specs.get(run.job_id)
             if spec is None:
                 continue
-            older = int(run.data.get("jv", 0)) < int(spec.get(jobs.URL_VERSION, 0))
+            older = int(run.data.get("jv", 0)) < int(spec.get(runs.URL_VERSION, 0))
             if older and run.job_id not in past:
                 key = past_urls_key(account_id, run.job_id)
                 past[run.job_id] = self.stores.state.get_value(key, consistent=False) or []
