@@ -579,6 +579,19 @@ def test_it_files_runs_to_watch_by_the_minute_after_their_deadline(store: Stores
     assert store.runs.watched(1) == [] and store.runs.watched(4) == []
 
 
+def test_it_files_jobs_to_wake_by_shard_and_minute(store: Stores) -> None:
+    store.runs.wake([("alice", 8, 0, 100), ("bob#x", 9, 1, 100)], "tick-a")
+    store.runs.wake([("alice", 16, 0, 100), ("alice", 8, 0, 101)], "tick-b")
+    many = [("carol", n, 2, 100) for n in range(900)]  # more than one item holds
+    store.runs.wake(many, "tick-c")
+    assert sorted(store.runs.woken(0, 100)) == [("alice", 8), ("alice", 16)]
+    assert store.runs.woken(1, 100) == [("bob#x", 9)]
+    assert sorted(store.runs.woken(2, 100)) == sorted((a, j) for a, j, _, _ in many)
+    assert store.runs.woken(0, 101) == [("alice", 8)] and store.runs.woken(0, 99) == []
+    store.jobs.create(job("alice", 8))
+    assert store.runs.list_for_account("alice", [8], 10).items == []  # not runs
+
+
 def test_it_notes_a_mark_once(store: Stores) -> None:
     # A queue message's mark: the first delivery takes it, a duplicate finds it taken.
     assert store.runs.mark("m-1", 2_000_000_000)

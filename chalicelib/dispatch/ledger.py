@@ -79,6 +79,29 @@ def watch(d: Dispatcher, entries: list[Watch]) -> None:
         d.stores.runs.watch(entries, new_token())
 
 
+def wake(d: Dispatcher, plans: list[Plan]) -> None:
+    """Note the jobs not due again within the next tick's window on the wake lists of their
+    next run's minute, before their claims take them out of the `due` index: a tick that dies
+    in between leaves a job on both, never on neither. A list that cannot be written leaves
+    its jobs in the index (they cost more, and still run)."""
+    later = [p for p in plans if p.next_run_at is not None and p.next_run_at > p.stay_until]
+    if not later:
+        return
+    shards = d.settings.due_shards
+    entries = [
+        (p.job.account_id, p.job.job_id, p.job.job_id % shards, (p.next_run_at or 0) // 60)
+        for p in later
+    ]
+    try:
+        d.stores.runs.wake(entries, new_token())
+    except StoreError as exc:
+        log.warning("tick: wake lists not written; %d jobs stay in the due index", len(later))
+        log.debug("wake lists: %s", exc.message)
+        return
+    for plan in later:
+        plan.woken = True
+
+
 def watch_runs(d: Dispatcher, records: list[RunRecord]) -> None:
     watch(d, [(r.account_id, r.job_id, r.run_id, r.active_deadline or 0) for r in records])
 
@@ -123,8 +146,10 @@ def claim_slots(d: Dispatcher, plan: Plan, report: Counter[str]) -> list[Task]:
         job.next_run_at or 0,
         next_run_at,
         int(job.spec.get("maxConcurrent", 1)) if created and plan.reserve else 0,
-        # A job due again within the next tick's window may stay put in the due index.
-        stay_until=plan.until + 60,
+        # A job due again within the next tick's window may stay put in the due index; one on
+        # the wake list of its next minute may leave it.
+        stay_until=plan.stay_until,
+        woken=plan.woken,
     )
     if outcome == "moved":
         report["moved_meanwhile"] += 1

@@ -34,6 +34,13 @@ class Plan:
     token: str = ""  # the claiming tick's: its own retried create is known as its own
     reserve: bool = False  # the claim may count the first run in flight already (see reserve)
     missed: int = 0  # slots found missed (the ticks were down)
+    woken: bool = False  # the job is on the wake list of its next run's minute
+
+    @property
+    def stay_until(self) -> int:
+        """A job due again by then stays where it is in the `due` index: the next tick looks
+        at it anyway."""
+        return self.until + 60
 
 
 def window_end(now: float) -> int:

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from chalicelib.dispatch.dispatcher import Dispatcher
 
 DUE_LIMIT = 10_000  # due keys read per shard and round of a tick
+WAKE_MARK = "wake#marks"  # per shard, the last minute whose wake list a tick has read
+WAKE_BACK_MIN = 24 * 60  # wake lists a tick reads after downtime; the next ticks read on
 DRAIN_BUDGET_S = 40  # a tick starts no new round of claims after this (it must end in its minute)
 POOL_SIZE = 16
 INLINE_MAX_CALL_S = 30  # a task's calls inline may last this long at most (its timeouts)
@@ -43,6 +45,9 @@ def tick(d: Dispatcher, now: float, shards: Sequence[int] | None = None) -> dict
     seen: set[tuple[str, int]] = set()
     with ThreadPoolExecutor(POOL_SIZE) as pool:
         pending = list(range(d.settings.due_shards) if shards is None else shards)
+        # The jobs on the wake lists of the minutes up to the window's end, read once.
+        marks, woken = _woken(d, pool, pending, until)
+        seen.update(woken)
         # A shard whose page of due jobs was full is read again once its page is claimed (the
         # claims moved those jobs on), until the shards are drained or the tick's time is up.
         # A job read in an earlier round is not read again: the index may still show it where
@@ -52,6 +57,8 @@ def tick(d: Dispatcher, now: float, shards: Sequence[int] | None = None) -> dict
             rounds += 1
             pages = list(pool.map(lambda s: d.stores.jobs.due(s, until, DUE_LIMIT), pending))
             keys = [k for page in pages for k in page if k not in seen]
+            if rounds == 1:
+                keys += woken
             seen.update(keys)
             claimed = _claim_round(d, pool, planner, token, keys, switched_on, report)
             tasks.extend(claimed)
@@ -61,6 +68,9 @@ def tick(d: Dispatcher, now: float, shards: Sequence[int] | None = None) -> dict
                     report["due_left"] += len(full)  # the next tick goes on with them
                 break
             pending = full
+    # Read and claimed: the next tick goes on after these minutes (a tick that dies first
+    # leaves them to be read again, which claims nothing twice).
+    d.stores.state.put_value(WAKE_MARK, marks)
     report["claimed"] += sum(len(t.runs) for t in tasks)
     if rounds > 1:
         # A drained burst has used much of the tick's minute: its runs all go through the
@@ -70,6 +80,28 @@ def tick(d: Dispatcher, now: float, shards: Sequence[int] | None = None) -> dict
     else:
         d.deliver(tasks, report)
     return dict(report)
+
+
+def _woken(
+    d: Dispatcher, pool: ThreadPoolExecutor, shards: list[int], until: int
+) -> tuple[dict[str, int], list[tuple[str, int]]]:
+    """The jobs on the shards' wake lists from the minute after each shard's mark to the
+    window's last minute (at most WAKE_BACK_MIN of them after downtime: the next ticks read
+    on), and the marks to write once they are claimed. The marks of every shard are one item
+    (a read and a write a tick); ticks of other shards at once may write a shard's mark back
+    to an older minute, which only has lists read again."""
+    last = until // 60
+    stored = d.stores.state.get_value(WAKE_MARK)
+    marks: dict[str, int] = dict(stored) if isinstance(stored, dict) else {}
+    lists: list[tuple[int, int]] = []
+    for shard in shards:
+        mark = marks.get(str(shard))
+        first = mark + 1 if isinstance(mark, int) else last - 1
+        end = min(last, first + WAKE_BACK_MIN - 1)
+        lists += [(shard, minute) for minute in range(first, end + 1)]
+        marks[str(shard)] = max(end, mark) if isinstance(mark, int) else end
+    found = pool.map(lambda sm: d.stores.runs.woken(*sm), lists)
+    return marks, list(dict.fromkeys(k for keys in found for k in keys))
 
 
 def _claim_round(
@@ -93,9 +125,11 @@ def _claim_round(
     for plan in plans:
         plan.token = token
         report["missed"] += plan.missed
-    # Noted before the claims: a tick that dies after claiming leaves runs on the list.
+    # Noted before the claims: a tick that dies after claiming leaves runs on the list, and
+    # the jobs it moves out of the `due` index on the wake lists.
     entries = [ledger.watch_entry(d, p.job, slot, at) for p in plans for slot, at in p.slots]
     ledger.watch(d, entries)
+    ledger.wake(d, plans)
     # A share of the plans per thread (a thread per plan would spend more on handing out
     # 100,000 plans than on the claims of a store in memory).
     shares = [plans[n::POOL_SIZE] for n in range(min(POOL_SIZE, len(plans)))]
@@ -151,6 +185,7 @@ def claim_early(d: Dispatcher, job: JobRecord) -> int:
         return 0
     plan.token = ledger.new_token()
     ledger.watch(d, [ledger.watch_entry(d, job, slot, at) for slot, at in plan.slots])
+    ledger.wake(d, [plan])
     tasks = ledger.claim(d, plan, Counter())
     if tasks:
         enqueue(d, tasks)

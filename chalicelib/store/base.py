@@ -151,6 +151,7 @@ JobKeys = list[tuple[str, int]]
 JobIds = list[int]
 RunKeys = list[tuple[str, int, str]]
 Watch = tuple[str, int, str, int]  # (account, job, run id, deadline) of a run to look at later
+Wake = tuple[str, int, int, int]  # (account, job, shard, minute) of a job due in that minute
 Jobs = list[JobRecord]
 
 # What `JobStore.replace` writes: the job's definition, never its run-state counters.
@@ -275,13 +276,15 @@ class JobStore(Protocol):
         next_run_at: int | None,
         max_running: int,
         stay_until: int = 0,
+        woken: bool = False,
     ) -> str:
         """Move the job past `slot` if it still waits on it (and count one more state_version).
         Returns "started" (and counts one more run in flight), "busy" (moved on, but
         `max_running` runs are already in flight, or `max_running` is 0: count none), or "moved"
         (another tick or an edit moved it first: nothing changed). When `next_run_at <=
         stay_until` (the caller will look at the job again by then anyway), the store may leave
-        the job where it was in `due`."""
+        the job where it was in `due`; later, with `woken` (the caller noted the job for the
+        minute of `next_run_at`, RunStore.wake), it may take the job out of `due`."""
         ...
 
     def record(
@@ -373,6 +376,18 @@ class RunStore(Protocol):
 
     def watched(self, minute: int) -> list[Watch]:
         """The runs noted for `minute` (epoch minutes): their deadlines fall before its start."""
+        ...
+
+    def wake(self, entries: list[Wake], token: str) -> None:
+        """Note jobs that a tick must look at in the minute each names (epoch minutes): the
+        timer wheel of jobs not due again soon, which leave the `due` index (JobStore.advance).
+        One write per shard and minute, whatever the number of jobs (`token` keeps writers
+        apart)."""
+        ...
+
+    def woken(self, shard: int, minute: int) -> JobKeys:
+        """The jobs of `shard` noted for `minute`, in no particular order (a job may be named
+        more than once, or be due elsewhen by now: the caller reads the job)."""
         ...
 
     def mark(self, key: str, expires_at: int) -> bool:

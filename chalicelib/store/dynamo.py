@@ -34,6 +34,7 @@ from chalicelib.store.base import (
     Page,
     PingRecord,
     RunRecord,
+    Wake,
     Watch,
     job_key,
     ping_cursor,
@@ -404,12 +405,18 @@ class DynamoJobStore:
         next_run_at: int | None,
         start: int | None,
         stay_until: int,
+        woken: bool,
     ) -> bool:
         values: dict[str, Any] = {":slot": slot, ":one": 1}
         if next_run_at is None:
             expression = "REMOVE next_run_at, due_shard, slot ADD sv :one"
         elif next_run_at <= stay_until:
             expression = "SET slot = :next ADD sv :one"  # the index key stays: no index write
+            values[":next"] = next_run_at
+        elif woken:
+            # On the wake list of its next minute: out of the index (one delete the first time,
+            # then no index write at all), instead of a delete and a put every run.
+            expression = "SET slot = :next REMOVE next_run_at, due_shard ADD sv :one"
             values[":next"] = next_run_at
         else:
             expression = "SET next_run_at = :next, slot = :next ADD sv :one"
@@ -438,14 +445,15 @@ class DynamoJobStore:
         next_run_at: int | None,
         max_running: int,
         stay_until: int = 0,
+        woken: bool = False,
     ) -> str:
         if max_running > 0 and self._move(
-            account_id, job_id, slot, next_run_at, max_running, stay_until
+            account_id, job_id, slot, next_run_at, max_running, stay_until, woken
         ):
             return "started"
         # Either someone moved the job first, or it is at its bound: only the second still
         # needs moving on.
-        if self._move(account_id, job_id, slot, next_run_at, None, stay_until):
+        if self._move(account_id, job_id, slot, next_run_at, None, stay_until, woken):
             return "busy"
         return "moved"
 
@@ -756,6 +764,31 @@ class DynamoRunStore:
             for item in items
             for a, j, r, d in json.loads(item["entries"])
         ]
+
+    WAKE_CHUNK = 400  # jobs per item: about 12 KB
+
+    def wake(self, entries: list[Wake], token: str) -> None:
+        by_slot: dict[tuple[int, int], list[list[Any]]] = {}
+        for account, job, shard, minute in entries:
+            by_slot.setdefault((shard, minute), []).append([account, job])
+        for (shard, minute), jobs in sorted(by_slot.items()):
+            for n in range(0, len(jobs), self.WAKE_CHUNK):
+                item = {
+                    "job_key": f"wake#{shard}#{minute}#",
+                    "run_id": f"{token}#{n}",
+                    "jobs": json.dumps(jobs[n : n + self.WAKE_CHUNK], separators=(",", ":")),
+                    "expires_at": minute * 60 + self.WATCH_KEEP_S,
+                }
+                _call(functools.partial(self.table.put_item, Item=item))
+
+    def woken(self, shard: int, minute: int) -> JobKeys:
+        items = _query_all(
+            self.table,
+            KeyConditionExpression="job_key = :k",
+            ExpressionAttributeValues={":k": f"wake#{shard}#{minute}#"},
+            ConsistentRead=True,
+        )
+        return [(str(a), int(j)) for item in items for a, j in json.loads(item["jobs"])]
 
     def mark(self, key: str, expires_at: int) -> bool:
         # Under a partition no job has (see the watch lists), gone with the table's TTL. A put

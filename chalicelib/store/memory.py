@@ -23,6 +23,7 @@ from chalicelib.store.base import (
     SessionRecord,
     Stores,
     UserRecord,
+    Wake,
     Watch,
     ping_cursor,
     ping_from_cursor,
@@ -127,7 +128,9 @@ class MemoryJobStore:
         next_run_at: int | None,
         max_running: int,
         stay_until: int = 0,
+        woken: bool = False,
     ) -> str:
+        # The twin keeps every job where `due` finds it: a scan costs nothing here.
         with self._lock:
             job = self._items.get((account_id, job_id))
             if job is None or not job.due or job.next_run_at != slot:
@@ -335,6 +338,7 @@ class MemoryRunStore:
         self._items: dict[tuple[str, int, str], RunRecord] = {}
         self._watched: dict[int, list[Watch]] = {}
         self._marks: dict[str, int] = {}
+        self._woken: dict[tuple[int, int], JobKeys] = {}
         self._lock = threading.Lock()
         self.shards = shards
 
@@ -364,6 +368,15 @@ class MemoryRunStore:
     def watched(self, minute: int) -> list[Watch]:
         with self._lock:
             return list(self._watched.get(minute, []))
+
+    def wake(self, entries: list[Wake], token: str) -> None:
+        with self._lock:
+            for account, job, shard, minute in entries:
+                self._woken.setdefault((shard, minute), []).append((account, job))
+
+    def woken(self, shard: int, minute: int) -> JobKeys:
+        with self._lock:
+            return list(self._woken.get((shard, minute), []))
 
     def mark(self, key: str, expires_at: int) -> bool:
         with self._lock:

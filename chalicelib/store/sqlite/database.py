@@ -80,6 +80,13 @@ CREATE TABLE IF NOT EXISTS watches (
     entries TEXT NOT NULL,
     PRIMARY KEY (minute, token)
 );
+CREATE TABLE IF NOT EXISTS wakes (
+    shard INTEGER NOT NULL,
+    minute INTEGER NOT NULL,
+    token TEXT NOT NULL,
+    jobs TEXT NOT NULL,
+    PRIMARY KEY (shard, minute, token)
+);
 CREATE TABLE IF NOT EXISTS marks (key TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS scheduler (account_id TEXT PRIMARY KEY, enabled INTEGER NOT NULL);
@@ -307,7 +314,7 @@ class Database:
 
     def housekeep(self, now: float) -> dict[str, int]:
         """Delete what DynamoDB's TTL and S3's lifecycle rules delete in AWS: expired runs,
-        old watch lists and message marks, idle rate buckets, saved responses past their
+        old watch and wake lists and message marks, idle rate buckets, saved responses past their
         retention."""
         with self.write() as conn:
             counts = {
@@ -319,6 +326,9 @@ class Database:
                 ).rowcount,
                 "watches": conn.execute(
                     "DELETE FROM watches WHERE minute * 60 + ? < ?", (WATCH_KEEP_S, int(now))
+                ).rowcount,
+                "wakes": conn.execute(
+                    "DELETE FROM wakes WHERE minute * 60 + ? < ?", (WATCH_KEEP_S, int(now))
                 ).rowcount,
                 "marks": conn.execute(
                     "DELETE FROM marks WHERE expires_at < ?", (int(now),)

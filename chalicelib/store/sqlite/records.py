@@ -13,9 +13,11 @@ from chalicelib.runs import run_id_bound
 from chalicelib.store.base import (
     ApiKey,
     JobIds,
+    JobKeys,
     Page,
     RunRecord,
     Stores,
+    Wake,
     Watch,
     refill,
     watch_minute,
@@ -219,6 +221,22 @@ class SqliteRunStore:
         return [
             (str(a), int(j), str(r), int(d)) for row in rows for a, j, r, d in json.loads(row[0])
         ]
+
+    def wake(self, entries: list[Wake], token: str) -> None:
+        by_slot: dict[tuple[int, int], list[list[Any]]] = {}
+        for account, job, shard, minute in entries:
+            by_slot.setdefault((shard, minute), []).append([account, job])
+        with self.db.write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO wakes (shard, minute, token, jobs) VALUES (?, ?, ?, ?)",
+                [(shard, minute, token, dumps(jobs)) for (shard, minute), jobs in by_slot.items()],
+            )
+
+    def woken(self, shard: int, minute: int) -> JobKeys:
+        rows = self.db.read(
+            "SELECT jobs FROM wakes WHERE shard = ? AND minute = ?", (shard, minute)
+        )
+        return [(str(a), int(j)) for row in rows for a, j in json.loads(row[0])]
 
     def mark(self, key: str, expires_at: int) -> bool:
         with self.db.write() as conn:
