@@ -659,7 +659,10 @@ def main() -> None:
     log.info("ready in %.1f s", time.monotonic() - started)
 
     try:
-        stop.wait()
+        # Timed: Python runs a signal's handler in the main thread, at its next bytecode. The
+        # kernel may hand SIGTERM to another thread, and an untimed wait would then never end.
+        while not stop.wait(1.0):
+            pass
     finally:
         stop.set()
         print("stopping...", flush=True)
