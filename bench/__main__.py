@@ -35,6 +35,7 @@ PAGE = ROOT / "docs" / "PERFORMANCE.md"
 FIRST = ("coldstart",)  # run while the machine is quietest; the others follow by name
 NEEDS_TICK = "the tick, issue 5"
 FLAT = 1.25  # "flat in the table size": the largest table reads at most this times the smallest
+KINDS = ("minutely", "hourly", "daily")  # the schedule kinds the cost bench prices
 KEY = re.compile(r"^\w+(\.\w+)+$")  # a figure's key: `api.p50_ms`, `tick.items_read.1000`
 
 
@@ -185,50 +186,29 @@ SECTIONS: tuple[Section, ...] = (
         "(provisioned and reserved: $1.50, the earlier target); the short-URL minutely figures "
         "are `cost.inline.*` and `cost.queued.*`. QStash charges $10.",
         (
-            Figure(
-                "cost.write_units_per_run.minutely",
-                "DynamoDB write units per minutely run (dearer path, 2,000-char URL)",
-                target=Target("<=", 1.5),
+            *(
+                Figure(
+                    f"cost.write_units_per_run.{kind}",
+                    f"DynamoDB write units per {kind} run (dearer path, 2,000-char URL)",
+                    target=Target("<=", 1.5),
+                )
+                for kind in KINDS
             ),
-            Figure(
-                "cost.write_units_per_run.hourly",
-                "DynamoDB write units per hourly run (dearer path, 2,000-char URL)",
-                target=Target("<=", 1.5),
+            *(
+                Figure(
+                    f"cost.read_units_per_run.{kind}",
+                    f"DynamoDB read units per {kind} run (dearer path, tick and sweep included)",
+                    target=Target("<=", 2.0),
+                )
+                for kind in KINDS
             ),
-            Figure(
-                "cost.write_units_per_run.daily",
-                "DynamoDB write units per daily run (dearer path, 2,000-char URL)",
-                target=Target("<=", 1.5),
-            ),
-            Figure(
-                "cost.read_units_per_run.minutely",
-                "DynamoDB read units per minutely run (dearer path, tick and sweep included)",
-                target=Target("<=", 2.0),
-            ),
-            Figure(
-                "cost.read_units_per_run.hourly",
-                "DynamoDB read units per hourly run (dearer path, tick and sweep included)",
-                target=Target("<=", 2.0),
-            ),
-            Figure(
-                "cost.read_units_per_run.daily",
-                "DynamoDB read units per daily run (dearer path, tick and sweep included)",
-                target=Target("<=", 2.0),
-            ),
-            Figure(
-                "cost.usd_per_million_runs_by_kind.minutely",
-                "dollars per million minutely runs (dearer path, on-demand)",
-                "$",
-            ),
-            Figure(
-                "cost.usd_per_million_runs_by_kind.hourly",
-                "dollars per million hourly runs (dearer path, on-demand)",
-                "$",
-            ),
-            Figure(
-                "cost.usd_per_million_runs_by_kind.daily",
-                "dollars per million daily runs (dearer path, on-demand)",
-                "$",
+            *(
+                Figure(
+                    f"cost.usd_per_million_runs_by_kind.{kind}",
+                    f"dollars per million {kind} runs (dearer path, on-demand)",
+                    "$",
+                )
+                for kind in KINDS
             ),
             Figure("cost.requests_per_run", "AWS requests per run (dearest kind and path)"),
             Figure(
