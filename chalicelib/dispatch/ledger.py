@@ -102,6 +102,13 @@ def wake(d: Dispatcher, plans: list[Plan]) -> None:
         plan.woken = True
 
 
+def wake_again(d: Dispatcher, jobs: list[JobRecord], minute: int) -> None:
+    """Note jobs read from a wake list but not claimed on the list of `minute`."""
+    shards = d.settings.due_shards
+    entries = [(j.account_id, j.job_id, j.job_id % shards, minute) for j in jobs]
+    d.stores.runs.wake(entries, new_token())
+
+
 def watch_runs(d: Dispatcher, records: list[RunRecord]) -> None:
     watch(d, [(r.account_id, r.job_id, r.run_id, r.active_deadline or 0) for r in records])
 

@@ -4,6 +4,7 @@ through the queue, delayed."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -14,10 +15,13 @@ from typing import TYPE_CHECKING
 from chalicelib.dispatch import ledger, sweeper, worker
 from chalicelib.dispatch import plan as planning
 from chalicelib.dispatch.delivery import Task, enqueue
+from chalicelib.errors import StoreError
 from chalicelib.store.base import JobRecord
 
 if TYPE_CHECKING:
     from chalicelib.dispatch.dispatcher import Dispatcher
+
+log = logging.getLogger(__name__)
 
 DUE_LIMIT = 10_000  # due keys read per shard and round of a tick
 WAKE_MARK = "wake#marks"  # per shard, the last minute whose wake list a tick has read
@@ -60,7 +64,7 @@ def tick(d: Dispatcher, now: float, shards: Sequence[int] | None = None) -> dict
             if rounds == 1:
                 keys += woken
             seen.update(keys)
-            claimed = _claim_round(d, pool, planner, token, keys, switched_on, report)
+            claimed = _claim_round(d, pool, planner, token, keys, switched_on, report, set(woken))
             tasks.extend(claimed)
             full = [s for s, page in zip(pending, pages, strict=True) if len(page) >= DUE_LIMIT]
             if not claimed or time.monotonic() - began > DRAIN_BUDGET_S:
@@ -70,7 +74,8 @@ def tick(d: Dispatcher, now: float, shards: Sequence[int] | None = None) -> dict
             pending = full
     # Read and claimed: the next tick goes on after these minutes (a tick that dies first
     # leaves them to be read again, which claims nothing twice).
-    d.stores.state.put_value(WAKE_MARK, marks)
+    if not report.get("wake_failed"):
+        d.stores.state.put_value(WAKE_MARK, marks)
     report["claimed"] += sum(len(t.runs) for t in tasks)
     if rounds > 1:
         # A drained burst has used much of the tick's minute: its runs all go through the
@@ -112,8 +117,10 @@ def _claim_round(
     keys: list[tuple[str, int]],
     switched_on: dict[str, bool],
     report: Counter[str],
+    woken: set[tuple[str, int]],
 ) -> list[Task]:
-    """Claim the slots of the due jobs of `keys` (a round of the tick)."""
+    """Claim the slots of the due jobs of `keys` (a round of the tick); `woken`, those read
+    from the wake lists."""
     jobs = d.stores.jobs.get_many(keys) if keys else []
     report["due"] += len(jobs)
     # At half the price: a switch of the last second counts from the next tick.
@@ -134,7 +141,27 @@ def _claim_round(
     # 100,000 plans than on the claims of a store in memory).
     shares = [plans[n::POOL_SIZE] for n in range(min(POOL_SIZE, len(plans)))]
     claimed = pool.map(lambda share: [ledger.claim(d, p, report) for p in share], shares)
-    return [t for share in claimed for ts in share for t in ts]
+    tasks = [t for share in claimed for ts in share for t in ts]
+    # A job read from a wake list is on no other list and out of the index: one due in this
+    # window that this tick did not claim (its scheduler is off, its claim failed) goes on the
+    # next tick's list, so that it is not lost; one claimed elsewhere meanwhile is on its own
+    # next list already, and noting it again costs a read of it.
+    taken = {(t.job.account_id, t.job.job_id) for t in tasks}
+    again = [
+        job
+        for job in jobs
+        if (job.account_id, job.job_id) in woken - taken
+        and job.due
+        and (job.next_run_at or 0) <= planner.until
+    ]
+    if again:
+        try:
+            ledger.wake_again(d, again, planner.until // 60 + 1)
+            report["woken_again"] += len(again)
+        except StoreError as exc:
+            log.error("tick: %d jobs not noted again: %s", len(again), exc.message)
+            report["wake_failed"] += 1  # the marks stay: the next tick reads these lists again
+    return tasks
 
 
 def deliver(d: Dispatcher, tasks: list[Task], report: Counter[str]) -> None:

@@ -96,3 +96,36 @@ def world_stores() -> Callable[[], Any]:
     from chalicelib.store.memory import memory_stores
 
     return memory_stores
+
+
+def _scheduler_off(stores: Any, settings: Settings) -> None:
+    local = replace(settings, allow_private_targets=True)
+    job_id = hourly(stores, local, HOUR - 600)
+    calls = Calls()
+    ticks(stores, local, calls, range(HOUR // 60 - 2, HOUR // 60 + 1))  # out of the index
+    assert calls.planned == [HOUR]
+    Service(stores, local, clock=lambda: HOUR + 60).set_scheduler("alice", {"enabled": False})
+    # Its next hour comes and goes while the scheduler is off: each tick that reads it from a
+    # wake list notes it on the next tick's, so that it is not lost.
+    last = (HOUR + 3600) // 60 + 2
+    ticks(stores, local, calls, range((HOUR + 3600) // 60 - 2, last + 1))
+    assert calls.planned == [HOUR]
+    assert ("alice", job_id) in stores.runs.woken(job_id % local.due_shards, last + 2)
+    # Switched on, it moves to its first slot from now (an edit: back in the index), and fires.
+    Service(stores, local, clock=lambda: HOUR + 3900).set_scheduler("alice", {"enabled": True})
+    assert stores.jobs.get("alice", job_id).next_run_at == HOUR + 7200
+    ticks(stores, local, calls, range((HOUR + 7200) // 60 - 1, (HOUR + 7200) // 60 + 1))
+    assert calls.planned == [HOUR, HOUR + 7200]
+
+
+def test_a_job_out_of_the_index_stays_on_the_wake_lists_while_its_scheduler_is_off(
+    world_stores: Callable[[], Any], settings: Settings
+) -> None:
+    _scheduler_off(world_stores(), settings)
+
+
+@pytest.mark.backend("moto")
+def test_a_job_out_of_the_index_on_dynamodb_is_not_lost_while_its_scheduler_is_off(
+    stores: Any, settings: Settings
+) -> None:
+    _scheduler_off(stores, settings)
