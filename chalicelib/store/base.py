@@ -387,7 +387,8 @@ class RunStore(Protocol):
 
     def woken(self, shard: int, minute: int) -> JobKeys:
         """The jobs of `shard` noted for `minute`, in no particular order (a job may be named
-        more than once, or be due elsewhen by now: the caller reads the job)."""
+        more than once, or be due elsewhen by now: the caller reads the job). Eventually
+        consistent: a list written in the last second may not show yet."""
         ...
 
     def mark(self, key: str, expires_at: int) -> bool:
