@@ -517,7 +517,10 @@ def _read_body(call: _Call, response: BaseHTTPResponse) -> None:
     size = 0
     try:
         while True:
-            chunk = response.read(_CHUNK)
+            # With a declared length, ask for what is left: urllib3 then reads the socket once,
+            # where a bigger request reads again to learn that the body is over.
+            left = _CHUNK if declared is None else declared - size
+            chunk = response.read(left if 0 < left < _CHUNK else _CHUNK)
             if not chunk:
                 break
             size += len(chunk)
