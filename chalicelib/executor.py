@@ -269,7 +269,7 @@ def _run(call: _Call) -> tuple[int, str, str]:
     visited = {(hop.method, hop.url)}
     while True:
         response = _exchange(call, net, hop, _send_headers(call, hop, first_origin))
-        location = response.headers.get("location")
+        location = _response_header(response, "location")
         _read_body(call, response)
         if location is None or request.redirect_success or not 300 <= call.http_status < 400:
             break
@@ -517,7 +517,10 @@ def _read_body(call: _Call, response: BaseHTTPResponse) -> None:
     size = 0
     try:
         while True:
-            chunk = response.read(_CHUNK)
+            # With a declared length, ask for what is left: urllib3 then reads the socket once,
+            # where a bigger request reads again to learn that the body is over.
+            left = _CHUNK if declared is None else declared - size
+            chunk = response.read(left if 0 < left < _CHUNK else _CHUNK)
             if not chunk:
                 break
             size += len(chunk)
@@ -549,11 +552,19 @@ def _read_body(call: _Call, response: BaseHTTPResponse) -> None:
         raise _timeout(call)
 
 
+def _response_header(response: BaseHTTPResponse, name: str) -> str | None:
+    """The value of the response header `name` (lower case), or None: as headers.get(name), minus
+    the KeyError that Mapping.get raises and catches inside for every header that is absent."""
+    headers = response.headers
+    return headers[name] if name in headers else None  # noqa: SIM401 (the point)
+
+
 def _declared_length(response: BaseHTTPResponse) -> int | None:
-    if response.headers.get("content-encoding", "identity").lower() != "identity":
+    encoding = _response_header(response, "content-encoding")
+    if encoding is not None and encoding.lower() != "identity":
         return None  # Content-Length counts encoded bytes; we count decoded ones
     try:
-        length = int(response.headers.get("content-length", ""))
+        length = int(_response_header(response, "content-length") or "")
     except ValueError:
         return None
     return length if length >= 0 else None

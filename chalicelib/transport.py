@@ -256,6 +256,7 @@ class Transport:
 
     def __init__(self) -> None:
         import http.client
+        import queue
 
         from urllib3.connection import HTTPConnection, HTTPSConnection
         from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -357,8 +358,43 @@ class Transport:
                 return False
             return True
 
+        class IdleConnections(queue.LifoQueue[Any]):
+            """A pool's idle connections, last in first out, under one plain lock: a LifoQueue
+            without its three Conditions, which a pool that never blocks (block=False, as every
+            pool here is) never waits on. A burst to new targets builds one per target.
+
+            `get` on an empty queue and `put` on a full one raise at once, whatever `block`.
+            """
+
+            def __init__(self, maxsize: int = 0) -> None:  # no super().__init__: no Conditions
+                self.maxsize = maxsize
+                self.mutex = threading.Lock()
+                self.queue: list[Any] = []
+
+            def qsize(self) -> int:
+                return len(self.queue)
+
+            def empty(self) -> bool:
+                return not self.queue
+
+            def full(self) -> bool:
+                return 0 < self.maxsize <= len(self.queue)
+
+            def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+                with self.mutex:
+                    if 0 < self.maxsize <= len(self.queue):
+                        raise queue.Full
+                    self.queue.append(item)
+
+            def get(self, block: bool = True, timeout: float | None = None) -> Any:
+                with self.mutex:
+                    if not self.queue:
+                        raise queue.Empty
+                    return self.queue.pop()
+
         class Pool(HTTPConnectionPool):
             ConnectionCls = TimedConnection
+            QueueCls = IdleConnections
 
             def _put_conn(self, conn: Any) -> None:
                 if keep(self, conn):
@@ -366,6 +402,7 @@ class Transport:
 
         class TLSPool(HTTPSConnectionPool):
             ConnectionCls = TimedTLSConnection
+            QueueCls = IdleConnections
 
             def _validate_conn(self, conn: Any) -> None:
                 # Connect before the request as urllib3 does, minus its InsecureRequestWarning: a
@@ -393,11 +430,14 @@ class Transport:
         https = scheme == "https"
         trust = (verify, ca_file if verify else None) if https else None
         key = (scheme, address, port, server_name if https else None, trust)
-        with self._lock:
-            pool = self._pools.get(key)
-            if pool is not None:
-                self._pools.move_to_end(key)
-                return pool
+        # A lookup without the lock (a dict read is atomic): a call to a new target, as most
+        # are when a burst goes to many, takes the lock once, to add its pool.
+        if key in self._pools:
+            with self._lock:
+                pool = self._pools.get(key)
+                if pool is not None:
+                    self._pools.move_to_end(key)
+                    return pool
         # Built and the oldest closed outside the lock, which every call takes: a burst of calls
         # to new targets would otherwise queue behind each other's pool set-up and socket close.
         common: dict[str, Any] = {"maxsize": POOL_SIZE, "block": False, "retries": False}
@@ -459,14 +499,15 @@ def _close_idle(pool: HTTPConnectionPool) -> None:
     """Close a retired pool's idle connections, but not the pool: a call that took it from the
     table just before may still open a connection in it (urllib3 would refuse on a closed pool),
     which `keep` then closes after its call."""
-    import queue
-
     idle = pool.pool
-    while idle is not None:
-        try:
-            conn = idle.get(block=False)
-        except queue.Empty:
-            return
+    if idle is None:
+        return
+    # Emptied at once under the queue's lock, as get(block=False) until Empty would, one lock
+    # and one exception per slot. Nobody waits on it: urllib3's pools here never block.
+    with idle.mutex:
+        taken = list(idle.queue)
+        idle.queue.clear()
+    for conn in taken:
         if conn is not None:
             conn.close()
 

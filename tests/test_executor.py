@@ -649,6 +649,39 @@ def test_it_completes_a_call_whose_pool_was_pushed_out_meanwhile_and_keeps_no_co
     assert [c for c in list(taken.pool.queue) if c is not None] == []
 
 
+def test_a_pool_keeps_its_idle_connections_last_in_first_out_and_never_waits_for_one() -> None:
+    import queue
+
+    class Conn:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    idle = transport.Transport().pool("http", "127.0.0.1", 8000, "alice.test", True).pool
+    assert idle is not None
+    assert idle.full() and idle.qsize() == transport.POOL_SIZE  # urllib3's placeholders
+    with pytest.raises(queue.Full):
+        idle.put(Conn(), block=False)
+    slots = transport.POOL_SIZE
+    assert [idle.get(block=False) for _ in range(slots)] == [None] * slots
+    assert idle.empty()
+    with pytest.raises(queue.Empty):
+        idle.get(block=True, timeout=5)  # at once: pools here never block
+    first, last = Conn(), Conn()
+    idle.put(first, block=False)
+    idle.put(last, block=False)
+    assert idle.get(block=False) is last
+    idle.put(last, block=False)
+    idle.put(None, block=False)
+
+    class Retired:
+        pool = idle
+
+    transport._close_idle(Retired())  # type: ignore[arg-type]
+    assert first.closed and last.closed and idle.empty()
+
+
 def test_it_resends_on_a_fresh_connection_when_a_kept_alive_one_was_closed() -> None:
     # The server drops the second request on a connection unanswered, as a server does that
     # closes an idle connection just as the next request arrives.
