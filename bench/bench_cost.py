@@ -839,10 +839,15 @@ def _times(tally: Tally, n: int) -> Tally:
 
 
 def _set_mark(stores: Any, minute: int) -> None:
-    """The sweep's mark, as the idle ticks of the minutes skipped would have left it."""
+    """The sweep's mark and the wake lists' marks, as the idle ticks of the minutes skipped
+    would have left them, the last at `minute` (a tick reads the wake lists up to the end of
+    its window, the next minute): the skip is not downtime, whose catching up would be
+    charged to the runs after it."""
     from chalicelib.dispatch.sweeper import SWEEP_MARK_KEY
+    from chalicelib.dispatch.ticker import WAKE_MARK
 
     stores.state.put_value(SWEEP_MARK_KEY, minute)
+    stores.state.put_value(WAKE_MARK, {str(s): minute + 1 for s in range(stores.jobs.shards)})
 
 
 def _mark(stores: Any) -> int:
