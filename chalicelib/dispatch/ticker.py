@@ -146,11 +146,11 @@ def _claim_round(
     # window that this tick did not claim (its scheduler is off, its claim failed) goes on the
     # next tick's list, so that it is not lost; one claimed elsewhere meanwhile is on its own
     # next list already, and noting it again costs a read of it.
-    taken = {(t.job.account_id, t.job.job_id) for t in tasks}
+    left = woken - {(t.job.account_id, t.job.job_id) for t in tasks}
     again = [
         job
         for job in jobs
-        if (job.account_id, job.job_id) in woken - taken
+        if (job.account_id, job.job_id) in left
         and job.due
         and (job.next_run_at or 0) <= planner.until
     ]
