@@ -87,13 +87,8 @@ def wake(d: Dispatcher, plans: list[Plan]) -> None:
     later = [p for p in plans if p.next_run_at is not None and p.next_run_at > p.stay_until]
     if not later:
         return
-    shards = d.settings.due_shards
-    entries = [
-        (p.job.account_id, p.job.job_id, p.job.job_id % shards, (p.next_run_at or 0) // 60)
-        for p in later
-    ]
     try:
-        d.stores.runs.wake(entries, new_token())
+        note_woken(d, [(p.job, (p.next_run_at or 0) // 60) for p in later])
     except StoreError as exc:
         log.warning("tick: wake lists not written; %d jobs stay in the due index", len(later))
         log.debug("wake lists: %s", exc.message)
@@ -102,10 +97,10 @@ def wake(d: Dispatcher, plans: list[Plan]) -> None:
         plan.woken = True
 
 
-def wake_again(d: Dispatcher, jobs: list[JobRecord], minute: int) -> None:
-    """Note jobs read from a wake list but not claimed on the list of `minute`."""
+def note_woken(d: Dispatcher, jobs: list[tuple[JobRecord, int]]) -> None:
+    """Note each job on the wake list of its shard and the minute given with it."""
     shards = d.settings.due_shards
-    entries = [(j.account_id, j.job_id, j.job_id % shards, minute) for j in jobs]
+    entries = [(j.account_id, j.job_id, j.job_id % shards, minute) for j, minute in jobs]
     d.stores.runs.wake(entries, new_token())
 
 

@@ -52,6 +52,7 @@ def tick(d: Dispatcher, now: float, shards: Sequence[int] | None = None) -> dict
         # The jobs on the wake lists of the minutes up to the window's end, read once.
         marks, woken = _woken(d, pool, pending, until)
         seen.update(woken)
+        from_lists = set(woken)
         # A shard whose page of due jobs was full is read again once its page is claimed (the
         # claims moved those jobs on), until the shards are drained or the tick's time is up.
         # A job read in an earlier round is not read again: the index may still show it where
@@ -64,7 +65,7 @@ def tick(d: Dispatcher, now: float, shards: Sequence[int] | None = None) -> dict
             if rounds == 1:
                 keys += woken
             seen.update(keys)
-            claimed = _claim_round(d, pool, planner, token, keys, switched_on, report, set(woken))
+            claimed = _claim_round(d, pool, planner, token, keys, switched_on, report, from_lists)
             tasks.extend(claimed)
             full = [s for s, page in zip(pending, pages, strict=True) if len(page) >= DUE_LIMIT]
             if not claimed or time.monotonic() - began > DRAIN_BUDGET_S:
@@ -156,7 +157,7 @@ def _claim_round(
     ]
     if again:
         try:
-            ledger.wake_again(d, again, planner.until // 60 + 1)
+            ledger.note_woken(d, [(job, planner.until // 60 + 1) for job in again])
             report["woken_again"] += len(again)
         except StoreError as exc:
             log.error("tick: %d jobs not noted again: %s", len(again), exc.message)

@@ -737,33 +737,38 @@ class DynamoRunStore:
     def _watch_key(minute: int) -> str:
         return f"watch#{minute}#"
 
-    def watch(self, entries: list[Watch], token: str) -> None:
-        by_minute: dict[int, list[Watch]] = {}
-        for entry in entries:
-            by_minute.setdefault(watch_minute(entry[3]), []).append(entry)
-        for minute, group in sorted(by_minute.items()):
-            for n in range(0, len(group), self.WATCH_CHUNK):
-                chunk = [list(e) for e in group[n : n + self.WATCH_CHUNK]]
-                item = {
-                    "job_key": self._watch_key(minute),
-                    "run_id": f"{token}#{n}",
-                    "entries": json.dumps(chunk, separators=(",", ":")),
-                    "expires_at": minute * 60 + self.WATCH_KEEP_S,
-                }
-                _call(functools.partial(self.table.put_item, Item=item))
+    def _put_list(self, key: str, minute: int, token: str, rows: list[Any], chunk: int) -> None:
+        """One list (watch or wake) of `minute` under the partition `key`: `chunk` rows an item,
+        the writer's `token` in each item's sort key, gone with the table's TTL."""
+        for n in range(0, len(rows), chunk):
+            item = {
+                "job_key": key,
+                "run_id": f"{token}#{n}",
+                "entries": json.dumps(rows[n : n + chunk], separators=(",", ":")),
+                "expires_at": minute * 60 + self.WATCH_KEEP_S,
+            }
+            _call(functools.partial(self.table.put_item, Item=item))
 
-    def watched(self, minute: int) -> list[Watch]:
+    def _read_list(self, key: str, consistent: bool) -> list[Any]:
+        """Every row of the lists under the partition `key`, whoever wrote them."""
         items = _query_all(
             self.table,
             KeyConditionExpression="job_key = :k",
-            ExpressionAttributeValues={":k": self._watch_key(minute)},
-            ConsistentRead=True,
+            ExpressionAttributeValues={":k": key},
+            ConsistentRead=consistent,
         )
-        return [
-            (str(a), int(j), str(r), int(d))
-            for item in items
-            for a, j, r, d in json.loads(item["entries"])
-        ]
+        return [row for item in items for row in json.loads(item["entries"])]
+
+    def watch(self, entries: list[Watch], token: str) -> None:
+        by_minute: dict[int, list[list[Any]]] = {}
+        for entry in entries:
+            by_minute.setdefault(watch_minute(entry[3]), []).append(list(entry))
+        for minute, rows in sorted(by_minute.items()):
+            self._put_list(self._watch_key(minute), minute, token, rows, self.WATCH_CHUNK)
+
+    def watched(self, minute: int) -> list[Watch]:
+        rows = self._read_list(self._watch_key(minute), consistent=True)
+        return [(str(a), int(j), str(r), int(d)) for a, j, r, d in rows]
 
     WAKE_CHUNK = 400  # jobs per item: about 12 KB
 
@@ -771,25 +776,13 @@ class DynamoRunStore:
         by_slot: dict[tuple[int, int], list[list[Any]]] = {}
         for account, job, shard, minute in entries:
             by_slot.setdefault((shard, minute), []).append([account, job])
-        for (shard, minute), jobs in sorted(by_slot.items()):
-            for n in range(0, len(jobs), self.WAKE_CHUNK):
-                item = {
-                    "job_key": f"wake#{shard}#{minute}#",
-                    "run_id": f"{token}#{n}",
-                    "jobs": json.dumps(jobs[n : n + self.WAKE_CHUNK], separators=(",", ":")),
-                    "expires_at": minute * 60 + self.WATCH_KEEP_S,
-                }
-                _call(functools.partial(self.table.put_item, Item=item))
+        for (shard, minute), rows in sorted(by_slot.items()):
+            self._put_list(f"wake#{shard}#{minute}#", minute, token, rows, self.WAKE_CHUNK)
 
     def woken(self, shard: int, minute: int) -> JobKeys:
-        items = _query_all(
-            self.table,
-            KeyConditionExpression="job_key = :k",
-            ExpressionAttributeValues={":k": f"wake#{shard}#{minute}#"},
-            # At half the price: a list is written a minute or more before a tick reads it.
-            ConsistentRead=False,
-        )
-        return [(str(a), int(j)) for item in items for a, j in json.loads(item["jobs"])]
+        # At half the price: a list is written a minute or more before a tick reads it.
+        rows = self._read_list(f"wake#{shard}#{minute}#", consistent=False)
+        return [(str(a), int(j)) for a, j in rows]
 
     def mark(self, key: str, expires_at: int) -> bool:
         # Under a partition no job has (see the watch lists), gone with the table's TTL. A put
