@@ -609,3 +609,25 @@ def ping_from_cursor(cursor: str) -> str:
 
 
 PING_ID = re.compile(r"[0-9]{13}-[0-9a-f]{8}")
+
+_RUN_CURSOR = "run:"
+_RUN_ID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
+
+
+def run_cursor(run_id: str) -> str:
+    """The cursor of a page of runs that ends at `run_id`: opaque to clients."""
+    return base64.urlsafe_b64encode((_RUN_CURSOR + run_id).encode()).decode().rstrip("=")
+
+
+def run_from_cursor(cursor: str) -> str:
+    """The run id a cursor of `run_cursor` stands for, or a 400 naming `cursor`."""
+    from chalicelib.errors import ValidationError
+
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        text = ""
+    run_id = text[len(_RUN_CURSOR) :]
+    if not text.startswith(_RUN_CURSOR) or not run_id or not set(run_id) <= _RUN_ID_CHARS:
+        raise ValidationError("not a cursor of this listing", field="cursor")
+    return run_id

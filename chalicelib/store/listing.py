@@ -8,37 +8,16 @@ of `limit` runs reads about `limit` runs plus FIRST_STEP per job."""
 
 from __future__ import annotations
 
-import base64
 import heapq
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from chalicelib.errors import ValidationError
-from chalicelib.store.base import Page, RunRecord
+from chalicelib.store.base import Page, RunRecord, run_cursor, run_from_cursor
 
 FIRST_STEP = 4  # runs read of each job at first: most pages come from a few busy jobs
 MAX_STEP = 100  # a job read again reads twice as many as the last time, up to this
 POOL_SIZE = 16  # jobs read at once (DynamoDB's latency, not its throughput, bounds a page)
-_PREFIX = "runs:"
-_RUN_ID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
-
-
-def cursor_of(run_id: str) -> str:
-    """The cursor of a page that ends at `run_id`: opaque to clients."""
-    return base64.urlsafe_b64encode((_PREFIX + run_id).encode()).decode().rstrip("=")
-
-
-def run_of_cursor(cursor: str) -> str:
-    """The run id a cursor of `cursor_of` stands for, or a 400 naming `cursor`."""
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (ValueError, UnicodeDecodeError):
-        text = ""
-    run_id = text[len(_PREFIX) :]
-    if not text.startswith(_PREFIX) or not run_id or not set(run_id) <= _RUN_ID_CHARS:
-        raise ValidationError("not a cursor of this listing", field="cursor")
-    return run_id
 
 
 @dataclass
@@ -69,7 +48,7 @@ def merged(
     """The runs of `job_ids` newest first, a page of `limit`; `cursor` (from a previous page)
     continues. `list_for_job(job, limit, before)` lists a job's runs newest first, those with
     ids below `before` when given."""
-    before = run_of_cursor(cursor) if cursor else None
+    before = run_from_cursor(cursor) if cursor else None
     jobs = [_Job(job_id) for job_id in dict.fromkeys(job_ids)]
 
     def read(job: _Job, after: str | None) -> _Job:
@@ -99,4 +78,4 @@ def merged(
             read(job, head.run.run_id)
         push(job)
     # A job whose last run was taken has been read again: the heap holds whatever follows.
-    return Page(items, cursor_of(items[-1].run_id) if heap and items else None)
+    return Page(items, run_cursor(items[-1].run_id) if heap and items else None)

@@ -3,12 +3,10 @@ in `jobs`."""
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
 from chalicelib.crypto import Sealer
-from chalicelib.errors import ValidationError
 from chalicelib.runs import run_id_bound
 from chalicelib.store.base import (
     ApiKey,
@@ -20,6 +18,8 @@ from chalicelib.store.base import (
     Wake,
     Watch,
     refill,
+    run_cursor,
+    run_from_cursor,
     watch_minute,
 )
 from chalicelib.store.sqlite.database import Database, dumps
@@ -112,25 +112,6 @@ class SqliteKeyStore:
 
 
 # ---- runs -------------------------------------------------------------------------------------
-
-_CURSOR = "run:"
-
-
-def _cursor(run_id: str) -> str:
-    """The cursor of a page that ends at `run_id`: opaque to clients, as DynamoDB's are."""
-    return base64.urlsafe_b64encode((_CURSOR + run_id).encode()).decode()
-
-
-def _cursor_run(cursor: str) -> str:
-    """The run id a cursor of `_cursor` holds, or a 400 naming `cursor`."""
-    try:
-        text = base64.urlsafe_b64decode(cursor.encode()).decode()
-    except ValueError:
-        text = ""
-    if not text.startswith(_CURSOR) or len(text) == len(_CURSOR):
-        raise ValidationError("not a cursor of this listing", field="cursor")
-    return text[len(_CURSOR) :]
-
 
 _RUN_COLUMNS = "account_id, job_id, run_id, state, data, deadline, expires_at, claim"
 
@@ -275,7 +256,7 @@ class SqliteRunStore:
         before: str | None,
     ) -> Page:
         bounds = [
-            _cursor_run(cursor) if cursor is not None else None,
+            run_from_cursor(cursor) if cursor is not None else None,
             run_id_bound(planned_until) if planned_until is not None else None,
             before,
         ]
@@ -289,7 +270,7 @@ class SqliteRunStore:
         )
         items = [_run_record(row) for row in rows[:limit]]
         more = len(rows) > limit
-        return Page(items, _cursor(items[-1].run_id) if more and items else None)
+        return Page(items, run_cursor(items[-1].run_id) if more and items else None)
 
     def list_for_job(
         self,
